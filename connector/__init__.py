@@ -1,0 +1,41 @@
+"""The channel connector: `create_app()` builds the web application."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from connector import logs
+from connector.runtime import Runtime, install
+from connector.settings import Settings
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """The WSGI app; the configuration is loaded (and validated) here, so a broken file fails fast."""
+    from connector import health, webhooks
+
+    runtime = runtime or Runtime(settings or Settings.from_env())
+    install(runtime)
+    settings = runtime.settings
+    logs.configure(settings.log_level)
+    runtime.config  # noqa: B018 - load and validate now, not on the first webhook
+
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["connector"] = runtime
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(webhooks.blueprint)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        response = jsonify(error=(error.name or "error").lower().replace(" ", "_"), message=error.description)
+        response.status_code = error.code or 500
+        return response
+
+    if not settings.secret_key:
+        logging.getLogger(__name__).warning("CONNECTOR_SECRET_KEY is not set; sessions end with this process")
+    return app

@@ -1,0 +1,111 @@
+"""The command line: `python -m connector run | worker | listen | check-config | sandbox` (DESIGN §3)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from connector import logs
+from connector.settings import PROJECT_ROOT, Settings
+
+SANDBOX_CONFIG_DIR = PROJECT_ROOT / "entrypoints" / "sandbox"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "sandbox", False):
+        overrides["config_dir"] = SANDBOX_CONFIG_DIR
+        overrides["sandbox"] = True
+    return Settings.from_env(**overrides)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from connector.supervisor import Supervisor
+
+    settings = _settings(args)
+    if (code := _check(settings.config_dir)) != 0:
+        return code
+    return Supervisor(settings, port=args.port, workers=args.workers, sandbox=args.sandbox).run()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from connector.relay.worker import run_worker
+    from connector.runtime import Runtime
+
+    settings = Settings.from_env()
+    run_worker(Runtime(settings), burst=args.burst, name=args.name)
+    return 0
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from connector.routing.listener import run_listener
+    from connector.runtime import Runtime
+
+    return run_listener(Runtime(Settings.from_env()))
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from connector.sandbox.main import run_sandbox
+
+    return run_sandbox(Settings.from_env())
+
+
+def _check(directory: Path) -> int:
+    from connector.config.loader import ConfigError, load_config
+
+    try:
+        config = load_config(directory)
+    except ConfigError as exc:
+        print(f"configuration in {directory} is invalid ({len(exc.problems)} problems):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(
+        f"configuration in {directory} is valid: {len(config.integrations)} integrations, "
+        f"{len(config.assets)} assets, {len(config.rules)} rules"
+        + (", finesse section present" if config.finesse else "")
+    )
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    directory = Path(args.directory) if args.directory else _settings(args).config_dir
+    return _check(directory)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m connector", description="Channel connector for Cisco contact centers"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="the whole stack: Redis (embedded unless REDIS_URL), web, workers")
+    run.add_argument("--sandbox", action="store_true", help="start the simulators and use the sandbox configuration")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=2, help="RQ worker processes (default 2)")
+    run.set_defaults(handler=cmd_run)
+
+    worker = commands.add_parser("worker", help="one RQ worker on the connector's queues, with scheduler")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--name", default=None)
+    worker.set_defaults(handler=cmd_worker)
+
+    listen = commands.add_parser("listen", help="Finesse notifications and node liveness")
+    listen.set_defaults(handler=cmd_listen)
+
+    check = commands.add_parser("check-config", help="validate the provisioning files")
+    check.add_argument("directory", nargs="?", default=None)
+    check.add_argument("--sandbox", action="store_true", help="check the sandbox configuration")
+    check.set_defaults(handler=cmd_check_config)
+
+    sandbox = commands.add_parser("sandbox", help="the simulators alone")
+    sandbox.set_defaults(handler=cmd_sandbox)
+
+    args = parser.parse_args(argv)
+    logs.configure(Settings.from_env().log_level if args.command != "check-config" else "WARNING")
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Provisioned configuration: `entrypoints/*.yaml` → validated `Config`.
+
+Every problem is collected (not just the first) and reported with the file, the item and the field,
+because an operator fixing a deployment wants the whole list at once. `${ENV_NAME}` inside a string
+is replaced by the environment variable; a missing one is an error, never an empty secret.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from marshmallow import Schema, ValidationError
+
+from connector.config import model, schemas
+
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    item: str
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.item}"
+        if self.field:
+            where += f": field '{self.field}'"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; `problems` lists every one found."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def _flatten(messages: Any, prefix: str = "") -> Iterable[tuple[str | None, str]]:
+    """marshmallow's nested error dict → (dotted field, message) pairs."""
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            name = str(key)
+            path = prefix if name == "_schema" else (f"{prefix}.{name}" if prefix else name)
+            yield from _flatten(value, path)
+    elif isinstance(messages, list | tuple):
+        for value in messages:
+            yield from _flatten(value, prefix)
+    else:
+        yield (prefix or None), str(messages)
+
+
+def _substitute_env(value: Any, env: Mapping[str, str], missing: list[tuple[str, str]], path: str) -> Any:
+    if isinstance(value, str):
+
+        def replace_one(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                # Keep the reference text: the item still validates (so cross-references are
+                # checked) and the one real problem, the unset variable, is reported alone.
+                missing.append((path, name))
+                return match.group(0)
+            return env[name]
+
+        return ENV_REFERENCE.sub(replace_one, value)
+    if isinstance(value, dict):
+        return {k: _substitute_env(v, env, missing, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(v, env, missing, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _item_label(section: str, index: int, raw: Any) -> str:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return f"{section}[{index}]" + (f" ({name!r})" if name else "")
+
+
+class _FileLoader:
+    """Validates the items of one file, collecting problems."""
+
+    def __init__(self, label: str, env: Mapping[str, str], problems: list[ConfigProblem]) -> None:
+        self.label = label
+        self.env = env
+        self.problems = problems
+
+    def problem(self, item: str, field: str | None, message: str) -> None:
+        self.problems.append(ConfigProblem(self.label, item, field, message))
+
+    def item(self, section: str, index: int | None, raw: Any, load: Any) -> Any:
+        item = section if index is None else _item_label(section, index, raw)
+        missing: list[tuple[str, str]] = []
+        resolved = _substitute_env(raw, self.env, missing, "")
+        unset = {path for path, _ in missing}
+        for path, name in missing:
+            self.problem(item, path or None, f"environment variable {name} is not set (written ${{{name}}})")
+        # An unset secret is its one problem: validate the rest without it, so its rules are still
+        # cross-checked and no follow-on errors ("too short", "needs a token") bury the cause.
+        for path in unset:
+            _drop_path(resolved, path)
+        try:
+            return load(resolved, partial=tuple(unset)) if unset else load(resolved)
+        except ValidationError as exc:
+            for field, message in _flatten(exc.messages):
+                if field not in unset:
+                    self.problem(item, field, message)
+            return None
+
+
+def _drop_path(data: Any, dotted: str) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        data = data.get(part) if isinstance(data, dict) else None
+    if isinstance(data, dict):
+        data.pop(parts[-1], None)
+
+
+def _schema_loader(schema: type[Schema]) -> Any:
+    return lambda data, partial=(): schema().load(data, partial=partial)
+
+
+def load_file(path: Path, label: str, env: Mapping[str, str], problems: list[ConfigProblem]) -> dict[str, list[Any]]:
+    """Items of one file with `source` set; invalid items are dropped and reported."""
+    loaded: dict[str, list[Any]] = {"integrations": [], "assets": [], "rules": [], "default_rule": [], "finesse": []}
+    checker = _FileLoader(label, env, problems)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "file"
+        checker.problem(where, None, f"not valid YAML: {getattr(exc, 'problem', exc)}")
+        return loaded
+    except OSError as exc:
+        checker.problem("file", None, f"cannot be read: {exc.strerror}")
+        return loaded
+    if document is None:
+        return loaded
+    try:
+        sections = schemas.FileSchema().load(document if isinstance(document, dict) else {"_": document})
+    except ValidationError as exc:
+        for field, message in _flatten(exc.messages):
+            checker.problem("top level", field, message)
+        return loaded
+
+    loaders = {
+        "integrations": _schema_loader(schemas.IntegrationSchema),
+        "assets": schemas.load_asset,
+        "rules": _schema_loader(schemas.RuleSchema),
+    }
+    for section, load in loaders.items():
+        for index, raw in enumerate(sections[section]):
+            value = checker.item(section, index, raw, load)
+            if value is not None:
+                loaded[section].append(replace(value, source=label))
+    if sections["default_rule"] is not None:
+        value = checker.item("default_rule", None, sections["default_rule"], _schema_loader(schemas.DefaultRuleSchema))
+        if value is not None:
+            loaded["default_rule"].append(replace(value, source=label))
+    if sections["finesse"] is not None:
+        value = checker.item("finesse", None, sections["finesse"], _schema_loader(schemas.FinesseSchema))
+        if value is not None:
+            loaded["finesse"].append(replace(value, source=label))
+    return loaded
+
+
+def _cross_check(config: model.Config, problems: list[ConfigProblem]) -> None:
+    """References between items: names unique, rules point at existing assets and entry points."""
+
+    def unique(kind: str, items: Iterable[Any], key: Any) -> None:
+        seen: dict[Any, str] = {}
+        for item in items:
+            k = key(item)
+            if k in seen:
+                problems.append(
+                    ConfigProblem(
+                        item.source or "?", f"{kind} ({item.name!r})", "name", f"already defined in {seen[k]}"
+                    )
+                )  # the index is ambiguous across files; the name is what the operator searches for
+            seen[k] = item.source or "?"
+
+    unique("integrations", config.integrations, lambda i: i.name)
+    unique("assets", config.assets, lambda a: (a.channel, a.name))
+    unique("rules", config.rules, lambda r: r.name)
+
+    def check_action(source: str, item: str, action: model.RuleAction) -> None:
+        integration = config.integration(action.forward_to)
+        if integration is None:
+            problems.append(
+                ConfigProblem(source, item, "action.forward_to", f"no integration named {action.forward_to!r}")
+            )
+        elif integration.entry_point(action.entry_point) is None:
+            problems.append(
+                ConfigProblem(
+                    source,
+                    item,
+                    "action.entry_point",
+                    f"integration {action.forward_to!r} has no entry point named {action.entry_point!r}",
+                )
+            )
+
+    for rule in config.rules:
+        same_file = [r for r in config.rules if r.source == rule.source]
+        item = _item_label("rules", same_file.index(rule), {"name": rule.name})
+        if config.asset(rule.channel, rule.asset) is None:
+            problems.append(
+                ConfigProblem(rule.source or "?", item, "asset", f"no {rule.channel} asset named {rule.asset!r}")
+            )
+        check_action(rule.source or "?", item, rule.action)
+    if config.default_rule is not None:
+        check_action(config.default_rule.source or "?", "default_rule", config.default_rule.action)
+
+
+def load_config(directory: Path, env: Mapping[str, str] | None = None) -> model.Config:
+    """Load and validate every `*.yaml` / `*.yml` file of `directory`; raise ConfigError listing all problems."""
+    env = os.environ if env is None else env
+    problems: list[ConfigProblem] = []
+    if not directory.is_dir():
+        raise ConfigError([ConfigProblem(str(directory), "folder", None, "does not exist")])
+    merged: dict[str, list[Any]] = {"integrations": [], "assets": [], "rules": [], "default_rule": [], "finesse": []}
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    for path in files:
+        label = _display_path(path)
+        for section, items in load_file(path, label, env, problems).items():
+            merged[section].extend(items)
+    for section in ("default_rule", "finesse"):
+        if len(merged[section]) > 1:
+            problems.append(ConfigProblem(_display_path(directory), section, None, "defined in more than one file"))
+    config = model.Config(
+        integrations=tuple(merged["integrations"]),
+        assets=tuple(merged["assets"]),
+        rules=tuple(merged["rules"]),
+        default_rule=merged["default_rule"][0] if merged["default_rule"] else None,
+        finesse=merged["finesse"][0] if merged["finesse"] else None,
+    )
+    _cross_check(config, problems)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,158 @@
+"""The loaded configuration as plain, immutable objects.
+
+Schemas (`schemas.py`) turn YAML or API input into these; everything else reads only these.
+`source` records where an item was defined ("entrypoints/x.yaml"), so the UI can show provisioned
+items read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A channel account ("app" in Webex Connect): one number, page, phone number id, business or app.
+
+    `options` holds the channel-specific fields of DESIGN §4 (secrets already resolved).
+    """
+
+    name: str
+    channel: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    default_locale: str | None = None
+    source: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.options[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+@dataclass(frozen=True)
+class UnavailablePolicy:
+    """What happens after the "no agents" message: discard customer input, or close the chat."""
+
+    action: str = "discard"  # discard | close
+    after_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    name: str
+    id: str
+    max_wait_seconds: int = 120
+    unavailable: UnavailablePolicy = field(default_factory=UnavailablePolicy)
+    messages: Mapping[str, str] = field(default_factory=dict)
+    default_locale: str = "en"
+    queue_status_after_seconds: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class CustomAttribute:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class CallbackAuth:
+    """How the contact center authenticates its calls to our callback URL."""
+
+    type: str = "none"  # none | basic | bearer
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class Integration:
+    name: str
+    type: str  # ece | hybrid
+    base_url: str
+    version: str | None = None
+    client_key: str | None = None
+    client_secret: str | None = None
+    callback_auth: CallbackAuth = field(default_factory=CallbackAuth)
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    entry_points: tuple[EntryPoint, ...] = ()
+    custom_attributes: tuple[CustomAttribute, ...] = ()
+    api_paths: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+    def entry_point(self, name: str) -> EntryPoint | None:
+        return next((ep for ep in self.entry_points if ep.name == name), None)
+
+
+@dataclass(frozen=True)
+class RuleAction:
+    forward_to: str
+    entry_point: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    channel: str
+    event: str
+    asset: str
+    action: RuleAction
+    keyword: str | None = None
+    start: date | None = None
+    end: date | None = None
+    status: str = "active"  # active | inactive
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class DefaultRule:
+    """Where a routable message goes when no rule matches (optional)."""
+
+    action: RuleAction
+    name: str = "default"
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class FinesseConfig:
+    """The routing module's section (DESIGN §4); one per deployment."""
+
+    publisher: str
+    subscriber: str | None = None
+    deployment: str = "ucce"
+    admin_user: str = ""
+    admin_password: str = ""
+    events: str = "xmpp"
+    xmpp_port: int = 5222
+    xmpp_tls: bool = False
+    not_ready_reason: str = "Handling Chat"
+    max_chats: int = 5
+    liveness_interval_seconds: float = 5.0
+    chat_mrd_id: str | None = None
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    chat_enabled: str = "all"  # all | team:<name>,... | none
+    sync_interval_seconds: float = 300.0
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything provisioned; lookups by name are the only way in."""
+
+    integrations: tuple[Integration, ...] = ()
+    assets: tuple[Asset, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    default_rule: DefaultRule | None = None
+    finesse: FinesseConfig | None = None
+
+    def asset(self, channel: str, name: str) -> Asset | None:
+        return next((a for a in self.assets if a.name == name and a.channel == channel), None)
+
+    def integration(self, name: str) -> Integration | None:
+        return next((i for i in self.integrations if i.name == name), None)

@@ -1,0 +1,316 @@
+"""Marshmallow schemas for every configurable item; the YAML loader, check-config, the UI and the API
+all validate with these, so they show the same messages.
+
+Unknown keys are errors (a typo in a field name must not silently disable a feature).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from connector.config import model
+
+CHANNELS = ("sms", "messenger", "whatsapp", "apple", "inapp")
+MESSAGE_TYPES = (
+    "welcome",
+    "agent_assigned",
+    "transfer_queue",
+    "transfer_agent",
+    "attachment_accepted",
+    "attachment_rejected",
+    "agent_closed",
+    "no_agents",
+    "entry_point_disabled",
+    "queue_status",
+)
+NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", error="use 1-64 letters, digits, _ . -")
+LOCALE = validate.Regexp(r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$", error="not a locale like en or pt_BR")
+URL = validate.URL(schemes={"http", "https"}, require_tld=False)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+# -- assets ---------------------------------------------------------------------------------------
+
+
+class AssetBase(StrictSchema):
+    name = fields.String(required=True, validate=NAME)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    default_locale = fields.String(load_default=None, validate=LOCALE)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.Asset:
+        common = {"name", "channel", "default_locale"}
+        options = {k: v for k, v in data.items() if k not in common}
+        return model.Asset(
+            name=data["name"],
+            channel=data["channel"],
+            default_locale=data.get("default_locale"),
+            options=options,
+        )
+
+
+class SmsAsset(AssetBase):
+    provider = fields.String(load_default="twilio", validate=validate.OneOf(["twilio"]))
+    number = fields.String(required=True, validate=validate.Regexp(r"^\+[1-9]\d{4,14}$"))
+    account_sid = fields.String(required=True)
+    auth_token = fields.String(required=True)
+    messaging_service_sid = fields.String(load_default=None)
+    api_base_url = fields.String(load_default="https://api.twilio.com", validate=URL)
+
+
+class MetaAssetFields(AssetBase):
+    app_secret = fields.String(required=True)
+    verify_token = fields.String(required=True)
+    api_base_url = fields.String(load_default="https://graph.facebook.com", validate=URL)
+    graph_version = fields.String(load_default="v21.0", validate=validate.Regexp(r"^v\d+\.\d+$", error="like v21.0"))
+
+
+class MessengerAsset(MetaAssetFields):
+    page_id = fields.String(required=True)
+    page_access_token = fields.String(required=True)
+    human_agent_tag = fields.Boolean(load_default=False)
+
+
+class WhatsAppAsset(MetaAssetFields):
+    phone_number_id = fields.String(required=True)
+    access_token = fields.String(required=True)
+    waba_id = fields.String(load_default=None)
+
+
+class AppleAsset(AssetBase):
+    business_id = fields.String(required=True)
+    msp_id = fields.String(required=True)
+    secret = fields.String(required=True)
+    api_base_url = fields.String(load_default="https://mspgw.push.apple.com", validate=URL)
+
+    @validates_schema
+    def secret_is_base64(self, data: dict[str, Any], **_: Any) -> None:
+        import base64
+        import binascii
+
+        if "secret" not in data:
+            return
+        try:
+            base64.b64decode(data["secret"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("must be base64, as Apple issues it", "secret") from None
+
+
+class InAppAsset(AssetBase):
+    app_id = fields.String(required=True)
+    secret = fields.String(required=True, validate=validate.Length(min=16))
+    delivery_url = fields.String(required=True, validate=URL)
+
+
+ASSET_SCHEMAS: dict[str, type[AssetBase]] = {
+    "sms": SmsAsset,
+    "messenger": MessengerAsset,
+    "whatsapp": WhatsAppAsset,
+    "apple": AppleAsset,
+    "inapp": InAppAsset,
+}
+
+
+def load_asset(data: Any, partial: tuple[str, ...] = ()) -> model.Asset:
+    """Validate an asset with the schema of its channel."""
+    if not isinstance(data, dict):
+        raise ValidationError({"_schema": ["an asset must be a mapping"]})
+    channel = data.get("channel")
+    schema = ASSET_SCHEMAS.get(channel) if isinstance(channel, str) else None
+    if schema is None:
+        raise ValidationError({"channel": [f"must be one of: {', '.join(CHANNELS)}"]})
+    return schema().load(data, partial=partial)
+
+
+# -- integrations ---------------------------------------------------------------------------------
+
+
+class UnavailableSchema(StrictSchema):
+    action = fields.String(load_default="discard", validate=validate.OneOf(["discard", "close"]))
+    after_seconds = fields.Integer(load_default=300, validate=validate.Range(min=0, max=86400))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.UnavailablePolicy:
+        return model.UnavailablePolicy(**data)
+
+
+class EntryPointSchema(StrictSchema):
+    name = fields.String(required=True, validate=NAME)
+    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    max_wait_seconds = fields.Integer(load_default=120, validate=validate.Range(min=0))
+    unavailable = fields.Nested(UnavailableSchema, load_default=None)
+    messages = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(MESSAGE_TYPES)),
+        values=fields.String(allow_none=False),
+        load_default=dict,
+    )
+    default_locale = fields.String(load_default="en", validate=LOCALE)
+    queue_status_after_seconds = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    enabled = fields.Boolean(load_default=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.EntryPoint:
+        if data["unavailable"] is None:
+            data["unavailable"] = model.UnavailablePolicy()
+        return model.EntryPoint(**data)
+
+
+ATTRIBUTE_EXPR = re.compile(r"^\$\([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\)$")
+
+
+class CustomAttributeSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Regexp(ATTRIBUTE_EXPR, error="like $(fb.username)"))
+    value = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.CustomAttribute:
+        return model.CustomAttribute(**data)
+
+
+class CallbackAuthSchema(StrictSchema):
+    type = fields.String(required=True, validate=validate.OneOf(["none", "basic", "bearer"]))
+    token = fields.String(load_default=None)
+    username = fields.String(load_default=None)
+    password = fields.String(load_default=None)
+
+    @validates_schema
+    def complete(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("type") == "bearer" and "token" in data and not data["token"]:
+            raise ValidationError("bearer callback auth needs a token", "token")
+        if data.get("type") == "basic" and not (data.get("username") and data.get("password")):
+            raise ValidationError("basic callback auth needs username and password", "username")
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.CallbackAuth:
+        return model.CallbackAuth(**data)
+
+
+class IntegrationSchema(StrictSchema):
+    name = fields.String(required=True, validate=NAME)
+    type = fields.String(required=True, validate=validate.OneOf(["ece", "hybrid"]))
+    version = fields.String(load_default=None)
+    base_url = fields.String(required=True, validate=URL)
+    client_key = fields.String(load_default=None)
+    client_secret = fields.String(load_default=None)
+    callback_auth = fields.Nested(CallbackAuthSchema, load_default=None)
+    verify_tls = fields.Boolean(load_default=True)
+    ca_bundle = fields.String(load_default=None)
+    entry_points = fields.List(fields.Nested(EntryPointSchema), load_default=list)
+    custom_attributes = fields.List(fields.Nested(CustomAttributeSchema), load_default=list)
+    api_paths = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+
+    @validates_schema
+    def unique_entry_points(self, data: dict[str, Any], **_: Any) -> None:
+        names = [ep.name for ep in data.get("entry_points", [])]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValidationError(f"entry point names repeat: {', '.join(dupes)}", "entry_points")
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.Integration:
+        data["entry_points"] = tuple(data["entry_points"])
+        data["custom_attributes"] = tuple(data["custom_attributes"])
+        if data["callback_auth"] is None:
+            data["callback_auth"] = model.CallbackAuth()
+        return model.Integration(**data)
+
+
+# -- rules ----------------------------------------------------------------------------------------
+
+
+class RuleActionSchema(StrictSchema):
+    forward_to = fields.String(required=True)
+    entry_point = fields.String(required=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.RuleAction:
+        return model.RuleAction(**data)
+
+
+RULE_EVENTS = ("incoming_message", "mo")
+
+
+class RuleSchema(StrictSchema):
+    name = fields.String(required=True, validate=NAME)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    event = fields.String(required=True, validate=validate.OneOf(RULE_EVENTS))
+    asset = fields.String(required=True)
+    keyword = fields.String(load_default=None, validate=validate.Regexp(r"^\S+$", error="one word"))
+    action = fields.Nested(RuleActionSchema, required=True)
+    start = fields.Date(load_default=None)
+    end = fields.Date(load_default=None)
+    status = fields.String(load_default="active", validate=validate.OneOf(["active", "inactive"]))
+
+    @validates_schema
+    def consistent(self, data: dict[str, Any], **_: Any) -> None:
+        expected = "mo" if data.get("channel") == "sms" else "incoming_message"
+        if data.get("event") and data.get("channel") and data["event"] != expected:
+            raise ValidationError(f"{data['channel']} rules use event {expected!r}", "event")
+        if data.get("keyword") and data.get("channel") != "sms":
+            raise ValidationError("keywords apply to sms rules only", "keyword")
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            raise ValidationError("end is before start", "end")
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.Rule:
+        return model.Rule(**data)
+
+
+class DefaultRuleSchema(StrictSchema):
+    name = fields.String(load_default="default", validate=NAME)
+    action = fields.Nested(RuleActionSchema, required=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.DefaultRule:
+        return model.DefaultRule(**data)
+
+
+# -- routing module -------------------------------------------------------------------------------
+
+
+class FinesseSchema(StrictSchema):
+    deployment = fields.String(load_default="ucce", validate=validate.OneOf(["ucce", "uccx"]))
+    publisher = fields.String(required=True, validate=URL)
+    subscriber = fields.String(load_default=None, validate=URL)
+    admin_user = fields.String(required=True)
+    admin_password = fields.String(required=True)
+    events = fields.String(load_default="xmpp", validate=validate.OneOf(["xmpp", "poll"]))
+    xmpp_port = fields.Integer(load_default=5222, validate=validate.Range(min=1, max=65535))
+    xmpp_tls = fields.Boolean(load_default=False)
+    not_ready_reason = fields.String(load_default="Handling Chat", validate=validate.Length(min=1))
+    max_chats = fields.Integer(load_default=5, validate=validate.Range(min=1, max=100))
+    liveness_interval_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0.05))
+    chat_mrd_id = fields.String(load_default=None)
+    verify_tls = fields.Boolean(load_default=True)
+    ca_bundle = fields.String(load_default=None)
+    chat_enabled = fields.String(load_default="all")
+    sync_interval_seconds = fields.Float(load_default=300.0, validate=validate.Range(min=1))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.FinesseConfig:
+        return model.FinesseConfig(**data)
+
+
+class FileSchema(StrictSchema):
+    """One provisioning file: every section optional, items validated one by one by the loader."""
+
+    integrations = fields.List(fields.Raw(), load_default=list)
+    assets = fields.List(fields.Raw(), load_default=list)
+    rules = fields.List(fields.Raw(), load_default=list)
+    default_rule = fields.Raw(load_default=None)
+    finesse = fields.Raw(load_default=None)

@@ -1,0 +1,47 @@
+"""Liveness and readiness: `/healthz` says the process answers; `/readyz` that work can flow."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify
+from redis.exceptions import RedisError
+from rq import Worker
+
+blueprint = Blueprint("health", __name__)
+
+WORKER_STALE_SECONDS = 120
+
+
+@blueprint.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+def live_workers(redis) -> int:
+    """Workers whose heartbeat is recent: a registered but silent worker drains nothing."""
+    now = time.time()
+    count = 0
+    for worker in Worker.all(connection=redis):
+        beat = worker.last_heartbeat
+        if beat is not None and now - beat.timestamp() < WORKER_STALE_SECONDS:
+            count += 1
+    return count
+
+
+@blueprint.get("/readyz")
+def readyz():
+    runtime = current_app.extensions["connector"]
+    checks: dict[str, object] = {}
+    try:
+        runtime.redis.ping()
+        checks["redis"] = "ok"
+        workers = live_workers(runtime.redis)
+        checks["workers"] = workers
+    except RedisError as exc:
+        checks["redis"] = f"unreachable: {exc}"
+        workers = 0
+    ready = checks["redis"] == "ok" and workers > 0
+    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    response.status_code = 200 if ready else 503
+    return response

@@ -1,0 +1,177 @@
+"""The drain job: one thread's inbox, in order, by whoever holds the thread's lease.
+
+An item leaves the inbox only after its effect is done (`Inboxes.commit`), so a worker killed
+mid-item makes the next lease holder repeat that item; effects are keyed by provider id so the repeat
+is harmless. The lease is renewed before every item, and a holder that lost it stops at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from connector import backends, conversations, rules
+from connector.channels import channel_class
+from connector.channels.base import InboundEvent
+from connector.runtime import Runtime, current
+from connector.store import keys, threads
+from connector.store.inbox import Inboxes
+
+log = logging.getLogger(__name__)
+
+TIMELINE_TEXT_LIMIT = 1000
+
+
+def drain_thread(thread_id: str) -> int:
+    """RQ job: handle the thread's inbox until it is empty; returns how many items were handled."""
+    runtime = current()
+    inboxes = Inboxes(runtime.redis)
+    inboxes.clear_wake(thread_id)
+    handled = 0
+    # Loop so that an item appended after our last look but before our release is not stranded:
+    # its wake-up job may have found our lease and left.
+    while True:
+        token = inboxes.acquire(thread_id, runtime.settings.lease_seconds)
+        if token is None:
+            return handled
+        try:
+            handled += _drain_held(runtime, inboxes, thread_id, token)
+        finally:
+            inboxes.release(thread_id, token)
+        if inboxes.forget_if_empty(thread_id):
+            return handled
+
+
+def _drain_held(runtime: Runtime, inboxes: Inboxes, thread_id: str, token: str) -> int:
+    handled = 0
+    lease = runtime.settings.lease_seconds
+    while True:
+        if not inboxes.renew(thread_id, token, lease):
+            log.warning("lease lost; another worker continues", extra={"conversation": thread_id})
+            return handled
+        item = inboxes.head(thread_id)
+        if item is None:
+            return handled
+        try:
+            event = InboundEvent.from_json(item)
+        except (ValueError, TypeError, KeyError):
+            # Unreadable items cannot be retried into health; keep them visible, not blocking.
+            log.error("unreadable inbox item dropped", extra={"conversation": thread_id})
+            inboxes.commit(thread_id, token, item, {"at": time.time(), "kind": "error", "note": "unreadable item"})
+            continue
+        entry = handle_event(runtime, event)
+        if not inboxes.commit(thread_id, token, item, entry):
+            log.warning("lease lost before commit; item left for the next holder", extra={"conversation": thread_id})
+            return handled
+        handled += 1
+
+
+def handle_event(runtime: Runtime, event: InboundEvent) -> dict[str, Any]:
+    """Apply one customer event to its thread; returns the timeline entry to commit with it."""
+    redis = runtime.redis
+    config = runtime.config
+    thread = threads.load(redis, event.thread_id)
+    if not thread.channel:
+        thread.channel, thread.asset, thread.customer = event.channel, event.asset, event.customer
+
+    decision: rules.Decision | None = None
+    if event.kind.routable and not thread.state.open:
+        channel = channel_class(event.channel)
+        probe = rules.Probe(
+            channel=event.channel,
+            event=channel.message_event if channel else "incoming_message",
+            asset=event.asset,
+            text=event.text,
+            today=datetime.fromtimestamp(event.timestamp or time.time(), UTC).date(),
+        )
+        decision = rules.match(config.rules, probe, config.default_rule)
+    transition = conversations.on_customer_event(
+        thread.state, event.kind, routed=None if decision is None else decision.action is not None
+    )
+
+    if transition.start_new:
+        thread.sequence += 1
+        thread.started_at = event.timestamp
+        thread.integration = decision.action.forward_to if decision and decision.action else None
+        thread.entry_point = decision.action.entry_point if decision and decision.action else None
+        thread.rule = decision.rule if decision else None
+        if decision and decision.action is None:
+            _record_unrouted(runtime, event, decision)
+    if event.kind.routable:
+        thread.details = threads.merge_details(thread.details, event.details)
+        thread.last_inbound_at = max(thread.last_inbound_at or 0.0, event.timestamp)
+    thread.state = transition.state
+    threads.save(redis, thread)
+
+    note = _forward(runtime, thread, event, transition) if transition.forward else None
+    log.info(
+        "inbound event handled",
+        extra={
+            "conversation": thread.conversation_id,
+            "kind": event.kind.value,
+            "provider_id": event.provider_id,
+            "state": thread.state.value,
+            "rule": thread.rule,
+        },
+    )
+    entry: dict[str, Any] = {
+        "at": time.time(),
+        "direction": "in",
+        "kind": event.kind.value,
+        "provider_id": event.provider_id,
+        "conversation": thread.conversation_id,
+        "state": thread.state.value,
+    }
+    if event.text:
+        entry["text"] = event.text[:TIMELINE_TEXT_LIMIT]
+    if event.attachments:
+        entry["attachments"] = len(event.attachments)
+    if event.status:
+        entry["status"] = event.status
+    if transition.start_new:
+        entry["routing"] = {
+            "rule": thread.rule,
+            "integration": thread.integration,
+            "entry_point": thread.entry_point,
+            "misses": [{"rule": m.rule, "reason": m.reason} for m in decision.misses] if decision else [],
+        }
+    if note:
+        entry["note"] = note
+    return entry
+
+
+def _forward(
+    runtime: Runtime, thread: threads.Thread, event: InboundEvent, transition: conversations.Transition
+) -> str | None:
+    if thread.integration is None:
+        return None
+    integration = runtime.config.integration(thread.integration)
+    if integration is None:
+        return f"integration {thread.integration!r} is no longer configured"
+    backend = backends.backend_for(integration)
+    if backend is None:
+        return f"waiting: no backend for integration type {integration.type!r} is installed"
+    backend.deliver(integration, thread, event, start=transition.start_new)
+    return None
+
+
+def _record_unrouted(runtime: Runtime, event: InboundEvent, decision: rules.Decision) -> None:
+    log.warning(
+        "no rule matched; message not routed",
+        extra={"conversation": event.thread_id, "channel": event.channel, "asset": event.asset},
+    )
+    record = {
+        "at": time.time(),
+        "thread": event.thread_id,
+        "channel": event.channel,
+        "asset": event.asset,
+        "kind": event.kind.value,
+        "misses": [{"rule": m.rule, "reason": m.reason} for m in decision.misses],
+    }
+    pipe = runtime.redis.pipeline()
+    pipe.lpush(keys.unrouted(), json.dumps(record))
+    pipe.ltrim(keys.unrouted(), 0, 999)
+    pipe.execute()

@@ -1,0 +1,59 @@
+"""The sweeper: re-wakes every inbox that holds items while no drain holds its lease.
+
+RQ alone notices an abandoned job only after 90 s to 11 min (anchors §2.2); the inbox is the record
+and the job only a wake-up, so a lost or killed job delays a thread by one sweep interval at most
+after its lease lapses. One worker sweeps per round (a short Redis lock), the others skip.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from connector.relay.queues import wake_drain
+from connector.store import keys
+from connector.store.inbox import Inboxes
+
+log = logging.getLogger(__name__)
+
+
+def sweep(redis: Redis, lock_seconds: float) -> list[str]:
+    """Wake the stranded threads once; returns their ids (empty if another worker swept this round)."""
+    if not redis.set(keys.sweeper_lock(), "1", nx=True, px=max(int(lock_seconds * 1000), 100)):
+        return []
+    inboxes = Inboxes(redis)
+    woken: list[str] = []
+    for thread_id in inboxes.active():
+        if inboxes.has_lease(thread_id):
+            continue
+        if inboxes.length(thread_id) == 0:
+            inboxes.forget_if_empty(thread_id)
+            continue
+        wake_drain(redis, thread_id)
+        woken.append(thread_id)
+    if woken:
+        log.warning("sweeper re-woke stranded inboxes", extra={"count": len(woken)})
+    return woken
+
+
+class Sweeper(threading.Thread):
+    """Runs `sweep` every `interval` seconds beside a worker until `stop()`."""
+
+    def __init__(self, redis: Redis, interval: float) -> None:
+        super().__init__(name="inbox-sweeper", daemon=True)
+        self.redis = redis
+        self.interval = interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                sweep(self.redis, self.interval * 0.8)
+            except RedisError as exc:
+                log.warning("sweep skipped, Redis unavailable: %s", exc)
+
+    def stop(self) -> None:
+        self._stop_event.set()

@@ -1,0 +1,44 @@
+"""`python -m connector worker`: one RQ worker on the connector's queues, plus the inbox sweeper.
+
+SimpleWorker runs jobs in the worker process instead of forking a work horse per job: drains are
+short and idempotent, their leases bound a stuck job, and skipping the fork keeps the relay's
+latency in milliseconds. The scheduler (unavailable-policy timers, retries) runs with it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from connector.logs import JsonFormatter
+from connector.relay import queues
+from connector.relay.sweeper import Sweeper
+from connector.runtime import Runtime, install
+
+
+def run_worker(runtime: Runtime, *, burst: bool = False, name: str | None = None) -> None:
+    install(runtime)
+    runtime.config  # noqa: B018 - fail fast on a broken configuration
+    redis = runtime.redis
+    rq_logger = logging.getLogger("rq.worker")
+    if not rq_logger.handlers:  # RQ adds a colour handler unless one exists
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        rq_logger.addHandler(handler)
+        rq_logger.propagate = False
+    sweeper = Sweeper(redis, runtime.settings.sweep_interval_seconds)
+    sweeper.start()
+    worker = SimpleWorker(
+        [queues.queue(name, redis) for name in queues.ALL],
+        connection=redis,
+        serializer=JSONSerializer,
+        name=name,
+        maintenance_interval=60,
+        log_job_description=False,
+    )
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level=runtime.settings.log_level)
+    finally:
+        sweeper.stop()

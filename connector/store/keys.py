@@ -1,0 +1,61 @@
+"""Every Redis key name the connector uses, in one place.
+
+Keys are namespaced `cc:` so the connector can share a Redis with other tenants of it (RQ keeps its
+own `rq:` namespace). A conversation thread is the durable pairing of one customer address with one
+channel asset; its id is a hash so that provider addresses (which may hold `:` or `/`) never leak
+into key or RQ job-id syntax.
+"""
+
+from __future__ import annotations
+
+PREFIX = "cc"
+
+
+def inbox(thread_id: str) -> str:
+    """LIST of inbound event JSON, oldest first; an item leaves only after it is handled."""
+    return f"{PREFIX}:inbox:{thread_id}"
+
+
+def lease(thread_id: str) -> str:
+    """STRING token of the drain job that currently owns the thread (PX expiry = lease)."""
+    return f"{PREFIX}:lease:{thread_id}"
+
+
+def wake(thread_id: str) -> str:
+    """STRING flag: a drain job for the thread is already queued (coalesces wake-ups)."""
+    return f"{PREFIX}:wake:{thread_id}"
+
+
+def active_inboxes() -> str:
+    """SET of thread ids whose inbox may hold items; the sweeper scans it."""
+    return f"{PREFIX}:inboxes"
+
+
+def dedupe(channel: str, asset: str, provider_id: str) -> str:
+    """STRING marker that a provider event was accepted (TTL = the provider's retry horizon)."""
+    return f"{PREFIX}:seen:{channel}:{asset}:{provider_id}"
+
+
+def thread(thread_id: str) -> str:
+    """HASH of the thread: channel, asset, customer address, customer details, routing, state."""
+    return f"{PREFIX}:thread:{thread_id}"
+
+
+def timeline(thread_id: str) -> str:
+    """LIST of JSON entries of what happened on the thread, oldest first (capped)."""
+    return f"{PREFIX}:timeline:{thread_id}"
+
+
+def threads_by_activity() -> str:
+    """ZSET thread id → last activity (unix seconds), for listing recent conversations."""
+    return f"{PREFIX}:threads"
+
+
+def sweeper_lock() -> str:
+    """STRING held by the one worker that sweeps this round."""
+    return f"{PREFIX}:sweeper"
+
+
+def unrouted() -> str:
+    """LIST of JSON records of inbound events that matched no rule (capped), for operators."""
+    return f"{PREFIX}:unrouted"

@@ -1,0 +1,77 @@
+"""Conversation threads in Redis: who the customer is, where their conversation is routed, its state."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+
+from connector.conversations import State
+from connector.store import keys
+
+
+@dataclass
+class Thread:
+    id: str
+    channel: str = ""
+    asset: str = ""
+    customer: str = ""
+    state: State = State.IDLE
+    sequence: int = 0
+    """Number of conversations started on this thread; the current one is `conversation_id`."""
+    integration: str | None = None
+    entry_point: str | None = None
+    rule: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    started_at: float | None = None
+    last_inbound_at: float | None = None
+    """Provider time of the customer's last message: messaging windows count from it."""
+
+    @property
+    def conversation_id(self) -> str:
+        return f"{self.id}-{self.sequence}"
+
+
+_SCALARS = ("channel", "asset", "customer", "integration", "entry_point", "rule")
+
+
+def load(redis: Redis, thread_id: str) -> Thread:
+    raw = {k.decode(): v.decode() for k, v in redis.hgetall(keys.thread(thread_id)).items()}
+    thread = Thread(id=thread_id)
+    for name in _SCALARS:
+        if raw.get(name):
+            setattr(thread, name, raw[name])
+    thread.state = State(raw.get("state", State.IDLE.value))
+    thread.sequence = int(raw.get("sequence", 0))
+    thread.details = json.loads(raw.get("details", "{}"))
+    thread.started_at = float(raw["started_at"]) if raw.get("started_at") else None
+    thread.last_inbound_at = float(raw["last_inbound_at"]) if raw.get("last_inbound_at") else None
+    return thread
+
+
+def save(redis: Redis, thread: Thread) -> None:
+    fields: dict[str, str] = {name: getattr(thread, name) or "" for name in _SCALARS}
+    fields.update(
+        state=thread.state.value,
+        sequence=str(thread.sequence),
+        details=json.dumps(thread.details, sort_keys=True),
+        started_at="" if thread.started_at is None else repr(thread.started_at),
+        last_inbound_at="" if thread.last_inbound_at is None else repr(thread.last_inbound_at),
+        updated_at=repr(time.time()),
+    )
+    redis.hset(keys.thread(thread.id), mapping=fields)
+
+
+def merge_details(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Later details win, but a field the provider omits this time (e.g. profile name) is kept."""
+    merged = dict(current)
+    merged.update({k: v for k, v in new.items() if v not in (None, "")})
+    return merged
+
+
+def timeline(redis: Redis, thread_id: str) -> list[dict[str, Any]]:
+    return [json.loads(item) for item in redis.lrange(keys.timeline(thread_id), 0, -1)]

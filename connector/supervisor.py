@@ -1,0 +1,175 @@
+"""`python -m connector run`: the whole stack in the foreground, stopped cleanly by Ctrl-C / SIGTERM.
+
+Children run in their own sessions so a terminal's Ctrl-C reaches only the supervisor, which then
+stops them in order (web first so nothing new arrives, then workers finish their jobs, Redis last
+with its AOF flushed). Each child also gets PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves
+no orphans. A child that dies on its own is restarted with a growing delay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connector.embedded_redis import EmbeddedRedis
+from connector.processes import die_with_parent
+from connector.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger("connector.supervisor")
+
+STOP_TIMEOUT_SECONDS = 20
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, cwd=PROJECT_ROOT, start_new_session=True, preexec_fn=die_with_parent
+        )
+        self.started_at = time.monotonic()
+        log.info("started %s", self.name, extra={"pid": self.process.pid})
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def terminate(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in time; killing it", self.name)
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    port: int = 8000
+    workers: int = 2
+    web_workers: int = 2
+    sandbox: bool = False
+    children: list[Child] = field(default_factory=list)
+    redis: EmbeddedRedis | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        if self.settings.redis_url:
+            env["REDIS_URL"] = self.settings.redis_url
+        else:
+            self.redis = EmbeddedRedis(Path(self.settings.data_dir) / "redis").start()
+            env["REDIS_URL"] = self.redis.url
+            log.info("embedded Redis started", extra={"url": self.redis.url})
+        if self.sandbox:
+            env["CONNECTOR_SANDBOX"] = "1"
+        env["CONNECTOR_CONFIG_DIR"] = str(self.settings.config_dir)
+        env.setdefault("PUBLIC_BASE_URL", f"http://localhost:{self.port}")
+        python = sys.executable
+        self.children.append(
+            Child(
+                "web",
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "wsgi:app",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    str(self.web_workers),
+                    "--worker-class",
+                    "gthread",
+                    "--threads",
+                    "4",
+                    "--access-logfile",
+                    "-",
+                    "--graceful-timeout",
+                    "10",
+                ],
+                env,
+            )
+        )
+        for index in range(self.workers):
+            self.children.append(Child(f"worker-{index + 1}", [python, "-m", "connector", "worker"], env))
+        if self.sandbox:
+            self.children.append(Child("sandbox", [python, "-m", "connector", "sandbox"], env))
+        for child in self.children:
+            child.start()
+        self._banner(env)
+        try:
+            self._watch()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _banner(self, env: dict[str, str]) -> None:
+        base = f"http://localhost:{self.port}"
+        lines = [
+            "",
+            "Channel connector is running" + (" with the sandbox" if self.sandbox else ""),
+            f"  webhooks   {base}/webhooks/<channel>/<asset>",
+            f"  health     {base}/healthz   readiness {base}/readyz",
+            f"  redis      {env['REDIS_URL']}",
+            f"  config     {env['CONNECTOR_CONFIG_DIR']}",
+            "Press Ctrl-C to stop everything.",
+            "",
+        ]
+        print("\n".join(lines), flush=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            for child in self.children:
+                if child.alive() or self._stop.is_set():
+                    continue
+                code = child.process.returncode if child.process else None
+                delay = min(30.0, 2.0**child.restarts)
+                if time.monotonic() - child.started_at > 60:
+                    child.restarts = 0
+                    delay = 1.0
+                log.error("%s exited with %s; restarting in %.0f s", child.name, code, delay)
+                if self._stop.wait(delay):
+                    return
+                child.restarts += 1
+                child.start()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("stopping on %s", signal.Signals(signum).name)
+        self._stop.set()
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        # Web first (no new intake), then workers finish their current job, Redis last.
+        for group in (["web"], None):
+            targets = [c for c in self.children if (group is None or c.name in group)]
+            for child in targets:
+                child.terminate()
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+            for child in targets:
+                child.wait(deadline)
+        if self.redis is not None:
+            self.redis.stop()
+        log.info("stopped")

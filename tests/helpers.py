@@ -1,0 +1,54 @@
+"""Test helpers shared by several test modules: signed WhatsApp payloads and waiting with a deadline."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+WHATSAPP_ASSET = "test-whatsapp"
+WHATSAPP_SECRET = b"whatsapp-app-secret"
+WHATSAPP_PHONE_NUMBER_ID = "106540352242922"
+
+
+def whatsapp_payload(messages: list[tuple[str, str, str]], timestamp: int = 1_790_000_000) -> bytes:
+    """A WhatsApp Cloud webhook body with one message per (wa_id, wamid, text)."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550002222", "phone_number_id": WHATSAPP_PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": f"Customer {wa_id}"}, "wa_id": wa_id} for wa_id in {m[0] for m in messages}],
+        "messages": [
+            {"from": wa_id, "id": wamid, "timestamp": str(timestamp), "type": "text", "text": {"body": text}}
+            for wa_id, wamid, text in messages
+        ],
+    }
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body).encode()
+
+
+def meta_signature(body: bytes, secret: bytes = WHATSAPP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def whatsapp_headers(body: bytes) -> dict[str, str]:
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(body)}
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
+) -> Any:
+    """Poll until `predicate()` is truthy; fail the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

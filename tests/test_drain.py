@@ -1,0 +1,108 @@
+"""The drain job in-process: rules applied, routing and customer details recorded, in order."""
+
+from __future__ import annotations
+
+import json
+
+from connector.channels.base import thread_id_for
+from connector.relay.drain import drain_thread
+from connector.store import keys, threads
+from connector.store.inbox import Inboxes
+from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
+
+
+def post_whatsapp(client, messages):
+    body = whatsapp_payload(messages)
+    response = client.post(f"/webhooks/whatsapp/{WHATSAPP_ASSET}", data=body, headers=whatsapp_headers(body))
+    assert response.status_code == 200, response.get_json()
+
+
+def test_first_message_is_routed_and_customer_details_recorded(client, redis):
+    post_whatsapp(client, [("15551230001", "wamid.A1", "hello")])
+    thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230001")
+
+    assert drain_thread(thread_id) == 1
+
+    thread = threads.load(redis, thread_id)
+    assert thread.state.value == "new"
+    assert (thread.integration, thread.entry_point, thread.rule) == ("TestECE", "Support", "whatsapp")
+    assert thread.details == {"wa_id": "15551230001", "profile_name": "Customer 15551230001"}
+    assert thread.sequence == 1
+    entry = threads.timeline(redis, thread_id)[0]
+    assert entry["provider_id"] == "wamid.A1"
+    assert entry["routing"]["entry_point"] == "Support"
+    assert redis.llen(keys.inbox(thread_id)) == 0
+
+
+def test_items_are_handled_in_arrival_order_across_requests(client, redis):
+    for index in range(5):
+        post_whatsapp(client, [("15551230002", f"wamid.B{index}", f"message {index}")])
+    thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230002")
+
+    assert drain_thread(thread_id) == 5
+
+    handled = [e["provider_id"] for e in threads.timeline(redis, thread_id)]
+    assert handled == [f"wamid.B{i}" for i in range(5)]
+    assert threads.load(redis, thread_id).sequence == 1, "one open conversation receives them all"
+
+
+def test_a_drain_finds_the_lease_taken_and_leaves_the_items(client, redis):
+    post_whatsapp(client, [("15551230003", "wamid.C1", "hi")])
+    thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230003")
+    inboxes = Inboxes(redis)
+    token = inboxes.acquire(thread_id, 30)
+    assert token
+
+    assert drain_thread(thread_id) == 0
+    assert redis.llen(keys.inbox(thread_id)) == 1
+
+    inboxes.release(thread_id, token)
+    assert drain_thread(thread_id) == 1
+
+
+def test_commit_refuses_a_holder_whose_lease_was_taken_over(client, redis):
+    post_whatsapp(client, [("15551230004", "wamid.D1", "hi")])
+    thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230004")
+    inboxes = Inboxes(redis)
+    stale = inboxes.acquire(thread_id, 30)
+    item = inboxes.head(thread_id)
+    redis.delete(keys.lease(thread_id))  # the lease lapsed ...
+    fresh = inboxes.acquire(thread_id, 30)  # ... and another worker took the thread
+
+    assert stale and fresh and item
+    assert inboxes.commit(thread_id, stale, item, {"kind": "x"}) is False
+    assert redis.llen(keys.inbox(thread_id)) == 1
+    assert inboxes.commit(thread_id, fresh, item, {"kind": "x"}) is True
+
+
+def test_unmatched_message_is_recorded_as_unrouted(runtime, client, redis, tmp_path):
+    from dataclasses import replace
+
+    runtime._config = replace(runtime.config, rules=())
+    post_whatsapp(client, [("15551230005", "wamid.E1", "hello")])
+    thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230005")
+
+    drain_thread(thread_id)
+
+    thread = threads.load(redis, thread_id)
+    assert thread.state.value == "unrouted"
+    assert thread.integration is None
+    record = json.loads(redis.lindex(keys.unrouted(), 0))
+    assert record["thread"] == thread_id
+
+
+def test_default_rule_catches_what_no_rule_matches(runtime, client, redis):
+    from dataclasses import replace
+
+    from connector.config.model import DefaultRule, RuleAction
+
+    runtime._config = replace(
+        runtime.config, rules=(), default_rule=DefaultRule(action=RuleAction("TestECE", "Sales"), name="fallback")
+    )
+    post_whatsapp(client, [("15551230006", "wamid.F1", "hello")])
+    thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230006")
+
+    drain_thread(thread_id)
+
+    thread = threads.load(redis, thread_id)
+    assert (thread.state.value, thread.entry_point, thread.rule) == ("new", "Sales", "fallback")
