@@ -26,7 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if (code := _check(settings.config_dir)) != 0:
         return code
-    return Supervisor(settings, port=args.port, workers=args.workers, sandbox=args.sandbox).run()
+    return Supervisor(settings, port=args.port, workers=args.workers, sandbox=args.sandbox, wsgi_app=args.app).run()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--sandbox", action="store_true", help="start the simulators and use the sandbox configuration")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--workers", type=int, default=2, help="RQ worker processes (default 2)")
+    run.add_argument("--app", default="wsgi:app", help="the WSGI app gunicorn serves (default wsgi:app)")
     run.set_defaults(handler=cmd_run)
 
     worker = commands.add_parser("worker", help="one RQ worker on the connector's queues, with scheduler")

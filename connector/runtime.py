@@ -14,6 +14,7 @@ import redis as redis_lib
 from connector.config.loader import load_config
 from connector.config.model import Config
 from connector.settings import Settings
+from connector.store.inbox import Inboxes
 
 
 class RedisNotConfigured(RuntimeError):
@@ -34,6 +35,10 @@ class Runtime:
                 "(it starts the embedded Redis) or point REDIS_URL at a Redis with AOF on"
             )
         return redis_lib.Redis.from_url(url, health_check_interval=30, socket_timeout=10)
+
+    @cached_property
+    def inboxes(self) -> Inboxes:
+        return Inboxes(self.redis, wake_ttl_seconds=int(self.settings.wake_ttl_seconds))
 
     @property
     def config(self) -> Config:

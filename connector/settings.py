@@ -68,6 +68,9 @@ class Settings:
     sweep_interval_seconds: float = 5.0
     """How often a worker looks for inboxes with items and no live lease."""
 
+    wake_ttl_seconds: float = 30.0
+    """How long a queued drain wake-up is trusted; after it the sweeper re-wakes a waiting inbox."""
+
     sandbox: bool = False
     """Run with the simulators and the sandbox configuration."""
 
@@ -88,6 +91,7 @@ class Settings:
             "max_body_bytes": _int("CONNECTOR_MAX_BODY_BYTES", 3 * 1024 * 1024),
             "lease_seconds": _float("CONNECTOR_LEASE_SECONDS", 30.0),
             "sweep_interval_seconds": _float("CONNECTOR_SWEEP_INTERVAL_SECONDS", 5.0),
+            "wake_ttl_seconds": _float("CONNECTOR_WAKE_TTL_SECONDS", 30.0),
             "sandbox": env.get("CONNECTOR_SANDBOX", "") in {"1", "true", "yes"},
         }
         values.update(overrides)

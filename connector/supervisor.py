@@ -69,6 +69,7 @@ class Supervisor:
     workers: int = 2
     web_workers: int = 2
     sandbox: bool = False
+    wsgi_app: str = "wsgi:app"
     children: list[Child] = field(default_factory=list)
     redis: EmbeddedRedis | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -89,30 +90,7 @@ class Supervisor:
         env["CONNECTOR_CONFIG_DIR"] = str(self.settings.config_dir)
         env.setdefault("PUBLIC_BASE_URL", f"http://localhost:{self.port}")
         python = sys.executable
-        self.children.append(
-            Child(
-                "web",
-                [
-                    python,
-                    "-m",
-                    "gunicorn",
-                    "wsgi:app",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--workers",
-                    str(self.web_workers),
-                    "--worker-class",
-                    "gthread",
-                    "--threads",
-                    "4",
-                    "--access-logfile",
-                    "-",
-                    "--graceful-timeout",
-                    "10",
-                ],
-                env,
-            )
-        )
+        self.children.append(Child("web", self.gunicorn_argv(python), env))
         for index in range(self.workers):
             self.children.append(Child(f"worker-{index + 1}", [python, "-m", "connector", "worker"], env))
         if self.sandbox:
@@ -125,6 +103,15 @@ class Supervisor:
         finally:
             self._shutdown()
         return 0
+
+    def gunicorn_argv(self, python: str) -> list[str]:
+        """The web process: threaded workers, so a slow client cannot block intake for others."""
+        return [
+            *(python, "-m", "gunicorn", self.wsgi_app),
+            *("--bind", f"127.0.0.1:{self.port}"),
+            *("--workers", str(self.web_workers), "--worker-class", "gthread", "--threads", "4"),
+            *("--graceful-timeout", "10"),
+        ]
 
     def _banner(self, env: dict[str, str]) -> None:
         base = f"http://localhost:{self.port}"

@@ -16,7 +16,6 @@ from connector.channels.base import Channel, InboundEvent
 from connector.errors import BodyTooLarge, PayloadError, UnknownAsset, WebhookError
 from connector.relay.queues import wake_drain
 from connector.runtime import Runtime
-from connector.store.inbox import Inboxes
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ def _accept(channel: Channel, events: list[InboundEvent]) -> None:
     runtime = _runtime()
     # Batches arrive in any order (Meta, WhatsApp); within one request, provider time orders them.
     events = sorted(events, key=lambda e: e.timestamp)
-    accepted = Inboxes(runtime.redis).accept(events, int(channel.dedupe_ttl.total_seconds()))
+    accepted = runtime.inboxes.accept(events, int(channel.dedupe_ttl.total_seconds()))
     for item in accepted:
         log.info(
             "inbound event %s",

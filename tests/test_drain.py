@@ -7,7 +7,7 @@ import json
 from connector.channels.base import thread_id_for
 from connector.relay.drain import drain_thread
 from connector.store import keys, threads
-from connector.store.inbox import Inboxes
+from connector.store.inbox import LEASE_LOST, Inboxes
 from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
 
 
@@ -56,7 +56,7 @@ def test_a_drain_finds_the_lease_taken_and_leaves_the_items(client, redis):
     assert drain_thread(thread_id) == 0
     assert redis.llen(keys.inbox(thread_id)) == 1
 
-    inboxes.release(thread_id, token)
+    assert inboxes.release(thread_id, token) == 1
     assert drain_thread(thread_id) == 1
 
 
@@ -65,11 +65,12 @@ def test_commit_refuses_a_holder_whose_lease_was_taken_over(client, redis):
     thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230004")
     inboxes = Inboxes(redis)
     stale = inboxes.acquire(thread_id, 30)
-    item = inboxes.head(thread_id)
+    item = inboxes.renew_and_peek(thread_id, stale, 30)
     redis.delete(keys.lease(thread_id))  # the lease lapsed ...
     fresh = inboxes.acquire(thread_id, 30)  # ... and another worker took the thread
 
-    assert stale and fresh and item
+    assert stale and fresh and isinstance(item, bytes)
+    assert inboxes.renew_and_peek(thread_id, stale, 30) is LEASE_LOST
     assert inboxes.commit(thread_id, stale, item, {"kind": "x"}) is False
     assert redis.llen(keys.inbox(thread_id)) == 1
     assert inboxes.commit(thread_id, fresh, item, {"kind": "x"}) is True

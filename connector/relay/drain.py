@@ -18,7 +18,7 @@ from connector.channels import channel_class
 from connector.channels.base import InboundEvent
 from connector.runtime import Runtime, current
 from connector.store import keys, threads
-from connector.store.inbox import Inboxes
+from connector.store.inbox import LEASE_LOST, Inboxes
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +28,10 @@ TIMELINE_TEXT_LIMIT = 1000
 def drain_thread(thread_id: str) -> int:
     """RQ job: handle the thread's inbox until it is empty; returns how many items were handled."""
     runtime = current()
-    inboxes = Inboxes(runtime.redis)
-    inboxes.clear_wake(thread_id)
+    inboxes = runtime.inboxes
     handled = 0
-    # Loop so that an item appended after our last look but before our release is not stranded:
-    # its wake-up job may have found our lease and left.
+    # Loop: an item appended after our last look but before our release must not be stranded,
+    # since its wake-up job may have found our lease and left.
     while True:
         token = inboxes.acquire(thread_id, runtime.settings.lease_seconds)
         if token is None:
@@ -40,8 +39,8 @@ def drain_thread(thread_id: str) -> int:
         try:
             handled += _drain_held(runtime, inboxes, thread_id, token)
         finally:
-            inboxes.release(thread_id, token)
-        if inboxes.forget_if_empty(thread_id):
+            left = inboxes.release(thread_id, token)
+        if left == 0:
             return handled
 
 
@@ -49,16 +48,16 @@ def _drain_held(runtime: Runtime, inboxes: Inboxes, thread_id: str, token: str) 
     handled = 0
     lease = runtime.settings.lease_seconds
     while True:
-        if not inboxes.renew(thread_id, token, lease):
+        item = inboxes.renew_and_peek(thread_id, token, lease)
+        if item is LEASE_LOST:
             log.warning("lease lost; another worker continues", extra={"conversation": thread_id})
             return handled
-        item = inboxes.head(thread_id)
         if item is None:
             return handled
         try:
             event = InboundEvent.from_json(item)
         except (ValueError, TypeError, KeyError):
-            # Unreadable items cannot be retried into health; keep them visible, not blocking.
+            # An unreadable item cannot be retried into health; record it, never block the thread.
             log.error("unreadable inbox item dropped", extra={"conversation": thread_id})
             inboxes.commit(thread_id, token, item, {"at": time.time(), "kind": "error", "note": "unreadable item"})
             continue

@@ -21,19 +21,20 @@ log = logging.getLogger(__name__)
 
 
 def sweep(redis: Redis, lock_seconds: float) -> list[str]:
-    """Wake the stranded threads once; returns their ids (empty if another worker swept this round)."""
+    """Wake the stranded threads once; returns their ids (empty if another worker swept this round).
+
+    A thread whose wake-up is still queued is left alone: under a backlog the queue is slow, not
+    lost, and a second job would only add load. A lost wake-up's flag expires (wake TTL) and the
+    next sweep re-wakes the thread.
+    """
     if not redis.set(keys.sweeper_lock(), "1", nx=True, px=max(int(lock_seconds * 1000), 100)):
         return []
     inboxes = Inboxes(redis)
     woken: list[str] = []
     for thread_id in inboxes.active():
-        if inboxes.has_lease(thread_id):
-            continue
-        if inboxes.length(thread_id) == 0:
-            inboxes.forget_if_empty(thread_id)
-            continue
-        wake_drain(redis, thread_id)
-        woken.append(thread_id)
+        if inboxes.stranded(thread_id):
+            wake_drain(redis, thread_id)
+            woken.append(thread_id)
     if woken:
         log.warning("sweeper re-woke stranded inboxes", extra={"count": len(woken)})
     return woken

@@ -22,7 +22,6 @@ from redis import Redis
 from connector.channels.base import InboundEvent
 from connector.store import keys
 
-WAKE_TTL_SECONDS = 60
 TIMELINE_LIMIT = 500
 
 # KEYS: dedupe, inbox, active set, wake flag. ARGV: dedupe ttl, item, thread id, wake ttl.
@@ -33,6 +32,22 @@ redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
 if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then return 2 end
 return 1
+"""
+
+# KEYS: wake flag, lease. ARGV: token, lease ms. The starting job clears the wake flag first, so an
+# item that arrives from now on queues a new wake-up even if this job finds the lease taken.
+_ACQUIRE = """
+redis.call('DEL', KEYS[1])
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+
+# KEYS: lease, inbox. ARGV: token, lease ms. Renews the lease and returns the head, or false when
+# the lease is no longer ours (-1) or the inbox is empty (nil).
+_RENEW_AND_PEEK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('LINDEX', KEYS[2], 0)
 """
 
 # KEYS: lease, inbox, timeline, activity zset. ARGV: token, expected head, timeline entry, limit,
@@ -50,23 +65,13 @@ redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
 return 1
 """
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
+# KEYS: lease, inbox, active set. ARGV: token, thread id. Releases our lease; forgets the thread in
+# the sweeper's set when its inbox is empty. Returns the inbox length left.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-# Forget an empty inbox in the sweeper's set; 0 if an item arrived meanwhile.
-_FORGET_IF_EMPTY = """
-if redis.call('LLEN', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[2], ARGV[1])
-  return 1
-end
-return 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+local left = redis.call('LLEN', KEYS[2])
+if left == 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
+return left
 """
 
 
@@ -78,15 +83,16 @@ class Accepted:
 
 
 class Inboxes:
-    """Intake and drain primitives over one Redis connection."""
+    """Intake and drain primitives; each step is one round trip to Redis."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, wake_ttl_seconds: int = 30) -> None:
         self.redis = redis
+        self.wake_ttl_seconds = wake_ttl_seconds
         self._accept = redis.register_script(_ACCEPT)
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._renew_and_peek = redis.register_script(_RENEW_AND_PEEK)
         self._commit = redis.register_script(_COMMIT)
-        self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
-        self._forget = redis.register_script(_FORGET_IF_EMPTY)
 
     # -- intake -------------------------------------------------------------------------------
 
@@ -101,7 +107,7 @@ class Inboxes:
                     keys.active_inboxes(),
                     keys.wake(event.thread_id),
                 ],
-                args=[dedupe_ttl_seconds, event.to_json(), event.thread_id, WAKE_TTL_SECONDS],
+                args=[dedupe_ttl_seconds, event.to_json(), event.thread_id, self.wake_ttl_seconds],
                 client=pipe,
             )
         results = pipe.execute()
@@ -112,25 +118,18 @@ class Inboxes:
 
     # -- drain --------------------------------------------------------------------------------
 
-    def clear_wake(self, thread_id: str) -> None:
-        """Called by a drain job as it starts: later arrivals must queue a new wake-up."""
-        self.redis.delete(keys.wake(thread_id))
-
     def acquire(self, thread_id: str, lease_seconds: float) -> str | None:
-        """Take the thread's lease; the token proves ownership in every later step."""
+        """Clear the wake flag and take the thread's lease; the token proves ownership later."""
         token = uuid.uuid4().hex
-        if self.redis.set(keys.lease(thread_id), token, nx=True, px=int(lease_seconds * 1000)):
-            return token
-        return None
+        taken = self._acquire(keys=[keys.wake(thread_id), keys.lease(thread_id)], args=[token, _ms(lease_seconds)])
+        return token if taken == 1 else None
 
-    def renew(self, thread_id: str, token: str, lease_seconds: float) -> bool:
-        return bool(self._renew(keys=[keys.lease(thread_id)], args=[token, int(lease_seconds * 1000)]))
-
-    def release(self, thread_id: str, token: str) -> None:
-        self._release(keys=[keys.lease(thread_id)], args=[token])
-
-    def head(self, thread_id: str) -> bytes | None:
-        return self.redis.lindex(keys.inbox(thread_id), 0)
+    def renew_and_peek(self, thread_id: str, token: str, lease_seconds: float) -> bytes | LeaseLost | None:
+        """The head item with the lease renewed; None when empty; LEASE_LOST when no longer ours."""
+        head = self._renew_and_peek(
+            keys=[keys.lease(thread_id), keys.inbox(thread_id)], args=[token, _ms(lease_seconds)]
+        )
+        return LEASE_LOST if head == -1 else head
 
     def commit(self, thread_id: str, token: str, item: bytes, entry: dict[str, object] | None) -> bool:
         """Pop the handled head and record its timeline entry atomically; False if the lease was lost."""
@@ -147,14 +146,40 @@ class Inboxes:
         )
         return result == 1
 
+    def release(self, thread_id: str, token: str) -> int:
+        """Give the lease back; returns how many items are left (an arrival during the release)."""
+        return int(
+            self._release(
+                keys=[keys.lease(thread_id), keys.inbox(thread_id), keys.active_inboxes()], args=[token, thread_id]
+            )
+        )
+
+    # -- inspection (sweeper, tests) ----------------------------------------------------------
+
+    def head(self, thread_id: str) -> bytes | None:
+        return self.redis.lindex(keys.inbox(thread_id), 0)
+
     def length(self, thread_id: str) -> int:
         return int(self.redis.llen(keys.inbox(thread_id)))
-
-    def forget_if_empty(self, thread_id: str) -> bool:
-        return bool(self._forget(keys=[keys.inbox(thread_id), keys.active_inboxes()], args=[thread_id]))
 
     def active(self) -> list[str]:
         return sorted(m.decode() for m in self.redis.smembers(keys.active_inboxes()))
 
-    def has_lease(self, thread_id: str) -> bool:
-        return bool(self.redis.exists(keys.lease(thread_id)))
+    def stranded(self, thread_id: str) -> bool:
+        """Items waiting, no drain holding the lease and no wake-up queued: nobody will come."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(keys.lease(thread_id), keys.wake(thread_id))
+        pipe.llen(keys.inbox(thread_id))
+        held_or_queued, length = pipe.execute()
+        return held_or_queued == 0 and length > 0
+
+
+class LeaseLost:
+    """Marker: the lease lapsed and another drain may own the thread now."""
+
+
+LEASE_LOST = LeaseLost()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

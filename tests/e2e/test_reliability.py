@@ -27,7 +27,11 @@ pytestmark = pytest.mark.e2e
 
 CUSTOMER = "15557770000"
 THREAD = thread_id_for("whatsapp", WHATSAPP_ASSET, CUSTOMER)
-FAST_LEASE = {"CONNECTOR_LEASE_SECONDS": "2", "CONNECTOR_SWEEP_INTERVAL_SECONDS": "0.5"}
+FAST_LEASE = {
+    "CONNECTOR_LEASE_SECONDS": "2",
+    "CONNECTOR_SWEEP_INTERVAL_SECONDS": "0.5",
+    "CONNECTOR_WAKE_TTL_SECONDS": "2",
+}
 
 
 def handled_ids(redis) -> list[str]:
@@ -179,5 +183,6 @@ def test_sweeper_rewakes_an_inbox_whose_wakeup_was_lost(client, start_worker, re
         == 200
     )
     redis.delete("rq:queue:inbound")  # the wake-up job is gone, as if Redis lost it
+    redis.pexpire(keys.wake(THREAD), 1500)  # its flag lapses after the wake TTL
     start_worker(**FAST_LEASE)
     wait_for(lambda: handled_ids(redis) == ["wamid.lost"], timeout=15, what="the sweeper to re-wake the inbox")

@@ -1,0 +1,119 @@
+"""Issue 2 benchmark: signed WhatsApp webhook acknowledgements vs a no-op endpoint, same gunicorn.
+
+Goal on the 2-core machine: ack p99 ≤ 15 ms at 300 requests/s, and ack throughput ≥ 50 % of the
+no-op endpoint's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from bench.loadgen import Result, build_request, closed_loop, open_loop
+from bench.stack import running_stack
+
+ASSET = "sandbox-whatsapp"
+SECRET = b"sandbox-meta-secret"
+PHONE_NUMBER_ID = "100000000000002"
+HOST = "127.0.0.1"
+
+
+def whatsapp_body(index: int) -> bytes:
+    customer = f"1555{index % 500:07d}"  # 500 customers, so inboxes and drains are realistic
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550002222", "phone_number_id": PHONE_NUMBER_ID},
+                            "contacts": [{"profile": {"name": "Bench Customer"}, "wa_id": customer}],
+                            "messages": [
+                                {
+                                    "from": customer,
+                                    "id": f"wamid.bench.{index}",
+                                    "timestamp": "1790000000",
+                                    "type": "text",
+                                    "text": {"body": f"benchmark message {index}"},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    return json.dumps(body).encode()
+
+
+def run(seconds: float = 10.0, rate: float = 300.0, concurrency: int = 16) -> str:
+    with running_stack() as stack:
+        port = stack.port
+        offset = {"ack": 0}
+
+        def ack(index: int) -> bytes:
+            body = whatsapp_body(index + offset["ack"])
+            signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+            return build_request(HOST, port, f"/webhooks/whatsapp/{ASSET}", body, headers)
+
+        def noop(index: int) -> bytes:
+            body = whatsapp_body(index)
+            return build_request(HOST, port, "/bench/noop", body, {"Content-Type": "application/json"})
+
+        # Warm both paths (imports, connections, Lua script cache) before measuring.
+        closed_loop(HOST, port, noop, 1.0, 4)
+        offset["ack"] = 10_000_000
+        closed_loop(HOST, port, ack, 1.0, 4)
+
+        offset["ack"] = 20_000_000
+        noop_max = closed_loop(HOST, port, noop, seconds, concurrency)
+        ack_max = closed_loop(HOST, port, ack, seconds, concurrency)
+        offset["ack"] = 30_000_000
+        noop_rate = open_loop(HOST, port, noop, rate, seconds)
+        offset["ack"] = 40_000_000
+        ack_rate = open_loop(HOST, port, ack, rate, seconds)
+
+    return report(noop_max, ack_max, noop_rate, ack_rate, rate, concurrency)
+
+
+def _row(name: str, result: Result) -> str:
+    statuses = ", ".join(f"{k}×{v}" for k, v in sorted(result.statuses.items()))
+    return (
+        f"| {name} | {result.throughput:,.0f} | {result.percentile(50):.2f} | {result.percentile(99):.2f} "
+        f"| {statuses}{f', errors {result.errors}' if result.errors else ''} |"
+    )
+
+
+def report(
+    noop_max: Result, ack_max: Result, noop_rate: Result, ack_rate: Result, rate: float, concurrency: int
+) -> str:
+    ratio = ack_max.throughput / noop_max.throughput if noop_max.throughput else 0.0
+    p99_ok = ack_rate.percentile(99) <= 15.0 and ack_rate.errors == 0
+    lines = [
+        "## Webhook acknowledgement (issue 2)",
+        "",
+        f"Maximum throughput, closed loop, {concurrency} keep-alive connections:",
+        "",
+        "| endpoint | req/s | p50 ms | p99 ms | answers |",
+        "| --- | ---: | ---: | ---: | --- |",
+        _row("no-op Flask endpoint", noop_max),
+        _row("signed WhatsApp webhook", ack_max),
+        "",
+        f"Fixed rate, open loop, {rate:.0f} requests/s (latency from the scheduled send time):",
+        "",
+        "| endpoint | req/s | p50 ms | p99 ms | answers |",
+        "| --- | ---: | ---: | ---: | --- |",
+        _row("no-op Flask endpoint", noop_rate),
+        _row("signed WhatsApp webhook", ack_rate),
+        "",
+        f"- ack throughput / no-op throughput: **{ratio:.0%}** (goal ≥ 50 %): {'met' if ratio >= 0.5 else 'NOT met'}",
+        f"- ack p99 at {rate:.0f} req/s: **{ack_rate.percentile(99):.2f} ms** (goal ≤ 15 ms): "
+        + ("met" if p99_ok else "NOT met"),
+    ]
+    return "\n".join(lines)
