@@ -83,7 +83,7 @@ def run(seconds: float = 10.0, rate: float = 300.0, concurrency: int = 16) -> st
 
 
 def _row(name: str, result: Result) -> str:
-    statuses = ", ".join(f"{k}×{v}" for k, v in sorted(result.statuses.items()))
+    statuses = ", ".join(f"{k} x{v}" for k, v in sorted(result.statuses.items()))
     return (
         f"| {name} | {result.throughput:,.0f} | {result.percentile(50):.2f} | {result.percentile(99):.2f} "
         f"| {statuses}{f', errors {result.errors}' if result.errors else ''} |"

@@ -26,6 +26,8 @@ class VoiceStateChanged:
     pending_state: str | None = None
     at: float = 0.0
     request_id: str | None = None  # Finesse's <requestId>: set when the change answers a request that carried one
+    # -- added by the Finesse notification sources (issue 4) --
+    extension: str | None = None  # the agent's device; dialog participants are matched on it
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class DialogChanged:
     state: str
     ended: bool = False
     at: float = 0.0
+    # -- added by the Finesse notification sources (issue 4) --
+    associated_dialog_id: str | None = None  # consult legs: the held original call (protocols §2.4)
 
 
 # -- chat side -----------------------------------------------------------------------------------
@@ -106,6 +110,23 @@ class ChatEnabledChanged:
     agent_id: str
     enabled: bool
     at: float = 0.0
+
+
+# -- added by the Finesse notification sources (issue 4); not part of FinesseEvent, so blend() never
+# sees it unless a source is built with media=True (only with finesse.chat_mrd_id set).
+
+
+@dataclass(frozen=True)
+class MediaStateChanged:
+    """Finesse reported the agent's state in a non-voice MRD (ECE chat on Finesse): LOGOUT, NOT_READY,
+    READY, RESERVED, WORK, INTERRUPTED (protocols §2.8)."""
+
+    agent_id: str
+    mrd_id: str
+    state: str
+    reason_code_id: str | None = None
+    at: float = 0.0
+    request_id: str | None = None
 
 
 FinesseEvent = VoiceStateChanged | DialogChanged | FinesseRefused
