@@ -107,3 +107,14 @@ def test_default_rule_catches_what_no_rule_matches(runtime, client, redis):
 
     thread = threads.load(redis, thread_id)
     assert (thread.state.value, thread.entry_point, thread.rule) == ("new", "Sales", "fallback")
+
+
+def test_metrics_show_the_backlog(client, redis):
+    post_whatsapp(client, [("15551230007", "wamid.G1", "a"), ("15551230008", "wamid.G2", "b")])
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "connector_inbox_items 2" in text
+    assert "connector_inbox_conversations 2" in text
+    assert 'connector_queue_jobs{queue="inbound"} 2' in text
+
+    drain_thread(thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230007"))
+    assert "connector_inbox_items 1" in client.get("/metrics").get_data(as_text=True)

@@ -1,0 +1,62 @@
+"""`GET /metrics`: Prometheus text exposition, computed from Redis at scrape time.
+
+Reading state at scrape time (instead of per-process counters) keeps every gunicorn worker's answer
+identical and survives restarts; the figures are the ones an operator acts on: backlog, stranded
+conversations, unrouted messages, live workers, and (with the routing module) agents' states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from flask import Blueprint, Response, current_app
+from redis import Redis
+from rq import Queue
+
+from connector.health import live_workers
+from connector.relay import queues
+from connector.store import keys
+
+blueprint = Blueprint("metrics", __name__)
+
+MetricSource = Callable[[Redis], Iterable[str]]
+_sources: list[MetricSource] = []
+
+
+def register_source(source: MetricSource) -> None:
+    """Add lines of exposition text from another module (the routing module's agent gauges)."""
+    if source not in _sources:
+        _sources.append(source)
+
+
+def core_metrics(redis: Redis) -> Iterable[str]:
+    active = [m.decode() for m in redis.smembers(keys.active_inboxes())]
+    pipe = redis.pipeline(transaction=False)
+    for thread_id in active:
+        pipe.llen(keys.inbox(thread_id))
+    depths = pipe.execute() if active else []
+    yield "# HELP connector_inbox_items Customer events waiting in conversation inboxes."
+    yield "# TYPE connector_inbox_items gauge"
+    yield f"connector_inbox_items {sum(depths)}"
+    yield "# HELP connector_inbox_conversations Conversations with events waiting."
+    yield "# TYPE connector_inbox_conversations gauge"
+    yield f"connector_inbox_conversations {sum(1 for d in depths if d)}"
+    yield "# HELP connector_unrouted_recent Recent customer messages that matched no rule (last 1000 kept)."
+    yield "# TYPE connector_unrouted_recent gauge"
+    yield f"connector_unrouted_recent {redis.llen(keys.unrouted())}"
+    yield "# HELP connector_queue_jobs Jobs waiting in each RQ queue."
+    yield "# TYPE connector_queue_jobs gauge"
+    for name in queues.ALL:
+        yield f'connector_queue_jobs{{queue="{name}"}} {Queue(name, connection=redis).count}'
+    yield "# HELP connector_workers_alive RQ workers with a recent heartbeat."
+    yield "# TYPE connector_workers_alive gauge"
+    yield f"connector_workers_alive {live_workers(redis)}"
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    redis = current_app.extensions["connector"].redis
+    lines = list(core_metrics(redis))
+    for source in _sources:
+        lines.extend(source(redis))
+    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
