@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -87,6 +88,11 @@ class Supervisor:
             log.info("embedded Redis started", extra={"url": self.redis.url})
         if self.sandbox:
             env["CONNECTOR_SANDBOX"] = "1"
+        if not env.get("CONNECTOR_SECRET_KEY"):
+            # One key shared by this run's processes (sessions, agents' encrypted credentials); it
+            # dies with the run, so a production deployment must set its own.
+            env["CONNECTOR_SECRET_KEY"] = secrets.token_hex(32)
+            log.warning("CONNECTOR_SECRET_KEY is not set; using a key that lasts for this run only")
         env["CONNECTOR_CONFIG_DIR"] = str(self.settings.config_dir)
         env.setdefault("PUBLIC_BASE_URL", f"http://localhost:{self.port}")
         python = sys.executable

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from connector.channels import channel_class
 from connector.channels.base import Channel, InboundEvent
 from connector.errors import BodyTooLarge, PayloadError, UnknownAsset, WebhookError
-from connector.relay.queues import wake_drain
+from connector.relay.queues import enqueue_dispatch
 from connector.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ def _accept(channel: Channel, events: list[InboundEvent]) -> None:
                 "provider_id": item.event.provider_id,
             },
         )
-        if item.needs_wake:
-            wake_drain(runtime.redis, item.event.thread_id)
+    if any(item.needs_dispatch for item in accepted):
+        enqueue_dispatch(runtime.redis)
 
 
 def _intake(channel_name: str, asset_name: str, status_callback: bool) -> Response:

@@ -16,6 +16,7 @@ from typing import Any
 from connector import backends, conversations, rules
 from connector.channels import channel_class
 from connector.channels.base import InboundEvent
+from connector.relay.queues import DISPATCH_BUDGET_SECONDS, enqueue_dispatch
 from connector.runtime import Runtime, current
 from connector.store import keys, threads
 from connector.store.inbox import LEASE_LOST, Inboxes
@@ -25,9 +26,30 @@ log = logging.getLogger(__name__)
 TIMELINE_TEXT_LIMIT = 1000
 
 
-def drain_thread(thread_id: str) -> int:
-    """RQ job: handle the thread's inbox until it is empty; returns how many items were handled."""
+def drain_ready() -> int:
+    """RQ job: drain ready threads one after another; returns how many items were handled.
+
+    Runs beside other dispatch jobs (each pops distinct thread ids; a thread popped twice is
+    skipped by its lease). After its time budget it hands the rest to a fresh job.
+    """
     runtime = current()
+    inboxes = runtime.inboxes
+    inboxes.start_dispatch()
+    deadline = time.monotonic() + DISPATCH_BUDGET_SECONDS
+    handled = 0
+    while time.monotonic() < deadline:
+        thread_id = inboxes.next_ready()
+        if thread_id is None:
+            return handled
+        handled += drain_thread(thread_id, runtime)
+    if inboxes.claim_dispatch():
+        enqueue_dispatch(runtime.redis)
+    return handled
+
+
+def drain_thread(thread_id: str, runtime: Runtime | None = None) -> int:
+    """Handle one thread's inbox until it is empty; returns how many items were handled."""
+    runtime = runtime or current()
     inboxes = runtime.inboxes
     handled = 0
     # Loop: an item appended after our last look but before our release must not be stranded,

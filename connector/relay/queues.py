@@ -19,21 +19,23 @@ HOUSEKEEPING = "housekeeping"
 
 ALL = (INBOUND, OUTBOUND, HOUSEKEEPING)
 
-DRAIN_JOB = "connector.relay.drain.drain_thread"
-DRAIN_TIMEOUT_SECONDS = 600
+DISPATCH_JOB = "connector.relay.drain.drain_ready"
+DISPATCH_TIMEOUT_SECONDS = 600
+DISPATCH_BUDGET_SECONDS = 5.0
+"""A dispatch job hands over to a fresh job after this long, so none nears its timeout."""
 
 
 def queue(name: str, redis: Redis) -> Queue:
     return Queue(name, connection=redis, serializer=JSONSerializer)
 
 
-def wake_drain(redis: Redis, thread_id: str) -> None:
-    """Queue a drain of one thread's inbox."""
+def enqueue_dispatch(redis: Redis) -> None:
+    """Queue a job that drains ready threads. One queued job serves many threads: the per-job cost
+    of RQ is paid per burst, not per message."""
     queue(INBOUND, redis).enqueue(
-        DRAIN_JOB,
-        thread_id,
+        DISPATCH_JOB,
         result_ttl=0,
         failure_ttl=7 * 24 * 3600,
-        job_timeout=DRAIN_TIMEOUT_SECONDS,
-        description=f"drain {thread_id}",
+        job_timeout=DISPATCH_TIMEOUT_SECONDS,
+        description="drain ready conversations",
     )

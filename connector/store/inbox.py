@@ -24,14 +24,26 @@ from connector.store import keys
 
 TIMELINE_LIMIT = 500
 
-# KEYS: dedupe, inbox, active set, wake flag. ARGV: dedupe ttl, item, thread id, wake ttl.
-# Returns 0 duplicate, 1 appended (a drain is already queued), 2 appended and a drain must be queued.
+# KEYS: dedupe, inbox, active set, wake flag, ready list, dispatch flag.
+# ARGV: dedupe ttl, item, thread id, wake ttl.
+# Returns 0 duplicate, 1 appended, 2 appended and a dispatch job must be queued.
 _ACCEPT = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
-if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then return 2 end
+if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then
+  redis.call('RPUSH', KEYS[5], ARGV[3])
+  if redis.call('SET', KEYS[6], '1', 'NX', 'EX', ARGV[4]) then return 2 end
+end
 return 1
+"""
+
+# KEYS: wake flag, ready list, dispatch flag. ARGV: thread id, wake ttl. The sweeper's re-wake:
+# returns 1 when a dispatch job must be queued.
+_MAKE_READY = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then redis.call('RPUSH', KEYS[2], ARGV[1]) end
+if redis.call('LLEN', KEYS[2]) > 0 and redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) then return 1 end
+return 0
 """
 
 # KEYS: wake flag, lease. ARGV: token, lease ms. The starting job clears the wake flag first, so an
@@ -79,7 +91,7 @@ return left
 class Accepted:
     event: InboundEvent
     duplicate: bool
-    needs_wake: bool
+    needs_dispatch: bool
 
 
 class Inboxes:
@@ -89,6 +101,7 @@ class Inboxes:
         self.redis = redis
         self.wake_ttl_seconds = wake_ttl_seconds
         self._accept = redis.register_script(_ACCEPT)
+        self._make_ready = redis.register_script(_MAKE_READY)
         self._acquire = redis.register_script(_ACQUIRE)
         self._renew_and_peek = redis.register_script(_RENEW_AND_PEEK)
         self._commit = redis.register_script(_COMMIT)
@@ -106,15 +119,40 @@ class Inboxes:
                     keys.inbox(event.thread_id),
                     keys.active_inboxes(),
                     keys.wake(event.thread_id),
+                    keys.ready(),
+                    keys.dispatch_flag(),
                 ],
                 args=[dedupe_ttl_seconds, event.to_json(), event.thread_id, self.wake_ttl_seconds],
                 client=pipe,
             )
         results = pipe.execute()
         return [
-            Accepted(event, duplicate=(result == 0), needs_wake=(result == 2))
+            Accepted(event, duplicate=(result == 0), needs_dispatch=(result == 2))
             for event, result in zip(events, results, strict=True)
         ]
+
+    def make_ready(self, thread_id: str) -> bool:
+        """Put a stranded thread back on the ready list; True when a dispatch job must be queued."""
+        result = self._make_ready(
+            keys=[keys.wake(thread_id), keys.ready(), keys.dispatch_flag()], args=[thread_id, self.wake_ttl_seconds]
+        )
+        return result == 1
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def start_dispatch(self) -> None:
+        """Called by a dispatch job as it starts: later arrivals must queue another job."""
+        self.redis.delete(keys.dispatch_flag())
+
+    def next_ready(self) -> str | None:
+        raw = self.redis.lpop(keys.ready())
+        return raw.decode() if raw is not None else None
+
+    def claim_dispatch(self) -> bool:
+        """True if the caller should queue a dispatch job (ready threads wait and none is queued)."""
+        return bool(self.redis.llen(keys.ready())) and bool(
+            self.redis.set(keys.dispatch_flag(), "1", nx=True, ex=self.wake_ttl_seconds)
+        )
 
     # -- drain --------------------------------------------------------------------------------
 

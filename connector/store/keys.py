@@ -22,8 +22,18 @@ def lease(thread_id: str) -> str:
 
 
 def wake(thread_id: str) -> str:
-    """STRING flag: a drain job for the thread is already queued (coalesces wake-ups)."""
+    """STRING flag: the thread is already on the ready list (coalesces wake-ups)."""
     return f"{PREFIX}:wake:{thread_id}"
+
+
+def ready() -> str:
+    """LIST of thread ids whose inbox has items for a dispatch job to drain."""
+    return f"{PREFIX}:ready"
+
+
+def dispatch_flag() -> str:
+    """STRING flag: a dispatch job is queued and has not started (coalesces dispatch jobs)."""
+    return f"{PREFIX}:dispatch"
 
 
 def active_inboxes() -> str:
@@ -59,3 +69,11 @@ def sweeper_lock() -> str:
 def unrouted() -> str:
     """LIST of JSON records of inbound events that matched no rule (capped), for operators."""
     return f"{PREFIX}:unrouted"
+
+
+# -- routing: agent credentials (the lead's; the blending helper adds its own section) -----------
+
+
+def agent_credentials() -> str:
+    """HASH agent id → Fernet token of the agent's Finesse password (never stored in clear)."""
+    return f"{PREFIX}:routing:credentials"
