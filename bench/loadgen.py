@@ -48,6 +48,18 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(self, raw: bytes) -> int:
+        reused = self.writer is not None and not self.writer.is_closing()
+        try:
+            return await self._request(raw)
+        except (OSError, asyncio.IncompleteReadError):
+            if not reused:
+                raise
+            # The server closed an idle keep-alive connection: retry once on a new one, as
+            # every HTTP client does.
+            self.writer = None
+            return await self._request(raw)
+
+    async def _request(self, raw: bytes) -> int:
         if self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None

@@ -8,6 +8,7 @@ latency in milliseconds. The scheduler (unavailable-policy timers, retries) runs
 from __future__ import annotations
 
 import logging
+import os
 
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
@@ -20,6 +21,8 @@ from connector.runtime import Runtime, install
 
 def run_worker(runtime: Runtime, *, burst: bool = False, name: str | None = None) -> None:
     install(runtime)
+    if runtime.settings.worker_nice > 0:
+        os.nice(runtime.settings.worker_nice)
     runtime.config  # noqa: B018 - fail fast on a broken configuration
     redis = runtime.redis
     rq_logger = logging.getLogger("rq.worker")

@@ -110,26 +110,34 @@ class Inboxes:
     # -- intake -------------------------------------------------------------------------------
 
     def accept(self, events: Sequence[InboundEvent], dedupe_ttl_seconds: int) -> list[Accepted]:
-        """Append each new event to its thread's inbox, in the order given; one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for event in events:
-            self._accept(
-                keys=[
-                    keys.dedupe(event.channel, event.asset, event.provider_id),
-                    keys.inbox(event.thread_id),
-                    keys.active_inboxes(),
-                    keys.wake(event.thread_id),
-                    keys.ready(),
-                    keys.dispatch_flag(),
-                ],
-                args=[dedupe_ttl_seconds, event.to_json(), event.thread_id, self.wake_ttl_seconds],
-                client=pipe,
-            )
-        results = pipe.execute()
+        """Append each new event to its thread's inbox, in the order given."""
+        if len(events) == 1:
+            # One event is the common case: a direct EVALSHA is one round trip, where a pipeline
+            # adds redis-py's SCRIPT EXISTS check.
+            results = [self._accept_one(events[0], dedupe_ttl_seconds, self.redis)]
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for event in events:
+                self._accept_one(event, dedupe_ttl_seconds, pipe)
+            results = pipe.execute()
         return [
             Accepted(event, duplicate=(result == 0), needs_dispatch=(result == 2))
             for event, result in zip(events, results, strict=True)
         ]
+
+    def _accept_one(self, event: InboundEvent, dedupe_ttl_seconds: int, client: Redis) -> int:
+        return self._accept(
+            keys=[
+                keys.dedupe(event.channel, event.asset, event.provider_id),
+                keys.inbox(event.thread_id),
+                keys.active_inboxes(),
+                keys.wake(event.thread_id),
+                keys.ready(),
+                keys.dispatch_flag(),
+            ],
+            args=[dedupe_ttl_seconds, event.to_json(), event.thread_id, self.wake_ttl_seconds],
+            client=client,
+        )
 
     def make_ready(self, thread_id: str) -> bool:
         """Put a stranded thread back on the ready list; True when a dispatch job must be queued."""
