@@ -57,11 +57,15 @@ class MetaChannel(Channel):
 
 
 def require(mapping: Any, key: str, where: str, kind: type | tuple[type, ...] = str) -> Any:
-    """`mapping[key]` of the expected type, or a PayloadError naming `where.key`."""
-    if not isinstance(mapping, dict) or key not in mapping or not isinstance(mapping[key], kind):
+    """`mapping[key]` of the expected type, or a PayloadError naming `where.key`; an empty string is missing."""
+    if (
+        not isinstance(mapping, dict)
+        or key not in mapping
+        or not isinstance(mapping[key], kind)
+        or mapping[key] == ""  # an empty id or type is as good as none (and would key an anonymous thread)
+    ):
         raise PayloadError(f"{where}.{key} is missing or has the wrong type", field=f"{where}.{key}")
     return mapping[key]
-
 
 
 def optional(mapping: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...], default: Any = None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -99,16 +100,17 @@ class WhatsApp(MetaChannel):
             text = require(require(message, "text", where, dict), "body", f"{where}.text")
         elif kind_name in MEDIA_TYPES:
             media = require(message, kind_name, where, dict)
+            mwhere = f"{where}.{kind_name}"
+            text = optional(media, "caption", mwhere, str)
             attachments = (
                 Attachment(
-                    media_id=str(require(media, "id", f"{where}.{kind_name}")),
-                    mime_type=media.get("mime_type"),
-                    name=media.get("filename"),
-                    caption=media.get("caption"),
+                    media_id=str(require(media, "id", mwhere)),
+                    mime_type=optional(media, "mime_type", mwhere, str),
+                    name=optional(media, "filename", mwhere, str),
+                    caption=text,
                     extra={"sha256": media.get("sha256"), "voice": bool(media.get("voice"))},
                 ),
             )
-            text = media.get("caption")
         elif kind_name == "interactive":
             interactive = require(message, "interactive", where, dict)
             reply = (
@@ -117,13 +119,13 @@ class WhatsApp(MetaChannel):
                 or {}
             )
             kind = EventKind.POSTBACK
-            payload = reply.get("id")
-            text = reply.get("title")
+            payload = optional(reply, "id", f"{where}.interactive.reply", str)
+            text = optional(reply, "title", f"{where}.interactive.reply", str)
         elif kind_name == "button":
             button = require(message, "button", where, dict)
             kind = EventKind.POSTBACK
-            payload = button.get("payload")
-            text = button.get("text")
+            payload = optional(button, "payload", f"{where}.button", str)
+            text = optional(button, "text", f"{where}.button", str)
         elif kind_name == "location":
             location = require(message, "location", where, dict)
             text = (
@@ -169,6 +171,9 @@ class WhatsApp(MetaChannel):
 
 def _timestamp(raw: Any, field: str) -> float:
     try:
-        return float(raw)
-    except (TypeError, ValueError):
-        raise PayloadError(f"{field} is not a unix timestamp", field=field) from None
+        value = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        value = math.nan
+    if not math.isfinite(value):  # "NaN" and "1e400" parse as floats but are no time
+        raise PayloadError(f"{field} is not a unix timestamp", field=field)
+    return value

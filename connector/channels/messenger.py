@@ -1,0 +1,172 @@
+"""Facebook Messenger (Meta Messenger Platform): `entry[]` of `messaging[]` / `standby[]` events."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Request
+
+from connector.channels.base import Attachment, EventKind, InboundEvent
+from connector.channels.meta import MetaChannel, optional, require
+from connector.errors import PayloadError
+
+log = logging.getLogger(__name__)
+
+# Messenger names an attachment's kind, not its MIME type; the relay learns the exact type on download.
+ATTACHMENT_TYPES = {
+    "image": "image/*",
+    "video": "video/*",
+    "audio": "audio/*",
+    "file": "application/octet-stream",
+    "sticker": "image/*",
+    "fallback": "text/uri-list",  # a shared link: payload.url with a title
+}
+MEDIA_TYPES = ("image", "video", "audio", "file")
+
+
+class Messenger(MetaChannel):
+    name = "messenger"
+    object_type = "page"
+    # Send API text limit: 2000 UTF-8 characters.
+    max_text = 2000
+    typing = True  # sender_action typing_on / typing_off
+    # Standard messaging within 24 h of the customer's last message (HUMAN_AGENT tag: 7 days, opt-in).
+    window = timedelta(hours=24)
+    attachments_in = frozenset({"image/*", "video/*", "audio/*", "application/*", "text/uri-list"})
+    attachments_out = frozenset(
+        {"image/jpeg", "image/png", "image/gif", "video/mp4", "audio/mpeg", "audio/mp4", "application/pdf"}
+    )
+    max_attachment_bytes = 25 * 1024 * 1024  # Send API attachment upload limit
+    # Meta retries until 2xx and unsubscribes the app after about an hour of failures.
+    dedupe_ttl = timedelta(days=2)
+
+    def parse(self, request: Request) -> list[InboundEvent]:
+        body = self.load_json(request)
+        page_id = str(self.asset["page_id"])
+        events: list[InboundEvent] = []
+        for e, entry in enumerate(body["entry"]):
+            where = f"entry[{e}]"
+            if str(require(entry, "id", where, (str, int))) != page_id:
+                raise PayloadError(f"{where}.id is not this asset's page {page_id}", field=f"{where}.id")
+            # Events arrive in messaging[]; while another app owns the thread, in standby[].
+            for key in ("messaging", "standby"):
+                items = entry.get(key)
+                if items is None:
+                    continue
+                if not isinstance(items, list):
+                    raise PayloadError(f"{where}.{key} must be a list", field=f"{where}.{key}")
+                for i, item in enumerate(items):
+                    event = self._event(item, f"{where}.{key}[{i}]", standby=key == "standby")
+                    if event is not None:
+                        events.append(event)
+        return events
+
+    def _event(self, item: Any, where: str, *, standby: bool) -> InboundEvent | None:
+        message = item.get("message") if isinstance(item, dict) else None
+        if isinstance(message, dict) and message.get("is_echo"):
+            # Echoes of what the page sent (us or Meta's inbox): sender and recipient are swapped.
+            return None
+        psid = str(require(require(item, "sender", where, dict), "id", f"{where}.sender", (str, int)))
+        recipient = str(require(require(item, "recipient", where, dict), "id", f"{where}.recipient", (str, int)))
+        if recipient != str(self.asset["page_id"]):
+            raise PayloadError(f"{where}.recipient.id is not this asset's page", field=f"{where}.recipient.id")
+        # Messenger timestamps are milliseconds.
+        timestamp = _millis(require(item, "timestamp", where, (int, float)), f"{where}.timestamp")
+        details: dict[str, Any] = {"psid": psid}
+        if standby:
+            details["standby"] = True
+        for holder in (item, message, item.get("postback")):
+            if isinstance(holder, dict) and isinstance(holder.get("referral"), dict):
+                details["referral"] = holder["referral"]  # m.me link / ad / Get Started referral
+        base = {"channel": self.name, "asset": self.asset.name, "customer": psid, "details": details}
+
+        if message is not None:
+            return self._message(require(item, "message", where, dict), f"{where}.message", timestamp, base)
+        if "postback" in item:
+            postback = require(item, "postback", where, dict)
+            payload = optional(postback, "payload", f"{where}.postback", str)  # absent in standby
+            title = optional(postback, "title", f"{where}.postback", str)
+            mid = optional(postback, "mid", f"{where}.postback", str)
+            if not mid:
+                # Older and standby postbacks carry no mid: a redelivery repeats sender, time and payload.
+                digest = hashlib.sha256(f"{psid}\x1f{item['timestamp']}\x1f{payload or ''}".encode()).hexdigest()
+                mid = f"postback:{digest[:32]}"
+            return InboundEvent(
+                kind=EventKind.POSTBACK, provider_id=mid, timestamp=timestamp, text=title, payload=payload, **base
+            )
+        for key, status in (("delivery", "delivered"), ("read", "read")):
+            if key in item:
+                receipt = require(item, key, where, dict)
+                # Receipts have no id: everything sent before the watermark (ms) is delivered / read.
+                watermark = require(receipt, "watermark", f"{where}.{key}", int)
+                mids = optional(receipt, "mids", f"{where}.{key}", list, [])  # optional in deliveries
+                if not all(isinstance(m, str) for m in mids):
+                    raise PayloadError(f"{where}.{key}.mids must be a list of ids", field=f"{where}.{key}.mids")
+                return InboundEvent(
+                    kind=EventKind.RECEIPT,
+                    provider_id=f"{psid}:{status}:{watermark}",
+                    timestamp=timestamp,
+                    status=status,
+                    refers_to=tuple(mids),
+                    **base,
+                )
+        # Reactions, opt-ins, referrals of an existing thread, handover notices: acknowledged, not chat.
+        log.info("messenger event not handled", extra={"asset": self.asset.name, "fields": ",".join(sorted(item)[:10])})
+        return None
+
+    def _message(self, message: dict[str, Any], where: str, timestamp: float, base: dict[str, Any]) -> InboundEvent:
+        mid = require(message, "mid", where)
+        text = optional(message, "text", where, str)
+        attachments = tuple(self._attachments(message.get("attachments"), f"{where}.attachments"))
+        kind = EventKind.MESSAGE
+        payload: str | None = None
+        if "quick_reply" in message:
+            kind = EventKind.POSTBACK
+            payload = require(require(message, "quick_reply", where, dict), "payload", f"{where}.quick_reply")
+        if text is None and not attachments:
+            text = "[unsupported Messenger message]"  # still reaches the agent, never silently dropped
+        return InboundEvent(
+            kind=kind, provider_id=mid, timestamp=timestamp, text=text, attachments=attachments, payload=payload, **base
+        )
+
+    def _attachments(self, raw: Any, where: str) -> list[Attachment]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            raise PayloadError(f"{where} must be a list", field=where)
+        attachments: list[Attachment] = []
+        for a, item in enumerate(raw):
+            awhere = f"{where}[{a}]"
+            kind = require(item, "type", awhere)
+            payload = item.get("payload") or {}
+            if not isinstance(payload, dict):
+                raise PayloadError(f"{awhere}.payload must be an object", field=f"{awhere}.payload")
+            if kind not in ATTACHMENT_TYPES:
+                # template, location, product...: kept so the agent sees something arrived.
+                attachments.append(Attachment(name=optional(item, "title", awhere, str), extra={"type": kind}))
+                continue
+            extra: dict[str, Any] = {"type": kind}
+            if payload.get("sticker_id") is not None:
+                extra["sticker_id"] = payload["sticker_id"]
+            if kind in MEDIA_TYPES:
+                url = require(payload, "url", f"{awhere}.payload")
+            else:  # a fallback link may carry its URL beside the payload (older format)
+                url = optional(payload, "url", f"{awhere}.payload", str) or optional(item, "url", awhere, str)
+            attachments.append(
+                Attachment(
+                    mime_type=ATTACHMENT_TYPES[kind],
+                    url=url,
+                    name=optional(item, "title", awhere, str),
+                    extra=extra,
+                )
+            )
+        return attachments
+
+
+def _millis(raw: int | float, field: str) -> float:
+    if isinstance(raw, bool) or not 0 <= raw < 1e15:
+        raise PayloadError(f"{field} is not a timestamp in milliseconds", field=field)
+    return raw / 1000
