@@ -1,0 +1,189 @@
+"""A faithful Finesse cluster on loopback: publisher and subscriber REST nodes over one shared model,
+the XMPP notification service, and a JSON control API.
+
+    sandbox = start_finesse_sandbox()          # ports 0 = any free port
+    sandbox.model.add_agent("1001", "secret", extension="1001")
+    ... FinesseConfig(publisher=sandbox.publisher_url, subscriber=sandbox.subscriber_url, ...)
+    sandbox.node_down("publisher")             # connection refused; or mode="out_of_service" (503)
+    sandbox.stop()
+
+Protocol facts and their sources: docs/protocols/ece-finesse.md §2 and §5.2.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from connector.sandbox.finesse.control import create_control_app
+from connector.sandbox.finesse.model import FinesseModel, SimError
+from connector.sandbox.finesse.rest import create_node_app
+from connector.sandbox.finesse.switch import Switch
+from connector.sandbox.finesse.xmpp import XmppServer
+
+__all__ = ["FinesseModel", "FinesseSandbox", "SimError", "Switch", "start_finesse_sandbox"]
+
+log = logging.getLogger(__name__)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """One request per connection (HTTP/1.0): a node taken down refuses the next request instead of
+    answering it on a kept-alive socket. Access lines go to DEBUG, not the test output."""
+
+    protocol_version = "HTTP/1.0"
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        log.debug("finesse sandbox: " + message, *args)
+
+
+class HttpNode:
+    """A werkzeug server on a thread that can be stopped (connections refused) and restarted on the
+    same port."""
+
+    def __init__(self, app: Flask, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> HttpNode:
+        if self._server is None:
+            server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
+            self.port = server.server_address[1]
+            self._server = server
+            # A short poll interval: shutdown() (taking the node down) waits up to one interval.
+            self._thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"finesse-sim-{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout)
+
+
+@dataclass
+class FinesseSandbox:
+    """The running simulator; `model` and `switch` can be driven in-process or over `control_url`."""
+
+    model: FinesseModel
+    switch: Switch
+    xmpp: XmppServer
+    nodes: dict[str, HttpNode] = field(default_factory=dict)
+    control: HttpNode | None = None
+
+    @property
+    def publisher_url(self) -> str:
+        return self.nodes["publisher"].url
+
+    @property
+    def subscriber_url(self) -> str:
+        return self.nodes["subscriber"].url
+
+    @property
+    def control_url(self) -> str:
+        assert self.control is not None
+        return self.control.url
+
+    @property
+    def xmpp_host(self) -> str:
+        return self.xmpp.host
+
+    @property
+    def xmpp_port(self) -> int:
+        return self.xmpp.port
+
+    @property
+    def xmpp_domain(self) -> str:
+        return self.xmpp.domain
+
+    def node_down(self, name: str, mode: str = "refused") -> None:
+        """`refused`: the node's port is closed; `out_of_service`: it answers SystemInfo
+        OUT_OF_SERVICE and 503 to everything else."""
+        node = self.nodes.get(name)
+        if node is None:
+            raise SimError(404, "Not Found", f"no node {name!r} (publisher | subscriber)")
+        if mode == "refused":
+            node.stop()
+            self.model.node(name).reachable = False
+        elif mode == "out_of_service":
+            self.model.set_status(name, "OUT_OF_SERVICE", "sandbox: taken out of service")
+        else:
+            raise SimError(400, "Invalid Input", "mode must be refused or out_of_service")
+
+    def node_up(self, name: str) -> None:
+        node = self.nodes.get(name)
+        if node is None:
+            raise SimError(404, "Not Found", f"no node {name!r} (publisher | subscriber)")
+        node.start()
+        self.model.node(name).reachable = True
+        self.model.set_status(name, "IN_SERVICE")
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.stop()
+        if self.control is not None:
+            self.control.stop()
+        self.xmpp.stop()
+
+
+def start_finesse_sandbox(
+    *,
+    host: str = "127.0.0.1",
+    publisher_port: int = 0,
+    subscriber_port: int = 0,
+    xmpp_port: int = 0,
+    control_port: int = 0,
+    xmpp_domain: str = "finesse.sandbox",
+    admin_user: str = "admin",
+    admin_password: str = "admin-password",  # noqa: S107 (the sandbox's published demo login)
+    deployment: str = "UCCE",
+    reason_code_required: bool = True,
+    xmpp_ssl_context: ssl.SSLContext | None = None,
+) -> FinesseSandbox:
+    """Start both nodes, the XMPP service and the control API on threads; ports 0 = any free port."""
+    model = FinesseModel(
+        admin_user=admin_user,
+        admin_password=admin_password,
+        deployment=deployment,
+        xmpp_domain=xmpp_domain,
+        reason_code_required=reason_code_required,
+    )
+    switch = Switch(model)
+    xmpp = XmppServer(model, host=host, port=xmpp_port, domain=xmpp_domain, ssl_context=xmpp_ssl_context).start()
+    model.xmpp_port = xmpp.port
+    sandbox = FinesseSandbox(model=model, switch=switch, xmpp=xmpp)
+    try:
+        for name, port in (("publisher", publisher_port), ("subscriber", subscriber_port)):
+            node = HttpNode(create_node_app(model, switch, name), host, port).start()
+            sandbox.nodes[name] = node
+            model.nodes[name].host, model.nodes[name].https_port = host, node.port
+        sandbox.control = HttpNode(create_control_app(sandbox), host, control_port).start()
+    except Exception:
+        sandbox.stop()
+        raise
+    return sandbox
