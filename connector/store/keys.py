@@ -77,3 +77,51 @@ def unrouted() -> str:
 def agent_credentials() -> str:
     """HASH agent id → Fernet token of the agent's Finesse password (never stored in clear)."""
     return f"{PREFIX}:routing:credentials"
+
+
+# -- routing: agent registry and media blending (connector/routing/agents.py, service.py, sync.py) --
+
+
+def routing_agents() -> str:
+    """SET of the agent ids in the registry (synced from Finesse, or met in an event)."""
+    return f"{PREFIX}:routing:agents"
+
+
+def routing_agent_profile(agent_id: str) -> str:
+    """HASH of the agent as Finesse reports it: login name, names, extension, team, roles."""
+    return f"{PREFIX}:routing:agent:{agent_id}"
+
+
+def routing_agent_state(agent_id: str) -> str:
+    """STRING JSON of the agent's blending state; written only by the holder of the agent lock."""
+    return f"{PREFIX}:routing:state:{agent_id}"
+
+
+def routing_agent_lock(agent_id: str) -> str:
+    """STRING token of the one handler changing the agent now (PX expiry = lease)."""
+    return f"{PREFIX}:routing:lock:{agent_id}"
+
+
+def routing_logins() -> str:
+    """HASH lower-cased login name → agent id, to map chat-side agents to Finesse agents."""
+    return f"{PREFIX}:routing:logins"
+
+
+def routing_due() -> str:
+    """SET of agent ids with a change not yet confirmed or taken; reconcile re-reads them."""
+    return f"{PREFIX}:routing:due"
+
+
+def routing_chat_interrupted() -> str:
+    """SET of agent ids the connector's own router must not offer a chat (voice has them)."""
+    return f"{PREFIX}:routing:interrupted"
+
+
+def routing_sync_lock() -> str:
+    """STRING held by the one process syncing agents from Finesse now (EX expiry)."""
+    return f"{PREFIX}:routing:sync-lock"
+
+
+def routing_sync_status() -> str:
+    """HASH of the last agent sync: at, agents, added, updated, removed, error."""
+    return f"{PREFIX}:routing:sync"
