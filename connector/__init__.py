@@ -16,6 +16,7 @@ from connector.settings import Settings
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """The WSGI app; the configuration is loaded (and validated) here, so a broken file fails fast."""
     from connector import health, metrics, webhooks
+    from connector.routing import agent_api
 
     runtime = runtime or Runtime(settings or Settings.from_env())
     install(runtime)
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(metrics.blueprint)
+    app.register_blueprint(agent_api.blueprint)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -53,6 +53,9 @@ class Settings:
     admin_password: str | None = None
     """Bootstraps the `admin` operator user."""
 
+    api_token: str = ""
+    """Bearer token of the read-only agents API until operator accounts and API tokens exist."""
+
     log_level: str = "INFO"
     """Root log level."""
 
@@ -90,6 +93,7 @@ class Settings:
             "public_base_url": (env.get("PUBLIC_BASE_URL") or "http://localhost:8000").rstrip("/"),
             "secret_key": env.get("CONNECTOR_SECRET_KEY", ""),
             "admin_password": env.get("CONNECTOR_ADMIN_PASSWORD") or None,
+            "api_token": env.get("CONNECTOR_API_TOKEN", ""),
             "log_level": (env.get("LOG_LEVEL") or "INFO").upper(),
             "data_dir": Path(env.get("CONNECTOR_DATA_DIR") or PROJECT_ROOT / "var"),
             "max_body_bytes": _int("CONNECTOR_MAX_BODY_BYTES", 3 * 1024 * 1024),

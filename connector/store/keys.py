@@ -125,3 +125,8 @@ def routing_sync_lock() -> str:
 def routing_sync_status() -> str:
     """HASH of the last agent sync: at, agents, added, updated, removed, error."""
     return f"{PREFIX}:routing:sync"
+
+
+def agent_login_failures(login: str) -> str:
+    """STRING counter of failed connector logins for one agent login (expires: a lockout window)."""
+    return f"{PREFIX}:routing:login-failures:{login.casefold()}"
