@@ -66,7 +66,7 @@ def agent_login():
         return _error(404, "routing_not_configured", "the routing module (finesse:) is not configured")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return _error(400, "invalid_payload", "send JSON {\"username\": ..., \"password\": ...}")
+        return _error(400, "invalid_payload", 'send JSON {"username": ..., "password": ...}')
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not username.strip() or not isinstance(password, str) or not password:
         return _error(400, "invalid_payload", "username and password are required")

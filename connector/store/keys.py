@@ -130,3 +130,8 @@ def routing_sync_status() -> str:
 def agent_login_failures(login: str) -> str:
     """STRING counter of failed connector logins for one agent login (expires: a lockout window)."""
     return f"{PREFIX}:routing:login-failures:{login.casefold()}"
+
+
+def routing_chat_events() -> str:
+    """STREAM of chat-side events (assigned, ended, ready) for the listener's consumer group."""
+    return f"{PREFIX}:routing:chat-events"

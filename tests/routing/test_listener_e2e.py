@@ -1,0 +1,157 @@
+"""The blending tables end to end: the listener against the Finesse simulator over real sockets
+(REST and XMPP), real Redis, chat events on their stream. One test per table row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from connector import create_app
+from connector.routing.agents import AgentRegistry
+from connector.routing.blending import Chat
+from connector.routing.chat_events import publish_chat_assigned, publish_chat_ended
+from connector.routing.chat_side import RouterChatSide
+from connector.routing.listener import Listener
+from connector.routing.service import ReasonCodeMissing
+from connector.runtime import Runtime
+from tests.helpers import wait_for
+from tests.routing.finesse_helpers import AGENT, AGENT_PASSWORD, CHAT_REASON, finesse_config, provision, running_sandbox
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def sandbox():
+    with running_sandbox() as sandbox:
+        provision(sandbox)
+        yield sandbox
+
+
+@pytest.fixture
+def routing_runtime(settings, redis, sandbox) -> Runtime:
+    runtime = Runtime(settings)
+    config = finesse_config(sandbox, sync_interval_seconds=1.0, liveness_interval_seconds=0.2)
+    runtime._config = replace(runtime.config, finesse=config)
+    return runtime
+
+
+@pytest.fixture
+def listener(routing_runtime, sandbox) -> Iterator[Listener]:
+    client = create_app(runtime=routing_runtime).test_client()
+    answer = client.post("/agent/login", json={"username": AGENT, "password": AGENT_PASSWORD})
+    assert answer.status_code == 200, answer.get_json()
+    listener = Listener(routing_runtime, routing_runtime.config.finesse).start()
+    registry = AgentRegistry(routing_runtime.redis)
+    wait_for(lambda: registry.profile(AGENT) is not None, timeout=10, what="agent sync")
+    wait_for(lambda: listener.xmpp is not None and listener.xmpp.connected(AGENT), timeout=15, what="XMPP session")
+    try:
+        yield listener
+    finally:
+        listener.stop()
+
+
+def voice(sandbox) -> tuple[str, str | None]:
+    agent = sandbox.model.agents[AGENT]
+    return agent.state, agent.reason_code_id
+
+
+def chat(redis) -> Chat:
+    return AgentRegistry(redis).state(AGENT).chat
+
+
+def test_ready_for_both_with_no_task(listener, sandbox, redis):
+    wait_for(lambda: voice(sandbox)[0] == "READY" and chat(redis) is Chat.READY, what="READY / READY")
+    assert not RouterChatSide(redis).is_interrupted(AGENT)
+
+
+def test_voice_call_interrupts_chat_and_its_end_restores_it(listener, sandbox, redis):
+    dialog = sandbox.switch.start_call(AGENT, "ACD_IN")
+    wait_for(lambda: chat(redis) is Chat.INTERRUPTED, what="chat INTERRUPTED on a ringing call")
+    assert voice(sandbox)[0] == "RESERVED"
+    assert RouterChatSide(redis).is_interrupted(AGENT), "the router is told not to route chats"
+
+    sandbox.switch.answer(dialog.id)
+    wait_for(lambda: voice(sandbox)[0] == "TALKING", what="TALKING")
+    assert chat(redis) is Chat.INTERRUPTED
+
+    sandbox.switch.end(dialog.id, wrapup="WORK_READY")
+    wait_for(lambda: voice(sandbox)[0] == "WORK_READY", what="wrap-up")
+    assert chat(redis) is Chat.INTERRUPTED, "wrap-up is still voice work"
+    sandbox.model.end_wrapup(AGENT)
+    wait_for(lambda: chat(redis) is Chat.READY, what="chat restored after the call")
+    assert voice(sandbox)[0] == "READY"
+    assert not RouterChatSide(redis).is_interrupted(AGENT)
+
+
+def test_chat_sets_not_ready_handling_chat_busy_at_max_and_all_chats_ending_restores(listener, sandbox, redis):
+    publish_chat_assigned(redis, AGENT, "chat-1")
+    wait_for(lambda: voice(sandbox) == ("NOT_READY", CHAT_REASON), what='Finesse NOT_READY "Handling Chat"')
+    wait_for(lambda: chat(redis) is Chat.ACTIVE, what="chat ACTIVE")
+
+    for n in range(2, 6):
+        publish_chat_assigned(redis, AGENT, f"chat-{n}")
+    wait_for(lambda: chat(redis) is Chat.BUSY, what="chat BUSY at the maximum of 5")
+
+    for n in range(1, 6):
+        publish_chat_ended(redis, AGENT, f"chat-{n}")
+    wait_for(lambda: voice(sandbox)[0] == "READY" and chat(redis) is Chat.READY, what="READY / READY restored")
+
+
+@pytest.mark.parametrize("call_type", ["TRANSFER", "CONFERENCE", "CONSULT_OFFERED", "OTHER_IN"])
+def test_internal_call_interrupts_an_agent_without_chats(listener, sandbox, redis, call_type):
+    sandbox.switch.start_call(AGENT, call_type)
+    wait_for(lambda: chat(redis) is Chat.INTERRUPTED, what=f"{call_type} interrupts an agent with no chat")
+
+
+@pytest.mark.parametrize("call_type", ["TRANSFER", "CONFERENCE", "CONSULT_OFFERED", "OTHER_IN"])
+def test_internal_call_does_not_interrupt_an_agent_with_chats(listener, sandbox, redis, call_type):
+    publish_chat_assigned(redis, AGENT, "chat-1")
+    wait_for(lambda: chat(redis) is Chat.ACTIVE and voice(sandbox)[0] == "NOT_READY", what="chatting")
+    dialog = sandbox.switch.start_call(AGENT, call_type)
+    wait_for(
+        lambda: any(d.id == dialog.id for d in AgentRegistry(redis).state(AGENT).dialogs),
+        what="the call is known to blending",
+    )
+    assert chat(redis) is Chat.ACTIVE, "an agent with a chat is not interrupted by an internal call"
+
+
+def test_missing_reason_label_is_a_clear_error_at_start(routing_runtime, sandbox):
+    config = replace(routing_runtime.config.finesse, not_ready_reason="Chatting Away")
+    with pytest.raises(ReasonCodeMissing, match='"Chatting Away" is not a NOT_READY reason code.*"Handling Chat"'):
+        Listener(routing_runtime, config).start()
+
+
+def requests_since(sandbox, start: int, *, exclude_probe: bool = True) -> list:
+    return [r for r in sandbox.model.requests[start:] if not (exclude_probe and r.path.endswith("/SystemInfo"))]
+
+
+def test_failover_subscriber_then_back_to_publisher_then_halted_and_reconciled(listener, sandbox, redis):
+    failover = listener.failover
+    wait_for(lambda: voice(sandbox)[0] == "READY", what="ready")
+
+    sandbox.node_down("publisher", "refused")
+    wait_for(lambda: failover.active == sandbox.subscriber_url, what="work through the subscriber")
+    mark = len(sandbox.model.requests)
+    publish_chat_assigned(redis, AGENT, "chat-1")
+    wait_for(lambda: voice(sandbox) == ("NOT_READY", CHAT_REASON), what="NOT_READY applied through the subscriber")
+    puts = [r for r in requests_since(sandbox, mark) if r.method == "PUT"]
+    assert puts and all(r.node == "subscriber" for r in puts)
+
+    sandbox.node_up("publisher")
+    wait_for(lambda: failover.active == sandbox.publisher_url, what="return to the publisher")
+
+    sandbox.node_down("publisher", "out_of_service")
+    sandbox.node_down("subscriber", "out_of_service")
+    wait_for(lambda: failover.halted, what="halted with both nodes down")
+    mark = len(sandbox.model.requests)
+    publish_chat_ended(redis, AGENT, "chat-1")
+    wait_for(lambda: chat(redis) is Chat.READY, what="the chat side still follows chat events")
+    listener.service.reconcile_all()
+    assert requests_since(sandbox, mark) == [], "no Finesse call is attempted while halted"
+    assert voice(sandbox)[0] == "NOT_READY", "nothing could be sent yet"
+
+    sandbox.node_up("subscriber")
+    wait_for(lambda: voice(sandbox)[0] == "READY", timeout=15, what="READY re-applied after recovery")
+    assert failover.active == sandbox.subscriber_url
