@@ -13,6 +13,13 @@ from connector.runtime import Runtime, install
 from connector.settings import Settings
 
 
+def agent_metrics(redis) -> list[str]:
+    from connector.routing.agents import AgentRegistry
+    from connector.routing.metrics import render_registry
+
+    return render_registry(AgentRegistry(redis)).splitlines()
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """The WSGI app; the configuration is loaded (and validated) here, so a broken file fails fast."""
     from connector import health, metrics, webhooks
@@ -32,6 +39,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(agent_api.blueprint)
+    if runtime.config.finesse is not None:
+        metrics.register_source(agent_metrics)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

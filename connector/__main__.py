@@ -23,10 +23,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_run(args: argparse.Namespace) -> int:
     from connector.supervisor import Supervisor
 
+    from connector.config.loader import load_config
+
     settings = _settings(args)
     if (code := _check(settings.config_dir)) != 0:
         return code
-    return Supervisor(settings, port=args.port, workers=args.workers, sandbox=args.sandbox, wsgi_app=args.app).run()
+    routing = load_config(settings.config_dir).finesse is not None
+    return Supervisor(
+        settings, port=args.port, workers=args.workers, sandbox=args.sandbox, wsgi_app=args.app, listen=routing
+    ).run()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -71,6 +71,7 @@ class Supervisor:
     web_workers: int = 2
     sandbox: bool = False
     wsgi_app: str = "wsgi:app"
+    listen: bool = False
     children: list[Child] = field(default_factory=list)
     redis: EmbeddedRedis | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -101,6 +102,8 @@ class Supervisor:
             self.children.append(Child(f"worker-{index + 1}", [python, "-m", "connector", "worker"], env))
         if self.sandbox:
             self.children.append(Child("sandbox", [python, "-m", "connector", "sandbox"], env))
+        if self.listen:
+            self.children.append(Child("listener", [python, "-m", "connector", "listen"], env))
         for child in self.children:
             child.start()
         self._banner(env)
@@ -128,10 +131,21 @@ class Supervisor:
             f"  health     {base}/healthz   readiness {base}/readyz",
             f"  redis      {env['REDIS_URL']}",
             f"  config     {env['CONNECTOR_CONFIG_DIR']}",
+            *(self._sandbox_lines(base) if self.sandbox else []),
             "Press Ctrl-C to stop everything.",
             "",
         ]
         print("\n".join(lines), flush=True)
+
+    @staticmethod
+    def _sandbox_lines(base: str) -> list[str]:
+        from connector.sandbox.main import DEMO_AGENTS, FINESSE_CONTROL_PORT, FINESSE_PUBLISHER_PORT, demo_password
+
+        logins = ", ".join(f"{login} / {demo_password(login)}" for _id, login, *_ in DEMO_AGENTS)
+        return [
+            f"  finesse    http://127.0.0.1:{FINESSE_PUBLISHER_PORT}/finesse/api (simulator; control on :{FINESSE_CONTROL_PORT})",
+            f"  agents     POST {base}/agent/login with one of: {logins}",
+        ]
 
     def _watch(self) -> None:
         while not self._stop.wait(0.5):

@@ -136,7 +136,7 @@ class FinesseConfig:
     chat_mrd_id: str | None = None
     verify_tls: bool = True
     ca_bundle: str | None = None
-    chat_enabled: str = "all"  # all | team:<name>,... | none
+    chat_enabled: str = "all"  # all | none | team:<name>[,<name>] | role:<role>
     sync_interval_seconds: float = 300.0
     source: str | None = None
 

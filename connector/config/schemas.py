@@ -301,6 +301,16 @@ class FinesseSchema(StrictSchema):
     chat_enabled = fields.String(load_default="all")
     sync_interval_seconds = fields.Float(load_default=300.0, validate=validate.Range(min=1))
 
+    @validates_schema
+    def known_policy(self, data: dict[str, Any], **_: Any) -> None:
+        from connector.routing.sync import ChatEnabledPolicy
+
+        if "chat_enabled" in data:
+            try:
+                ChatEnabledPolicy.parse(data["chat_enabled"])
+            except ValueError as exc:
+                raise ValidationError(str(exc), "chat_enabled") from None
+
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.FinesseConfig:
         return model.FinesseConfig(**data)

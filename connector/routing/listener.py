@@ -258,7 +258,7 @@ def run_listener(runtime: Runtime) -> int:
         listener.start()
     except ReasonCodeMissing as exc:
         log.error("%s", exc)
-        print(f"configuration error: {exc}", flush=True)  # noqa: T201 - the operator's console
+        print(f"configuration error: {exc}", flush=True)
         return 2
     try:
         stop.wait()
