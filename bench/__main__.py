@@ -7,7 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench import webhook_ack
+from bench import blending, webhook_ack
+
+BENCHMARKS = {"webhook_ack": webhook_ack.run, "blending": blending.run}
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -19,8 +21,10 @@ def main(argv: list[str]) -> int:
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
         f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}.",
         "",
-        webhook_ack.run(),
     ]
+    chosen = argv or list(BENCHMARKS)
+    for name in chosen:
+        sections += [BENCHMARKS[name](), ""]
     text = "\n".join(sections) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.md").write_text(text)
