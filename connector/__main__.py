@@ -21,9 +21,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from connector.supervisor import Supervisor
-
     from connector.config.loader import load_config
+    from connector.supervisor import Supervisor
 
     settings = _settings(args)
     if (code := _check(settings.config_dir)) != 0:

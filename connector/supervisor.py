@@ -143,7 +143,8 @@ class Supervisor:
 
         logins = ", ".join(f"{login} / {demo_password(login)}" for _id, login, *_ in DEMO_AGENTS)
         return [
-            f"  finesse    http://127.0.0.1:{FINESSE_PUBLISHER_PORT}/finesse/api (simulator; control on :{FINESSE_CONTROL_PORT})",
+            f"  finesse    http://127.0.0.1:{FINESSE_PUBLISHER_PORT}/finesse/api "
+            f"(simulator; control API on :{FINESSE_CONTROL_PORT}/control)",
             f"  agents     POST {base}/agent/login with one of: {logins}",
         ]
 

@@ -12,7 +12,7 @@ from connector.routing.failover import Failover
 from connector.routing.finesse import FinesseClient, FinesseUnavailable, SystemInfo
 from connector.sandbox.finesse import FinesseSandbox
 from tests.helpers import wait_for
-from tests.routing.finesse_helpers import AGENT, CHAT_REASON, finesse_config, provision, running_sandbox
+from tests.routing.finesse_helpers import AGENT, AGENT_PASSWORD, CHAT_REASON, finesse_config, provision, running_sandbox
 
 
 @pytest.fixture
@@ -31,7 +31,13 @@ class Recorder:
 @pytest.fixture
 def wired(sandbox: FinesseSandbox) -> tuple[FinesseClient, Failover, Recorder]:
     config = finesse_config(sandbox)
-    client = FinesseClient(config, probe_timeout=1.0, timeout=(1.0, 2.0))
+    # Agents change their own state (the administrator may not): the client holds AGENT's login.
+    client = FinesseClient(
+        config,
+        credentials=lambda agent: (AGENT, AGENT_PASSWORD) if agent == AGENT else None,
+        probe_timeout=1.0,
+        timeout=(1.0, 2.0),
+    )
     seen = Recorder()
     failover = Failover.for_client(client, config, on_recovered=seen.recovered.append, on_switched=seen.switched.append)
     return client, failover, seen

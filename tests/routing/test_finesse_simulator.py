@@ -504,3 +504,26 @@ def test_control_api_drives_the_simulator(sandbox: FinesseSandbox) -> None:
     assert "<requestId>r-7</requestId>" in notes.json()["notifications"][-1]["update"]
     assert requests.post(f"{control}/nodes/nowhere/up", timeout=TIMEOUT).status_code == 404
     assert requests.post(f"{control}/agents", json={"id": "x"}, timeout=TIMEOUT).status_code == 400
+
+
+def test_the_administrator_may_not_put_an_agent_not_ready_unless_configured() -> None:
+    """[I] Finesse documents agents changing themselves and supervisors setting READY / LOGOUT only."""
+    from connector.sandbox.finesse import start_finesse_sandbox
+    from tests.routing.finesse_helpers import ADMIN, AGENT, CHAT_REASON, provision
+
+    for allowed in (False, True):
+        sandbox = start_finesse_sandbox(admin_may_change_states=allowed)
+        try:
+            provision(sandbox)
+            answer = requests.put(
+                f"{sandbox.publisher_url}/finesse/api/User/{AGENT}",
+                data=f"<User><state>NOT_READY</state><reasonCodeId>{CHAT_REASON}</reasonCodeId></User>",
+                headers={"Content-Type": "application/xml"},
+                auth=ADMIN,
+                timeout=5,
+            )
+            assert answer.status_code == (202 if allowed else 401)
+            if not allowed:
+                assert b"<ErrorType>Invalid State</ErrorType>" in answer.content
+        finally:
+            sandbox.stop()

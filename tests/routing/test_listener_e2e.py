@@ -119,7 +119,7 @@ def test_internal_call_does_not_interrupt_an_agent_with_chats(listener, sandbox,
 
 def test_missing_reason_label_is_a_clear_error_at_start(routing_runtime, sandbox):
     config = replace(routing_runtime.config.finesse, not_ready_reason="Chatting Away")
-    with pytest.raises(ReasonCodeMissing, match='"Chatting Away" is not a NOT_READY reason code.*"Handling Chat"'):
+    with pytest.raises(ReasonCodeMissing, match=r'"Chatting Away" is not a NOT_READY reason code.*"Handling Chat"'):
         Listener(routing_runtime, config).start()
 
 

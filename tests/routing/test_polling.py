@@ -12,7 +12,15 @@ from connector.routing.finesse import FinesseClient
 from connector.routing.polling import PollingSource
 from connector.sandbox.finesse import FinesseSandbox
 from tests.helpers import wait_for
-from tests.routing.finesse_helpers import AGENT, CHAT_REASON, OTHER, finesse_config, provision, running_sandbox
+from tests.routing.finesse_helpers import (
+    AGENT,
+    AGENT_PASSWORD,
+    CHAT_REASON,
+    OTHER,
+    finesse_config,
+    provision,
+    running_sandbox,
+)
 
 NOW = 1_790_000_000.0
 
@@ -51,7 +59,7 @@ def test_first_round_reports_every_agent_then_silence(sandbox: FinesseSandbox) -
 def test_state_and_reason_changes(sandbox: FinesseSandbox, source: PollingSource) -> None:
     source.poll_once()
     sandbox.model.change_state(
-        sandbox.model.authenticate("admin", "admin-password"),  # type: ignore[arg-type]
+        sandbox.model.authenticate(AGENT, AGENT_PASSWORD),  # type: ignore[arg-type]  # the agent itself
         AGENT,
         state="NOT_READY",
         reason_code_id=CHAT_REASON,

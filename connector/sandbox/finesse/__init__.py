@@ -163,6 +163,7 @@ def start_finesse_sandbox(
     admin_password: str = "admin-password",  # noqa: S107 (the sandbox's published demo login)
     deployment: str = "UCCE",
     reason_code_required: bool = True,
+    admin_may_change_states: bool = False,
     xmpp_ssl_context: ssl.SSLContext | None = None,
 ) -> FinesseSandbox:
     """Start both nodes, the XMPP service and the control API on threads; ports 0 = any free port."""
@@ -172,6 +173,7 @@ def start_finesse_sandbox(
         deployment=deployment,
         xmpp_domain=xmpp_domain,
         reason_code_required=reason_code_required,
+        admin_may_change_states=admin_may_change_states,
     )
     switch = Switch(model)
     xmpp = XmppServer(model, host=host, port=xmpp_port, domain=xmpp_domain, ssl_context=xmpp_ssl_context).start()

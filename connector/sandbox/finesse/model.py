@@ -184,6 +184,7 @@ class FinesseModel:
         xmpp_domain: str = "finesse.sandbox",
         xmpp_port: int = 5222,
         reason_code_required: bool = True,
+        admin_may_change_states: bool = False,
     ) -> None:
         self.admin_user = admin_user
         self.admin_password = admin_password
@@ -191,6 +192,9 @@ class FinesseModel:
         self.xmpp_domain = xmpp_domain
         self.xmpp_port = xmpp_port
         self.reason_code_required = reason_code_required
+        # [I] Finesse's User API lets an agent change itself and a supervisor set READY / LOGOUT;
+        # nothing documents the administrator changing agent states, so by default it cannot.
+        self.admin_may_change_states = admin_may_change_states
         self.agents: dict[str, SimAgent] = {}
         self.reason_codes: dict[str, SimReasonCode] = {}
         self.dialogs: dict[str, SimDialog] = {}
@@ -362,10 +366,15 @@ class FinesseModel:
         raise SimError(401, "Invalid Authorization User Specified", f"{who.name} may not access User {agent_id}")
 
     def require_write(self, who: Principal, agent_id: str, state: str | None = None) -> None:
-        """An agent changes only itself; a supervisor may set a team member READY or LOGOUT only.
-        [I] The simulator lets the admin account change states too (the connector falls back to it for
-        agents whose credentials it lacks); check this against the real deployment."""
-        if who.admin or who.agent is None or who.agent.id == agent_id:
+        """An agent changes only itself; a supervisor may set a team member READY or LOGOUT only; the
+        administrator only when `admin_may_change_states` (inferred behaviour, configurable)."""
+        if who.admin or who.agent is None:
+            if self.admin_may_change_states or state in ("READY", "LOGOUT"):
+                return
+            raise SimError(
+                401, "Invalid State", "the administrator may only set an agent READY or LOGOUT (like a supervisor)"
+            )
+        if who.agent.id == agent_id:
             return
         self.require_read(who, agent_id)
         if state not in ("READY", "LOGOUT"):
