@@ -119,6 +119,17 @@ def _authorised() -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+@blueprint.post("/api/v1/agents/sync")
+def request_sync():
+    """On-demand agent sync: the listener runs it within a second (it owns the Finesse sessions)."""
+    if not _authorised():
+        return _error(401, "unauthorised", "send Authorization: Bearer <CONNECTOR_API_TOKEN>")
+    if _finesse() is None:
+        return _error(404, "routing_not_configured", "the routing module (finesse:) is not configured")
+    _runtime().redis.set(keys.routing_sync_requested(), "1", ex=300)
+    return jsonify(status="sync requested"), 202
+
+
 @blueprint.get("/api/v1/agents")
 def list_agents():
     if not _authorised():

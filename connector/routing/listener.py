@@ -36,8 +36,9 @@ from connector.routing.finesse import FinesseClient, FinesseError
 from connector.routing.notifications import XmppNotifications, endpoint_provider
 from connector.routing.polling import PollingSource
 from connector.routing.service import BlendingService, ReasonCodeMissing
-from connector.routing.sync import AgentSync, ChatEnabledPolicy
+from connector.routing.sync import AgentSync, ChatEnabledPolicy, SyncInProgress
 from connector.runtime import Runtime, install
+from connector.store import keys
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ DISPATCHERS = 8
 CREDENTIAL_SCAN_SECONDS = 2.0
 RECONCILE_SECONDS = 5.0
 BUSY_RETRY_SECONDS = 0.2
+SYNC_POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -122,7 +124,7 @@ class Listener:
             raise
         self.dispatcher = Dispatcher(self.service.handle).start()
         sync = AgentSync(self.client, self.registry, self.service, ChatEnabledPolicy.parse(self.config.chat_enabled))
-        self._spawn("agent-sync", lambda: sync.run_periodically(self.config.sync_interval_seconds, self.stop_event))
+        self._spawn("agent-sync", lambda: self._sync_loop(sync))
         if self.config.events == "xmpp":
             self.xmpp = XmppNotifications(
                 endpoint_provider(self.config, self.client), self.dispatcher.submit, media=bool(self.config.chat_mrd_id)
@@ -162,6 +164,26 @@ class Listener:
         thread = threading.Thread(target=target, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
+
+    def _sync_loop(self, sync: AgentSync) -> None:
+        """Every sync_interval_seconds, and at once when an operator asks (POST /api/v1/agents/sync)."""
+        next_run = 0.0
+        while not self.stop_event.is_set():
+            try:
+                requested = bool(self.redis.delete(keys.routing_sync_requested()))
+            except RedisError:
+                requested = False
+            if requested or time.monotonic() >= next_run:
+                next_run = time.monotonic() + self.config.sync_interval_seconds
+                try:
+                    sync.sync()
+                except SyncInProgress:
+                    log.debug("agent sync skipped: another process is running it")
+                except FinesseError as exc:
+                    log.warning("agent sync failed, retried in %.0f s: %s", self.config.sync_interval_seconds, exc)
+                except Exception:
+                    log.exception("agent sync failed")
+            self.stop_event.wait(SYNC_POLL_SECONDS)
 
     # -- sources --------------------------------------------------------------------------------
 

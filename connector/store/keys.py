@@ -135,3 +135,8 @@ def agent_login_failures(login: str) -> str:
 def routing_chat_events() -> str:
     """STREAM of chat-side events (assigned, ended, ready) for the listener's consumer group."""
     return f"{PREFIX}:routing:chat-events"
+
+
+def routing_sync_requested() -> str:
+    """STRING flag: an operator asked for an agent sync now; the listener runs it and clears it."""
+    return f"{PREFIX}:routing:sync-requested"

@@ -155,3 +155,28 @@ def test_failover_subscriber_then_back_to_publisher_then_halted_and_reconciled(l
     sandbox.node_up("subscriber")
     wait_for(lambda: voice(sandbox)[0] == "READY", timeout=15, what="READY re-applied after recovery")
     assert failover.active == sandbox.subscriber_url
+
+
+def test_malformed_and_unknown_notifications_are_survived(listener, sandbox, redis):
+    node = f"/finesse/api/User/{AGENT}"
+    sandbox.model.inject(node, "<Update><event>PUT</event><data><user><state>READY")  # truncated
+    sandbox.model.inject(node, "<Update><event>EXPLODE</event><source>/finesse/api/Nowhere</source><data/></Update>")
+    sandbox.model.inject(node, "not xml at all")
+    sandbox.switch.start_call(AGENT, "ACD_IN")
+    wait_for(lambda: chat(redis) is Chat.INTERRUPTED, what="blending still works after bad notifications")
+    assert listener.xmpp.connected(AGENT)
+
+
+def test_agents_api_lists_states_and_sync_runs_on_demand(listener, routing_runtime, sandbox, redis):
+    routing_runtime.settings = replace(routing_runtime.settings, api_token="ops-token")
+    client = create_app(runtime=routing_runtime).test_client()
+    assert client.get("/api/v1/agents").status_code == 401
+    headers = {"Authorization": "Bearer ops-token"}
+    wait_for(lambda: voice(sandbox)[0] == "READY", what="ready")
+    listed = {a["id"]: a for a in client.get("/api/v1/agents", headers=headers).get_json()["agents"]}
+    assert listed[AGENT]["voice_state"] == "READY" and listed[AGENT]["chat_state"] == "READY"
+    assert listed[AGENT]["logged_in_to_connector"] is True
+
+    sandbox.model.add_agent("1777", "new-agent-pw", extension="1777", state="NOT_READY", login_name="newbie")
+    assert client.post("/api/v1/agents/sync", headers=headers).status_code == 202
+    wait_for(lambda: AgentRegistry(redis).agent_id_for_login("newbie") == "1777", timeout=5, what="on-demand sync")

@@ -236,6 +236,11 @@ class FinesseModel:
         self.notifications.append((node, xml))
         del self.notifications[:-2000]
 
+    def inject(self, node: str, xml: str) -> None:
+        """Push an arbitrary notification body (malformed or unknown, for robustness tests)."""
+        with self.changing():
+            self._publish(node, xml)
+
     def publish_user(self, agent: SimAgent, request_id: str | None = None) -> None:
         source = f"{API}/User/{agent.id}"
         payload = doc.user(agent, self._reason(agent.reason_code_id), tag="user")
