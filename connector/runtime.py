@@ -38,7 +38,9 @@ class Runtime:
 
     @cached_property
     def inboxes(self) -> Inboxes:
-        return Inboxes(self.redis, wake_ttl_seconds=int(self.settings.wake_ttl_seconds))
+        return Inboxes(
+            self.redis, wake_ttl_seconds=int(self.settings.wake_ttl_seconds), dispatchers=self.settings.dispatchers
+        )
 
     @property
     def config(self) -> Config:

@@ -74,6 +74,9 @@ class Settings:
     wake_ttl_seconds: float = 30.0
     """How long a queued drain wake-up is trusted; after it the sweeper re-wakes a waiting inbox."""
 
+    dispatchers: int = 2
+    """Most drain dispatch jobs at once: parallel conversations, without one RQ job per message."""
+
     worker_nice: int = 10
     """CPU priority step of workers below the web process: under a burst, acknowledging webhooks
     (which providers time out and retry) comes before draining inboxes (which only queue)."""
@@ -100,6 +103,7 @@ class Settings:
             "lease_seconds": _float("CONNECTOR_LEASE_SECONDS", 30.0),
             "sweep_interval_seconds": _float("CONNECTOR_SWEEP_INTERVAL_SECONDS", 5.0),
             "wake_ttl_seconds": _float("CONNECTOR_WAKE_TTL_SECONDS", 30.0),
+            "dispatchers": _int("CONNECTOR_DISPATCHERS", 2),
             "worker_nice": _int("CONNECTOR_WORKER_NICE", 10),
             "sandbox": env.get("CONNECTOR_SANDBOX", "") in {"1", "true", "yes"},
         }

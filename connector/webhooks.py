@@ -75,7 +75,8 @@ def _accept(channel: Channel, events: list[InboundEvent]) -> None:
                 "provider_id": item.event.provider_id,
             },
         )
-    if any(item.needs_dispatch for item in accepted):
+    # One job per dispatcher slot claimed: a claimed slot without its job would idle until it expires.
+    for _ in range(sum(item.needs_dispatch for item in accepted)):
         enqueue_dispatch(runtime.redis)
 
 

@@ -50,8 +50,10 @@ def test_a_drain_finds_the_lease_taken_and_leaves_the_items(client, redis):
     post_whatsapp(client, [("15551230003", "wamid.C1", "hi")])
     thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230003")
     inboxes = Inboxes(redis)
-    token = inboxes.acquire(thread_id, 30)
-    assert token
+    acquired = inboxes.acquire(thread_id, 30)
+    assert acquired
+    token, head = acquired
+    assert head is not None and b"wamid.C1" in head
 
     assert drain_thread(thread_id) == 0
     assert redis.llen(keys.inbox(thread_id)) == 1
@@ -64,16 +66,16 @@ def test_commit_refuses_a_holder_whose_lease_was_taken_over(client, redis):
     post_whatsapp(client, [("15551230004", "wamid.D1", "hi")])
     thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230004")
     inboxes = Inboxes(redis)
-    stale = inboxes.acquire(thread_id, 30)
-    item = inboxes.renew_and_peek(thread_id, stale, 30)
+    stale, item = inboxes.acquire(thread_id, 30)
     redis.delete(keys.lease(thread_id))  # the lease lapsed ...
-    fresh = inboxes.acquire(thread_id, 30)  # ... and another worker took the thread
+    fresh, _ = inboxes.acquire(thread_id, 30)  # ... and another worker took the thread
 
-    assert stale and fresh and isinstance(item, bytes)
-    assert inboxes.renew_and_peek(thread_id, stale, 30) is LEASE_LOST
-    assert inboxes.commit(thread_id, stale, item, {"kind": "x"}) is False
+    assert isinstance(item, bytes)
+    assert inboxes.commit(thread_id, stale, item, {"kind": "x"}) is LEASE_LOST
     assert redis.llen(keys.inbox(thread_id)) == 1
-    assert inboxes.commit(thread_id, fresh, item, {"kind": "x"}) is True
+    assert inboxes.commit(thread_id, fresh, item, {"kind": "x"}, {"state": "new"}) is None, "committed; now empty"
+    assert redis.llen(keys.inbox(thread_id)) == 0
+    assert redis.hget(keys.thread(thread_id), "state") == b"new", "the thread is written with the pop"
 
 
 def test_unmatched_message_is_recorded_as_unrouted(runtime, client, redis, tmp_path):
@@ -114,7 +116,7 @@ def test_metrics_show_the_backlog(client, redis):
     text = client.get("/metrics").get_data(as_text=True)
     assert "connector_inbox_items 2" in text
     assert "connector_inbox_conversations 2" in text
-    assert 'connector_queue_jobs{queue="inbound"} 1' in text, "one dispatch job serves both"
+    assert 'connector_queue_jobs{queue="inbound"} 2' in text, "a dispatcher slot each, up to the cap"
 
     drain_thread(thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230007"))
     assert "connector_inbox_items 1" in client.get("/metrics").get_data(as_text=True)

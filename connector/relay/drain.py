@@ -16,7 +16,7 @@ from typing import Any
 from connector import backends, conversations, rules
 from connector.channels import channel_class
 from connector.channels.base import InboundEvent
-from connector.relay.queues import DISPATCH_BUDGET_SECONDS, enqueue_dispatch
+from connector.relay.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
 from connector.runtime import Runtime, current
 from connector.store import keys, threads
 from connector.store.inbox import LEASE_LOST, Inboxes
@@ -29,19 +29,23 @@ TIMELINE_TEXT_LIMIT = 1000
 def drain_ready() -> int:
     """RQ job: drain ready threads one after another; returns how many items were handled.
 
-    Runs beside other dispatch jobs (each pops distinct thread ids; a thread popped twice is
-    skipped by its lease). After its time budget it hands the rest to a fresh job.
+    At most `settings.dispatchers` of these run at once, each popping distinct thread ids (a thread
+    popped twice is skipped by its lease). A dispatcher lingers briefly for more work, so a steady
+    stream costs no enqueue per message; after its time budget it hands over to a fresh job.
     """
     runtime = current()
     inboxes = runtime.inboxes
-    inboxes.start_dispatch()
     deadline = time.monotonic() + DISPATCH_BUDGET_SECONDS
     handled = 0
-    while time.monotonic() < deadline:
-        thread_id = inboxes.next_ready()
-        if thread_id is None:
-            return handled
-        handled += drain_thread(thread_id, runtime)
+    try:
+        while time.monotonic() < deadline:
+            thread_id = inboxes.next_ready(DISPATCH_LINGER_SECONDS)
+            if thread_id is None:
+                break
+            handled += drain_thread(thread_id, runtime)
+    finally:
+        inboxes.retire_dispatcher()
+    # Work that arrived while every slot was taken (or after our budget) needs a dispatcher.
     if inboxes.claim_dispatch():
         enqueue_dispatch(runtime.redis)
     return handled
@@ -53,45 +57,44 @@ def drain_thread(thread_id: str, runtime: Runtime | None = None) -> int:
     inboxes = runtime.inboxes
     handled = 0
     # Loop: an item appended after our last look but before our release must not be stranded,
-    # since its wake-up job may have found our lease and left.
+    # since its wake-up may have found our lease and left.
     while True:
-        token = inboxes.acquire(thread_id, runtime.settings.lease_seconds)
-        if token is None:
+        acquired = inboxes.acquire(thread_id, runtime.settings.lease_seconds)
+        if acquired is None:
             return handled
+        token, head = acquired
         try:
-            handled += _drain_held(runtime, inboxes, thread_id, token)
+            handled += _drain_held(runtime, inboxes, thread_id, token, head)
         finally:
             left = inboxes.release(thread_id, token)
         if left == 0:
             return handled
 
 
-def _drain_held(runtime: Runtime, inboxes: Inboxes, thread_id: str, token: str) -> int:
+def _drain_held(runtime: Runtime, inboxes: Inboxes, thread_id: str, token: str, item: bytes | None) -> int:
     handled = 0
     lease = runtime.settings.lease_seconds
-    while True:
-        item = inboxes.renew_and_peek(thread_id, token, lease)
-        if item is LEASE_LOST:
-            log.warning("lease lost; another worker continues", extra={"conversation": thread_id})
-            return handled
-        if item is None:
-            return handled
+    while item is not None:
         try:
             event = InboundEvent.from_json(item)
         except (ValueError, TypeError, KeyError):
             # An unreadable item cannot be retried into health; record it, never block the thread.
             log.error("unreadable inbox item dropped", extra={"conversation": thread_id})
-            inboxes.commit(thread_id, token, item, {"at": time.time(), "kind": "error", "note": "unreadable item"})
-            continue
-        entry = handle_event(runtime, event)
-        if not inboxes.commit(thread_id, token, item, entry):
+            entry, fields = {"at": time.time(), "kind": "error", "note": "unreadable item"}, None
+        else:
+            entry, fields = handle_event(runtime, event)
+        following = inboxes.commit(thread_id, token, item, entry, fields, lease)
+        if following is LEASE_LOST:
             log.warning("lease lost before commit; item left for the next holder", extra={"conversation": thread_id})
             return handled
         handled += 1
+        item = following
+    return handled
 
 
-def handle_event(runtime: Runtime, event: InboundEvent) -> dict[str, Any]:
-    """Apply one customer event to its thread; returns the timeline entry to commit with it."""
+def handle_event(runtime: Runtime, event: InboundEvent) -> tuple[dict[str, Any], dict[str, str]]:
+    """Apply one customer event to its thread; returns the timeline entry and the thread's fields,
+    which the commit writes in the same atomic step that takes the item out of the inbox."""
     redis = runtime.redis
     config = runtime.config
     thread = threads.load(redis, event.thread_id)
@@ -125,7 +128,6 @@ def handle_event(runtime: Runtime, event: InboundEvent) -> dict[str, Any]:
         thread.details = threads.merge_details(thread.details, event.details)
         thread.last_inbound_at = max(thread.last_inbound_at or 0.0, event.timestamp)
     thread.state = transition.state
-    threads.save(redis, thread)
 
     note = _forward(runtime, thread, event, transition) if transition.forward else None
     log.info(
@@ -161,7 +163,7 @@ def handle_event(runtime: Runtime, event: InboundEvent) -> dict[str, Any]:
         }
     if note:
         entry["note"] = note
-    return entry
+    return entry, threads.fields_of(thread)
 
 
 def _forward(

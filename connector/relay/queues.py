@@ -23,6 +23,8 @@ DISPATCH_JOB = "connector.relay.drain.drain_ready"
 DISPATCH_TIMEOUT_SECONDS = 600
 DISPATCH_BUDGET_SECONDS = 5.0
 """A dispatch job hands over to a fresh job after this long, so none nears its timeout."""
+DISPATCH_LINGER_SECONDS = 0.25
+"""How long an idle dispatch job waits for more ready threads before giving its worker back."""
 
 
 def queue(name: str, redis: Redis) -> Queue:
@@ -30,8 +32,8 @@ def queue(name: str, redis: Redis) -> Queue:
 
 
 def enqueue_dispatch(redis: Redis) -> None:
-    """Queue a job that drains ready threads. One queued job serves many threads: the per-job cost
-    of RQ is paid per burst, not per message."""
+    """Queue a job that drains ready threads. A few long-lived jobs serve every thread: the per-job
+    cost of RQ is paid per burst, not per message."""
     queue(INBOUND, redis).enqueue(
         DISPATCH_JOB,
         result_ttl=0,

@@ -20,7 +20,7 @@ from connector.store.inbox import Inboxes
 log = logging.getLogger(__name__)
 
 
-def sweep(redis: Redis, lock_seconds: float, wake_ttl_seconds: int = 30) -> list[str]:
+def sweep(redis: Redis, lock_seconds: float, inboxes: Inboxes) -> list[str]:
     """Wake the stranded threads once; returns their ids (empty if another worker swept this round).
 
     A thread whose wake-up is still queued is left alone: under a backlog the queue is slow, not
@@ -29,14 +29,13 @@ def sweep(redis: Redis, lock_seconds: float, wake_ttl_seconds: int = 30) -> list
     """
     if not redis.set(keys.sweeper_lock(), "1", nx=True, px=max(int(lock_seconds * 1000), 100)):
         return []
-    inboxes = Inboxes(redis, wake_ttl_seconds=wake_ttl_seconds)
     woken: list[str] = []
     dispatch = False
     for thread_id in inboxes.active():
         if inboxes.stranded(thread_id):
             dispatch = inboxes.make_ready(thread_id) or dispatch
             woken.append(thread_id)
-    # Ready threads whose dispatch job was lost: its flag has lapsed, so claim a new one.
+    # Ready threads whose dispatch job was lost: its slot has lapsed, so claim a new one.
     if dispatch or inboxes.claim_dispatch():
         enqueue_dispatch(redis)
     if woken:
@@ -47,17 +46,17 @@ def sweep(redis: Redis, lock_seconds: float, wake_ttl_seconds: int = 30) -> list
 class Sweeper(threading.Thread):
     """Runs `sweep` every `interval` seconds beside a worker until `stop()`."""
 
-    def __init__(self, redis: Redis, interval: float, wake_ttl_seconds: int = 30) -> None:
+    def __init__(self, redis: Redis, interval: float, inboxes: Inboxes) -> None:
         super().__init__(name="inbox-sweeper", daemon=True)
         self.redis = redis
         self.interval = interval
-        self.wake_ttl_seconds = wake_ttl_seconds
+        self.inboxes = inboxes
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
             try:
-                sweep(self.redis, self.interval * 0.8, self.wake_ttl_seconds)
+                sweep(self.redis, self.interval * 0.8, self.inboxes)
             except RedisError as exc:
                 log.warning("sweep skipped, Redis unavailable: %s", exc)
 

@@ -31,7 +31,7 @@ def run_worker(runtime: Runtime, *, burst: bool = False, name: str | None = None
         handler.setFormatter(JsonFormatter())
         rq_logger.addHandler(handler)
         rq_logger.propagate = False
-    sweeper = Sweeper(redis, runtime.settings.sweep_interval_seconds, int(runtime.settings.wake_ttl_seconds))
+    sweeper = Sweeper(redis, runtime.settings.sweep_interval_seconds, runtime.inboxes)
     sweeper.start()
     worker = SimpleWorker(
         [queues.queue(name, redis) for name in queues.ALL],

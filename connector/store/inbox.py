@@ -24,47 +24,80 @@ from connector.store import keys
 
 TIMELINE_LIMIT = 500
 
-# KEYS: dedupe, inbox, active set, wake flag, ready list, dispatch flag.
-# ARGV: dedupe ttl, item, thread id, wake ttl.
+# Claims a dispatcher slot: increments the count when below the cap. KEYS[1] = the count;
+# ARGV[1] = cap, ARGV[2] = ttl. Shared by the scripts below (Lua has no imports).
+_CLAIM = """
+local function claim(key, cap, ttl)
+  local running = tonumber(redis.call('GET', key) or '0')
+  if running >= tonumber(cap) then return false end
+  redis.call('INCR', key)
+  redis.call('EXPIRE', key, ttl)
+  return true
+end
+"""
+
+# KEYS: dedupe, inbox, active set, wake flag, ready list, dispatcher count.
+# ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap.
 # Returns 0 duplicate, 1 appended, 2 appended and a dispatch job must be queued.
-_ACCEPT = """
+_ACCEPT = (
+    _CLAIM
+    + """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
 if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then
   redis.call('RPUSH', KEYS[5], ARGV[3])
-  if redis.call('SET', KEYS[6], '1', 'NX', 'EX', ARGV[4]) then return 2 end
+  if claim(KEYS[6], ARGV[5], ARGV[4]) then return 2 end
 end
 return 1
 """
+)
 
-# KEYS: wake flag, ready list, dispatch flag. ARGV: thread id, wake ttl. The sweeper's re-wake:
-# returns 1 when a dispatch job must be queued.
-_MAKE_READY = """
+# KEYS: wake flag, ready list, dispatcher count. ARGV: thread id, wake ttl, dispatcher cap.
+# The sweeper's re-wake: returns 1 when a dispatch job must be queued.
+_MAKE_READY = (
+    _CLAIM
+    + """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then redis.call('RPUSH', KEYS[2], ARGV[1]) end
-if redis.call('LLEN', KEYS[2]) > 0 and redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('LLEN', KEYS[2]) > 0 and claim(KEYS[3], ARGV[3], ARGV[2]) then return 1 end
 return 0
 """
+)
 
-# KEYS: wake flag, lease. ARGV: token, lease ms. The starting job clears the wake flag first, so an
-# item that arrives from now on queues a new wake-up even if this job finds the lease taken.
+# KEYS: ready list, dispatcher count. ARGV: wake ttl, dispatcher cap. Returns 1 when a dispatch
+# job must be queued (threads wait and a slot is free).
+_CLAIM_IF_READY = (
+    _CLAIM
+    + """
+if redis.call('LLEN', KEYS[1]) > 0 and claim(KEYS[2], ARGV[2], ARGV[1]) then return 1 end
+return 0
+"""
+)
+
+# KEYS: dispatcher count. Gives a slot back, never below zero.
+_RETIRE = """
+local left = redis.call('DECR', KEYS[1])
+if left < 0 then redis.call('SET', KEYS[1], '0') end
+return left
+"""
+
+# KEYS: wake flag, lease, inbox, dispatcher count. ARGV: token, lease ms, wake ttl.
+# The starting drain clears the wake flag first, so an item that arrives from now on queues a new
+# wake-up even if this drain finds the lease taken; it also keeps its dispatcher slot alive.
+# Returns false when the lease is taken, else {1, head item (absent when the inbox is empty)}.
 _ACQUIRE = """
 redis.call('DEL', KEYS[1])
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
+redis.call('EXPIRE', KEYS[4], ARGV[3])
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+return {1, redis.call('LINDEX', KEYS[3], 0)}
 """
 
-# KEYS: lease, inbox. ARGV: token, lease ms. Renews the lease and returns the head, or false when
-# the lease is no longer ours (-1) or the inbox is empty (nil).
-_RENEW_AND_PEEK = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return redis.call('LINDEX', KEYS[2], 0)
-"""
-
-# KEYS: lease, inbox, timeline, activity zset. ARGV: token, expected head, timeline entry, limit,
-# thread id, now. Pops the head only if this caller still holds the lease and the head is the item
-# it handled.
+# KEYS: lease, inbox, timeline, activity zset, thread hash.
+# ARGV: token, expected head, timeline entry, timeline limit, thread id, now, lease ms, then the
+# thread's fields as name, value pairs.
+# Pops the head only if this caller still holds the lease and the head is the item it handled; in
+# the same step records the timeline entry and the thread, and renews the lease.
+# Returns -1 when the lease was lost, -2 when the head changed, else {1, next head (absent: empty)}.
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then return -2 end
@@ -74,7 +107,9 @@ if ARGV[3] ~= '' then
   redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1)
 end
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
-return 1
+if #ARGV > 7 then redis.call('HSET', KEYS[5], unpack(ARGV, 8)) end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return {1, redis.call('LINDEX', KEYS[2], 0)}
 """
 
 # KEYS: lease, inbox, active set. ARGV: token, thread id. Releases our lease; forgets the thread in
@@ -97,13 +132,15 @@ class Accepted:
 class Inboxes:
     """Intake and drain primitives; each step is one round trip to Redis."""
 
-    def __init__(self, redis: Redis, wake_ttl_seconds: int = 30) -> None:
+    def __init__(self, redis: Redis, wake_ttl_seconds: int = 30, dispatchers: int = 2) -> None:
         self.redis = redis
         self.wake_ttl_seconds = wake_ttl_seconds
+        self.dispatchers = dispatchers
         self._accept = redis.register_script(_ACCEPT)
         self._make_ready = redis.register_script(_MAKE_READY)
+        self._claim_if_ready = redis.register_script(_CLAIM_IF_READY)
+        self._retire = redis.register_script(_RETIRE)
         self._acquire = redis.register_script(_ACQUIRE)
-        self._renew_and_peek = redis.register_script(_RENEW_AND_PEEK)
         self._commit = redis.register_script(_COMMIT)
         self._release = redis.register_script(_RELEASE)
 
@@ -133,64 +170,90 @@ class Inboxes:
                 keys.active_inboxes(),
                 keys.wake(event.thread_id),
                 keys.ready(),
-                keys.dispatch_flag(),
+                keys.dispatchers(),
             ],
-            args=[dedupe_ttl_seconds, event.to_json(), event.thread_id, self.wake_ttl_seconds],
+            args=[dedupe_ttl_seconds, event.to_json(), event.thread_id, self.wake_ttl_seconds, self.dispatchers],
             client=client,
         )
 
     def make_ready(self, thread_id: str) -> bool:
         """Put a stranded thread back on the ready list; True when a dispatch job must be queued."""
         result = self._make_ready(
-            keys=[keys.wake(thread_id), keys.ready(), keys.dispatch_flag()], args=[thread_id, self.wake_ttl_seconds]
+            keys=[keys.wake(thread_id), keys.ready(), keys.dispatchers()],
+            args=[thread_id, self.wake_ttl_seconds, self.dispatchers],
         )
         return result == 1
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    def start_dispatch(self) -> None:
-        """Called by a dispatch job as it starts: later arrivals must queue another job."""
-        self.redis.delete(keys.dispatch_flag())
-
-    def next_ready(self) -> str | None:
-        raw = self.redis.lpop(keys.ready())
+    def next_ready(self, wait_seconds: float) -> str | None:
+        """The next ready thread, waiting up to `wait_seconds` for one (0: no wait)."""
+        if wait_seconds <= 0:
+            raw = self.redis.lpop(keys.ready())
+        else:
+            popped = self.redis.blpop([keys.ready()], timeout=wait_seconds)
+            raw = popped[1] if popped else None
         return raw.decode() if raw is not None else None
 
+    def retire_dispatcher(self) -> None:
+        self._retire(keys=[keys.dispatchers()])
+
     def claim_dispatch(self) -> bool:
-        """True if the caller should queue a dispatch job (ready threads wait and none is queued)."""
-        return bool(self.redis.llen(keys.ready())) and bool(
-            self.redis.set(keys.dispatch_flag(), "1", nx=True, ex=self.wake_ttl_seconds)
+        """True if the caller should queue a dispatch job: threads wait and a dispatcher slot is free."""
+        result = self._claim_if_ready(
+            keys=[keys.ready(), keys.dispatchers()], args=[self.wake_ttl_seconds, self.dispatchers]
         )
+        return result == 1
 
     # -- drain --------------------------------------------------------------------------------
 
-    def acquire(self, thread_id: str, lease_seconds: float) -> str | None:
-        """Clear the wake flag and take the thread's lease; the token proves ownership later."""
+    def acquire(self, thread_id: str, lease_seconds: float) -> tuple[str, bytes | None] | None:
+        """Take the thread's lease: (token, head item or None), or None when another drain holds it.
+        The token proves ownership in every later step."""
         token = uuid.uuid4().hex
-        taken = self._acquire(keys=[keys.wake(thread_id), keys.lease(thread_id)], args=[token, _ms(lease_seconds)])
-        return token if taken == 1 else None
-
-    def renew_and_peek(self, thread_id: str, token: str, lease_seconds: float) -> bytes | LeaseLost | None:
-        """The head item with the lease renewed; None when empty; LEASE_LOST when no longer ours."""
-        head = self._renew_and_peek(
-            keys=[keys.lease(thread_id), keys.inbox(thread_id)], args=[token, _ms(lease_seconds)]
+        answer = self._acquire(
+            keys=[keys.wake(thread_id), keys.lease(thread_id), keys.inbox(thread_id), keys.dispatchers()],
+            args=[token, _ms(lease_seconds), self.wake_ttl_seconds],
         )
-        return LEASE_LOST if head == -1 else head
+        if not answer:
+            return None
+        return token, (answer[1] if len(answer) > 1 else None)
 
-    def commit(self, thread_id: str, token: str, item: bytes, entry: dict[str, object] | None) -> bool:
-        """Pop the handled head and record its timeline entry atomically; False if the lease was lost."""
-        result = self._commit(
-            keys=[keys.lease(thread_id), keys.inbox(thread_id), keys.timeline(thread_id), keys.threads_by_activity()],
-            args=[
-                token,
-                item,
-                json.dumps(entry, separators=(",", ":")) if entry else "",
-                TIMELINE_LIMIT,
-                thread_id,
-                time.time(),
+    def commit(
+        self,
+        thread_id: str,
+        token: str,
+        item: bytes,
+        entry: dict[str, object] | None,
+        thread_fields: dict[str, str] | None = None,
+        lease_seconds: float = 30.0,
+    ) -> bytes | LeaseLost | None:
+        """Pop the handled head, record its timeline entry and the thread, renew the lease, all in
+        one atomic step; returns the next head (None: empty), or LEASE_LOST."""
+        args: list[object] = [
+            token,
+            item,
+            json.dumps(entry, separators=(",", ":")) if entry else "",
+            TIMELINE_LIMIT,
+            thread_id,
+            time.time(),
+            _ms(lease_seconds),
+        ]
+        for name, value in (thread_fields or {}).items():
+            args += [name, value]
+        answer = self._commit(
+            keys=[
+                keys.lease(thread_id),
+                keys.inbox(thread_id),
+                keys.timeline(thread_id),
+                keys.threads_by_activity(),
+                keys.thread(thread_id),
             ],
+            args=args,
         )
-        return result == 1
+        if not isinstance(answer, list):
+            return LEASE_LOST
+        return answer[1] if len(answer) > 1 else None
 
     def release(self, thread_id: str, token: str) -> int:
         """Give the lease back; returns how many items are left (an arrival during the release)."""

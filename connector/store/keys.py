@@ -31,9 +31,9 @@ def ready() -> str:
     return f"{PREFIX}:ready"
 
 
-def dispatch_flag() -> str:
-    """STRING flag: a dispatch job is queued and has not started (coalesces dispatch jobs)."""
-    return f"{PREFIX}:dispatch"
+def dispatchers() -> str:
+    """STRING count of dispatch jobs queued or running (capped; expires if their workers die)."""
+    return f"{PREFIX}:dispatchers"
 
 
 def active_inboxes() -> str:

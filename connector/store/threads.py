@@ -54,6 +54,11 @@ def load(redis: Redis, thread_id: str) -> Thread:
 
 
 def save(redis: Redis, thread: Thread) -> None:
+    redis.hset(keys.thread(thread.id), mapping=fields_of(thread))
+
+
+def fields_of(thread: Thread) -> dict[str, str]:
+    """The thread as the hash fields `load` reads back."""
     fields: dict[str, str] = {name: getattr(thread, name) or "" for name in _SCALARS}
     fields.update(
         state=thread.state.value,
@@ -63,7 +68,7 @@ def save(redis: Redis, thread: Thread) -> None:
         last_inbound_at="" if thread.last_inbound_at is None else repr(thread.last_inbound_at),
         updated_at=repr(time.time()),
     )
-    redis.hset(keys.thread(thread.id), mapping=fields)
+    return fields
 
 
 def merge_details(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

@@ -184,6 +184,6 @@ def test_sweeper_rewakes_an_inbox_whose_wakeup_was_lost(client, start_worker, re
     )
     redis.delete("rq:queue:inbound")  # the wake-up job is gone, as if Redis lost it
     redis.pexpire(keys.wake(THREAD), 1500)  # the flags lapse after the wake TTL
-    redis.pexpire(keys.dispatch_flag(), 1500)
+    redis.pexpire(keys.dispatchers(), 1500)
     start_worker(**FAST_LEASE)
     wait_for(lambda: handled_ids(redis) == ["wamid.lost"], timeout=15, what="the sweeper to re-wake the inbox")
