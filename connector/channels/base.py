@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from flask import Request, Response, jsonify
 
 from connector.config.model import Asset
+from connector.errors import PayloadError, UnsupportedMediaType
 from connector.settings import Settings
 
 ACK_BODY = b'{"status":"ok"}'  # a constant: serialising it per request is measurable at webhook rates
@@ -153,6 +154,18 @@ class Channel:
     def acknowledge(self) -> Response:
         """The answer the provider expects once the events are durably stored."""
         return Response(ACK_BODY, status=200, mimetype="application/json")
+
+    def json_object(self, request: Request) -> dict[str, Any]:
+        """The body as a JSON object; 415 for another content type, 400 for anything but an object."""
+        if request.mimetype != "application/json":
+            raise UnsupportedMediaType(f"expected application/json, got {request.mimetype or 'none'}")
+        try:
+            body = json.loads(request.get_data())
+        except (ValueError, UnicodeDecodeError):
+            raise PayloadError("body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise PayloadError("body must be a JSON object")
+        return body
 
     def public_url(self, request: Request) -> str:
         """The URL the provider called: PUBLIC_BASE_URL + path + raw query, never the internal URL."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ from typing import Any
 from flask import Request
 
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent
-from connector.errors import MissingSignature, PayloadError, SignatureError, UnsupportedMediaType
+from connector.errors import MissingSignature, PayloadError, SignatureError
 
 # Requests older or newer than this are refused, in either direction (clock skew or replay).
 MAX_SKEW_SECONDS = 300
@@ -64,14 +63,7 @@ class InApp(Channel):
             raise SignatureError("X-Signature does not match the timestamp and body signed with the asset's secret")
 
     def parse(self, request: Request) -> list[InboundEvent]:
-        if request.mimetype != "application/json":
-            raise UnsupportedMediaType(f"expected application/json, got {request.mimetype or 'none'}")
-        try:
-            body = json.loads(request.get_data())
-        except (ValueError, UnicodeDecodeError):
-            raise PayloadError("body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise PayloadError("body must be a JSON object")
+        body = self.json_object(request)
 
         message_id = _string(body, "message_id", required=True)
         customer = body.get("customer")

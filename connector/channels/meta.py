@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any
 
 from flask import Request, Response
 
 from connector.channels.base import Channel
-from connector.errors import MissingSignature, PayloadError, SignatureError, UnsupportedMediaType
+from connector.errors import MissingSignature, PayloadError, SignatureError
 
 
 class MetaChannel(Channel):
@@ -40,14 +39,7 @@ class MetaChannel(Channel):
             raise SignatureError("X-Hub-Signature-256 does not match the body signed with the app secret")
 
     def load_json(self, request: Request) -> dict[str, Any]:
-        if request.mimetype != "application/json":
-            raise UnsupportedMediaType(f"expected application/json, got {request.mimetype or 'none'}")
-        try:
-            body = json.loads(request.get_data())
-        except (ValueError, UnicodeDecodeError):
-            raise PayloadError("body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise PayloadError("body must be a JSON object")
+        body = self.json_object(request)
         if body.get("object") != self.object_type:
             raise PayloadError(f"expected object {self.object_type!r}", field="object")
         entries = body.get("entry")
