@@ -17,7 +17,15 @@ from connector.routing.listener import Listener
 from connector.routing.service import ReasonCodeMissing
 from connector.runtime import Runtime
 from tests.helpers import wait_for
-from tests.routing.finesse_helpers import AGENT, AGENT_PASSWORD, CHAT_REASON, finesse_config, provision, running_sandbox
+from tests.routing.finesse_helpers import (
+    AGENT,
+    AGENT_PASSWORD,
+    BREAK_REASON,
+    CHAT_REASON,
+    finesse_config,
+    provision,
+    running_sandbox,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -180,3 +188,27 @@ def test_agents_api_lists_states_and_sync_runs_on_demand(listener, routing_runti
     sandbox.model.add_agent("1777", "new-agent-pw", extension="1777", state="NOT_READY", login_name="newbie")
     assert client.post("/api/v1/agents/sync", headers=headers).status_code == 202
     wait_for(lambda: AgentRegistry(redis).agent_id_for_login("newbie") == "1777", timeout=5, what="on-demand sync")
+
+
+def test_finesse_refusing_the_change_is_recorded_and_reapplied_on_news(listener, sandbox, redis):
+    sandbox.model.refuse_next(AGENT, "Invalid State", "CTI refused the state change")
+    publish_chat_assigned(redis, AGENT, "chat-1")
+    wait_for(lambda: AgentRegistry(redis).state(AGENT).refused == "NOT_READY", what="the refusal recorded")
+    assert chat(redis) is Chat.ACTIVE, "the chat is the agent's; only the voice change was refused"
+    assert voice(sandbox)[0] == "READY"
+    # News from Finesse (here the agent's own READY again) lets blending ask once more.
+    sandbox.model.change_state(sandbox.model.authenticate(AGENT, AGENT_PASSWORD), AGENT, state="READY")
+    wait_for(lambda: voice(sandbox) == ("NOT_READY", CHAT_REASON), what="NOT_READY applied after news")
+
+
+def test_agent_not_ready_themself_while_chatting_is_not_undone(listener, sandbox, redis):
+    publish_chat_assigned(redis, AGENT, "chat-1")
+    wait_for(lambda: voice(sandbox) == ("NOT_READY", CHAT_REASON), what="Handling Chat")
+    sandbox.model.change_state(
+        sandbox.model.authenticate(AGENT, AGENT_PASSWORD), AGENT, state="NOT_READY", reason_code_id=BREAK_REASON
+    )
+    wait_for(lambda: not AgentRegistry(redis).state(AGENT).voice_hold, what="the agent owns the NOT_READY now")
+    publish_chat_ended(redis, AGENT, "chat-1")
+    wait_for(lambda: chat(redis) is Chat.READY, what="chat READY")
+    listener.service.reconcile_all()
+    assert voice(sandbox) == ("NOT_READY", BREAK_REASON), "the agent's break is not turned into READY"
