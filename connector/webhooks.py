@@ -75,9 +75,10 @@ def _accept(channel: Channel, events: list[InboundEvent]) -> None:
                 "provider_id": item.event.provider_id,
             },
         )
-    # One job per dispatcher slot claimed: a claimed slot without its job would idle until it expires.
-    for _ in range(sum(item.needs_dispatch for item in accepted)):
-        enqueue_dispatch(runtime.redis)
+    # One job per dispatcher slot claimed: a claimed slot without its job idles until it is reaped.
+    for item in accepted:
+        if item.dispatch_slot is not None:
+            enqueue_dispatch(runtime.redis, item.dispatch_slot)
 
 
 def _intake(channel_name: str, asset_name: str, status_callback: bool) -> Response:

@@ -120,3 +120,18 @@ def test_metrics_show_the_backlog(client, redis):
 
     drain_thread(thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230007"))
     assert "connector_inbox_items 1" in client.get("/metrics").get_data(as_text=True)
+
+
+def test_dispatcher_slots_are_capped_and_a_silent_one_is_reaped(client, redis):
+    inboxes = Inboxes(redis, wake_ttl_seconds=30, dispatchers=2)
+    post_whatsapp(client, [("15551230009", "wamid.H1", "a"), ("15551230010", "wamid.H2", "b")])
+    assert redis.zcard(keys.dispatchers()) == 2, "each arrival claimed a slot, up to the cap"
+    post_whatsapp(client, [("15551230011", "wamid.H3", "c")])
+    assert redis.zcard(keys.dispatchers()) == 2 and inboxes.claim_dispatch() is None, "the cap holds"
+
+    dead = redis.zrange(keys.dispatchers(), 0, 0)[0]
+    redis.zadd(keys.dispatchers(), {dead: 0})  # its job was killed: no heartbeat since
+    slot = inboxes.claim_dispatch()
+    assert slot is not None and redis.zscore(keys.dispatchers(), dead) is None, "the silent slot is reaped"
+    inboxes.retire_dispatcher(slot)
+    assert redis.zcard(keys.dispatchers()) == 1

@@ -2,7 +2,7 @@
 
 An item leaves the inbox only after its effect is done (`Inboxes.commit`), so a worker killed
 mid-item makes the next lease holder repeat that item; effects are keyed by provider id so the repeat
-is harmless. The lease is renewed before every item, and a holder that lost it stops at once.
+is harmless. Every commit renews the lease, and a holder that lost it stops at once.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 TIMELINE_TEXT_LIMIT = 1000
 
 
-def drain_ready() -> int:
+def drain_ready(slot: int | None = None) -> int:
     """RQ job: drain ready threads one after another; returns how many items were handled.
 
     At most `settings.dispatchers` of these run at once, each popping distinct thread ids (a thread
@@ -42,16 +42,16 @@ def drain_ready() -> int:
             thread_id = inboxes.next_ready(DISPATCH_LINGER_SECONDS)
             if thread_id is None:
                 break
-            handled += drain_thread(thread_id, runtime)
+            handled += drain_thread(thread_id, runtime, slot)
     finally:
-        inboxes.retire_dispatcher()
+        inboxes.retire_dispatcher(slot)
     # Work that arrived while every slot was taken (or after our budget) needs a dispatcher.
-    if inboxes.claim_dispatch():
-        enqueue_dispatch(runtime.redis)
+    if (next_slot := inboxes.claim_dispatch()) is not None:
+        enqueue_dispatch(runtime.redis, next_slot)
     return handled
 
 
-def drain_thread(thread_id: str, runtime: Runtime | None = None) -> int:
+def drain_thread(thread_id: str, runtime: Runtime | None = None, slot: int | None = None) -> int:
     """Handle one thread's inbox until it is empty; returns how many items were handled."""
     runtime = runtime or current()
     inboxes = runtime.inboxes
@@ -59,7 +59,7 @@ def drain_thread(thread_id: str, runtime: Runtime | None = None) -> int:
     # Loop: an item appended after our last look but before our release must not be stranded,
     # since its wake-up may have found our lease and left.
     while True:
-        acquired = inboxes.acquire(thread_id, runtime.settings.lease_seconds)
+        acquired = inboxes.acquire(thread_id, runtime.settings.lease_seconds, slot)
         if acquired is None:
             return handled
         token, head = acquired

@@ -31,11 +31,12 @@ def queue(name: str, redis: Redis) -> Queue:
     return Queue(name, connection=redis, serializer=JSONSerializer)
 
 
-def enqueue_dispatch(redis: Redis) -> None:
+def enqueue_dispatch(redis: Redis, slot: int) -> None:
     """Queue a job that drains ready threads. A few long-lived jobs serve every thread: the per-job
     cost of RQ is paid per burst, not per message."""
     queue(INBOUND, redis).enqueue(
         DISPATCH_JOB,
+        slot,
         result_ttl=0,
         failure_ttl=7 * 24 * 3600,
         job_timeout=DISPATCH_TIMEOUT_SECONDS,

@@ -30,14 +30,14 @@ def sweep(redis: Redis, lock_seconds: float, inboxes: Inboxes) -> list[str]:
     if not redis.set(keys.sweeper_lock(), "1", nx=True, px=max(int(lock_seconds * 1000), 100)):
         return []
     woken: list[str] = []
-    dispatch = False
     for thread_id in inboxes.active():
         if inboxes.stranded(thread_id):
-            dispatch = inboxes.make_ready(thread_id) or dispatch
+            if (slot := inboxes.make_ready(thread_id)) is not None:
+                enqueue_dispatch(redis, slot)
             woken.append(thread_id)
     # Ready threads whose dispatch job was lost: its slot has lapsed, so claim a new one.
-    if dispatch or inboxes.claim_dispatch():
-        enqueue_dispatch(redis)
+    if (slot := inboxes.claim_dispatch()) is not None:
+        enqueue_dispatch(redis, slot)
     if woken:
         log.warning("sweeper re-woke stranded inboxes", extra={"count": len(woken)})
     return woken

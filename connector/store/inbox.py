@@ -24,70 +24,71 @@ from connector.store import keys
 
 TIMELINE_LIMIT = 500
 
-# Claims a dispatcher slot: increments the count when below the cap. KEYS[1] = the count;
-# ARGV[1] = cap, ARGV[2] = ttl. Shared by the scripts below (Lua has no imports).
+# Claims a dispatcher slot. The slots are a ZSET id → last heartbeat (Redis time); a slot not
+# heard from for `ttl` seconds belonged to a killed job and is reaped, so a crash never shrinks the
+# pool for long. Returns the new slot id, or false at the cap. Shared by the scripts below.
 _CLAIM = """
-local function claim(key, cap, ttl)
-  local running = tonumber(redis.call('GET', key) or '0')
-  if running >= tonumber(cap) then return false end
-  redis.call('INCR', key)
-  redis.call('EXPIRE', key, ttl)
-  return true
+local function claim(slots, seq, cap, ttl)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now - tonumber(ttl))
+  if redis.call('ZCARD', slots) >= tonumber(cap) then return false end
+  local id = redis.call('INCR', seq)
+  redis.call('ZADD', slots, now, id)
+  return id
 end
 """
 
-# KEYS: dedupe, inbox, active set, wake flag, ready list, dispatcher count.
+# KEYS: dedupe, inbox, active set, wake flag, ready list, dispatcher slots, slot sequence.
 # ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap.
-# Returns 0 duplicate, 1 appended, 2 appended and a dispatch job must be queued.
+# Returns -1 duplicate, 0 appended, or a slot id (> 0): appended, and a dispatch job must be
+# queued for that slot.
 _ACCEPT = (
     _CLAIM
     + """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
 if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then
   redis.call('RPUSH', KEYS[5], ARGV[3])
-  if claim(KEYS[6], ARGV[5], ARGV[4]) then return 2 end
+  local slot = claim(KEYS[6], KEYS[7], ARGV[5], ARGV[4])
+  if slot then return slot end
 end
-return 1
+return 0
 """
 )
 
-# KEYS: wake flag, ready list, dispatcher count. ARGV: thread id, wake ttl, dispatcher cap.
-# The sweeper's re-wake: returns 1 when a dispatch job must be queued.
+# KEYS: wake flag, ready list, dispatcher slots, slot sequence. ARGV: thread id, wake ttl, cap.
+# The sweeper's re-wake: returns a slot id when a dispatch job must be queued, else 0.
 _MAKE_READY = (
     _CLAIM
     + """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then redis.call('RPUSH', KEYS[2], ARGV[1]) end
-if redis.call('LLEN', KEYS[2]) > 0 and claim(KEYS[3], ARGV[3], ARGV[2]) then return 1 end
+if redis.call('LLEN', KEYS[2]) > 0 then return claim(KEYS[3], KEYS[4], ARGV[3], ARGV[2]) or 0 end
 return 0
 """
 )
 
-# KEYS: ready list, dispatcher count. ARGV: wake ttl, dispatcher cap. Returns 1 when a dispatch
-# job must be queued (threads wait and a slot is free).
+# KEYS: ready list, dispatcher slots, slot sequence. ARGV: wake ttl, cap. Returns a slot id when
+# a dispatch job must be queued (threads wait and a slot is free), else 0.
 _CLAIM_IF_READY = (
     _CLAIM
     + """
-if redis.call('LLEN', KEYS[1]) > 0 and claim(KEYS[2], ARGV[2], ARGV[1]) then return 1 end
+if redis.call('LLEN', KEYS[1]) > 0 then return claim(KEYS[2], KEYS[3], ARGV[2], ARGV[1]) or 0 end
 return 0
 """
 )
 
-# KEYS: dispatcher count. Gives a slot back, never below zero.
-_RETIRE = """
-local left = redis.call('DECR', KEYS[1])
-if left < 0 then redis.call('SET', KEYS[1], '0') end
-return left
-"""
-
-# KEYS: wake flag, lease, inbox, dispatcher count. ARGV: token, lease ms, wake ttl.
+# KEYS: wake flag, lease, inbox, dispatcher slots. ARGV: token, lease ms, slot id or ''.
 # The starting drain clears the wake flag first, so an item that arrives from now on queues a new
-# wake-up even if this drain finds the lease taken; it also keeps its dispatcher slot alive.
+# wake-up even if this drain finds the lease taken; it also heartbeats its dispatcher slot.
 # Returns false when the lease is taken, else {1, head item (absent when the inbox is empty)}.
 _ACQUIRE = """
 redis.call('DEL', KEYS[1])
-redis.call('EXPIRE', KEYS[4], ARGV[3])
+if ARGV[3] ~= '' then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[4], 'XX', tonumber(t[1]) + tonumber(t[2]) / 1000000, ARGV[3])
+end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
 return {1, redis.call('LINDEX', KEYS[3], 0)}
 """
@@ -126,7 +127,8 @@ return left
 class Accepted:
     event: InboundEvent
     duplicate: bool
-    needs_dispatch: bool
+    dispatch_slot: int | None
+    """Set when this arrival claimed a dispatcher slot: queue a dispatch job for it."""
 
 
 class Inboxes:
@@ -139,7 +141,6 @@ class Inboxes:
         self._accept = redis.register_script(_ACCEPT)
         self._make_ready = redis.register_script(_MAKE_READY)
         self._claim_if_ready = redis.register_script(_CLAIM_IF_READY)
-        self._retire = redis.register_script(_RETIRE)
         self._acquire = redis.register_script(_ACQUIRE)
         self._commit = redis.register_script(_COMMIT)
         self._release = redis.register_script(_RELEASE)
@@ -158,7 +159,7 @@ class Inboxes:
                 self._accept_one(event, dedupe_ttl_seconds, pipe)
             results = pipe.execute()
         return [
-            Accepted(event, duplicate=(result == 0), needs_dispatch=(result == 2))
+            Accepted(event, duplicate=(result == -1), dispatch_slot=int(result) if result > 0 else None)
             for event, result in zip(events, results, strict=True)
         ]
 
@@ -171,18 +172,19 @@ class Inboxes:
                 keys.wake(event.thread_id),
                 keys.ready(),
                 keys.dispatchers(),
+                keys.dispatcher_sequence(),
             ],
             args=[dedupe_ttl_seconds, event.to_json(), event.thread_id, self.wake_ttl_seconds, self.dispatchers],
             client=client,
         )
 
-    def make_ready(self, thread_id: str) -> bool:
-        """Put a stranded thread back on the ready list; True when a dispatch job must be queued."""
-        result = self._make_ready(
-            keys=[keys.wake(thread_id), keys.ready(), keys.dispatchers()],
+    def make_ready(self, thread_id: str) -> int | None:
+        """Put a stranded thread back on the ready list; a slot id when a dispatch job must be queued."""
+        slot = self._make_ready(
+            keys=[keys.wake(thread_id), keys.ready(), keys.dispatchers(), keys.dispatcher_sequence()],
             args=[thread_id, self.wake_ttl_seconds, self.dispatchers],
         )
-        return result == 1
+        return int(slot) or None
 
     # -- dispatch -----------------------------------------------------------------------------
 
@@ -195,25 +197,27 @@ class Inboxes:
             raw = popped[1] if popped else None
         return raw.decode() if raw is not None else None
 
-    def retire_dispatcher(self) -> None:
-        self._retire(keys=[keys.dispatchers()])
+    def retire_dispatcher(self, slot: int | None) -> None:
+        if slot is not None:
+            self.redis.zrem(keys.dispatchers(), slot)
 
-    def claim_dispatch(self) -> bool:
-        """True if the caller should queue a dispatch job: threads wait and a dispatcher slot is free."""
-        result = self._claim_if_ready(
-            keys=[keys.ready(), keys.dispatchers()], args=[self.wake_ttl_seconds, self.dispatchers]
+    def claim_dispatch(self) -> int | None:
+        """A slot id if the caller should queue a dispatch job: threads wait and a slot is free."""
+        slot = self._claim_if_ready(
+            keys=[keys.ready(), keys.dispatchers(), keys.dispatcher_sequence()],
+            args=[self.wake_ttl_seconds, self.dispatchers],
         )
-        return result == 1
+        return int(slot) or None
 
     # -- drain --------------------------------------------------------------------------------
 
-    def acquire(self, thread_id: str, lease_seconds: float) -> tuple[str, bytes | None] | None:
+    def acquire(self, thread_id: str, lease_seconds: float, slot: int | None = None) -> tuple[str, bytes | None] | None:
         """Take the thread's lease: (token, head item or None), or None when another drain holds it.
-        The token proves ownership in every later step."""
+        The token proves ownership in every later step; `slot` is the dispatcher's, kept alive."""
         token = uuid.uuid4().hex
         answer = self._acquire(
             keys=[keys.wake(thread_id), keys.lease(thread_id), keys.inbox(thread_id), keys.dispatchers()],
-            args=[token, _ms(lease_seconds), self.wake_ttl_seconds],
+            args=[token, _ms(lease_seconds), "" if slot is None else slot],
         )
         if not answer:
             return None

@@ -32,8 +32,13 @@ def ready() -> str:
 
 
 def dispatchers() -> str:
-    """STRING count of dispatch jobs queued or running (capped; expires if their workers die)."""
+    """ZSET dispatcher slot id → last heartbeat: dispatch jobs queued or running (capped)."""
     return f"{PREFIX}:dispatchers"
+
+
+def dispatcher_sequence() -> str:
+    """STRING counter issuing dispatcher slot ids."""
+    return f"{PREFIX}:dispatchers:seq"
 
 
 def active_inboxes() -> str:

@@ -184,6 +184,7 @@ def test_sweeper_rewakes_an_inbox_whose_wakeup_was_lost(client, start_worker, re
     )
     redis.delete("rq:queue:inbound")  # the wake-up job is gone, as if Redis lost it
     redis.pexpire(keys.wake(THREAD), 1500)  # the flags lapse after the wake TTL
-    redis.pexpire(keys.dispatchers(), 1500)
+    for slot in redis.zrange(keys.dispatchers(), 0, -1):  # its dispatcher slot fell silent long ago
+        redis.zadd(keys.dispatchers(), {slot: 0})
     start_worker(**FAST_LEASE)
     wait_for(lambda: handled_ids(redis) == ["wamid.lost"], timeout=15, what="the sweeper to re-wake the inbox")
