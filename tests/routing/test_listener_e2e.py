@@ -212,3 +212,24 @@ def test_agent_not_ready_themself_while_chatting_is_not_undone(listener, sandbox
     wait_for(lambda: chat(redis) is Chat.READY, what="chat READY")
     listener.service.reconcile_all()
     assert voice(sandbox) == ("NOT_READY", BREAK_REASON), "the agent's break is not turned into READY"
+
+
+def test_agent_login_is_verified_against_finesse_held_encrypted_and_locked_out(routing_runtime, sandbox, redis):
+    from connector.routing.credentials import CredentialStore
+    from connector.store import keys
+
+    client = create_app(runtime=routing_runtime).test_client()
+    wrong = {"username": AGENT, "password": "not-it"}
+    assert client.post("/agent/login", json=wrong).status_code == 401
+    assert CredentialStore(redis, routing_runtime.settings.secret_key).get(AGENT) is None
+
+    answer = client.post("/agent/login", json={"username": AGENT, "password": AGENT_PASSWORD})
+    assert answer.status_code == 200
+    stored = redis.hget(keys.agent_credentials(), AGENT)
+    assert stored and AGENT_PASSWORD.encode() not in stored, "never stored in clear"
+    assert CredentialStore(redis, routing_runtime.settings.secret_key).get(AGENT) == (AGENT, AGENT_PASSWORD)
+
+    for _ in range(5):
+        client.post("/agent/login", json=wrong)
+    locked = client.post("/agent/login", json={"username": AGENT, "password": AGENT_PASSWORD})
+    assert locked.status_code == 429, "five failures lock the login out for a while"
