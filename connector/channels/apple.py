@@ -13,7 +13,7 @@ from typing import Any
 import jwt
 from flask import Request
 
-from connector.channels.base import Attachment, Channel, EventKind, InboundEvent
+from connector.channels.base import Attachment, Channel, EventKind, InboundEvent, attachment_objects
 from connector.errors import BodyTooLarge, MissingSignature, PayloadError, SignatureError
 
 log = logging.getLogger(__name__)
@@ -162,15 +162,8 @@ def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str | 
 
 def _attachments(raw: Any) -> list[Attachment]:
     """Attachments are encrypted on Apple's MMCS: what decryption needs stays in `extra`."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise PayloadError("attachments must be a list", field="attachments")
     out: list[Attachment] = []
-    for a, item in enumerate(raw):
-        where = f"attachments[{a}]"
-        if not isinstance(item, dict):
-            raise PayloadError(f"{where} must be an object", field=where)
+    for where, item in attachment_objects(raw):
         required = {}
         for key in ("url", "key", "owner", "signature-base64"):
             value = item.get(key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from enum import StrEnum
@@ -55,6 +55,20 @@ class Attachment:
     size: int | None = None
     caption: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def attachment_objects(raw: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, item) for each entry of a JSON body's `attachments` list (absent: none); a
+    PayloadError names the first entry that is not an object."""
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        raise PayloadError("attachments must be a list", field="attachments")
+    for index, item in enumerate(raw):
+        where = f"attachments[{index}]"
+        if not isinstance(item, dict):
+            raise PayloadError(f"{where} must be an object", field=where)
+        yield where, item
 
 
 def thread_id_for(channel: str, asset: str, customer: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Request
 
-from connector.channels.base import Attachment, Channel, EventKind, InboundEvent
+from connector.channels.base import Attachment, Channel, EventKind, InboundEvent, attachment_objects
 from connector.errors import MissingSignature, PayloadError, SignatureError
 
 # Requests older or newer than this are refused, in either direction (clock skew or replay).
@@ -130,15 +130,8 @@ def _sent_at(raw: Any) -> float:
 
 
 def _attachments(raw: Any) -> list[Attachment]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise PayloadError("attachments must be a list", field="attachments")
     out: list[Attachment] = []
-    for a, item in enumerate(raw):
-        where = f"attachments[{a}]"
-        if not isinstance(item, dict):
-            raise PayloadError(f"{where} must be an object", field=where)
+    for where, item in attachment_objects(raw):
         size = item.get("size")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise PayloadError(f"{where}.size must be a number of bytes", field=f"{where}.size")
