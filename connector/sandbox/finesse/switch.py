@@ -126,25 +126,20 @@ class Switch:
             return dialog
 
     def hold(self, dialog_id: str) -> SimDialog:
-        model = self.model
-        with model.changing():
-            dialog = model.dialog(dialog_id)
-            agent = model.agent(dialog.agent_id)
-            if dialog.agent_participant(agent.extension).state != "ACTIVE":
-                raise SimError(409, "Invalid State", f"dialog {dialog_id} is not active")
-            self._participant_state(dialog, agent, "HELD")
-            model.publish_dialog(dialog, "PUT")
-            self._settle_on_call(agent)
-            return dialog
+        return self._move_participant(dialog_id, "ACTIVE", "HELD", "is not active")
 
     def retrieve(self, dialog_id: str) -> SimDialog:
+        return self._move_participant(dialog_id, "HELD", "ACTIVE", "is not held")
+
+    def _move_participant(self, dialog_id: str, expected: str, new_state: str, refusal: str) -> SimDialog:
+        """The agent's leg from `expected` to `new_state` (HOLD / RETRIEVE), else 409 Invalid State."""
         model = self.model
         with model.changing():
             dialog = model.dialog(dialog_id)
             agent = model.agent(dialog.agent_id)
-            if dialog.agent_participant(agent.extension).state != "HELD":
-                raise SimError(409, "Invalid State", f"dialog {dialog_id} is not held")
-            self._participant_state(dialog, agent, "ACTIVE")
+            if dialog.agent_participant(agent.extension).state != expected:
+                raise SimError(409, "Invalid State", f"dialog {dialog_id} {refusal}")
+            self._participant_state(dialog, agent, new_state)
             model.publish_dialog(dialog, "PUT")
             self._settle_on_call(agent)
             return dialog
