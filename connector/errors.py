@@ -81,3 +81,14 @@ class PermanentError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class WindowClosed(PermanentError):
+    """The channel's messaging window is closed: a free-form send is refused until the customer
+    writes again (WhatsApp 131047, Messenger outside 24 h without the HUMAN_AGENT tag). Never retried;
+    the agent is told in the contact-center conversation."""
+
+
+class ConversationGone(PermanentError):
+    """The contact center no longer knows the conversation (ended, unknown): the next customer
+    message starts a new one."""
