@@ -145,3 +145,19 @@ def routing_chat_events() -> str:
 def routing_sync_requested() -> str:
     """STRING flag: an operator asked for an agent sync now; the listener runs it and clears it."""
     return f"{PREFIX}:routing:sync-requested"
+
+
+# -- ECE (connector/ece/) ---------------------------------------------------------------------------
+
+
+def ece_token(integration: str, fingerprint: str) -> str:
+    """STRING access token of an integration's client app (EX = shortly before it expires).
+
+    `fingerprint` is a hash of the base URL and client key, so changed credentials never reuse a
+    token issued for the old ones; all workers share one token instead of logging in each."""
+    return f"{PREFIX}:ece:token:{integration}:{fingerprint}"
+
+
+def ece_entry_point_config(integration: str, entry_point_id: str) -> str:
+    """STRING JSON of an entry point's configuration (lastModified, attachment policies), cached."""
+    return f"{PREFIX}:ece:epconfig:{integration}:{entry_point_id}"
