@@ -23,6 +23,7 @@ def agent_metrics(redis) -> list[str]:
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """The WSGI app; the configuration is loaded (and validated) here, so a broken file fails fast."""
     from connector import health, metrics, webhooks
+    from connector.ece import callback as ece_callback
     from connector.routing import agent_api
 
     runtime = runtime or Runtime(settings or Settings.from_env())
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["connector"] = runtime
     app.register_blueprint(health.blueprint)
     app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(ece_callback.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(agent_api.blueprint)
     if runtime.config.finesse is not None:

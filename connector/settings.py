@@ -82,7 +82,24 @@ class Settings:
     (which providers time out and retry) comes before draining inboxes (which only queue)."""
 
     sandbox: bool = False
-    """Run with the simulators and the sandbox configuration."""
+    """Run with the simulators and the sandbox configuration (customer files may then come from
+    loopback and private addresses)."""
+
+    retry_base_seconds: float = 1.0
+    """First wait after a retryable failure (ECE or provider down, 5xx, 429); doubles, with jitter."""
+
+    retry_max_seconds: float = 30.0
+    """Longest wait between two attempts of the same item."""
+
+    retry_horizon_seconds: float = 3600.0
+    """How long an item is retried before it goes to the dead-letter list (a long ECE outage keeps
+    the customer's messages, in order, for this long)."""
+
+    media_allowlist: tuple[str, ...] = ()
+    """Extra hosts (`host` or `*.suffix`) customer files may be fetched from, besides the providers'."""
+
+    template_output_cap: int = 2000
+    """Longest rendered system message, in characters."""
 
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -106,6 +123,13 @@ class Settings:
             "dispatchers": _int("CONNECTOR_DISPATCHERS", 2),
             "worker_nice": _int("CONNECTOR_WORKER_NICE", 10),
             "sandbox": env.get("CONNECTOR_SANDBOX", "") in {"1", "true", "yes"},
+            "retry_base_seconds": _float("CONNECTOR_RETRY_BASE_SECONDS", 1.0),
+            "retry_max_seconds": _float("CONNECTOR_RETRY_MAX_SECONDS", 30.0),
+            "retry_horizon_seconds": _float("CONNECTOR_RETRY_HORIZON_SECONDS", 3600.0),
+            "media_allowlist": tuple(
+                h.strip() for h in (env.get("CONNECTOR_MEDIA_ALLOWLIST") or "").split(",") if h.strip()
+            ),
+            "template_output_cap": _int("CONNECTOR_TEMPLATE_OUTPUT_CAP", 2000),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -139,10 +139,19 @@ class Supervisor:
 
     @staticmethod
     def _sandbox_lines(base: str) -> list[str]:
-        from connector.sandbox.main import DEMO_AGENTS, FINESSE_CONTROL_PORT, FINESSE_PUBLISHER_PORT, demo_password
+        from connector.sandbox.main import (
+            CHANNEL_SANDBOX_PORT,
+            DEMO_AGENTS,
+            FINESSE_CONTROL_PORT,
+            FINESSE_PUBLISHER_PORT,
+            demo_password,
+        )
 
         logins = ", ".join(f"{login} / {demo_password(login)}" for _id, login, *_ in DEMO_AGENTS)
+        sandbox = f"http://127.0.0.1:{CHANNEL_SANDBOX_PORT}"
         return [
+            f"  customer   {sandbox}/customer/  (write as a WhatsApp, SMS, Messenger, Apple or in-app customer)",
+            f"  agent      {sandbox}/ece/console  (the ECE simulator's agent console: accept, reply, close)",
             f"  finesse    http://127.0.0.1:{FINESSE_PUBLISHER_PORT}/finesse/api "
             f"(simulator; control API on :{FINESSE_CONTROL_PORT}/control)",
             f"  agents     POST {base}/agent/login with one of: {logins}",

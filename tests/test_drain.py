@@ -7,7 +7,7 @@ import json
 from connector.channels.base import thread_id_for
 from connector.relay.drain import drain_thread
 from connector.store import keys, threads
-from connector.store.inbox import LEASE_LOST, Inboxes
+from connector.store.inbox import LEASE_LOST, Box, Inboxes
 from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
 
 
@@ -25,7 +25,7 @@ def test_first_message_is_routed_and_customer_details_recorded(client, redis):
 
     thread = threads.load(redis, thread_id)
     assert thread.state.value == "new"
-    assert (thread.integration, thread.entry_point, thread.rule) == ("TestECE", "Support", "whatsapp")
+    assert (thread.integration, thread.entry_point, thread.rule) == ("TestRouter", "Support", "whatsapp")
     assert thread.details == {"wa_id": "15551230001", "profile_name": "Customer 15551230001"}
     assert thread.sequence == 1
     entry = threads.timeline(redis, thread_id)[0]
@@ -50,9 +50,9 @@ def test_a_drain_finds_the_lease_taken_and_leaves_the_items(client, redis):
     post_whatsapp(client, [("15551230003", "wamid.C1", "hi")])
     thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230003")
     inboxes = Inboxes(redis)
-    acquired = inboxes.acquire(thread_id, 30)
-    assert acquired
-    token, head = acquired
+    held = inboxes.acquire(thread_id, 30)
+    assert held
+    token, head = held.token, held.heads[Box.IN]
     assert head is not None and b"wamid.C1" in head
 
     assert drain_thread(thread_id) == 0
@@ -66,9 +66,10 @@ def test_commit_refuses_a_holder_whose_lease_was_taken_over(client, redis):
     post_whatsapp(client, [("15551230004", "wamid.D1", "hi")])
     thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230004")
     inboxes = Inboxes(redis)
-    stale, item = inboxes.acquire(thread_id, 30)
+    first = inboxes.acquire(thread_id, 30)
+    stale, item = first.token, first.heads[Box.IN]
     redis.delete(keys.lease(thread_id))  # the lease lapsed ...
-    fresh, _ = inboxes.acquire(thread_id, 30)  # ... and another worker took the thread
+    fresh = inboxes.acquire(thread_id, 30).token  # ... and another worker took the thread
 
     assert isinstance(item, bytes)
     assert inboxes.commit(thread_id, stale, item, {"kind": "x"}) is LEASE_LOST
@@ -100,7 +101,7 @@ def test_default_rule_catches_what_no_rule_matches(runtime, client, redis):
     from connector.config.model import DefaultRule, RuleAction
 
     runtime._config = replace(
-        runtime.config, rules=(), default_rule=DefaultRule(action=RuleAction("TestECE", "Sales"), name="fallback")
+        runtime.config, rules=(), default_rule=DefaultRule(action=RuleAction("TestRouter", "Sales"), name="fallback")
     )
     post_whatsapp(client, [("15551230006", "wamid.F1", "hello")])
     thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230006")

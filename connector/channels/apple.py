@@ -6,15 +6,34 @@ import base64
 import json
 import logging
 import time
+import uuid
 import zlib
 from datetime import timedelta
 from typing import Any
 
 import jwt
+import requests
 from flask import Request
 
+from connector.channels import apple_crypto, media
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent, attachment_objects
-from connector.errors import BodyTooLarge, MissingSignature, PayloadError, SignatureError
+from connector.channels.outbound import (
+    OutboundFile,
+    OutboundText,
+    Recipient,
+    SendResult,
+    call,
+    json_body,
+    retry_after,
+)
+from connector.errors import (
+    BodyTooLarge,
+    MissingSignature,
+    PayloadError,
+    PermanentError,
+    RetryableError,
+    SignatureError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +46,13 @@ KINDS = {
 JWT_LEEWAY_SECONDS = 60
 # `body` holds U+FFFC (object replacement) where an attachment or interactive bubble was.
 OBJECT_REPLACEMENT = "\ufffc"
+# What an operator can do about the answers of the messaging endpoints that repeating cannot fix.
+PERMANENT_REASONS = {
+    400: "Apple refused the request as malformed",
+    401: "Apple refused the authorization; check the asset's msp_id and secret",
+    403: "Apple refused the authorization; check the asset's msp_id and secret",
+    404: "Apple does not know this customer or business (the conversation may be deleted)",
+}
 
 
 class Apple(Channel):
@@ -77,6 +103,127 @@ class Apple(Channel):
                 "destination-id is not this asset's business id: the message is for another business",
                 field="destination-id",
             )
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    def send_text(self, to: Recipient, message: OutboundText, *, key: str, now: float) -> SendResult:
+        return self._post_message(to, key, {"type": "text", "body": message.text}, auto_reply=message.system)
+
+    def send_typing(self, to: Recipient, on: bool, *, key: str, now: float) -> SendResult:
+        return self._post_message(to, key, {"type": "typing_start" if on else "typing_end"})
+
+    def send_file(self, to: Recipient, file: OutboundFile, *, key: str, now: float) -> SendResult:
+        """Apple carries files only through its MMCS: fetch, encrypt with a fresh key, upload, send.
+
+        The agent's URL comes from the contact center (trusted host); its address is still checked
+        outside the sandbox. A file over the cap goes as a link instead. A retry re-uploads with a
+        new key, but the message `id` is the same, so Apple shows the file once.
+        """
+        try:
+            data, _ = self.fetch_media(file.url, hosts=(media.host_of(file.url),), trusted=True)
+        except media.TooLarge:
+            return self.send_text(to, OutboundText(self.file_link(file)), key=key, now=now)
+        self.send_caption(to, file, key=key, now=now)
+        key_bytes = apple_crypto.new_key()
+        encrypted = apple_crypto.encrypt(data, key_bytes)
+        slot = self._apple_json(
+            "GET",
+            f"{self._api_base}/v1/preUpload",
+            what="Apple preUpload",
+            headers={**self._auth(), "source-id": self._business, "size": str(len(encrypted))},
+        )
+        upload_url, mmcs_url, owner = (slot.get(k) for k in ("upload-url", "mmcs-url", "mmcs-owner"))
+        if not all(isinstance(v, str) and v for v in (upload_url, mmcs_url, owner)):
+            raise RetryableError("Apple preUpload answered without upload-url, mmcs-url and mmcs-owner")
+        uploaded = self._apple_json(
+            "POST",
+            str(upload_url),
+            what="Apple upload",
+            data=encrypted,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        single = uploaded.get("singleFile") if isinstance(uploaded.get("singleFile"), dict) else {}
+        checksum = single.get("fileChecksum")
+        if not isinstance(checksum, str) or not checksum:
+            raise RetryableError("Apple upload answered without singleFile.fileChecksum")
+        attachment = {
+            "name": file.name,
+            "mimeType": file.mime_type,
+            "size": len(data),
+            "signature-base64": checksum,
+            "url": mmcs_url,
+            "owner": owner,
+            "key": apple_crypto.key_to_hex(key_bytes),
+        }
+        return self._post_message(to, key, {"type": "text", "body": OBJECT_REPLACEMENT, "attachments": [attachment]})
+
+    def _post_message(
+        self, to: Recipient, key: str, content: dict[str, Any], *, auto_reply: bool = False
+    ) -> SendResult:
+        # Apple dedupes on `id`: derived from the relay's key, a retried send is the same message.
+        message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+        body = {"v": 1, "id": message_id, "sourceId": self._business, "destinationId": to.address, **content}
+        headers = {
+            **self._auth(),
+            "id": message_id,
+            "source-id": self._business,
+            "destination-id": to.address,
+            "auto-reply": "true" if auto_reply else "false",
+        }
+        self._apple_json("POST", f"{self._api_base}/v1/message", what="Apple send", json=body, headers=headers)
+        return SendResult(message_id)
+
+    def download(self, attachment: Attachment, to: Recipient) -> tuple[bytes, str | None]:
+        """preDownload turns the MMCS reference into a download URL; the bytes are AES-256-CTR encrypted."""
+        extra = attachment.extra
+        if not attachment.url or not all(extra.get(k) for k in ("key", "owner", "signature")):
+            raise PermanentError("the customer's Apple attachment lacks url, key, owner or signature")
+        try:
+            key = apple_crypto.key_from_hex(str(extra["key"]))
+        except ValueError as exc:
+            raise PermanentError(f"the customer's Apple attachment has an unusable key: {exc}") from None
+        answer = self._apple_json(
+            "GET",
+            f"{self._api_base}/v1/preDownload",
+            what="Apple preDownload",
+            headers={
+                **self._auth(),
+                "source-id": self._business,
+                "url": attachment.url,
+                "signature": str(extra["signature"]),
+                "owner": str(extra["owner"]),
+            },
+        )
+        download_url = answer.get("download-url")
+        if not isinstance(download_url, str) or not download_url:
+            raise RetryableError("Apple preDownload answered without a download-url")
+        # The download URL comes from the configured API, so its host is trusted; its address is not.
+        encrypted, _ = self.fetch_media(download_url, hosts=(media.host_of(download_url),))
+        return apple_crypto.decrypt(encrypted, key), None
+
+    def _apple_json(self, method: str, url: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
+        response = call(self.session, method, url, what=what, **kwargs)
+        _raise_for_apple(response, what)
+        return json_body(response)
+
+    def _auth(self) -> dict[str, str]:
+        """A fresh HS256 JWT (key = the base64-decoded secret, iss = the MSP id, iat = now)."""
+        token = jwt.encode(
+            {"iss": str(self.asset["msp_id"]), "iat": int(time.time())},
+            base64.b64decode(str(self.asset["secret"])),
+            algorithm="HS256",
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    @property
+    def _business(self) -> str:
+        return str(self.asset["business_id"])
+
+    @property
+    def _api_base(self) -> str:
+        return str(self.asset["api_base_url"]).rstrip("/")
+
+    # -- inbound -----------------------------------------------------------------------------
 
     def parse(self, request: Request) -> list[InboundEvent]:
         body = self._load_json(request)
@@ -137,6 +284,16 @@ class Apple(Channel):
         if not isinstance(body, dict):
             raise PayloadError("body must be a JSON object")
         return body
+
+
+def _raise_for_apple(response: requests.Response, what: str) -> None:
+    """Apple answers with status codes only: 4xx permanent (429 excepted), 429 and 5xx retryable."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if status == 429 or status >= 500:
+        raise RetryableError(f"{what}: HTTP {status}", wait=retry_after(response))
+    raise PermanentError(f"{what}: HTTP {status}: {PERMANENT_REASONS.get(status, 'Apple refused the request')}")
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:

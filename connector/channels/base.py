@@ -2,23 +2,42 @@
 
 Like an Apprise plugin, a channel is a class whose class attributes say what it can do; code outside
 `channels/` asks the channel (`channel.max_text`, `channel.typing`) instead of testing its name.
-One instance serves one configured asset.
+One instance serves one configured asset; keep it for the asset's sends, so its HTTP session reuses
+connections.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+import mimetypes
+import posixpath
+import time
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
 
+import requests
 from flask import Request, Response, jsonify
 
+from connector.channels import media
+from connector.channels.outbound import (
+    NOT_SENT,
+    FetchedFile,
+    Outbound,
+    OutboundClose,
+    OutboundFile,
+    OutboundText,
+    OutboundTyping,
+    Recipient,
+    SendResult,
+)
 from connector.config.model import Asset
-from connector.errors import PayloadError, UnsupportedMediaType
+from connector.errors import PayloadError, PermanentError, UnsupportedMediaType, WindowClosed
 from connector.settings import Settings
 
 ACK_BODY = b'{"status":"ok"}'  # a constant: serialising it per request is measurable at webhook rates
@@ -136,6 +155,9 @@ class Channel:
     attachments_out: ClassVar[frozenset[str]] = frozenset()
     """MIME types the channel can send natively; others go as a link."""
     max_attachment_bytes: ClassVar[int | None] = None
+    """Largest file fetched from a customer or sent natively; a larger agent file goes as a link."""
+    html: ClassVar[bool] = False
+    """Whether outbound text may carry HTML; none of the five channels renders it."""
     dedupe_ttl: ClassVar[timedelta] = timedelta(days=2)
     """How long a provider may redeliver an event; dedupe records live at least this long."""
     message_event: ClassVar[str] = "incoming_message"
@@ -144,6 +166,11 @@ class Channel:
     def __init__(self, asset: Asset, settings: Settings) -> None:
         self.asset = asset
         self.settings = settings
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One session per instance, made on first use: webhook instances never pay for it."""
+        return requests.Session()
 
     # -- inbound -----------------------------------------------------------------------------
 
@@ -185,3 +212,166 @@ class Channel:
         """The URL the provider called: PUBLIC_BASE_URL + path + raw query, never the internal URL."""
         query = request.query_string.decode("latin-1")
         return self.settings.public_base_url + request.path + (f"?{query}" if query else "")
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    def send(self, to: Recipient, message: Outbound, *, key: str, now: float | None = None) -> SendResult:
+        """Deliver one outbound item to the customer.
+
+        `key` is the relay's idempotency key, stable across retries; channels whose provider dedupes
+        (Apple `id`, in-app `message_id`) derive their id from it, so a retried send is harmless.
+        The window is checked here, before any provider call; typing outside it is skipped, not an
+        error. Raises RetryableError, WindowClosed or PermanentError for every provider outcome, and
+        ValueError for text longer than `max_text` (the relay splits; a longer text is its bug).
+        """
+        now = time.time() if now is None else now
+        if isinstance(message, OutboundText):
+            self.check_text(message.text)
+            self.require_window(to, now)
+            return self.send_text(to, message, key=key, now=now)
+        if isinstance(message, OutboundFile):
+            self.require_window(to, now)
+            if self.sends_natively(message):
+                return self.send_file(to, message, key=key, now=now)
+            return self.send_text(to, OutboundText(self.file_link(message)), key=key, now=now)
+        if isinstance(message, OutboundTyping):
+            if not self.typing or not self.window_open(to, now):
+                return NOT_SENT
+            return self.send_typing(to, message.on, key=key, now=now)
+        if isinstance(message, OutboundClose):
+            return self.send_close(to, key=key, now=now)
+        raise TypeError(f"not an outbound message: {message!r}")
+
+    def window_open(self, to: Recipient, now: float) -> bool:
+        """True when a free-form message may be sent: no window, no known last message, or within it."""
+        if self.window is None or to.last_inbound_at is None:
+            return True
+        return now - to.last_inbound_at <= self.window.total_seconds()
+
+    def require_window(self, to: Recipient, now: float) -> None:
+        if not self.window_open(to, now):
+            hours = self.window.total_seconds() / 3600 if self.window else 0
+            raise WindowClosed(
+                f"{self.name}: the customer's last message is older than the {hours:g} h messaging window; "
+                "a reply is possible once the customer writes again"
+            )
+
+    def check_text(self, text: str) -> None:
+        if self.max_text is not None and len(text) > self.max_text:
+            raise ValueError(
+                f"text of {len(text)} characters exceeds {self.name}'s max_text of {self.max_text}: "
+                "the relay must split it before sending"
+            )
+
+    def sends_natively(self, file: OutboundFile) -> bool:
+        """A file goes as itself when its type is in `attachments_out` and it is within the size cap."""
+        cap = self.max_attachment_bytes
+        within = file.size is None or cap is None or file.size <= cap
+        return within and mime_accepted(file.mime_type, self.attachments_out)
+
+    def file_link(self, file: OutboundFile) -> str:
+        """The text that stands for a file the channel cannot carry: caption, then "name: url"."""
+        link = f"{file.name}: {file.url}"
+        with_caption = f"{file.caption}\n{link}" if file.caption else link
+        # A long caption must not make the link unsendable: the link is what matters.
+        return link if self.max_text is not None and len(with_caption) > self.max_text else with_caption
+
+    def send_text(self, to: Recipient, message: OutboundText, *, key: str, now: float) -> SendResult:
+        raise NotImplementedError
+
+    def send_file(self, to: Recipient, file: OutboundFile, *, key: str, now: float) -> SendResult:
+        raise NotImplementedError
+
+    def send_typing(self, to: Recipient, on: bool, *, key: str, now: float) -> SendResult:
+        return NOT_SENT
+
+    def send_close(self, to: Recipient, *, key: str, now: float) -> SendResult:
+        """Only in-app tells the customer's side that the conversation ended."""
+        return NOT_SENT
+
+    def send_caption(self, to: Recipient, file: OutboundFile, *, key: str, now: float) -> None:
+        """For providers whose file message has no caption: the caption goes first, as a text."""
+        if file.caption:
+            self.check_text(file.caption)
+            self.send_text(to, OutboundText(file.caption), key=f"{key}:caption", now=now)
+
+    # -- customer files ----------------------------------------------------------------------
+
+    @property
+    def attachment_cap(self) -> int:
+        """The byte cap of a customer file; a channel without a declared one still gets a bound."""
+        return self.max_attachment_bytes or DEFAULT_ATTACHMENT_CAP
+
+    def fetch_attachment(self, attachment: Attachment, to: Recipient) -> FetchedFile:
+        """Download the customer's file the channel's way, within `attachments_in` and the size cap.
+
+        The declared type and size are checked before downloading (nothing refused is fetched), the
+        real ones after (declarations can lie). Raises PermanentError (type refused, too large,
+        gone, host refused) or RetryableError (5xx, timeouts).
+        """
+        declared = concrete_mime(attachment.mime_type)
+        if declared == UNKNOWN_MIME:  # says "some file" (Messenger's kind "file"): the answer knows better
+            declared = None
+        if attachment.mime_type:
+            self.check_incoming_type(attachment.mime_type)
+        if attachment.size is not None and attachment.size > self.attachment_cap:
+            raise media.TooLarge(
+                f"the customer's file is {attachment.size} bytes, over {self.name}'s "
+                f"{media.limit_text(self.attachment_cap)} limit (max_attachment_bytes)"
+            )
+        data, content_type = self.download(attachment, to)
+        mime = declared or concrete_mime(content_type) or UNKNOWN_MIME
+        self.check_incoming_type(mime)
+        return FetchedFile(name=attachment.name or file_name(attachment.url, mime), mime_type=mime, data=data)
+
+    def download(self, attachment: Attachment, to: Recipient) -> tuple[bytes, str | None]:
+        """The file's bytes and Content-Type, the channel's way (auth, decryption)."""
+        raise NotImplementedError
+
+    def check_incoming_type(self, mime: str) -> None:
+        if not mime_accepted(mime, self.attachments_in):
+            raise PermanentError(
+                f"{self.name} does not accept {mime} files from customers "
+                f"(accepted: {', '.join(sorted(self.attachments_in))})"
+            )
+
+    def fetch_media(
+        self, url: str, *, hosts: Collection[str], trusted: bool = False, **kwargs: Any
+    ) -> tuple[bytes, str | None]:
+        """media.fetch with this channel's session and cap, from `hosts` or the operator's allowlist
+        (CONNECTOR_MEDIA_ALLOWLIST); private addresses only in the sandbox, or for a `trusted` URL
+        (an agent's file, from the authenticated contact center, which often runs on a private
+        network)."""
+        return media.fetch(
+            url,
+            session=self.session,
+            max_bytes=self.attachment_cap,
+            allowed_hosts=(*hosts, *self.settings.media_allowlist),
+            allow_private=self.settings.sandbox or trusted,
+            **kwargs,
+        )
+
+
+UNKNOWN_MIME = "application/octet-stream"
+# Bound for a channel that declares no max_attachment_bytes: bytes are held in memory.
+DEFAULT_ATTACHMENT_CAP = 25 * 1024 * 1024
+
+
+def mime_accepted(mime: str, accepted: Collection[str]) -> bool:
+    """`mime` (parameters ignored) is listed, or its major type is listed as `type/*`."""
+    base = mime.split(";", 1)[0].strip().lower()
+    return base in accepted or f"{base.partition('/')[0]}/*" in accepted
+
+
+def concrete_mime(mime: str | None) -> str | None:
+    """A MIME type without parameters, or None for none or a pattern ("image/*" names no type)."""
+    base = (mime or "").split(";", 1)[0].strip().lower()
+    return base if base and "/" in base and "*" not in base else None
+
+
+def file_name(url: str | None, mime: str) -> str:
+    """A name for a customer file that came without one: the URL's last segment, else by type."""
+    segment = posixpath.basename(unquote(urlsplit(url or "").path))
+    if segment and "." in segment:
+        return segment
+    return "attachment" + (mimetypes.guess_extension(mime) or "")

@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
 from flask import Request
 
+from connector.channels import media
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent, attachment_objects
-from connector.errors import MissingSignature, PayloadError, SignatureError
+from connector.channels.outbound import (
+    OutboundFile,
+    OutboundText,
+    Recipient,
+    SendResult,
+    call,
+    retry_after,
+)
+from connector.config.model import Asset
+from connector.errors import MissingSignature, PayloadError, PermanentError, RetryableError, SignatureError
+from connector.settings import Settings
 
 # Requests older or newer than this are refused, in either direction (clock skew or replay).
 MAX_SKEW_SECONDS = 300
@@ -30,18 +43,88 @@ KINDS = {
 }
 MAX_UNIX_SECONDS = 253402300800  # 10000-01-01: beyond datetime's range
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
+DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+# Answers of the app that repeating cannot fix, and what the operator does about them.
+PERMANENT_REASONS = {
+    400: "the app refused the message as malformed",
+    401: "the app refused the signature: the asset's secret differs from the app's; make them equal",
+    403: "the app refused the signature: the asset's secret differs from the app's; make them equal",
+    404: "the app does not know this customer or its delivery_url path; check the asset's delivery_url",
+}
 
 
 class InApp(Channel):
     name = "inapp"
-    max_text = 4096  # our SDK's bubble limit; longer agent text is split
+    max_text = None  # our own contract sets no limit: the app renders what it gets
     typing = True
     window = None
     attachments_in = frozenset({"image/*", "video/*", "audio/*", "application/*", "text/*"})
     attachments_out = frozenset({"image/*", "video/*", "audio/*", "application/*", "text/*"})
-    max_attachment_bytes = 25 * 1024 * 1024
+    max_attachment_bytes = DEFAULT_MAX_ATTACHMENT_BYTES
+    """The default; an asset sets its own with the option `max_attachment_bytes`."""
     # The SDK retries a failed post for a short while; two days covers any offline queue it keeps.
     dedupe_ttl = timedelta(days=2)
+
+    def __init__(self, asset: Asset, settings: Settings) -> None:
+        super().__init__(asset, settings)
+        configured = asset.get("max_attachment_bytes")
+        if configured:
+            self.max_attachment_bytes = int(configured)  # type: ignore[misc]  # per asset, by design
+
+    # -- outbound: POST {delivery_url}, signed like the inbound direction ----------------------
+
+    def send_text(self, to: Recipient, message: OutboundText, *, key: str, now: float) -> SendResult:
+        return self._deliver(to, key, now, {"type": "system" if message.system else "text", "text": message.text})
+
+    def send_typing(self, to: Recipient, on: bool, *, key: str, now: float) -> SendResult:
+        return self._deliver(to, key, now, {"type": "typing_start" if on else "typing_stop"})
+
+    def send_file(self, to: Recipient, file: OutboundFile, *, key: str, now: float) -> SendResult:
+        item: dict[str, Any] = {"url": file.url, "mime_type": file.mime_type, "name": file.name}
+        if file.size is not None:
+            item["size"] = file.size
+        content: dict[str, Any] = {"type": "attachment", "attachments": [item]}
+        if file.caption:
+            content["text"] = file.caption
+        return self._deliver(to, key, now, content)
+
+    def send_close(self, to: Recipient, *, key: str, now: float) -> SendResult:
+        return self._deliver(to, key, now, {"type": "close"})
+
+    def _deliver(self, to: Recipient, key: str, now: float, content: dict[str, Any]) -> SendResult:
+        """The app dedupes on `message_id`, which is the relay's key: a retried delivery is harmless."""
+        sent_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        body = {"message_id": key, "customer_id": to.address, **content, "sent_at": sent_at}
+        raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        stamp = str(int(time.time()))
+        mac = hmac.new(str(self.asset["secret"]).encode(), stamp.encode() + b"." + raw, hashlib.sha256)
+        response = call(
+            self.session,
+            "POST",
+            str(self.asset["delivery_url"]),
+            what="in-app delivery",
+            data=raw,
+            headers={
+                "Content-Type": "application/json",
+                "X-Timestamp": stamp,
+                "X-Signature": f"sha256={mac.hexdigest()}",
+            },
+        )
+        _raise_for_app(response)
+        return SendResult(key)
+
+    def download(self, attachment: Attachment, to: Recipient) -> tuple[bytes, str | None]:
+        """The app's own file URLs, without credentials, from `media_hosts` or the delivery_url's host."""
+        if not attachment.url:
+            raise PermanentError("the customer's in-app attachment has no URL")
+        return self.fetch_media(attachment.url, hosts=self._media_hosts())
+
+    def _media_hosts(self) -> tuple[str, ...]:
+        configured = self.asset.get("media_hosts")
+        if isinstance(configured, str):
+            configured = configured.split(",")
+        hosts = tuple(str(h).strip() for h in configured or () if str(h).strip())
+        return hosts or (media.host_of(str(self.asset["delivery_url"])),)
 
     def verify(self, request: Request) -> None:
         timestamp = request.headers.get("X-Timestamp")
@@ -105,6 +188,17 @@ class InApp(Channel):
                 details=details,
             )
         ]
+
+
+def _raise_for_app(response: requests.Response) -> None:
+    """2xx delivered; 408 / 429 / 5xx retryable; other answers permanent, with the fix."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if status in (408, 429) or status >= 500:
+        raise RetryableError(f"in-app delivery: HTTP {status}", wait=retry_after(response))
+    reason = PERMANENT_REASONS.get(status, "the app refused the message")
+    raise PermanentError(f"in-app delivery: HTTP {status}: {reason}")
 
 
 def _string(body: dict[str, Any], key: str, *, required: bool = False, where: str = "") -> str | None:

@@ -11,7 +11,8 @@ from flask import Request
 
 from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.channels.meta import MetaChannel, optional, require
-from connector.errors import PayloadError
+from connector.channels.outbound import NOT_SENT, OutboundFile, OutboundText, Recipient, SendResult
+from connector.errors import PayloadError, PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,9 @@ ATTACHMENT_TYPES = {
     "fallback": "text/uri-list",  # a shared link: payload.url with a title
 }
 MEDIA_TYPES = ("image", "video", "audio", "file")
+# With the HUMAN_AGENT tag (an App Review permission, asset option human_agent_tag) a human agent
+# may answer up to 7 days after the customer's last message.
+HUMAN_AGENT_WINDOW = timedelta(days=7)
 
 
 class Messenger(MetaChannel):
@@ -42,6 +46,61 @@ class Messenger(MetaChannel):
     max_attachment_bytes = 25 * 1024 * 1024  # Send API attachment upload limit
     # Meta retries until 2xx and unsubscribes the app after about an hour of failures.
     dedupe_ttl = timedelta(days=2)
+
+    label = "Messenger"
+    bearer_option = "page_access_token"
+    # Code 10 / subcode 2018278: the message is sent outside the allowed window.
+    window_errors = frozenset({(10, 2018278)})
+    # 4, 17, 32, 613, 80006: rate limits; 2: temporary service problem.
+    retryable_codes = frozenset({2, 4, 17, 32, 613, 80006})
+    permanent_reasons = {
+        190: "the page access token is invalid or expired; generate a new page_access_token for the asset",
+        100: "Meta refused a parameter of the message (invalid PSID or attachment URL)",
+        551: "this person is not available to receive messages right now",
+        10: "the page lacks the permission for this message; check the app's pages_messaging permission",
+    }
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    def window_open(self, to: Recipient, now: float) -> bool:
+        if super().window_open(to, now) or to.last_inbound_at is None:
+            return True
+        return self._human_agent_tag and now - to.last_inbound_at <= HUMAN_AGENT_WINDOW.total_seconds()
+
+    def send_text(self, to: Recipient, message: OutboundText, *, key: str, now: float) -> SendResult:
+        return self._send_message(to, {"text": message.text}, now=now)
+
+    def send_file(self, to: Recipient, file: OutboundFile, *, key: str, now: float) -> SendResult:
+        # A Messenger attachment has no caption: it goes first, as its own text.
+        self.send_caption(to, file, key=key, now=now)
+        attachment = {"type": _attachment_type(file.mime_type), "payload": {"url": file.url, "is_reusable": True}}
+        return self._send_message(to, {"attachment": attachment}, now=now)
+
+    def send_typing(self, to: Recipient, on: bool, *, key: str, now: float) -> SendResult:
+        if not super().window_open(to, now):  # the HUMAN_AGENT tag covers messages, not sender actions
+            return NOT_SENT
+        body = {"recipient": {"id": to.address}, "sender_action": "typing_on" if on else "typing_off"}
+        self.graph("POST", f"{self.asset['page_id']}/messages", what="typing", json=body)
+        return SendResult(None)
+
+    def _send_message(self, to: Recipient, message: dict[str, Any], *, now: float) -> SendResult:
+        body: dict[str, Any] = {"recipient": {"id": to.address}, "messaging_type": "RESPONSE", "message": message}
+        if not super().window_open(to, now):  # past 24 h: only the human agent tag may still answer
+            body["messaging_type"] = "MESSAGE_TAG"
+            body["tag"] = "HUMAN_AGENT"
+        answer = self.graph("POST", f"{self.asset['page_id']}/messages", what="send", json=body)
+        mid = answer.get("message_id")
+        return SendResult(mid if isinstance(mid, str) else None)
+
+    @property
+    def _human_agent_tag(self) -> bool:
+        return bool(self.asset.get("human_agent_tag"))
+
+    def download(self, attachment: Attachment, to: Recipient) -> tuple[bytes, str | None]:
+        """Messenger's payload.url is a signed CDN URL: no credentials."""
+        if not attachment.url:
+            raise PermanentError("the customer's Messenger attachment has no URL (template or location)")
+        return self.fetch_media(attachment.url, hosts=self.media_hosts())
 
     def parse(self, request: Request) -> list[InboundEvent]:
         body = self.load_json(request)
@@ -164,6 +223,12 @@ class Messenger(MetaChannel):
                 )
             )
         return attachments
+
+
+def _attachment_type(mime: str) -> str:
+    """Messenger names the kind of an attachment, not its MIME type; anything else is a file."""
+    major = mime.partition("/")[0].lower()
+    return major if major in ("image", "video", "audio") else "file"
 
 
 def _millis(raw: int | float, field: str) -> float:

@@ -1,21 +1,43 @@
-"""What Messenger and WhatsApp Cloud share: Meta's verify handshake and `X-Hub-Signature-256`."""
+"""What Messenger and WhatsApp Cloud share: Meta's verify handshake, `X-Hub-Signature-256`, and
+the Graph API calls with their error body `{"error": {"message", "type", "code", "error_subcode"}}`."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
+import requests
 from flask import Request, Response
 
+from connector.channels import media
 from connector.channels.base import Channel
-from connector.errors import MissingSignature, PayloadError, SignatureError
+from connector.channels.outbound import call, json_body, retry_after
+from connector.errors import (
+    MissingSignature,
+    PayloadError,
+    PermanentError,
+    RetryableError,
+    SignatureError,
+    WindowClosed,
+)
 
 
 class MetaChannel(Channel):
-    """Base of the Graph API channels; subclasses set `object_type` and implement `parse`."""
+    """Base of the Graph API channels; subclasses set `object_type`, the error tables, and implement `parse`."""
 
     object_type: str
+    label: ClassVar[str]
+    """The product name operators know, in error reasons."""
+    bearer_option: ClassVar[str]
+    """The asset option holding the bearer token of the Graph API."""
+    window_errors: ClassVar[frozenset[tuple[int, int | None]]]
+    """(code, subcode) pairs meaning "outside the messaging window"; subcode None matches any."""
+    retryable_codes: ClassVar[frozenset[int]]
+    """Rate limits and temporary failures: the same call may succeed later."""
+    permanent_reasons: ClassVar[Mapping[int, str]]
+    """What an operator can do about the codes that repeating cannot fix."""
 
     def handshake(self, request: Request) -> Response:
         """GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=… → the raw challenge, else 403."""
@@ -37,6 +59,49 @@ class MetaChannel(Channel):
         digest = hmac.new(str(self.asset["app_secret"]).encode(), request.get_data(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(header.strip().lower().encode(), f"sha256={digest}".encode()):
             raise SignatureError("X-Hub-Signature-256 does not match the body signed with the app secret")
+
+    # -- Graph API -----------------------------------------------------------------------------
+
+    def graph(self, method: str, path: str, *, what: str, json: Any = None) -> dict[str, Any]:
+        """`{api_base_url}/{graph_version}/{path}` with the asset's bearer token → the answer's JSON."""
+        base = str(self.asset["api_base_url"]).rstrip("/")
+        response = call(
+            self.session,
+            method,
+            f"{base}/{self.asset['graph_version']}/{path}",
+            what=f"{self.label} {what}",
+            headers=self.bearer,
+            json=json,
+        )
+        self.raise_for_graph(response)
+        return json_body(response)
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.asset[self.bearer_option]}"}
+
+    def raise_for_graph(self, response: requests.Response) -> None:
+        """2xx passes; the window error → WindowClosed; rate limits, temporary codes, 429, 5xx →
+        RetryableError; anything else → PermanentError with the reason."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        error = json_body(response).get("error")
+        error = error if isinstance(error, dict) else {}
+        code = error.get("code") if isinstance(error.get("code"), int) else None
+        subcode = error.get("error_subcode") if isinstance(error.get("error_subcode"), int) else None
+        message = error.get("message") if isinstance(error.get("message"), str) else f"HTTP {status}"
+        label = f"{self.label} error {code}" if code is not None else f"{self.label} HTTP {status}"
+        if code is not None and ((code, subcode) in self.window_errors or (code, None) in self.window_errors):
+            raise WindowClosed(f"{label}: {message}; the messaging window is closed until the customer writes again")
+        if status == 429 or status >= 500 or code in self.retryable_codes:
+            raise RetryableError(f"{label}: {message}", wait=retry_after(response))
+        reason = self.permanent_reasons.get(code) if code is not None else None
+        raise PermanentError(f"{label}: {reason}" if reason else f"{label}: {message}")
+
+    def media_hosts(self) -> tuple[str, ...]:
+        """Meta's CDN and download hosts, plus the configured API host (the sandbox serves files there)."""
+        return (*media.META_MEDIA_HOSTS, media.host_of(str(self.asset["api_base_url"])))
 
     def load_json(self, request: Request) -> dict[str, Any]:
         body = self.json_object(request)

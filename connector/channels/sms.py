@@ -11,11 +11,21 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import requests
 from flask import Request, Response
 from werkzeug.datastructures import MultiDict
 
+from connector.channels import media
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent
-from connector.errors import MissingSignature, PayloadError, SignatureError, UnsupportedMediaType
+from connector.channels.outbound import OutboundFile, OutboundText, Recipient, SendResult, call, json_body, retry_after
+from connector.errors import (
+    MissingSignature,
+    PayloadError,
+    PermanentError,
+    RetryableError,
+    SignatureError,
+    UnsupportedMediaType,
+)
 
 FORM = "application/x-www-form-urlencoded"
 # Twilio delivers at most 10 media per MMS (MediaUrl0..MediaUrl9).
@@ -25,6 +35,18 @@ MEDIA_COUNTS = frozenset(str(n) for n in range(MAX_MEDIA + 1))
 GEO_FIELDS = {"FromCountry": "country", "FromState": "state", "FromCity": "city", "FromZip": "zip"}
 DEFAULT_PORTS = {"https": 443, "http": 80}
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# Send errors that repeating cannot fix, with what the operator can do about each.
+PERMANENT_REASONS = {
+    20003: "authentication failed; check the asset's account_sid and auth_token",
+    21211: "the customer's number is not a valid phone number",
+    21602: "the message has no body and no media",
+    21610: "the customer replied STOP; they must opt in again (text START) before they can be messaged",
+    21612: "Twilio cannot route a message from the asset's number to this customer's number",
+    21614: "the customer's number cannot receive SMS (e.g. a landline)",
+    21623: "too many media in one message (at most 10)",
+    21635: "the customer's number is a landline",
+}
+RATE_LIMITED = 20429
 
 
 class Sms(Channel):
@@ -121,6 +143,64 @@ class Sms(Channel):
     def acknowledge(self) -> Response:
         # An empty TwiML document: acknowledged, no reply; a non-XML 200 logs Twilio error 11200.
         return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+
+    # -- outbound (no typing, no window, nothing to close) -----------------------------------
+
+    def send_text(self, to: Recipient, message: OutboundText, *, key: str, now: float) -> SendResult:
+        return self._create_message(to, [("Body", message.text)])
+
+    def send_file(self, to: Recipient, file: OutboundFile, *, key: str, now: float) -> SendResult:
+        # MMS: Twilio fetches MediaUrl itself; the caption travels as the Body of the same message.
+        fields = [("MediaUrl", file.url)]
+        if file.caption:
+            self.check_text(file.caption)
+            fields.append(("Body", file.caption))
+        return self._create_message(to, fields)
+
+    def _create_message(self, to: Recipient, fields: list[tuple[str, str]]) -> SendResult:
+        sender = self.asset.get("messaging_service_sid")
+        form = [("To", to.address), ("MessagingServiceSid", sender) if sender else ("From", str(self.asset["number"]))]
+        response = call(
+            self.session,
+            "POST",
+            f"{self._api_base}/2010-04-01/Accounts/{self.asset['account_sid']}/Messages.json",
+            what="Twilio send",
+            data=form + fields,
+            auth=self._auth,
+        )
+        _raise_for_twilio(response)
+        sid = json_body(response).get("sid")
+        return SendResult(sid if isinstance(sid, str) else None)
+
+    def download(self, attachment: Attachment, to: Recipient) -> tuple[bytes, str | None]:
+        """MediaUrlN is Twilio's Media resource: Basic auth, and possibly a redirect to its CDN."""
+        if not attachment.url:
+            raise PermanentError("the customer's MMS media has no URL")
+        hosts = (*media.TWILIO_MEDIA_HOSTS, media.host_of(self._api_base))
+        return self.fetch_media(attachment.url, hosts=hosts, auth=self._auth)
+
+    @property
+    def _api_base(self) -> str:
+        return str(self.asset["api_base_url"]).rstrip("/")
+
+    @property
+    def _auth(self) -> tuple[str, str]:
+        return (str(self.asset["account_sid"]), str(self.asset["auth_token"]))
+
+
+def _raise_for_twilio(response: requests.Response) -> None:
+    """Twilio's error body is `{"code", "message", "more_info", "status"}`; 429 / 20429 and 5xx pass."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    body = json_body(response)
+    code = body.get("code")
+    if status == 429 or code == RATE_LIMITED or status >= 500:
+        raise RetryableError(f"Twilio {code or status}: try again later", wait=retry_after(response))
+    if status == 401 and code is None:
+        code = 20003
+    reason = PERMANENT_REASONS.get(code) if isinstance(code, int) else None
+    raise PermanentError(f"Twilio {code or status}: {reason or body.get('message') or f'HTTP {status}'}")
 
 
 def _signature(token: bytes, url: str, params: MultiDict[str, str]) -> bytes:

@@ -8,11 +8,15 @@ from typing import Any
 
 from flask import Request
 
+from connector.channels import media
 from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.channels.meta import MetaChannel, optional, require
-from connector.errors import PayloadError
+from connector.channels.outbound import NOT_SENT, OutboundFile, OutboundText, Recipient, SendResult
+from connector.errors import PayloadError, PermanentError
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+# Outbound media kinds by MIME major type; any other file goes as a document (with its file name).
+LINK_TYPES = {"image": "image", "audio": "audio", "video": "video"}
 
 
 class WhatsApp(MetaChannel):
@@ -43,9 +47,93 @@ class WhatsApp(MetaChannel):
             "application/vnd.openxmlformats-officedocument.presentationml.presentation",
         }
     )
+    # One cap for all kinds: documents may be 100 MB, other media 16 MB, and WhatsApp itself never
+    # delivers media over its limit, so the document limit is the only one a download can reach.
     max_attachment_bytes = 100 * 1024 * 1024
     # WhatsApp retries failed webhook deliveries for up to 7 days; keep 8 to be safe.
     dedupe_ttl = timedelta(days=8)
+
+    label = "WhatsApp"
+    bearer_option = "access_token"
+    # 131047: re-engagement message, more than 24 h since the customer's last message.
+    window_errors = frozenset({(131047, None)})
+    # 130429 throughput, 131056 pair rate limit, 80007 and 4 rate limits, 131000 generic (temporary).
+    retryable_codes = frozenset({4, 80007, 130429, 131000, 131056})
+    permanent_reasons = {
+        131026: "the message is undeliverable (the number is not on WhatsApp, or an old app version)",
+        131051: "WhatsApp does not support this message type",
+        100: "Meta refused a parameter of the message (invalid recipient, media link or id)",
+        190: "the access token is invalid or expired; generate a new access_token for the asset",
+        368: "the business account is temporarily blocked for policy violations; see WhatsApp Manager",
+    }
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    def send_text(self, to: Recipient, message: OutboundText, *, key: str, now: float) -> SendResult:
+        return self._send_message(to, "text", {"body": message.text, "preview_url": False})
+
+    def send_file(self, to: Recipient, file: OutboundFile, *, key: str, now: float) -> SendResult:
+        kind = LINK_TYPES.get(file.mime_type.partition("/")[0].lower(), "document")
+        content: dict[str, Any] = {"link": file.url}
+        if kind == "audio":  # audio carries no caption: it goes first, as its own text
+            self.send_caption(to, file, key=key, now=now)
+        elif file.caption:
+            self.check_text(file.caption)
+            content["caption"] = file.caption
+        if kind == "document":
+            content["filename"] = file.name
+        return self._send_message(to, kind, content)
+
+    def send_typing(self, to: Recipient, on: bool, *, key: str, now: float) -> SendResult:
+        """Typing marks the customer's last message read and shows the indicator for up to 25 s.
+
+        There is no "typing off" (it ends with the reply or after 25 s), and no indicator without a
+        message of the customer's to attach it to.
+        """
+        if not on or not to.last_message_id:
+            return NOT_SENT
+        body = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": to.last_message_id,
+            "typing_indicator": {"type": "text"},
+        }
+        self.graph("POST", f"{self.asset['phone_number_id']}/messages", what="typing", json=body)
+        return SendResult(None)
+
+    def _send_message(self, to: Recipient, kind: str, content: dict[str, Any]) -> SendResult:
+        body = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to.address,
+            "type": kind,
+            kind: content,
+        }
+        answer = self.graph("POST", f"{self.asset['phone_number_id']}/messages", what="send", json=body)
+        messages = answer.get("messages")
+        first = messages[0] if isinstance(messages, list) and messages and isinstance(messages[0], dict) else {}
+        wamid = first.get("id")
+        return SendResult(wamid if isinstance(wamid, str) else None)
+
+    def download(self, attachment: Attachment, to: Recipient) -> tuple[bytes, str | None]:
+        """A media id resolves to a short-lived URL; both calls carry the access token."""
+        if not attachment.media_id:
+            raise PermanentError("the customer's WhatsApp media has no id")
+        info = self.graph("GET", attachment.media_id, what="media lookup")
+        url = info.get("url")
+        if not isinstance(url, str) or not url:
+            raise PermanentError(f"WhatsApp media {attachment.media_id} has no download URL")
+        mime = info.get("mime_type") if isinstance(info.get("mime_type"), str) else None
+        if mime:
+            self.check_incoming_type(mime)
+        size = info.get("file_size")
+        if isinstance(size, int) and size > self.attachment_cap:
+            raise media.TooLarge(
+                f"the customer's file is {size} bytes, over WhatsApp's {media.limit_text(self.attachment_cap)} "
+                "limit (max_attachment_bytes)"
+            )
+        data, content_type = self.fetch_media(url, hosts=self.media_hosts(), headers=self.bearer)
+        return data, mime or content_type
 
     def parse(self, request: Request) -> list[InboundEvent]:
         body = self.load_json(request)

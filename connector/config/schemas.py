@@ -115,6 +115,8 @@ class InAppAsset(AssetBase):
     app_id = fields.String(required=True)
     secret = fields.String(required=True, validate=validate.Length(min=16))
     delivery_url = fields.String(required=True, validate=URL)
+    media_hosts = fields.List(fields.String(validate=validate.Length(min=1, max=253)), load_default=list)
+    max_attachment_bytes = fields.Integer(load_default=None, validate=validate.Range(min=1))
 
 
 ASSET_SCHEMAS: dict[str, type[AssetBase]] = {

@@ -1,8 +1,11 @@
-"""The drain job: one thread's inbox, in order, by whoever holds the thread's lease.
+"""The drain job: one thread's inbox and outbox, each in order, by whoever holds the thread's lease.
 
-An item leaves the inbox only after its effect is done (`Inboxes.commit`), so a worker killed
-mid-item makes the next lease holder repeat that item; effects are keyed by provider id so the repeat
-is harmless. Every commit renews the lease, and a holder that lost it stops at once.
+An item leaves its box only after its effect is done (`Inboxes.commit`), so a worker killed
+mid-item makes the next lease holder repeat that item; effects already done are recorded
+(`Effects`) so the repeat skips them. Every commit renews the lease, and a holder that lost it
+stops at once. A retryable failure (ECE or a provider down) parks the box's head until its retry
+time, in order, while the other box keeps flowing; after the retry horizon the item goes to the
+dead-letter list and the box moves on.
 """
 
 from __future__ import annotations
@@ -10,20 +13,24 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector import backends, conversations, rules
 from connector.channels import channel_class
-from connector.channels.base import InboundEvent
+from connector.channels.base import EventKind, InboundEvent
+from connector.errors import PermanentError, RetryableError
+from connector.relay import outbound, queues, retry
 from connector.relay.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
 from connector.runtime import Runtime, current
-from connector.store import keys, threads
-from connector.store.inbox import LEASE_LOST, Inboxes
+from connector.store import deadletters, keys, threads
+from connector.store.effects import Effects
+from connector.store.inbox import LEASE_LOST, TIMELINE_LIMIT, Box, Held
 
 log = logging.getLogger(__name__)
 
 TIMELINE_TEXT_LIMIT = 1000
+WAKE_JOB = "connector.relay.drain.wake_thread"
 
 
 def drain_ready(slot: int | None = None) -> int:
@@ -52,47 +59,150 @@ def drain_ready(slot: int | None = None) -> int:
 
 
 def drain_thread(thread_id: str, runtime: Runtime | None = None, slot: int | None = None) -> int:
-    """Handle one thread's inbox until it is empty; returns how many items were handled."""
+    """Handle one thread's inbox and outbox until neither has an item due; returns how many items
+    were handled."""
     runtime = runtime or current()
     inboxes = runtime.inboxes
     handled = 0
     # Loop: an item appended after our last look but before our release must not be stranded,
     # since its wake-up may have found our lease and left.
     while True:
-        acquired = inboxes.acquire(thread_id, runtime.settings.lease_seconds, slot)
-        if acquired is None:
+        held = inboxes.acquire(thread_id, runtime.settings.lease_seconds, slot)
+        if held is None:
             return handled
-        token, head = acquired
         try:
-            handled += _drain_held(runtime, inboxes, thread_id, token, head)
+            handled += _drain_held(runtime, thread_id, held)
         finally:
-            left = inboxes.release(thread_id, token)
-        if left == 0:
+            due = inboxes.release(thread_id, held.token)
+        if due == 0:
             return handled
 
 
-def _drain_held(runtime: Runtime, inboxes: Inboxes, thread_id: str, token: str, item: bytes | None) -> int:
+def wake_thread(thread_id: str) -> None:
+    """RQ job (scheduled): a box's retry time has come; put the thread on the ready list."""
+    runtime = current()
+    if (slot := runtime.inboxes.make_ready(thread_id)) is not None:
+        enqueue_dispatch(runtime.redis, slot)
+
+
+def _drain_held(runtime: Runtime, thread_id: str, held: Held) -> int:
+    """Take turns between the boxes, one item each, so neither direction waits behind the other; a
+    box whose head failed with a retryable error sits out until its retry time."""
+    heads = dict(held.heads)
+    now = time.time()
+    for box, until in held.until.items():
+        if until > now:
+            heads[box] = None
     handled = 0
-    lease = runtime.settings.lease_seconds
-    while item is not None:
-        try:
-            event = InboundEvent.from_json(item)
-        except (ValueError, TypeError, KeyError):
-            # An unreadable item cannot be retried into health; record it, never block the thread.
-            log.error("unreadable inbox item dropped", extra={"conversation": thread_id})
-            entry, fields = {"at": time.time(), "kind": "error", "note": "unreadable item"}, None
-        else:
-            entry, fields = handle_event(runtime, event)
-        following = inboxes.commit(thread_id, token, item, entry, fields, lease)
-        if following is LEASE_LOST:
-            log.warning("lease lost before commit; item left for the next holder", extra={"conversation": thread_id})
-            return handled
-        handled += 1
-        item = following
+    while any(head is not None for head in heads.values()):
+        for box in (Box.OUT, Box.IN):
+            item = heads[box]
+            if item is None:
+                continue
+            outcome = _handle_one(runtime, thread_id, held.token, box, item)
+            if outcome is LEASE_LOST:
+                log.warning(
+                    "lease lost before commit; item left for the next holder", extra={"conversation": thread_id}
+                )
+                return handled
+            if outcome is _BACKING_OFF:
+                heads[box] = None
+                continue
+            handled += 1
+            heads[box] = outcome  # type: ignore[assignment]
     return handled
 
 
-def handle_event(runtime: Runtime, event: InboundEvent) -> tuple[dict[str, Any], dict[str, str]]:
+def _about(thread_id: str, box: Box | None = None) -> dict[str, str]:
+    return {"conversation": thread_id} if box is None else {"conversation": thread_id, "box": box.value}
+
+
+class _BackingOff:
+    """Marker: the head failed with a retryable error and waits for its retry time."""
+
+
+_BACKING_OFF = _BackingOff()
+
+
+def _handle_one(runtime: Runtime, thread_id: str, token: str, box: Box, item: bytes) -> object:
+    """Handle and commit one head item; the box's next head, LEASE_LOST, or _BACKING_OFF."""
+    effects = Effects(runtime.redis, box, thread_id)
+    try:
+        if box is Box.IN:
+            entry, fields = _handle_inbound(runtime, item, effects)
+        else:
+            entry, fields = outbound.handle_item(runtime, thread_id, item, effects)
+    except PermanentError as exc:
+        letter = deadletters.add(runtime.redis, thread_id, box, item, exc.reason)
+        log.error(
+            "item dead-lettered: permanent failure",
+            extra={**_about(thread_id, box), "dead_letter": letter.id, "reason": exc.reason},
+        )
+        entry = {"at": time.time(), "kind": "dead_letter", "box": box.value, "reason": exc.reason, "id": letter.id}
+        fields = None
+    except RetryableError as exc:
+        decision = retry.record_failure(runtime.redis, thread_id, box, item, runtime.settings, exc.wait, time.time())
+        if not decision.give_up:
+            _note_retry(runtime, thread_id, box, exc, decision)
+            return _BACKING_OFF
+        letter = deadletters.add(
+            runtime.redis, thread_id, box, item, f"retries exhausted: {exc}", attempts=decision.attempts
+        )
+        log.error(
+            "item dead-lettered after retries",
+            extra={
+                "conversation": thread_id,
+                "box": box.value,
+                "dead_letter": letter.id,
+                "attempts": decision.attempts,
+            },
+        )
+        entry = {"at": time.time(), "kind": "dead_letter", "box": box.value, "reason": letter.reason, "id": letter.id}
+        fields = None
+    return runtime.inboxes.commit(thread_id, token, item, entry, fields, runtime.settings.lease_seconds, box)
+
+
+def _handle_inbound(runtime: Runtime, item: bytes, effects: Effects) -> tuple[dict[str, Any], dict[str, str] | None]:
+    try:
+        event = InboundEvent.from_json(item)
+    except (ValueError, TypeError, KeyError):
+        # An unreadable item cannot be retried into health; record it, never block the thread.
+        log.error("unreadable inbox item dropped")
+        return {"at": time.time(), "kind": "error", "note": "unreadable item"}, None
+    return handle_event(runtime, event, effects)
+
+
+def _note_retry(runtime: Runtime, thread_id: str, box: Box, exc: RetryableError, decision: retry.RetryDecision) -> None:
+    log.warning(
+        "delivery failed; will retry",
+        extra={
+            "conversation": thread_id,
+            "box": box.value,
+            "attempts": decision.attempts,
+            "wait_seconds": round(decision.wait, 2),
+            "error": str(exc),
+        },
+    )
+    entry = {
+        "at": time.time(),
+        "kind": "retry",
+        "box": box.value,
+        "attempt": decision.attempts,
+        "wait": round(decision.wait, 2),
+        "error": str(exc)[:300],
+    }
+    pipe = runtime.redis.pipeline(transaction=False)
+    pipe.rpush(keys.timeline(thread_id), json.dumps(entry))
+    pipe.ltrim(keys.timeline(thread_id), -TIMELINE_LIMIT, -1)
+    pipe.execute()
+    queues.queue(queues.HOUSEKEEPING, runtime.redis).enqueue_in(
+        timedelta(seconds=decision.wait), WAKE_JOB, thread_id, result_ttl=0, failure_ttl=24 * 3600
+    )
+
+
+def handle_event(
+    runtime: Runtime, event: InboundEvent, effects: Effects | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Apply one customer event to its thread; returns the timeline entry and the thread's fields,
     which the commit writes in the same atomic step that takes the item out of the inbox."""
     redis = runtime.redis
@@ -122,6 +232,8 @@ def handle_event(runtime: Runtime, event: InboundEvent) -> tuple[dict[str, Any],
         thread.integration = decision.action.forward_to if decision and decision.action else None
         thread.entry_point = decision.action.entry_point if decision and decision.action else None
         thread.rule = decision.rule if decision else None
+        thread.remote_id = thread.agent_id = thread.agent_name = None
+        thread.queued_at = thread.unavailable_until = thread.typing_at = None
         if decision and decision.action is None:
             _record_unrouted(runtime, event, decision)
     if event.kind.routable:
@@ -129,7 +241,10 @@ def handle_event(runtime: Runtime, event: InboundEvent) -> tuple[dict[str, Any],
         thread.last_inbound_at = max(thread.last_inbound_at or 0.0, event.timestamp)
     thread.state = transition.state
 
-    note = _forward(runtime, thread, event, transition) if transition.forward else None
+    if event.kind.routable or event.kind is EventKind.CLOSE:
+        thread.last_message_id = event.provider_id
+    effects = effects or Effects(redis, Box.IN, event.thread_id)
+    note = _forward(runtime, thread, event, transition, effects) if transition.forward else None
     log.info(
         "inbound event handled",
         extra={
@@ -167,7 +282,11 @@ def handle_event(runtime: Runtime, event: InboundEvent) -> tuple[dict[str, Any],
 
 
 def _forward(
-    runtime: Runtime, thread: threads.Thread, event: InboundEvent, transition: conversations.Transition
+    runtime: Runtime,
+    thread: threads.Thread,
+    event: InboundEvent,
+    transition: conversations.Transition,
+    effects: Effects,
 ) -> str | None:
     if thread.integration is None:
         return None
@@ -177,8 +296,7 @@ def _forward(
     backend = backends.backend_for(integration)
     if backend is None:
         return f"waiting: no backend for integration type {integration.type!r} is installed"
-    backend.deliver(integration, thread, event, start=transition.start_new)
-    return None
+    return backend.deliver(runtime, integration, thread, event, start=transition.start_new, effects=effects)
 
 
 def _record_unrouted(runtime: Runtime, event: InboundEvent, decision: rules.Decision) -> None:

@@ -10,11 +10,15 @@ import logging
 import signal
 import threading
 
+from connector.config.loader import load_config
 from connector.sandbox.finesse import FinesseSandbox, start_finesse_sandbox
+from connector.sandbox.server import LoopbackServer, channel_sandbox, ece_simulator_for
 from connector.settings import Settings
 
 log = logging.getLogger(__name__)
 
+CHANNEL_SANDBOX_PORT = 8100
+"""ECE simulator (/ece), provider simulators (/twilio, /graph, /apple, /inapp), customer page (/customer)."""
 FINESSE_PUBLISHER_PORT = 8101
 FINESSE_SUBSCRIBER_PORT = 8102
 FINESSE_CONTROL_PORT = 8103
@@ -66,14 +70,32 @@ def start_finesse() -> FinesseSandbox:
     return sandbox
 
 
+def start_channel_sandbox(settings: Settings) -> tuple[LoopbackServer, object]:
+    """The ECE, provider and customer simulators on port 8100, wired to the connector at
+    PUBLIC_BASE_URL with the sandbox configuration's client app and callback credentials."""
+    config = load_config(settings.config_dir)
+    connector_url = settings.public_base_url
+    integration = next((i for i in config.integrations if i.type == "ece"), None)
+    ece = None
+    if integration is not None:
+        ece = ece_simulator_for(integration, f"{connector_url}/ece/{integration.name}/callback")
+        ece.start()
+    sandbox = channel_sandbox(config, f"http://127.0.0.1:{CHANNEL_SANDBOX_PORT}", connector_url, connector_url, ece=ece)
+    server = LoopbackServer(sandbox.app, CHANNEL_SANDBOX_PORT).start()
+    return server, sandbox
+
+
 def run_sandbox(settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     finesse = start_finesse()
+    server, sandbox = start_channel_sandbox(settings)
     log.info(
         "sandbox simulators running",
         extra={
+            "customer_page": f"{server.url}/customer/",
+            "ece_console": f"{server.url}/ece/console",
             "finesse_publisher": finesse.publisher_url,
             "finesse_subscriber": finesse.subscriber_url,
             "finesse_control": finesse.control_url,
@@ -83,5 +105,8 @@ def run_sandbox(settings: Settings) -> int:
     try:
         stop.wait()
     finally:
+        server.stop()
+        if sandbox.ece is not None:
+            sandbox.ece.stop()
         finesse.stop()
     return 0

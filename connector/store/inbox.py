@@ -1,12 +1,16 @@
-"""Conversation inboxes: the durable, ordered record of what customers sent.
+"""Conversation boxes: the durable, ordered record of what customers sent (inbox) and of what the
+contact center sends them (outbox).
 
 Invariants (DESIGN §6):
-- an event is accepted at most once per (channel, asset, provider id) while its dedupe record lives,
-  and the dedupe record and the inbox item are written in one atomic script, so a crash can never
-  leave a dedupe record without its item (which would drop the provider's retry as a duplicate);
-- items are handled in arrival order by the one drain job holding the thread's lease;
-- an item leaves the inbox only when its holder commits it, in the same atomic step that writes the
-  timeline entry, so a crash before that repeats the item and never loses it.
+- an event is accepted at most once per dedupe key while its dedupe record lives, and the dedupe
+  record and the box item are written in one atomic script, so a crash can never leave a dedupe
+  record without its item (which would drop the sender's retry as a duplicate);
+- both boxes of a thread are drained by the one job holding the thread's lease, each in arrival
+  order, so one writer at a time changes a thread;
+- an item leaves its box only when its holder commits it, in the same atomic step that writes the
+  timeline entry and the thread, so a crash before that repeats the item and never loses it;
+- a box whose head failed with a retryable error is skipped until its `until` time (its retry
+  state), while the other box keeps flowing.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from redis import Redis
 
@@ -79,10 +84,12 @@ return 0
 """
 )
 
-# KEYS: wake flag, lease, inbox, dispatcher slots. ARGV: token, lease ms, slot id or ''.
+# KEYS: wake flag, lease, inbox, dispatcher slots, outbox, retry state.
+# ARGV: token, lease ms, slot id or ''.
 # The starting drain clears the wake flag first, so an item that arrives from now on queues a new
 # wake-up even if this drain finds the lease taken; it also heartbeats its dispatcher slot.
-# Returns false when the lease is taken, else {1, head item (absent when the inbox is empty)}.
+# Returns false when the lease is taken, else {1, inbox head, outbox head, inbox until, outbox
+# until} (heads false when empty; untils '' when the box is not backing off).
 _ACQUIRE = """
 redis.call('DEL', KEYS[1])
 if ARGV[3] ~= '' then
@@ -90,37 +97,61 @@ if ARGV[3] ~= '' then
   redis.call('ZADD', KEYS[4], 'XX', tonumber(t[1]) + tonumber(t[2]) / 1000000, ARGV[3])
 end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
-return {1, redis.call('LINDEX', KEYS[3], 0)}
+local until_in = redis.call('HGET', KEYS[6], 'in_until') or ''
+local until_out = redis.call('HGET', KEYS[6], 'out_until') or ''
+return {1, redis.call('LINDEX', KEYS[3], 0), redis.call('LINDEX', KEYS[5], 0), until_in, until_out}
 """
 
-# KEYS: lease, inbox, timeline, activity zset, thread hash.
-# ARGV: token, expected head, timeline entry, timeline limit, thread id, now, lease ms, then the
-# thread's fields as name, value pairs.
+# KEYS: lease, box, timeline, activity zset, thread hash, retry state, box effects.
+# ARGV: token, expected head, timeline entry, timeline limit, thread id, now, lease ms, box name,
+# then the thread's fields as name, value pairs.
 # Pops the head only if this caller still holds the lease and the head is the item it handled; in
-# the same step records the timeline entry and the thread, and renews the lease.
+# the same step records the timeline entry and the thread, forgets the item's retry state and
+# effects, and renews the lease.
 # Returns -1 when the lease was lost, -2 when the head changed, else {1, next head (absent: empty)}.
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then return -2 end
 redis.call('LPOP', KEYS[2])
+redis.call('HDEL', KEYS[6], ARGV[8], ARGV[8] .. '_until')
+redis.call('DEL', KEYS[7])
 if ARGV[3] ~= '' then
   redis.call('RPUSH', KEYS[3], ARGV[3])
   redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1)
 end
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
-if #ARGV > 7 then redis.call('HSET', KEYS[5], unpack(ARGV, 8)) end
+if #ARGV > 8 then redis.call('HSET', KEYS[5], unpack(ARGV, 9)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return {1, redis.call('LINDEX', KEYS[2], 0)}
 """
 
-# KEYS: lease, inbox, active set. ARGV: token, thread id. Releases our lease; forgets the thread in
-# the sweeper's set when its inbox is empty. Returns the inbox length left.
+# KEYS: lease, inbox, active set, outbox, retry state. ARGV: token, thread id.
+# Releases our lease; forgets the thread in the sweeper's set when both boxes are empty. Returns
+# how many items are due now: items of a box that is backing off are not due.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-local left = redis.call('LLEN', KEYS[2])
-if left == 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
-return left
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local total, due = 0, 0
+for i, box in ipairs({{KEYS[2], 'in_until'}, {KEYS[4], 'out_until'}}) do
+  local n = redis.call('LLEN', box[1])
+  total = total + n
+  local until_at = tonumber(redis.call('HGET', KEYS[5], box[2]) or '0')
+  if until_at <= now then due = due + n end
+end
+if total == 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
+return due
 """
+
+
+class Box(StrEnum):
+    """A thread's two ordered boxes; the value names the box in retry state and effects keys."""
+
+    IN = "in"  # customer events, from the webhooks
+    OUT = "out"  # contact-center events and system messages, for the customer
+
+    def key(self, thread_id: str) -> str:
+        return keys.inbox(thread_id) if self is Box.IN else keys.outbox(thread_id)
 
 
 @dataclass(frozen=True)
@@ -131,8 +162,18 @@ class Accepted:
     """Set when this arrival claimed a dispatcher slot: queue a dispatch job for it."""
 
 
+@dataclass(frozen=True)
+class Held:
+    """What a drain sees when it takes a thread's lease."""
+
+    token: str
+    heads: dict[Box, bytes | None]
+    until: dict[Box, float]
+    """Per box, the time before which its head must not be retried (0: not backing off)."""
+
+
 class Inboxes:
-    """Intake and drain primitives; each step is one round trip to Redis."""
+    """Intake and drain primitives of both boxes; each step is one round trip to Redis."""
 
     def __init__(self, redis: Redis, wake_ttl_seconds: int = 30, dispatchers: int = 2) -> None:
         self.redis = redis
@@ -152,30 +193,57 @@ class Inboxes:
         if len(events) == 1:
             # One event is the common case: a direct EVALSHA is one round trip, where a pipeline
             # adds redis-py's SCRIPT EXISTS check.
-            results = [self._accept_one(events[0], dedupe_ttl_seconds, self.redis)]
+            event = events[0]
+            results = [
+                self.append(
+                    Box.IN,
+                    event.thread_id,
+                    event.to_json(),
+                    keys.dedupe(event.channel, event.asset, event.provider_id),
+                    dedupe_ttl_seconds,
+                )
+            ]
         else:
             pipe = self.redis.pipeline(transaction=False)
             for event in events:
-                self._accept_one(event, dedupe_ttl_seconds, pipe)
+                self.append(
+                    Box.IN,
+                    event.thread_id,
+                    event.to_json(),
+                    keys.dedupe(event.channel, event.asset, event.provider_id),
+                    dedupe_ttl_seconds,
+                    client=pipe,
+                )
             results = pipe.execute()
         return [
             Accepted(event, duplicate=(result == -1), dispatch_slot=int(result) if result > 0 else None)
             for event, result in zip(events, results, strict=True)
         ]
 
-    def _accept_one(self, event: InboundEvent, dedupe_ttl_seconds: int, client: Redis) -> int:
+    def append(
+        self,
+        box: Box,
+        thread_id: str,
+        item: str,
+        dedupe_key: str,
+        dedupe_ttl_seconds: int,
+        *,
+        client: Redis | None = None,
+    ) -> int:
+        """Append one item to a thread's box unless `dedupe_key` was seen: -1 duplicate, 0 appended,
+        or a dispatcher slot id (> 0) for which the caller must queue a dispatch job."""
         return self._accept(
             keys=[
-                keys.dedupe(event.channel, event.asset, event.provider_id),
-                keys.inbox(event.thread_id),
+                dedupe_key,
+                box.key(thread_id),
                 keys.active_inboxes(),
-                keys.wake(event.thread_id),
+                keys.wake(thread_id),
                 keys.ready(),
                 keys.dispatchers(),
                 keys.dispatcher_sequence(),
             ],
-            args=[dedupe_ttl_seconds, event.to_json(), event.thread_id, self.wake_ttl_seconds, self.dispatchers],
-            client=client,
+            args=[dedupe_ttl_seconds, item, thread_id, self.wake_ttl_seconds, self.dispatchers],
+            client=client or self.redis,
         )
 
     def make_ready(self, thread_id: str) -> int | None:
@@ -211,17 +279,29 @@ class Inboxes:
 
     # -- drain --------------------------------------------------------------------------------
 
-    def acquire(self, thread_id: str, lease_seconds: float, slot: int | None = None) -> tuple[str, bytes | None] | None:
-        """Take the thread's lease: (token, head item or None), or None when another drain holds it.
-        The token proves ownership in every later step; `slot` is the dispatcher's, kept alive."""
+    def acquire(self, thread_id: str, lease_seconds: float, slot: int | None = None) -> Held | None:
+        """Take the thread's lease, or None when another drain holds it. The token proves ownership
+        in every later step; `slot` is the dispatcher's, kept alive."""
         token = uuid.uuid4().hex
         answer = self._acquire(
-            keys=[keys.wake(thread_id), keys.lease(thread_id), keys.inbox(thread_id), keys.dispatchers()],
+            keys=[
+                keys.wake(thread_id),
+                keys.lease(thread_id),
+                keys.inbox(thread_id),
+                keys.dispatchers(),
+                keys.outbox(thread_id),
+                keys.retry_state(thread_id),
+            ],
             args=[token, _ms(lease_seconds), "" if slot is None else slot],
         )
         if not answer:
             return None
-        return token, (answer[1] if len(answer) > 1 else None)
+        _, head_in, head_out, until_in, until_out = answer
+        return Held(
+            token,
+            heads={Box.IN: head_in, Box.OUT: head_out},
+            until={Box.IN: float(until_in or 0), Box.OUT: float(until_out or 0)},
+        )
 
     def commit(
         self,
@@ -231,9 +311,11 @@ class Inboxes:
         entry: dict[str, object] | None,
         thread_fields: dict[str, str] | None = None,
         lease_seconds: float = 30.0,
+        box: Box = Box.IN,
     ) -> bytes | LeaseLost | None:
-        """Pop the handled head, record its timeline entry and the thread, renew the lease, all in
-        one atomic step; returns the next head (None: empty), or LEASE_LOST."""
+        """Pop the handled head of `box`, record its timeline entry and the thread, forget its retry
+        state and effects, renew the lease, all in one atomic step; returns the box's next head
+        (None: empty), or LEASE_LOST."""
         args: list[object] = [
             token,
             item,
@@ -242,16 +324,19 @@ class Inboxes:
             thread_id,
             time.time(),
             _ms(lease_seconds),
+            box.value,
         ]
         for name, value in (thread_fields or {}).items():
             args += [name, value]
         answer = self._commit(
             keys=[
                 keys.lease(thread_id),
-                keys.inbox(thread_id),
+                box.key(thread_id),
                 keys.timeline(thread_id),
                 keys.threads_by_activity(),
                 keys.thread(thread_id),
+                keys.retry_state(thread_id),
+                keys.effects(box.value, thread_id),
             ],
             args=args,
         )
@@ -260,31 +345,46 @@ class Inboxes:
         return answer[1] if len(answer) > 1 else None
 
     def release(self, thread_id: str, token: str) -> int:
-        """Give the lease back; returns how many items are left (an arrival during the release)."""
+        """Give the lease back; returns how many items are due now (arrivals during the drain)."""
         return int(
             self._release(
-                keys=[keys.lease(thread_id), keys.inbox(thread_id), keys.active_inboxes()], args=[token, thread_id]
+                keys=[
+                    keys.lease(thread_id),
+                    keys.inbox(thread_id),
+                    keys.active_inboxes(),
+                    keys.outbox(thread_id),
+                    keys.retry_state(thread_id),
+                ],
+                args=[token, thread_id],
             )
         )
 
     # -- inspection (sweeper, tests) ----------------------------------------------------------
 
-    def head(self, thread_id: str) -> bytes | None:
-        return self.redis.lindex(keys.inbox(thread_id), 0)
+    def head(self, thread_id: str, box: Box = Box.IN) -> bytes | None:
+        return self.redis.lindex(box.key(thread_id), 0)
 
-    def length(self, thread_id: str) -> int:
-        return int(self.redis.llen(keys.inbox(thread_id)))
+    def length(self, thread_id: str, box: Box = Box.IN) -> int:
+        return int(self.redis.llen(box.key(thread_id)))
 
     def active(self) -> list[str]:
         return sorted(m.decode() for m in self.redis.smembers(keys.active_inboxes()))
 
-    def stranded(self, thread_id: str) -> bool:
-        """Items waiting, no drain holding the lease and no wake-up queued: nobody will come."""
+    def stranded(self, thread_id: str, now: float | None = None) -> bool:
+        """Items due, no drain holding the lease and no wake-up queued: nobody will come. Items of
+        a box backing off are not due until its retry time."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.exists(keys.lease(thread_id), keys.wake(thread_id))
         pipe.llen(keys.inbox(thread_id))
-        held_or_queued, length = pipe.execute()
-        return held_or_queued == 0 and length > 0
+        pipe.llen(keys.outbox(thread_id))
+        pipe.hmget(keys.retry_state(thread_id), "in_until", "out_until")
+        held_or_queued, length_in, length_out, (until_in, until_out) = pipe.execute()
+        if held_or_queued:
+            return False
+        now = time.time() if now is None else now
+        due_in = length_in > 0 and float(until_in or 0) <= now
+        due_out = length_out > 0 and float(until_out or 0) <= now
+        return due_in or due_out
 
 
 class LeaseLost:

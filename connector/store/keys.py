@@ -41,9 +41,39 @@ def dispatcher_sequence() -> str:
     return f"{PREFIX}:dispatchers:seq"
 
 
+def outbox(thread_id: str) -> str:
+    """LIST of contact-center events and system messages for the customer, oldest first; an item
+    leaves only after its effect (the send) is done. Drained under the same lease as the inbox, so
+    one holder at a time changes a thread."""
+    return f"{PREFIX}:outbox:{thread_id}"
+
+
 def active_inboxes() -> str:
-    """SET of thread ids whose inbox may hold items; the sweeper scans it."""
+    """SET of thread ids whose inbox or outbox may hold items; the sweeper scans it."""
     return f"{PREFIX}:inboxes"
+
+
+def retry_state(thread_id: str) -> str:
+    """HASH per box (`in`, `out`): `<box>_until` (unix s before which the box's head is not retried)
+    and `<box>` (JSON: digest of the head, attempts, first failure time). Cleared by the commit."""
+    return f"{PREFIX}:retry:{thread_id}"
+
+
+def effects(box: str, thread_id: str) -> str:
+    """HASH effect key → result of the effects already done for the box's head item (a started
+    conversation id, "message part 2 sent"), so a repeat after a crash or a retry skips them.
+    Cleared by the commit that takes the item out."""
+    return f"{PREFIX}:effects:{box}:{thread_id}"
+
+
+def dead_letters() -> str:
+    """LIST of dead-letter ids, newest first (capped)."""
+    return f"{PREFIX}:dead"
+
+
+def dead_letter(letter_id: str) -> str:
+    """STRING JSON of one dead letter: the item, its box and thread, the reason, when."""
+    return f"{PREFIX}:dead:{letter_id}"
 
 
 def dedupe(channel: str, asset: str, provider_id: str) -> str:
@@ -161,3 +191,9 @@ def ece_token(integration: str, fingerprint: str) -> str:
 def ece_entry_point_config(integration: str, entry_point_id: str) -> str:
     """STRING JSON of an entry point's configuration (lastModified, attachment policies), cached."""
     return f"{PREFIX}:ece:epconfig:{integration}:{entry_point_id}"
+
+
+def ece_conversation(integration: str, conversation_id: str) -> str:
+    """STRING JSON {thread, sequence}: which thread an ECE conversation belongs to (callbacks key on it).
+    Written as soon as the conversation is started, before ECE can call back about it."""
+    return f"{PREFIX}:ece:conv:{integration}:{conversation_id}"

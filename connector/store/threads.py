@@ -30,13 +30,36 @@ class Thread:
     started_at: float | None = None
     last_inbound_at: float | None = None
     """Provider time of the customer's last message: messaging windows count from it."""
+    last_message_id: str | None = None
+    """Provider id of the customer's last message (WhatsApp's typing indicator refers to it)."""
+    remote_id: str | None = None
+    """The contact center's id of the current conversation (ECE conversation id)."""
+    agent_id: str | None = None
+    agent_name: str | None = None
+    queued_at: float | None = None
+    unavailable_until: float | None = None
+    """While UNAVAILABLE: when the unavailable policy's interval ends."""
+    typing_at: float | None = None
+    """When a typing-start was last shown to the customer and not yet ended (throttle: one per 10 s)."""
 
     @property
     def conversation_id(self) -> str:
         return f"{self.id}-{self.sequence}"
 
 
-_SCALARS = ("channel", "asset", "customer", "integration", "entry_point", "rule")
+_SCALARS = (
+    "channel",
+    "asset",
+    "customer",
+    "integration",
+    "entry_point",
+    "rule",
+    "last_message_id",
+    "remote_id",
+    "agent_id",
+    "agent_name",
+)
+_TIMES = ("started_at", "last_inbound_at", "queued_at", "unavailable_until", "typing_at")
 
 
 def load(redis: Redis, thread_id: str) -> Thread:
@@ -48,8 +71,8 @@ def load(redis: Redis, thread_id: str) -> Thread:
     thread.state = State(raw.get("state", State.IDLE.value))
     thread.sequence = int(raw.get("sequence", 0))
     thread.details = json.loads(raw.get("details", "{}"))
-    thread.started_at = float(raw["started_at"]) if raw.get("started_at") else None
-    thread.last_inbound_at = float(raw["last_inbound_at"]) if raw.get("last_inbound_at") else None
+    for name in _TIMES:
+        setattr(thread, name, float(raw[name]) if raw.get(name) else None)
     return thread
 
 
@@ -64,10 +87,11 @@ def fields_of(thread: Thread) -> dict[str, str]:
         state=thread.state.value,
         sequence=str(thread.sequence),
         details=json.dumps(thread.details, sort_keys=True),
-        started_at="" if thread.started_at is None else repr(thread.started_at),
-        last_inbound_at="" if thread.last_inbound_at is None else repr(thread.last_inbound_at),
         updated_at=repr(time.time()),
     )
+    for name in _TIMES:
+        value = getattr(thread, name)
+        fields[name] = "" if value is None else repr(value)
     return fields
 
 

@@ -1,0 +1,1 @@
+"""Cisco ECE asynchronous messaging: the client of the API profile in docs/protocols/ece-profile.md."""

@@ -1,0 +1,79 @@
+"""Rendering the configurable system messages for one thread (DESIGN §4, docs/messages.md).
+
+Which template: the entry point's override, else `message_templates/<locale>/<type>.txt.j2`; the
+locale comes from the customer's channel details, else the asset's default, else the entry
+point's. Rendering is sandboxed and capped (connector/messages); an empty result means the
+message is turned off.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from connector.messages.context import MessageContext, customer_context, entry_point_context
+from connector.messages.templates import MessageTemplates, resolve_locale
+from connector.runtime import Runtime
+from connector.store.threads import Thread
+
+_templates: dict[tuple[Path, int], MessageTemplates] = {}
+_lock = threading.Lock()
+
+
+def templates_of(runtime: Runtime) -> MessageTemplates:
+    settings = runtime.settings
+    key = (settings.templates_dir, settings.template_output_cap)
+    with _lock:
+        if key not in _templates:
+            _templates[key] = MessageTemplates(settings.templates_dir, output_cap=settings.template_output_cap)
+        return _templates[key]
+
+
+def render(
+    runtime: Runtime,
+    thread: Thread,
+    message_type: str,
+    *,
+    agent: dict[str, Any] | None = None,
+    queue: dict[str, Any] | None = None,
+    transfer: dict[str, Any] | None = None,
+    attachment: dict[str, Any] | None = None,
+) -> str | None:
+    config = runtime.config
+    integration = config.integration(thread.integration) if thread.integration else None
+    entry_point = integration.entry_point(thread.entry_point) if integration and thread.entry_point else None
+    asset = config.asset(thread.channel, thread.asset)
+    templates = templates_of(runtime)
+    default_locale = (asset.default_locale if asset else None) or (entry_point.default_locale if entry_point else None)
+    locale = resolve_locale(_customer_locale(thread), default_locale, templates.locales())
+    context = MessageContext(
+        customer=customer_context(
+            thread.channel, thread.customer, name=_customer_name(thread), locale=locale, details=thread.details
+        ),
+        agent=agent if agent is not None else _agent_of(thread),
+        entry_point=entry_point_context(entry_point) if entry_point else {},
+        queue=queue,
+        transfer=transfer,
+        attachment=attachment,
+    )
+    return templates.render(message_type, context, locale=locale, entry_point=entry_point)
+
+
+def _customer_locale(thread: Thread) -> str | None:
+    locale = thread.details.get("locale")
+    return locale if isinstance(locale, str) and locale else None
+
+
+def _customer_name(thread: Thread) -> str | None:
+    for field in ("name", "profile_name", "first_name"):
+        value = thread.details.get(field)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _agent_of(thread: Thread) -> dict[str, Any] | None:
+    if thread.agent_name or thread.agent_id:
+        return {"id": thread.agent_id, "name": thread.agent_name}
+    return None

@@ -1,0 +1,196 @@
+"""Faithful simulators of the channel providers' send APIs, for the sandbox and the tests.
+
+    providers = ProviderSimulators(config.assets, base_url="http://127.0.0.1:8100")
+    for prefix, blueprint in providers.blueprints():
+        app.register_blueprint(blueprint, url_prefix=prefix)
+    ... the connector sends to each asset's api_base_url / delivery_url ...
+    providers.store.sent("whatsapp", "15551230001")       # what the customer received
+    providers.fail_next("sms", 2, 429, retry_after=3)      # the next two sends are throttled
+
+Each simulator checks credentials the provider's way, answers with the provider's success and error
+shapes (protocols/channels.md, wire.md) and records every accepted send in `store`. `files` holds
+the media customers send, served back at the provider's URL shapes. The `/providers` blueprint is
+the simulators' own HTTP control surface (for the customer emulator's CLI and for demos).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, request
+
+from connector.config.model import Asset
+from connector.sandbox.providers import apple, graph, inapp, twilio
+from connector.sandbox.providers.files import MediaFiles
+from connector.sandbox.providers.store import CHANNELS, Faults, ProviderState, ProviderStore
+
+__all__ = ["CHANNELS", "ProviderSimulators"]
+
+CONTROL_PREFIX = "/providers"
+
+
+class ProviderSimulators:
+    """The four provider simulators over one shared state (store, media files, injected faults)."""
+
+    def __init__(self, assets: Iterable[Asset], base_url: str) -> None:
+        self.state = ProviderState(assets=tuple(assets), base_url=base_url.rstrip("/"))
+        self._blueprints: list[tuple[str, Blueprint]] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.state.base_url
+
+    @property
+    def assets(self) -> tuple[Asset, ...]:
+        return self.state.assets
+
+    @property
+    def store(self) -> ProviderStore:
+        return self.state.store
+
+    @property
+    def files(self) -> MediaFiles:
+        return self.state.files
+
+    @property
+    def faults(self) -> Faults:
+        return self.state.faults
+
+    def blueprints(self) -> list[tuple[str, Blueprint]]:
+        """(url_prefix, blueprint) pairs; the prefixes are the ones the URL shapes in `files` assume."""
+        if self._blueprints is None:
+            self._blueprints = [
+                ("/twilio", twilio.create_blueprint(self.state)),
+                ("/graph", graph.create_blueprint(self.state)),
+                ("/apple", apple.create_blueprint(self.state)),
+                ("/inapp", inapp.create_blueprint(self.state)),
+                (CONTROL_PREFIX, control_blueprint(self)),
+            ]
+        return self._blueprints
+
+    def create_app(self) -> Flask:
+        """A WSGI app serving only the simulators (tests; `python -m connector sandbox` mounts them too)."""
+        app = Flask("provider-simulators")
+        for prefix, blueprint in self.blueprints():
+            app.register_blueprint(blueprint, url_prefix=prefix)
+        return app
+
+    def fail_next(
+        self,
+        channel: str,
+        count: int,
+        status: int,
+        error_code: int | str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """The next `count` sends of `channel` answer `status` with the provider's error JSON
+        (`error_code` or the provider's usual code for that status; `Retry-After` when given)."""
+        self.faults.fail_next(channel, count, status, error_code, retry_after)
+
+    def set_down(self, channel: str | None = None, down: bool = True) -> None:
+        """Every send of `channel` (None: every channel) answers 503 until `set_down(..., down=False)`."""
+        self.faults.set_down(channel, down)
+
+    def reset(self) -> None:
+        """Forget sends, files and injected faults."""
+        self.store.clear()
+        self.files.clear()
+        self.faults.clear()
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as JSON: file bytes as base64."""
+    out = dict(record)
+    out["files"] = [
+        {k: v for k, v in f.items() if k != "data"}
+        | ({"data_base64": base64.b64encode(f["data"]).decode()} if f.get("data") is not None else {})
+        for f in record["files"]
+    ]
+    out["file"] = out["files"][0] if out["files"] else None
+    return out
+
+
+def control_blueprint(providers: ProviderSimulators) -> Blueprint:
+    """`/providers/...`: put customer media, report a customer's message, inject faults, read sends.
+
+    No authentication and no CSRF protection: the sandbox serves it on loopback only, for the
+    customer emulator's CLI and for demos; it is never part of a production deployment.
+    """
+    bp = Blueprint("sandbox_providers", __name__)
+
+    def bad(message: str) -> tuple[Response, int]:
+        return jsonify(error="bad_request", message=message), 400
+
+    def payload() -> dict[str, Any]:
+        data = request.get_json(silent=True)
+        return data if isinstance(data, dict) else {}
+
+    @bp.post("/files")
+    def put_file() -> tuple[Response, int]:
+        """Raw body = the file; Content-Type = its MIME type; X-File-Name = its name. → 201 {"id"}."""
+        data = request.get_data()
+        if not data:
+            return bad("the body must be the file's bytes")
+        mime_type = request.mimetype or "application/octet-stream"
+        name = request.headers.get("X-File-Name") or "file"
+        file_id = providers.files.put(data, mime_type, name)
+        return jsonify(id=file_id, size=len(data), mime_type=mime_type, name=name), 201
+
+    @bp.post("/inbound")
+    def inbound() -> tuple[Response, int] | Response:
+        """{"channel", "asset", "customer", "message_id"?, "at"?}: the customer just wrote."""
+        data = payload()
+        if data.get("channel") not in CHANNELS or not data.get("asset") or not data.get("customer"):
+            return bad("channel, asset and customer are required")
+        at = data.get("at")
+        if at is not None and not isinstance(at, int | float):
+            return bad("at must be unix seconds")
+        providers.store.note_inbound(
+            data["channel"], str(data["asset"]), str(data["customer"]), at=at, message_id=data.get("message_id")
+        )
+        return Response(status=204)
+
+    @bp.post("/fail")
+    def fail() -> tuple[Response, int] | Response:
+        """{"channel", "count", "status", "error_code"?, "retry_after"?}: see ProviderSimulators.fail_next."""
+        data = payload()
+        try:
+            providers.fail_next(
+                data.get("channel", ""),
+                int(data.get("count", 1)),
+                int(data.get("status", 0)),
+                data.get("error_code"),
+                data.get("retry_after"),
+            )
+        except (TypeError, ValueError) as exc:
+            return bad(str(exc))
+        return Response(status=204)
+
+    @bp.post("/down")
+    def down() -> tuple[Response, int] | Response:
+        """{"channel"?: null for all, "down": true | false}."""
+        data = payload()
+        try:
+            providers.set_down(data.get("channel"), bool(data.get("down", True)))
+        except ValueError as exc:
+            return bad(str(exc))
+        return Response(status=204)
+
+    @bp.get("/sent")
+    def sent() -> Response:
+        """?channel=&customer=&asset=: the recorded sends, oldest first."""
+        records = providers.store.sent(
+            request.args.get("channel") or None,
+            request.args.get("customer") or None,
+            asset=request.args.get("asset") or None,
+        )
+        return jsonify(sent=[_public(r) for r in records])
+
+    @bp.post("/reset")
+    def reset() -> Response:
+        providers.reset()
+        return Response(status=204)
+
+    return bp

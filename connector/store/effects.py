@@ -1,0 +1,38 @@
+"""Effects already done for the head item of a box, so a repeat skips them (DESIGN §6).
+
+A head item is repeated after a crash (its lease lapses) or a retryable failure; its effects are
+calls to ECE or a provider that have no idempotency key of their own (start a conversation, send
+part 2 of a split message). Each is recorded here right after it succeeds; the commit that takes
+the item out of its box deletes the record in the same atomic step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from redis import Redis
+
+from connector.store import keys
+from connector.store.inbox import Box
+
+
+class Effects:
+    def __init__(self, redis: Redis, box: Box, thread_id: str) -> None:
+        self.redis = redis
+        self.key = keys.effects(box.value, thread_id)
+
+    def get(self, effect: str) -> str | None:
+        raw = self.redis.hget(self.key, effect)
+        return raw.decode() if raw is not None else None
+
+    def record(self, effect: str, result: str = "1") -> None:
+        self.redis.hset(self.key, effect, result)
+
+    def once(self, effect: str, action: Callable[[], str | None]) -> str:
+        """Run `action` unless `effect` was done for this item; returns its (recorded) result."""
+        done = self.get(effect)
+        if done is not None:
+            return done
+        result = action() or "1"
+        self.record(effect, result)
+        return result
