@@ -238,14 +238,12 @@ SANDBOX_FILE = "http://127.0.0.1:8000/files/1/brochure.pdf"
 
 
 @responses.activate
-def test_agent_file_on_a_private_address_only_in_the_sandbox():
+def test_an_agent_file_on_a_private_address_is_fetched_since_it_comes_from_the_contact_center():
+    # ECE usually runs on a private network; its file URLs come from an authenticated callback.
     file = OutboundFile(SANDBOX_FILE, "brochure.pdf", "application/pdf")
-    with pytest.raises(PermanentError, match="non-public address"):
-        apple().send(CUSTOMER, file, key="k1")
-    assert len(responses.calls) == 0
     mock_upload_flow(b"pdf")
     responses.get(SANDBOX_FILE, body=b"pdf", content_type="application/pdf")
-    assert apple(sandbox=True).send(CUSTOMER, file, key="k1").sent
+    assert apple().send(CUSTOMER, file, key="k1").sent
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ def write_config(folder: Path, ece_url: str, sandbox_url: str, **entry_point_ove
                 "channel": "apple",
                 "business_id": "00000000-0000-4000-8000-0000000000e2",
                 "msp_id": "e2e-msp",
-                "secret": "ZTJlLWFwcGxlLXNlY3JldC1mb3ItdGVzdHMtb25seQ==",
+                "secret": "ZTJlLWFwcGxlLXNlY3JldC1mb3ItdGVzdHMtb25seS0zMmI=",
                 "api_base_url": f"{sandbox_url}/apple",
             },
             {
@@ -169,11 +169,11 @@ class Stack:
     runtime: Runtime
 
     @property
-    def providers(self):  # noqa: ANN201 - ProviderSimulators
+    def providers(self):
         return self.sandbox.providers
 
     @property
-    def customer(self):  # noqa: ANN201 - CustomerEmulator
+    def customer(self):
         return self.sandbox.customer
 
     def conversations(self, entry_point: str | None = None) -> list[Conversation]:
