@@ -114,10 +114,15 @@ class _Step:
         if not entry_point.enabled:
             return self._disabled("entry point disabled in the connector")
         availability = self.client.availability(entry_point.id)
-        if not availability.chat_allowed:
-            return self._disabled("entry point not active in ECE")
         if availability.can_take_chats:
             return None
+        no_agents = (
+            not availability.agents_available or availability.eligibility in (1, 2) or availability.capacity == 0
+        )
+        if not no_agents:
+            # chatAllowed folds depth, availability and "entry point active" together (ece-finesse
+            # §1.2): with agents and room, a refusal means the entry point is not active.
+            return self._disabled("entry point not active in ECE")
         policy = entry_point.unavailable
         outbox.system_message(self.runtime, thread.id, thread.sequence, "no_agents")
         if thread.state is not State.UNAVAILABLE:
