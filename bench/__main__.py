@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench import blending, webhook_ack
+from bench import blending, ece_relay, webhook_ack
 
-BENCHMARKS = {"webhook_ack": webhook_ack.run, "blending": blending.run}
+BENCHMARKS = {"webhook_ack": webhook_ack.run, "blending": blending.run, "ece_relay": ece_relay.run}
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

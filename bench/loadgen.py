@@ -113,7 +113,14 @@ async def _closed_loop(host: str, port: int, make: Callable[[int], bytes], secon
     return result
 
 
-async def _open_loop(host: str, port: int, make: Callable[[int], bytes], rate: float, seconds: float) -> Result:
+async def _open_loop(
+    host: str,
+    port: int,
+    make: Callable[[int], bytes],
+    rate: float,
+    seconds: float,
+    on_done: Callable[[int, int], None] | None = None,
+) -> Result:
     result = Result()
     idle: list[Connection] = []
     total = int(rate * seconds)
@@ -128,6 +135,8 @@ async def _open_loop(host: str, port: int, make: Callable[[int], bytes], rate: f
             return
         result.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
         result.statuses[status] = result.statuses.get(status, 0) + 1
+        if on_done is not None:
+            on_done(index, status)
         idle.append(connection)
 
     tasks = []
@@ -146,5 +155,13 @@ def closed_loop(host: str, port: int, make: Callable[[int], bytes], seconds: flo
     return asyncio.run(_closed_loop(host, port, make, seconds, concurrency))
 
 
-def open_loop(host: str, port: int, make: Callable[[int], bytes], rate: float, seconds: float) -> Result:
-    return asyncio.run(_open_loop(host, port, make, rate, seconds))
+def open_loop(
+    host: str,
+    port: int,
+    make: Callable[[int], bytes],
+    rate: float,
+    seconds: float,
+    on_done: Callable[[int, int], None] | None = None,
+) -> Result:
+    """`on_done(index, status)` is called when a request's answer arrives."""
+    return asyncio.run(_open_loop(host, port, make, rate, seconds, on_done))

@@ -77,6 +77,13 @@ class Settings:
     dispatchers: int = 2
     """Most drain dispatch jobs at once: parallel conversations, without one RQ job per message."""
 
+    drain_threads: int = 4
+    """Drain loops per dispatch job, side by side: draining mostly waits on ECE and providers."""
+
+    availability_cache_seconds: float = 2.0
+    """How long an entry point's availability answer is reused by a worker: a burst of new chats
+    asks ECE once, not five calls per chat (0: ask every time)."""
+
     worker_nice: int = 10
     """CPU priority step of workers below the web process: under a burst, acknowledging webhooks
     (which providers time out and retry) comes before draining inboxes (which only queue)."""
@@ -122,6 +129,8 @@ class Settings:
             "wake_ttl_seconds": _float("CONNECTOR_WAKE_TTL_SECONDS", 30.0),
             "dispatchers": _int("CONNECTOR_DISPATCHERS", 2),
             "worker_nice": _int("CONNECTOR_WORKER_NICE", 10),
+            "drain_threads": _int("CONNECTOR_DRAIN_THREADS", 4),
+            "availability_cache_seconds": _float("CONNECTOR_AVAILABILITY_CACHE_SECONDS", 2.0),
             "sandbox": env.get("CONNECTOR_SANDBOX", "") in {"1", "true", "yes"},
             "retry_base_seconds": _float("CONNECTOR_RETRY_BASE_SECONDS", 1.0),
             "retry_max_seconds": _float("CONNECTOR_RETRY_MAX_SECONDS", 30.0),

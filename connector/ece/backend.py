@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 
 from connector import backends
@@ -20,7 +21,7 @@ from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
 from connector.ece.attributes import custom_attributes, customer_attributes
-from connector.ece.client import EceClient, client_for
+from connector.ece.client import Availability, EceClient, client_for
 from connector.errors import ConversationGone, PermanentError
 from connector.relay import customers, outbox
 from connector.runtime import Runtime
@@ -29,6 +30,9 @@ from connector.store.effects import Effects
 from connector.store.threads import Thread
 
 log = logging.getLogger(__name__)
+
+_availability_cache: dict[tuple[str, str], tuple[float, Availability]] = {}
+_availability_lock = threading.Lock()
 
 CONVERSATION_MAP_TTL_SECONDS = 30 * 24 * 3600
 """How long an ECE conversation id maps back to its thread (late callbacks of an ended chat)."""
@@ -113,7 +117,7 @@ class _Step:
         thread = self.thread
         if not entry_point.enabled:
             return self._disabled("entry point disabled in the connector")
-        availability = self.client.availability(entry_point.id)
+        availability = self._availability(entry_point)
         if availability.can_take_chats:
             return None
         no_agents = (
@@ -131,6 +135,23 @@ class _Step:
         thread.state = State.UNAVAILABLE
         reason = "no agent available" if not availability.agents_available else "queue full"
         return f"{reason}: {policy.action} for {policy.after_seconds} s"
+
+    def _availability(self, entry_point: EntryPoint) -> Availability:
+        """ECE's five availability answers, reused for a moment when they say yes: a burst of new
+        chats on one entry point asks once. A no is always asked again, so a customer is never
+        turned away on a stale answer."""
+        ttl = self.runtime.settings.availability_cache_seconds
+        key = (self.integration.name, entry_point.id)
+        now = time.monotonic()
+        with _availability_lock:
+            cached = _availability_cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        availability = self.client.availability(entry_point.id)
+        if availability.can_take_chats and ttl > 0:
+            with _availability_lock:
+                _availability_cache[key] = (now + ttl, availability)
+        return availability
 
     def _disabled(self, why: str) -> str:
         outbox.system_message(self.runtime, self.thread.id, self.thread.sequence, "entry_point_disabled")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,27 +35,40 @@ WAKE_JOB = "connector.relay.drain.wake_thread"
 
 
 def drain_ready(slot: int | None = None) -> int:
-    """RQ job: drain ready threads one after another; returns how many items were handled.
+    """RQ job: drain ready threads; returns how many items were handled.
 
     At most `settings.dispatchers` of these run at once, each popping distinct thread ids (a thread
-    popped twice is skipped by its lease). A dispatcher lingers briefly for more work, so a steady
-    stream costs no enqueue per message; after its time budget it hands over to a fresh job.
+    popped twice is skipped by its lease). Each runs `settings.drain_threads` loops side by side:
+    draining waits on ECE and the providers far more than it computes, so a few threads per job
+    keep a burst of new conversations (each a handful of ECE calls) from queueing behind one
+    another. A loop lingers briefly for more work, so a steady stream costs no enqueue per message;
+    after its time budget the job hands over to a fresh one.
     """
     runtime = current()
-    inboxes = runtime.inboxes
     deadline = time.monotonic() + DISPATCH_BUDGET_SECONDS
-    handled = 0
+    loops = max(1, runtime.settings.drain_threads)
     try:
-        while time.monotonic() < deadline:
-            thread_id = inboxes.next_ready(DISPATCH_LINGER_SECONDS)
-            if thread_id is None:
-                break
-            handled += drain_thread(thread_id, runtime, slot)
+        if loops == 1:
+            handled = _dispatch_loop(runtime, slot, deadline)
+        else:
+            with ThreadPoolExecutor(loops, thread_name_prefix="drain") as pool:
+                futures = [pool.submit(_dispatch_loop, runtime, slot, deadline) for _ in range(loops)]
+                handled = sum(f.result() for f in futures)
     finally:
-        inboxes.retire_dispatcher(slot)
+        runtime.inboxes.retire_dispatcher(slot)
     # Work that arrived while every slot was taken (or after our budget) needs a dispatcher.
-    if (next_slot := inboxes.claim_dispatch()) is not None:
+    if (next_slot := runtime.inboxes.claim_dispatch()) is not None:
         enqueue_dispatch(runtime.redis, next_slot)
+    return handled
+
+
+def _dispatch_loop(runtime: Runtime, slot: int | None, deadline: float) -> int:
+    handled = 0
+    while time.monotonic() < deadline:
+        thread_id = runtime.inboxes.next_ready(DISPATCH_LINGER_SECONDS)
+        if thread_id is None:
+            break
+        handled += drain_thread(thread_id, runtime, slot)
     return handled
 
 

@@ -1,0 +1,264 @@
+"""Issue 3 benchmark: the relay both ways through the real stack and the sandbox simulators.
+
+100 conversations x 10 messages each way at 200 messages/s:
+- in: signed WhatsApp webhooks → the ECE simulator receiving each message (webhook sent → received);
+- out: ECE callbacks (one event each, as ECE posts them) → the WhatsApp send-API simulator receiving
+  the send (callback sent → received).
+Both simulators stamp arrivals with the same clock as this process (one machine). Lost, duplicated
+and out-of-order messages are counted per conversation. Goal: p95 ≤ 100 ms each way, none lost,
+duplicated or out of order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+
+from bench.loadgen import build_request, open_loop
+from bench.stack import running_stack
+
+HOST = "127.0.0.1"
+SANDBOX = "http://127.0.0.1:8100"
+CONVERSATIONS = 100
+MESSAGES = 10
+RATE = 200.0
+ASSET = "sandbox-whatsapp"
+PHONE_NUMBER_ID = "100000000000002"
+META_SECRET = b"sandbox-meta-secret"
+CALLBACK_TOKEN = "sandbox-callback-token"
+INTEGRATION = "SandboxECE"
+
+
+def customer(conversation: int, run: str = "") -> str:
+    return f"1666{run}{conversation:06d}"
+
+
+def split(index: int, burst: bool) -> tuple[int, int]:
+    """(conversation, message) of the index-th send. Burst: message m of every conversation, then
+    m + 1 (all 100 conversations open in the first half second). Spread: 10 messages of one
+    conversation, then the next (a new conversation every 50 ms)."""
+    if burst:
+        return index % CONVERSATIONS, index // CONVERSATIONS
+    return index // MESSAGES, index % MESSAGES
+
+
+def inbound_body(index: int, burst: bool = True, run: str = "") -> bytes:
+    conversation, message = split(index, burst)
+    wa_id = customer(conversation, run)
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550002222", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": f"Bench {conversation}"}, "wa_id": wa_id}],
+        "messages": [
+            {
+                "from": wa_id,
+                "id": f"wamid.relay.{run}.{conversation}.{message}",
+                "timestamp": str(int(time.time())),
+                "type": "text",
+                "text": {"body": f"c{conversation} m{message}"},
+            }
+        ],
+    }
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body).encode()
+
+
+@dataclass
+class Direction:
+    name: str
+    sent_at: dict[int, float] = field(default_factory=dict)
+    arrivals: dict[int, list[tuple[float, int]]] = field(default_factory=dict)
+    """conversation → [(arrival time, message number)] in arrival order."""
+
+    burst: bool = True
+    acked_at: dict[int, float] = field(default_factory=dict)
+    """When the connector answered each send: a message acknowledged before the next one of its
+    conversation was even sent was certainly accepted first. Two sends in flight at once may be
+    accepted in either order (the providers promise no order either), so only the former count."""
+
+    def acked(self, index: int, status: int) -> None:
+        if status == 200:
+            self.acked_at[index] = time.time()
+
+    def latencies_ms(self) -> list[float]:
+        first_arrival: dict[tuple[int, int], float] = {}
+        for conversation, items in self.arrivals.items():
+            for at, message in items:
+                first_arrival.setdefault((conversation, message), at)
+        return sorted(
+            (first_arrival[key] - sent) * 1000
+            for index, sent in self.sent_at.items()
+            if (key := split(index, self.burst)) in first_arrival
+        )
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(lost, duplicated, out of order, reordered while both were in flight)."""
+        lost = duplicated = out_of_order = in_flight = 0
+        index_of = {split(i, self.burst): i for i in self.sent_at}
+        for conversation in range(CONVERSATIONS):
+            numbers = [m for _, m in self.arrivals.get(conversation, [])]
+            lost += len(set(range(MESSAGES)) - set(numbers))
+            duplicated += len(numbers) - len(set(numbers))
+            position = {m: p for p, m in reversed(list(enumerate(numbers)))}
+            for message in range(MESSAGES - 1):
+                earlier, later = index_of.get((conversation, message)), index_of.get((conversation, message + 1))
+                if earlier is None or later is None or message not in position or message + 1 not in position:
+                    continue
+                accepted_first = self.acked_at.get(earlier, float("inf")) <= self.sent_at[later]
+                if position[message + 1] < position[message]:
+                    if accepted_first:
+                        out_of_order += 1
+                    else:
+                        in_flight += 1
+        return lost, duplicated, out_of_order, in_flight
+
+
+def run() -> str:
+    rows = []
+    for label, burst, run in (("burst", True, "1"), ("spread", False, "2")):
+        with running_stack(app="wsgi:app", workers=2, sandbox=True) as stack:
+            port = stack.port
+            _wait(lambda: requests.get(f"{SANDBOX}/ece/control/state", timeout=2).ok, 30, "the sandbox")
+            inbound = _inbound(port, burst, run)
+            conversations = _conversation_ids(run)
+            outbound = _outbound(port, conversations, burst)
+        rows.append((label, inbound, outbound))
+    return report(rows)
+
+
+def _inbound(port: int, burst: bool, run: str) -> Direction:
+    direction = Direction("in", burst=burst)
+    path = f"/webhooks/whatsapp/{ASSET}"
+
+    def make(index: int) -> bytes:
+        body = inbound_body(index, burst, run)
+        signature = "sha256=" + hmac.new(META_SECRET, body, hashlib.sha256).hexdigest()
+        direction.sent_at[index] = time.time()
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+        return build_request(HOST, port, path, body, headers)
+
+    open_loop(HOST, port, make, RATE, CONVERSATIONS * MESSAGES / RATE, direction.acked)
+    total = CONVERSATIONS * MESSAGES
+
+    def collect() -> bool:
+        direction.arrivals.clear()
+        state = requests.get(f"{SANDBOX}/ece/control/state", timeout=10).json()
+        for conversation in state["conversations"]:
+            for item in conversation["received"]:
+                content = item.get("content") or ""
+                if content.startswith("c") and " m" in content:
+                    number, message = content[1:].split(" m")
+                    direction.arrivals.setdefault(int(number), []).append((item["received_at"], int(message)))
+        return sum(len(v) for v in direction.arrivals.values()) >= total
+
+    _wait(collect, 120, "the ECE simulator to receive every message")
+    return direction
+
+
+def _conversation_ids(run: str) -> dict[int, str]:
+    state = requests.get(f"{SANDBOX}/ece/control/state", timeout=10).json()
+    ids: dict[int, str] = {}
+    for conversation in state["conversations"]:
+        attributes = {a["name"]: a["value"] for a in conversation["customer_attributes"]}
+        address = attributes.get("address", "")
+        if address.startswith(f"1666{run}"):
+            ids[int(address[5:])] = conversation["id"]
+    return ids
+
+
+def _outbound(port: int, conversations: dict[int, str], burst: bool) -> Direction:
+    direction = Direction("out", burst=burst)
+    path = f"/ece/{INTEGRATION}/callback"
+
+    def make(index: int) -> bytes:
+        conversation, message = split(index, burst)
+        now = time.time()
+        event = {
+            "id": str(8_000_000_000 + index),
+            "conversation": {"id": conversations[conversation]},
+            "type": {"value": "text/plain"},
+            "content": f"c{conversation} a{message}",
+            "sender": {"type": "user", "user": {"id": "1001", "name": "Alice"}},
+            "timeStamp": int(now * 1000),
+        }
+        direction.sent_at[index] = now
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {CALLBACK_TOKEN}"}
+        return build_request(HOST, port, path, json.dumps({"message": [event]}).encode(), headers)
+
+    open_loop(HOST, port, make, RATE, CONVERSATIONS * MESSAGES / RATE, direction.acked)
+    total = CONVERSATIONS * MESSAGES
+
+    def collect() -> bool:
+        direction.arrivals.clear()
+        sent = requests.get(f"{SANDBOX}/providers/sent", params={"channel": "whatsapp"}, timeout=10).json()["sent"]
+        for record in sent:
+            text = record.get("text") or ""
+            if text.startswith("c") and " a" in text:
+                number, message = text[1:].split(" a")
+                direction.arrivals.setdefault(int(number), []).append((record["at"], int(message)))
+        return sum(len(v) for v in direction.arrivals.values()) >= total
+
+    _wait(collect, 120, "the WhatsApp simulator to receive every send")
+    return direction
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if predicate():
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def report(rows: list[tuple[str, Direction, Direction]]) -> str:
+    lines = [
+        "## ECE relay both ways (issue 3)",
+        "",
+        f"{CONVERSATIONS} conversations x {MESSAGES} messages each way at {RATE:.0f} messages/s, real stack "
+        "(gunicorn 2x4, 2 workers) with the sandbox simulators on the same 2 cores.",
+        "",
+        "Burst: message m of every conversation, then m + 1, so all 100 conversations open in the first",
+        "half second (200 new chats/s). Spread: one conversation's 10 messages, then the next (a new chat",
+        "every 50 ms). Each pattern runs on a fresh stack.",
+        "",
+        "| pattern | direction | messages | p50 ms | p95 ms | p99 ms | lost | duplicated | out of order "
+        "| overtaken in flight |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for pattern, inbound, outbound in rows:
+        for label, direction in (("webhook → ECE", inbound), ("ECE callback → provider", outbound)):
+            latencies = direction.latencies_ms()
+            lost, duplicated, disorder, in_flight = direction.counts()
+            lines.append(
+                f"| {pattern} | {label} | {len(latencies)} | {_percentile(latencies, 0.5):.1f} "
+                f"| {_percentile(latencies, 0.95):.1f} | {_percentile(latencies, 0.99):.1f} "
+                f"| {lost} | {duplicated} | {disorder} | {in_flight} |"
+            )
+    lines += [
+        "",
+        "Out of order: a message relayed after a later one of its conversation although the connector had",
+        "acknowledged it before the later one was sent. Overtaken in flight: two sends of one conversation",
+        "in flight at once (5 ms apart in the spread pattern) that reached the connector in the other order;",
+        "providers promise no order either, and the connector keeps the order in which it accepted them.",
+        "",
+        "Goal: p95 ≤ 100 ms each way; zero lost, duplicated, out of order.",
+    ]
+    return "\n".join(lines)
