@@ -81,6 +81,10 @@ def test_valid_configuration_passes(tmp_path):
             lambda t: t.replace("event: mo", "event: incoming_message"),
             "deploy.yaml: rules[0] ('r1'): field 'event': sms rules use event 'mo'",
         ),
+        (
+            lambda t: t.replace("client_key: k", "client_key: k\n    api_paths: {start_conversation: /x}"),
+            "deploy.yaml: integrations[0] ('ECE'): field 'api_paths': unknown ECE path name(s) start_conversation",
+        ),
         (lambda t: t + "\nbogus: 1\n", "deploy.yaml: top level: field 'bogus': Unknown field."),
         (lambda t: t.replace("rules:", "rules: [\n"), "deploy.yaml: line"),
     ],

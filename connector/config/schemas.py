@@ -223,6 +223,18 @@ class IntegrationSchema(StrictSchema):
         if dupes:
             raise ValidationError(f"entry point names repeat: {', '.join(dupes)}", "entry_points")
 
+    @validates_schema
+    def known_api_paths(self, data: dict[str, Any], **_: Any) -> None:
+        from connector.ece import paths  # the one table of ECE path names
+
+        unknown = paths.unknown_names(data.get("api_paths") or {})
+        if unknown:
+            raise ValidationError(
+                f"unknown ECE path name(s) {', '.join(unknown)}; use {', '.join(sorted(paths.NAMES))} "
+                f"or {paths.API_VERSION_KEY}",
+                "api_paths",
+            )
+
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.Integration:
         data["entry_points"] = tuple(data["entry_points"])
