@@ -12,7 +12,8 @@ import threading
 
 from connector.config.loader import load_config
 from connector.sandbox.finesse import FinesseSandbox, start_finesse_sandbox
-from connector.sandbox.server import LoopbackServer, channel_sandbox, ece_simulator_for
+from connector.sandbox.http import LoopbackServer
+from connector.sandbox.server import channel_sandbox, ece_simulator_for
 from connector.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -9,48 +9,15 @@ connections). Nothing here is used outside the sandbox.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from flask import Flask, redirect
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from connector.config.model import Config, Integration
 from connector.sandbox.customer.emulator import CustomerEmulator
 from connector.sandbox.customer.page import customer_blueprint
 from connector.sandbox.ece import EceSimulator
 from connector.sandbox.providers import ProviderSimulators
-
-
-class LoopbackServer:
-    """A threaded werkzeug server in a daemon thread; stop() and start() again on the same port."""
-
-    def __init__(self, app: Flask, port: int = 0, host: str = "127.0.0.1") -> None:
-        self.app = app
-        self.host = host
-        self.port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> LoopbackServer:
-        self._server = make_server(self.host, self.port, self.app, threaded=True)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
 
 
 def ece_simulator_for(integration: Integration, callback_url: str | None) -> EceSimulator:

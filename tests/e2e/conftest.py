@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 from rq import Worker
-from werkzeug.serving import make_server
 
+from connector.sandbox.http import serving
 from connector.settings import PROJECT_ROOT
 from tests.conftest import CONFIG_DIR
 from tests.helpers import wait_for
@@ -21,14 +20,8 @@ from tests.helpers import wait_for
 
 @pytest.fixture
 def live_server(app) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serving(app) as server:
+        yield server.url
 
 
 class WorkerProcess:

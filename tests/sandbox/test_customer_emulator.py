@@ -25,10 +25,11 @@ from connector.runtime import Runtime
 from connector.sandbox.customer import CustomerEmulator, customer_blueprint
 from connector.sandbox.customer.__main__ import main as cli_main
 from connector.sandbox.customer.emulator import twilio_signature
+from connector.sandbox.http import serving
 from connector.sandbox.providers import ProviderSimulators
 from connector.store import keys
 from tests.conftest import PUBLIC_BASE_URL
-from tests.sandbox import CONFIG_DIR, LiveServer
+from tests.sandbox import CONFIG_DIR
 
 ASSETS = {"sms": "test-sms", "messenger": "test-messenger", "whatsapp": "test-whatsapp", "apple": "test-apple"}
 ASSETS["inapp"] = "test-inapp"
@@ -44,22 +45,16 @@ CHANNELS = tuple(ASSETS)
 
 @pytest.fixture
 def connector(app: Flask) -> Iterator[str]:
-    server = LiveServer().start(app)
-    try:
+    with serving(app) as server:
         yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def providers(runtime: Runtime) -> Iterator[ProviderSimulators]:
-    server = LiveServer()
-    sims = ProviderSimulators(runtime.config.assets, server.url)
-    server.start(sims.create_app())
-    try:
+    with serving() as server:  # the simulators build media URLs from their own address
+        sims = ProviderSimulators(runtime.config.assets, server.url)
+        server.app = sims.create_app()
         yield sims
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from connector.config.loader import load_config
 from connector.config.model import Asset, Config
+from connector.sandbox.http import serving
 from connector.sandbox.providers import ProviderSimulators
-from tests.sandbox import CONFIG_DIR, LiveServer
+from tests.sandbox import CONFIG_DIR
 
 HOUR = 3600
 
@@ -36,13 +37,10 @@ def config() -> Config:
 
 @pytest.fixture
 def sims(config: Config) -> Iterator[ProviderSimulators]:
-    server = LiveServer()
-    providers = ProviderSimulators(config.assets, server.url)
-    server.start(providers.create_app())
-    try:
+    with serving() as server:  # the simulators build media URLs from their own address
+        providers = ProviderSimulators(config.assets, server.url)
+        server.app = providers.create_app()
         yield providers
-    finally:
-        server.stop()
 
 
 def asset(config: Config, channel: str) -> Asset:

@@ -14,9 +14,9 @@ from typing import Any
 
 import requests
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
 
 from connector.sandbox.ece import EceSimulator
+from connector.sandbox.http import serving as loopback
 
 KEY, SECRET = "connector-app", "connector-secret"
 OTHER_KEY, OTHER_SECRET = "other-app", "other-secret"
@@ -26,15 +26,8 @@ TIMEOUT = 5
 @contextmanager
 def serving(app: Flask) -> Iterator[str]:
     """Serve `app` on 127.0.0.1, any free port; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with loopback(app) as server:
+        yield server.url
 
 
 @dataclass

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import logging
 import ssl
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 
 from connector.sandbox.finesse.control import create_control_app
 from connector.sandbox.finesse.model import FinesseModel, SimError
 from connector.sandbox.finesse.rest import create_node_app
 from connector.sandbox.finesse.switch import Switch
 from connector.sandbox.finesse.xmpp import XmppServer
+from connector.sandbox.http import LoopbackServer
 
 __all__ = ["FinesseModel", "FinesseSandbox", "SimError", "Switch", "start_finesse_sandbox"]
 
@@ -42,48 +42,8 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("finesse sandbox: " + message, *args)
 
 
-class HttpNode:
-    """A werkzeug server on a thread that can be stopped (connections refused) and restarted on the
-    same port."""
-
-    def __init__(self, app: Flask, host: str, port: int) -> None:
-        self.app = app
-        self.host = host
-        self.port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> HttpNode:
-        if self._server is None:
-            server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
-            self.port = server.server_address[1]
-            self._server = server
-            # A short poll interval: shutdown() (taking the node down) waits up to one interval.
-            self._thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"finesse-sim-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout)
+def _node(app: Flask, host: str, port: int) -> LoopbackServer:
+    return LoopbackServer(app, port, host, name="finesse-sim", request_handler=_QuietHandler).start()
 
 
 @dataclass
@@ -93,8 +53,8 @@ class FinesseSandbox:
     model: FinesseModel
     switch: Switch
     xmpp: XmppServer
-    nodes: dict[str, HttpNode] = field(default_factory=dict)
-    control: HttpNode | None = None
+    nodes: dict[str, LoopbackServer] = field(default_factory=dict)
+    control: LoopbackServer | None = None
 
     @property
     def publisher_url(self) -> str:
@@ -181,10 +141,10 @@ def start_finesse_sandbox(
     sandbox = FinesseSandbox(model=model, switch=switch, xmpp=xmpp)
     try:
         for name, port in (("publisher", publisher_port), ("subscriber", subscriber_port)):
-            node = HttpNode(create_node_app(model, switch, name), host, port).start()
+            node = _node(create_node_app(model, switch, name), host, port)
             sandbox.nodes[name] = node
             model.nodes[name].host, model.nodes[name].https_port = host, node.port
-        sandbox.control = HttpNode(create_control_app(sandbox), host, control_port).start()
+        sandbox.control = _node(create_control_app(sandbox), host, control_port)
     except Exception:
         sandbox.stop()
         raise

@@ -6,7 +6,6 @@ simulated, by the simulators `make run` uses.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from connector.config.loader import load_config
 from connector.runtime import Runtime
 from connector.sandbox.ece import EceSimulator
 from connector.sandbox.ece.model import Conversation
-from connector.sandbox.server import ChannelSandbox, LoopbackServer, channel_sandbox, ece_app
+from connector.sandbox.http import LoopbackServer
+from connector.sandbox.server import ChannelSandbox, channel_sandbox, ece_app
 from connector.settings import Settings
 from tests.helpers import wait_for
 
@@ -49,12 +49,6 @@ WORKER_ENV = {
     "CONNECTOR_SWEEP_INTERVAL_SECONDS": "1",
     "CONNECTOR_LEASE_SECONDS": "10",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_config(folder: Path, ece_url: str, sandbox_url: str, **entry_point_overrides: Any) -> Path:
@@ -220,13 +214,14 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
         )
         simulators.append(ece)
         ece_server = LoopbackServer(ece_app(ece)).start()
-        sandbox_port, connector_port = free_port(), free_port()
-        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        connector_url = f"http://127.0.0.1:{connector_port}"
-        config_dir = write_config(tmp_path / "config", ece_server.url, sandbox_url, **entry_point_overrides)
+        # Bound first, apps set once every address is known: each side's URL is in the other's config.
+        sandbox_server, connector_server = LoopbackServer().start(), LoopbackServer().start()
+        started.append((connector_server, sandbox_server, ece_server))
+        connector_url = connector_server.url
+        config_dir = write_config(tmp_path / "config", ece_server.url, sandbox_server.url, **entry_point_overrides)
         config = load_config(config_dir)
-        sandbox = channel_sandbox(config, sandbox_url, connector_url, connector_url)
-        sandbox_server = LoopbackServer(sandbox.app, sandbox_port).start()
+        sandbox = channel_sandbox(config, sandbox_server.url, connector_url, connector_url)
+        sandbox_server.app = sandbox.app
         settings = Settings.from_env(
             redis_url=redis_url,
             config_dir=config_dir,
@@ -236,9 +231,7 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
             sandbox=True,
         )
         runtime = Runtime(settings)
-        app = create_app(runtime=runtime)
-        connector_server = LoopbackServer(app, connector_port).start()
-        started.append((connector_server, sandbox_server, ece_server))
+        connector_server.app = create_app(runtime=runtime)
         ece.model.configure_callback(
             f"{connector_url}/ece/{INTEGRATION}/callback", {"type": "bearer", "token": CALLBACK_TOKEN}
         )
