@@ -321,15 +321,23 @@ class EceClient:
     ) -> StartedConversation:
         """Start a conversation on the entry point with its current lastModified. A 409 means ECE's
         configuration changed since it was cached: refetch it and try once more."""
+        request: dict[str, Any] = {
+            "customer": {"attributes": [{"name": k, "value": v} for k, v in customer.items()]},
+            "customAttributes": [{"name": k, "value": v} for k, v in custom_attributes.items()],
+        }
+        if subject is not None:
+            request["subject"] = subject
+        if locale is not None:
+            request["locale"] = locale
         config = self.entry_point_configuration(entry_point_id)
-        response = self._start(config, customer, custom_attributes, subject, locale)
+        response = self._start(config, request)
         if response.status_code == 409:
             log.info(
                 "ece start refused as stale (409): refetching the configuration",
                 extra={"integration": self.name, "entry_point_id": entry_point_id},
             )
             config = self.entry_point_configuration(entry_point_id, fresh=True)
-            response = self._start(config, customer, custom_attributes, subject, locale)
+            response = self._start(config, request)
             if response.status_code == 409:
                 raise RetryableError(
                     f"ECE refused to start a conversation on entry point {entry_point_id} twice as stale (409) "
@@ -355,23 +363,9 @@ class EceClient:
         )
         return started
 
-    def _start(
-        self,
-        config: EntryPointConfiguration,
-        customer: Mapping[str, str],
-        custom_attributes: Mapping[str, str],
-        subject: str | None,
-        locale: str | None,
-    ) -> requests.Response:
-        body: dict[str, Any] = {
-            "entryPoint": {"id": config.id, "lastModified": config.last_modified},
-            "customer": {"attributes": [{"name": k, "value": v} for k, v in customer.items()]},
-            "customAttributes": [{"name": k, "value": v} for k, v in custom_attributes.items()],
-        }
-        if subject is not None:
-            body["subject"] = subject
-        if locale is not None:
-            body["locale"] = locale
+    def _start(self, config: EntryPointConfiguration, request: Mapping[str, Any]) -> requests.Response:
+        """The start call with the entry point's id and lastModified put first, as ECE checks them."""
+        body = {"entryPoint": {"id": config.id, "lastModified": config.last_modified}, **request}
         return self._bearer("POST", "start", ep=config.id, json=body)
 
     def send_message(self, conversation_id: str, text: str, *, html: bool = False) -> str:

@@ -190,30 +190,19 @@ class Inboxes:
 
     def accept(self, events: Sequence[InboundEvent], dedupe_ttl_seconds: int) -> list[Accepted]:
         """Append each new event to its thread's inbox, in the order given."""
+
+        def append_event(event: InboundEvent, client: Redis) -> int:
+            dedupe_key = keys.dedupe(event.channel, event.asset, event.provider_id)
+            return self.append(Box.IN, event.thread_id, event.to_json(), dedupe_key, dedupe_ttl_seconds, client=client)
+
         if len(events) == 1:
             # One event is the common case: a direct EVALSHA is one round trip, where a pipeline
             # adds redis-py's SCRIPT EXISTS check.
-            event = events[0]
-            results = [
-                self.append(
-                    Box.IN,
-                    event.thread_id,
-                    event.to_json(),
-                    keys.dedupe(event.channel, event.asset, event.provider_id),
-                    dedupe_ttl_seconds,
-                )
-            ]
+            results = [append_event(events[0], self.redis)]
         else:
             pipe = self.redis.pipeline(transaction=False)
             for event in events:
-                self.append(
-                    Box.IN,
-                    event.thread_id,
-                    event.to_json(),
-                    keys.dedupe(event.channel, event.asset, event.provider_id),
-                    dedupe_ttl_seconds,
-                    client=pipe,
-                )
+                append_event(event, pipe)
             results = pipe.execute()
         return [
             Accepted(event, duplicate=(result == -1), dispatch_slot=int(result) if result > 0 else None)

@@ -37,3 +37,6 @@ def stored(redis: redis_lib.Redis) -> Callable[[], list[InboundEvent]]:
         return sorted(events, key=lambda e: (e.timestamp, e.provider_id))
 
     return read
+
+
+from tests.channels.senders import fake_dns  # noqa: E402, F401  (a fixture the send and media tests use)

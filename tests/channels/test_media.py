@@ -1,13 +1,11 @@
 """Fetching customer files safely: host allowlist, no private addresses outside the sandbox,
 redirects re-checked, a byte cap counted while streaming, HTTP outcomes as Retryable / Permanent.
 
-DNS is answered by `fake_dns` (no network in tests): every name is public, except the names in
-PRIVATE_NAMES. The channel send tests import the fixture from here.
+DNS is answered by `fake_dns` (tests/channels/senders.py): every name is public, except the names
+in PRIVATE_NAMES.
 """
 
 from __future__ import annotations
-
-import socket
 
 import pytest
 import requests
@@ -16,37 +14,11 @@ import responses
 from connector.channels import media
 from connector.errors import PermanentError, RetryableError
 
-PUBLIC_ADDRESS = "151.101.1.1"
-PRIVATE_NAMES = {
-    "files.internal.test": ["10.1.2.3"],
-    "metadata.internal.test": ["169.254.169.254"],
-    "mixed.internal.test": [PUBLIC_ADDRESS, "127.0.0.1"],  # one bad answer is enough to refuse
-    "mapped.internal.test": ["::ffff:192.168.0.1"],
-}
-UNRESOLVABLE = "nowhere.invalid"
+from .senders import UNRESOLVABLE
+
+pytestmark = pytest.mark.usefixtures("fake_dns")
+
 CDN = ("*.fbcdn.net", "lookaside.fbsbx.com")
-
-
-@pytest.fixture(autouse=True)
-def fake_dns(monkeypatch):
-    """Resolve names without the network; IP literals and localhost resolve for real."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        if host == UNRESOLVABLE:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        try:
-            real(host, port, flags=socket.AI_NUMERICHOST)
-        except (socket.gaierror, UnicodeError):
-            if host != "localhost":
-                addresses = PRIVATE_NAMES.get(host, [PUBLIC_ADDRESS])
-                return [
-                    (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
-                    for a in addresses
-                ]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def fetch(url: str, *, hosts=CDN, allow_private: bool = False, max_bytes: int = 1000, **kwargs):

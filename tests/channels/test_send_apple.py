@@ -12,8 +12,6 @@ import json
 import os
 import time
 import uuid
-from dataclasses import replace
-from pathlib import Path
 
 import jwt
 import pytest
@@ -31,13 +29,12 @@ from connector.channels.outbound import (
     Recipient,
     SendResult,
 )
-from connector.config.loader import load_config
 from connector.errors import PermanentError, RetryableError
-from connector.settings import Settings
 
-from .test_media import fake_dns  # noqa: F401  (autouse: names resolve without the network)
+from .senders import channel
 
-CONFIG = load_config(Path(__file__).resolve().parent.parent / "config")
+pytestmark = pytest.mark.usefixtures("fake_dns")  # names resolve without the network
+
 BASE = "https://mspgw.push.apple.com"
 BUSINESS = "3f2a9c1e-1111-2222-3333-444455556666"
 SECRET = base64.b64decode("c2VjcmV0LWtleS1mb3ItYXBwbGUtbWVzc2FnZXMtdGVzdHM=")
@@ -51,8 +48,7 @@ CHECKSUM = "AWZpbGVjaGVja3N1bQ=="
 
 
 def apple(*, sandbox: bool = False, **options) -> Apple:
-    asset = CONFIG.asset("apple", "test-apple")
-    return Apple(replace(asset, options={**asset.options, **options}), Settings(sandbox=sandbox))
+    return channel(Apple, "test-apple", sandbox=sandbox, **options)
 
 
 def message_id(key: str) -> str:

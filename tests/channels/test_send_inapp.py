@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,13 +22,13 @@ from connector.channels.outbound import (
     Recipient,
     SendResult,
 )
-from connector.config.loader import load_config
 from connector.errors import PermanentError, RetryableError
 from connector.settings import Settings
 
-from .test_media import fake_dns  # noqa: F401  (autouse: names resolve without the network)
+from .senders import CONFIG, channel
 
-CONFIG = load_config(Path(__file__).resolve().parent.parent / "config")
+pytestmark = pytest.mark.usefixtures("fake_dns")  # names resolve without the network
+
 DELIVERY_URL = "http://127.0.0.1:9/inapp"
 SECRET = b"inapp-test-secret-0123456789"
 CUSTOMER = Recipient("user-2580", last_inbound_at=1.0)
@@ -39,8 +37,7 @@ SENT_AT = "2026-09-21T14:13:20.250Z"
 
 
 def inapp(*, sandbox: bool = False, **options) -> InApp:
-    asset = CONFIG.asset("inapp", "test-inapp")
-    return InApp(replace(asset, options={**asset.options, **options}), Settings(sandbox=sandbox))
+    return channel(InApp, "test-inapp", sandbox=sandbox, **options)
 
 
 def delivered(n: int = 0) -> dict:
@@ -223,8 +220,8 @@ def test_operator_allowlist_adds_hosts():
     with pytest.raises(PermanentError, match="not one of this channel's media hosts"):
         inapp().fetch_attachment(attachment, CUSTOMER)
     asset = CONFIG.asset("inapp", "test-inapp")
-    channel = InApp(asset, Settings(media_allowlist=("*.partner.example",)))
-    assert channel.fetch_attachment(attachment, CUSTOMER).data == b"png"
+    allowing = InApp(asset, Settings(media_allowlist=("*.partner.example",)))
+    assert allowing.fetch_attachment(attachment, CUSTOMER).data == b"png"
 
 
 @responses.activate

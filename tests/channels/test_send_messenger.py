@@ -4,8 +4,6 @@ Graph error codes, and downloads of customers' CDN attachments."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import requests
@@ -21,13 +19,12 @@ from connector.channels.outbound import (
     Recipient,
     SendResult,
 )
-from connector.config.loader import load_config
 from connector.errors import PermanentError, RetryableError, WindowClosed
-from connector.settings import Settings
 
-from .test_media import fake_dns  # noqa: F401  (autouse: names resolve without the network)
+from .senders import channel
 
-CONFIG = load_config(Path(__file__).resolve().parent.parent / "config")
+pytestmark = pytest.mark.usefixtures("fake_dns")  # names resolve without the network
+
 SEND_URL = "https://graph.facebook.com/v21.0/1234567890/messages"
 PSID = "6789012345678901"
 LAST = 1_700_000_000.0
@@ -37,8 +34,7 @@ MID = "m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_
 
 
 def messenger(*, sandbox: bool = False, **options) -> Messenger:
-    asset = CONFIG.asset("messenger", "test-messenger")
-    return Messenger(replace(asset, options={**asset.options, **options}), Settings(sandbox=sandbox))
+    return channel(Messenger, "test-messenger", sandbox=sandbox, **options)
 
 
 def sent_json(n: int = 0) -> dict:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
@@ -21,13 +19,12 @@ from connector.channels.outbound import (
     SendResult,
 )
 from connector.channels.sms import Sms
-from connector.config.loader import load_config
 from connector.errors import PermanentError, RetryableError, WindowClosed
-from connector.settings import Settings
 
-from .test_media import fake_dns  # noqa: F401  (autouse: names resolve without the network)
+from .senders import channel
 
-CONFIG = load_config(Path(__file__).resolve().parent.parent / "config")
+pytestmark = pytest.mark.usefixtures("fake_dns")  # names resolve without the network
+
 SID = "ACtest00000000000000000000000000"
 TOKEN = "twilio-test-token"
 SEND_URL = f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Messages.json"
@@ -37,8 +34,7 @@ MESSAGE_SID = "SM" + "a" * 32
 
 
 def sms(*, sandbox: bool = False, **options) -> Sms:
-    asset = CONFIG.asset("sms", "test-sms")
-    return Sms(replace(asset, options={**asset.options, **options}), Settings(sandbox=sandbox))
+    return channel(Sms, "test-sms", sandbox=sandbox, **options)
 
 
 def basic(user: str = SID, password: str = TOKEN) -> str:

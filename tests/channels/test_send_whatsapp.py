@@ -4,8 +4,6 @@ Graph error codes, and customer media (id → URL → bytes, both with the beare
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import requests
@@ -21,13 +19,12 @@ from connector.channels.outbound import (
     SendResult,
 )
 from connector.channels.whatsapp import WhatsApp
-from connector.config.loader import load_config
 from connector.errors import PermanentError, RetryableError, WindowClosed
-from connector.settings import Settings
 
-from .test_media import fake_dns  # noqa: F401  (autouse: names resolve without the network)
+from .senders import channel
 
-CONFIG = load_config(Path(__file__).resolve().parent.parent / "config")
+pytestmark = pytest.mark.usefixtures("fake_dns")  # names resolve without the network
+
 SEND_URL = "https://graph.facebook.com/v21.0/106540352242922/messages"
 WA_ID = "14155550123"
 LAST = 1_790_000_000.0
@@ -43,8 +40,7 @@ ACCEPTED = {
 
 
 def whatsapp(*, sandbox: bool = False, **options) -> WhatsApp:
-    asset = CONFIG.asset("whatsapp", "test-whatsapp")
-    return WhatsApp(replace(asset, options={**asset.options, **options}), Settings(sandbox=sandbox))
+    return channel(WhatsApp, "test-whatsapp", sandbox=sandbox, **options)
 
 
 def sent_json(n: int = 0) -> dict:

@@ -5,8 +5,6 @@ sockets on loopback, so the words are checked against what `requests` really rai
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import ssl
 import threading
@@ -18,14 +16,11 @@ import pytest
 import redis as redis_lib
 import requests
 import responses
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from connector.config.model import EntryPoint, Integration
 from connector.ece import checks
 from connector.ece.checks import Finding
+from tests.helpers import self_signed
 
 BASE = "https://ece.example.com:9443"
 WS = f"{BASE}/system/ws/v19/clientapplications"
@@ -178,25 +173,7 @@ def test_unreachable_host_names_host_and_port(redis: redis_lib.Redis) -> None:
 @pytest.fixture
 def self_signed_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTPS server on loopback with a self-signed certificate nobody trusts."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    cert_file, key_file = self_signed(tmp_path, "ece.sandbox")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
-import ipaddress
 import logging
 import ssl
 from collections.abc import Iterator
@@ -15,10 +13,6 @@ from pathlib import Path
 
 import pytest
 import slixmpp
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from slixmpp.exceptions import IqError
 
 from connector.routing.events import DialogChanged, FinesseRefused, VoiceStateChanged
@@ -33,7 +27,7 @@ from connector.routing.notifications import (
 )
 from connector.routing.updates import Event
 from connector.sandbox.finesse import FinesseSandbox
-from tests.helpers import wait_for
+from tests.helpers import self_signed, wait_for
 from tests.routing.finesse_helpers import (
     AGENT,
     AGENT_PASSWORD,
@@ -292,33 +286,6 @@ def test_endpoint_follows_the_failover(sandbox: FinesseSandbox) -> None:
 
 
 # -- TLS ------------------------------------------------------------------------------------------
-
-
-def self_signed(folder: Path, domain: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(domain), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "xmpp.pem", folder / "xmpp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
 
 
 def test_direct_tls_verified_against_the_ca_bundle(tmp_path: Path, listeners: list[Listener]) -> None:

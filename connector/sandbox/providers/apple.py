@@ -31,6 +31,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from connector.config.model import Asset
 from connector.sandbox.providers.files import apple_file_id, apple_mmcs_url, file_response
+from connector.sandbox.providers.hooks import install_hooks
 from connector.sandbox.providers.store import ProviderState, Refusal
 
 CHANNEL = "apple"
@@ -95,18 +96,12 @@ def create_blueprint(state: ProviderState) -> Blueprint:
     businesses = {str(a["business_id"]): a for a in state.assets_of(CHANNEL)}
     slots = _Slots()
 
-    @bp.errorhandler(Refusal)
-    def refused(exc: Refusal) -> Response:
-        response = jsonify(code=exc.code if exc.code is not None else exc.status, message=exc.message)
-        response.status_code = exc.status
-        response.headers.update(exc.response_headers())
-        return response
-
-    @bp.after_request
-    def log_send(response: Response) -> Response:
-        if request.endpoint == f"{bp.name}.message":
-            state.store.log_request(CHANNEL, request.method, request.path, response.status_code)
-        return response
+    install_hooks(
+        bp,
+        state,
+        error_body=lambda exc: {"code": exc.code if exc.code is not None else exc.status, "message": exc.message},
+        send_channel=lambda endpoint: CHANNEL if endpoint == f"{bp.name}.message" else None,
+    )
 
     def authenticate() -> Asset:
         """The asset of `source-id`, once the bearer JWT verifies with its secret and MSP id."""

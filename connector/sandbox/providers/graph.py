@@ -24,6 +24,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from connector.config.model import Asset
 from connector.sandbox.providers.files import file_response, whatsapp_download_url
+from connector.sandbox.providers.hooks import install_hooks
 from connector.sandbox.providers.store import ProviderState, Refusal
 
 INVALID_TOKEN = "Invalid OAuth access token - Cannot parse access token"  # noqa: S105 (an error text)
@@ -83,19 +84,14 @@ def create_blueprint(state: ProviderState) -> Blueprint:
             return True
         return bool(request.view_args) and request.view_args.get("object_id") in whatsapp
 
-    @bp.errorhandler(Refusal)
-    def refused(exc: Refusal) -> Response:
-        response = jsonify(error_body(exc, whatsapp=is_whatsapp()))
-        response.status_code = exc.status
-        response.headers.update(exc.response_headers())
-        return response
-
-    @bp.after_request
-    def log_send(response: Response) -> Response:
-        if request.endpoint == f"{bp.name}.send":
-            channel = "whatsapp" if is_whatsapp() else "messenger"
-            state.store.log_request(channel, request.method, request.path, response.status_code)
-        return response
+    install_hooks(
+        bp,
+        state,
+        error_body=lambda exc: error_body(exc, whatsapp=is_whatsapp()),
+        send_channel=lambda endpoint: (
+            ("whatsapp" if is_whatsapp() else "messenger") if endpoint == f"{bp.name}.send" else None
+        ),
+    )
 
     def authorize(asset: Asset, token_field: str) -> None:
         """The token must be this asset's: none → 401 (104), unknown → 401 (190), another's → 403 (200)."""

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, jsonify, request
 from connector.channels.inapp import MAX_SKEW_SECONDS
 from connector.config.model import Asset
 from connector.sandbox.providers.files import file_response
+from connector.sandbox.providers.hooks import install_hooks
 from connector.sandbox.providers.store import ProviderState, Refusal
 
 CHANNEL = "inapp"
@@ -46,21 +47,16 @@ DEFAULTS: dict[int, tuple[int | str | None, str]] = {
 def create_blueprint(state: ProviderState) -> Blueprint:
     bp = Blueprint("sandbox_inapp", __name__)
 
-    @bp.errorhandler(Refusal)
-    def refused(exc: Refusal) -> Response:
+    def refusal_body(exc: Refusal) -> dict[str, Any]:
         body: dict[str, Any] = {"error": exc.code or "error", "message": exc.message}
         if exc.field:
             body["field"] = exc.field
-        response = jsonify(body)
-        response.status_code = exc.status
-        response.headers.update(exc.response_headers())
-        return response
+        return body
 
-    @bp.after_request
-    def log_send(response: Response) -> Response:
-        if request.endpoint in (f"{bp.name}.deliver", f"{bp.name}.deliver_root"):
-            state.store.log_request(CHANNEL, request.method, request.path, response.status_code)
-        return response
+    sends = (f"{bp.name}.deliver", f"{bp.name}.deliver_root")
+    install_hooks(
+        bp, state, error_body=refusal_body, send_channel=lambda endpoint: CHANNEL if endpoint in sends else None
+    )
 
     @bp.get("/files/<file_id>")
     def files(file_id: str) -> Response:

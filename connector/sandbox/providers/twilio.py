@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from connector.config.model import Asset
 from connector.sandbox.providers.files import file_response
+from connector.sandbox.providers.hooks import install_hooks
 from connector.sandbox.providers.store import ProviderState, Refusal
 
 CHANNEL = "sms"
@@ -72,12 +73,12 @@ def new_message_sid(media: bool = False) -> str:
 def create_blueprint(state: ProviderState) -> Blueprint:
     bp = Blueprint("sandbox_twilio", __name__)
 
-    @bp.errorhandler(Refusal)
-    def refused(exc: Refusal) -> Response:
-        response = jsonify(error_body(exc.status, exc.code, exc.message))
-        response.status_code = exc.status
-        response.headers.update(exc.response_headers())
-        return response
+    install_hooks(
+        bp,
+        state,
+        error_body=lambda exc: error_body(exc.status, exc.code, exc.message),
+        send_channel=lambda endpoint: CHANNEL if endpoint == f"{bp.name}.send" else None,
+    )
 
     def account(sid: str) -> list[Asset]:
         """The SMS assets of the account the Basic credentials open; 401 code 20003 otherwise."""
@@ -91,12 +92,6 @@ def create_blueprint(state: ProviderState) -> Blueprint:
         if sid != auth.username:
             raise Refusal(404, f"The requested resource {request.path} was not found", code=20404)
         return assets
-
-    @bp.after_request
-    def log_send(response: Response) -> Response:
-        if request.endpoint == f"{bp.name}.send":
-            state.store.log_request(CHANNEL, request.method, request.path, response.status_code)
-        return response
 
     @bp.post(f"/{API_VERSION}/Accounts/<sid>/Messages.json")
     def send(sid: str) -> tuple[Response, int]:
