@@ -6,6 +6,8 @@ request, read it with `current()`. One process serves one deployment, so one run
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -13,8 +15,14 @@ import redis as redis_lib
 
 from connector.config.loader import load_config
 from connector.config.model import Config
+from connector.config.store import ConfigStore
 from connector.settings import Settings
 from connector.store.inbox import Inboxes
+
+log = logging.getLogger(__name__)
+
+CONFIG_CHECK_SECONDS = 1.0
+"""How stale a process's view of UI/API configuration changes may be (one Redis GET per period)."""
 
 
 class RedisNotConfigured(RuntimeError):
@@ -25,6 +33,10 @@ class RedisNotConfigured(RuntimeError):
 class Runtime:
     settings: Settings
     _config: Config | None = field(default=None, repr=False)
+    _merged: Config | None = field(default=None, repr=False)
+    _merged_version: int = field(default=-1, repr=False)
+    _merged_base: Config | None = field(default=None, repr=False)
+    _checked_at: float = field(default=float("-inf"), repr=False)
 
     @cached_property
     def redis(self) -> redis_lib.Redis:
@@ -43,14 +55,49 @@ class Runtime:
         )
 
     @property
-    def config(self) -> Config:
+    def provisioned(self) -> Config:
+        """The configuration of the `entrypoints/` files alone (read-only in the UI)."""
         if self._config is None:
             self._config = load_config(self.settings.config_dir)
         return self._config
 
+    @property
+    def config_store(self) -> ConfigStore:
+        return ConfigStore(self.redis)
+
+    @property
+    def config(self) -> Config:
+        """Provisioned files plus the items made in the UI or API (connector/config/store.py).
+
+        Rebuilt when the store's version counter moves, checked at most every CONFIG_CHECK_SECONDS;
+        writes through this runtime show at once (`config_changed`). Without Redis (check-config,
+        unit tests of pure code) or when Redis is briefly unreachable, the last known one serves."""
+        provisioned = self.provisioned
+        if not self.settings.redis_url:
+            return provisioned
+        now = time.monotonic()
+        stale = self._merged is None or self._merged_base is not provisioned
+        if stale or now - self._checked_at >= CONFIG_CHECK_SECONDS:
+            try:
+                version = self.config_store.version()
+                if stale or version != self._merged_version:
+                    self._merged = self.config_store.merged(provisioned)
+                    self._merged_version = version
+                    self._merged_base = provisioned
+            except redis_lib.RedisError as exc:
+                if self._merged is None:
+                    return provisioned
+                log.warning("configuration store unreachable; using the last loaded", extra={"error": str(exc)})
+            self._checked_at = now
+        return self._merged
+
+    def config_changed(self) -> None:
+        """Re-read the store on the next `config` (after a write by this process)."""
+        self._checked_at = float("-inf")
+
     def reload_config(self) -> Config:
         self._config = load_config(self.settings.config_dir)
-        return self._config
+        return self.config
 
 
 _current: Runtime | None = None

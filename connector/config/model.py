@@ -48,6 +48,9 @@ class EntryPoint:
     max_wait_seconds: int = 120
     unavailable: UnavailablePolicy = field(default_factory=UnavailablePolicy)
     messages: Mapping[str, str] = field(default_factory=dict)
+    """Overrides for every locale: message type → template text."""
+    locale_messages: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Overrides for one locale (locale → type → text); they win over `messages` for that locale."""
     default_locale: str = "en"
     queue_status_after_seconds: int | None = None
     enabled: bool = True
@@ -150,6 +153,8 @@ class Config:
     rules: tuple[Rule, ...] = ()
     default_rule: DefaultRule | None = None
     finesse: FinesseConfig | None = None
+    templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Deployment-wide template overrides made in the UI: locale → type → text (replace the files)."""
 
     def asset(self, channel: str, name: str) -> Asset | None:
         return next((a for a in self.assets if a.name == name and a.channel == channel), None)

@@ -156,20 +156,48 @@ class EntryPointSchema(StrictSchema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     max_wait_seconds = fields.Integer(load_default=120, validate=validate.Range(min=0))
     unavailable = fields.Nested(UnavailableSchema, load_default=None)
-    messages = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(MESSAGE_TYPES)),
-        values=fields.String(allow_none=False),
-        load_default=dict,
-    )
+    messages = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
     default_locale = fields.String(load_default="en", validate=LOCALE)
     queue_status_after_seconds = fields.Integer(load_default=None, validate=validate.Range(min=1))
     enabled = fields.Boolean(load_default=True)
+
+    @validates_schema
+    def known_messages(self, data: dict[str, Any], **_: Any) -> None:
+        errors = message_override_errors(data.get("messages") or {})
+        if errors:
+            raise ValidationError({"messages": errors})
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.EntryPoint:
         if data["unavailable"] is None:
             data["unavailable"] = model.UnavailablePolicy()
+        messages = data.pop("messages")
+        data["messages"] = {k: v for k, v in messages.items() if k in MESSAGE_TYPES}
+        data["locale_messages"] = {k: dict(v) for k, v in messages.items() if k not in MESSAGE_TYPES}
         return model.EntryPoint(**data)
+
+
+def message_override_errors(messages: dict[str, Any]) -> dict[str, list[str]]:
+    """Problems of an entry point's `messages:`; keys are message types (text for every locale) or
+    locales holding their own {type: text} (`es: {welcome: "Hola"}`), which win for that locale."""
+    errors: dict[str, list[str]] = {}
+    known = f"use a message type ({', '.join(MESSAGE_TYPES)}) or a locale like es"
+    for key, value in messages.items():
+        if key in MESSAGE_TYPES:
+            if not isinstance(value, str):
+                errors[key] = ["must be the template text"]
+        elif LOCALE.regex.match(key):
+            if not isinstance(value, dict):
+                errors[key] = ["a locale holds {message type: template text}"]
+                continue
+            for inner, text in value.items():
+                if inner not in MESSAGE_TYPES:
+                    errors[f"{key}.{inner}"] = [f"unknown message type: {known}"]
+                elif not isinstance(text, str):
+                    errors[f"{key}.{inner}"] = ["must be the template text"]
+        else:
+            errors[key] = [f"unknown key: {known}"]
+    return errors
 
 
 ATTRIBUTE_EXPR = re.compile(r"^\$\([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\)$")

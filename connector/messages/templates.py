@@ -13,7 +13,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -42,6 +42,9 @@ LOOP_BUDGET = 10_000
 """Items all range() calls of one rendering may produce together (nested loops multiply)."""
 _CACHE_SIZE = 512
 _FORMAT_BOMB = re.compile(r"\d{5,}|%[^a-zA-Z%]*\*|\{[^{}]*\{")  # 5+ digit width, or width from an argument
+
+Overrides = Mapping[str, Mapping[str, str]]
+"""Deployment-wide template overrides: locale → message type → text (Config.templates)."""
 
 _loop_budget: ContextVar[list[int] | None] = ContextVar("message_template_loop_budget", default=None)
 
@@ -244,26 +247,50 @@ class MessageTemplates:
             return []
         return sorted(p.name for p in self.directory.iterdir() if p.is_dir() and LOCALE.regex.match(p.name))
 
-    def source(self, message_type: str, locale: str | None, entry_point: EntryPoint | None = None) -> tuple[str, str]:
-        """(template source, where it comes from): the entry point's override for every locale, else
-        the locale's file, else the default locale's file, else ("", "no file ...") which is off."""
-        choice = self._choose(message_type, locale, entry_point)
+    def source(
+        self,
+        message_type: str,
+        locale: str | None,
+        entry_point: EntryPoint | None = None,
+        overrides: Overrides | None = None,
+    ) -> tuple[str, str]:
+        """(template source, where it comes from), first found of: the entry point's override for the
+        locale, its override for every locale, the deployment override of the locale (`overrides`,
+        made in the UI), the locale's file, the same two for the default locale; else ("", "no file
+        ...") which is off."""
+        choice = self._choose(message_type, locale, entry_point, overrides)
         return choice.source, choice.where
 
-    def _choose(self, message_type: str, locale: str | None, entry_point: EntryPoint | None) -> _Choice:
+    def default_source(self, message_type: str, locale: str) -> tuple[str, str]:
+        """The shipped file's text for `locale` (what "reset to default" restores)."""
+        choice = self._file_choice(message_type, locale, None)
+        return choice.source, choice.where
+
+    def _choose(
+        self, message_type: str, locale: str | None, entry_point: EntryPoint | None, overrides: Overrides | None
+    ) -> _Choice:
         if message_type not in MESSAGE_TYPES:
             raise ValueError(f"unknown message type {message_type!r}: use one of {', '.join(MESSAGE_TYPES)}")
+        available = sorted({*self.locales(), *(overrides or {})})
         resolved = resolve_locale(
-            locale, entry_point.default_locale if entry_point else None, self.locales(), fallback=self.default_locale
+            locale, entry_point.default_locale if entry_point else None, available, fallback=self.default_locale
         )
-        if entry_point is not None and message_type in entry_point.messages:
-            where = f"entry point {entry_point.name} override"
-            return _Choice(entry_point.messages[message_type], where, resolved, override=True)
-        return self._file_choice(message_type, resolved)
+        if entry_point is not None:
+            localized = entry_point.locale_messages.get(resolved, {})
+            if message_type in localized:
+                where = f"entry point {entry_point.name} override ({resolved})"
+                return _Choice(localized[message_type], where, resolved, override=True)
+            if message_type in entry_point.messages:
+                where = f"entry point {entry_point.name} override"
+                return _Choice(entry_point.messages[message_type], where, resolved, override=True)
+        return self._file_choice(message_type, resolved, overrides)
 
-    def _file_choice(self, message_type: str, locale: str) -> _Choice:
+    def _file_choice(self, message_type: str, locale: str, overrides: Overrides | None) -> _Choice:
         tried = []
         for candidate in dict.fromkeys((locale, self.default_locale)):
+            custom = (overrides or {}).get(candidate, {}).get(message_type)
+            if custom is not None:
+                return _Choice(custom, f"deployment override ({candidate})", locale, override=True)
             where = f"{self.directory.name}/{candidate}/{message_type}{SUFFIX}"
             text = self._read(self.directory / candidate / f"{message_type}{SUFFIX}")
             if text is not None:
@@ -285,15 +312,26 @@ class MessageTemplates:
     # -- rendering ----------------------------------------------------------------------------------
 
     def render(
-        self, message_type: str, context: MessageContext, *, locale: str | None, entry_point: EntryPoint | None
+        self,
+        message_type: str,
+        context: MessageContext,
+        *,
+        locale: str | None,
+        entry_point: EntryPoint | None,
+        overrides: Overrides | None = None,
     ) -> str | None:
         """The text to send, or None when the message is turned off (empty template, or one that
         renders to whitespace). A failing override falls back to the locale's file; a failing file
         gives None. Errors are logged for the operator, never raised."""
-        choice = self._choose(message_type, locale, entry_point)
+        choice = self._choose(message_type, locale, entry_point, overrides)
         attempts = [choice]
-        if choice.override:
-            attempts.append(self._file_choice(message_type, choice.locale))
+        if choice.override:  # fall back layer by layer: deployment override, then the shipped file
+            for fallback in (
+                self._file_choice(message_type, choice.locale, overrides),
+                self._file_choice(message_type, choice.locale, None),
+            ):
+                if fallback.where not in {a.where for a in attempts}:
+                    attempts.append(fallback)
         for attempt in attempts:
             if not attempt.source.strip():
                 return None

@@ -46,7 +46,7 @@ def render(
     asset = config.asset(thread.channel, thread.asset)
     templates = templates_of(runtime)
     default_locale = (asset.default_locale if asset else None) or (entry_point.default_locale if entry_point else None)
-    locale = resolve_locale(_customer_locale(thread), default_locale, templates.locales())
+    locale = resolve_locale(_customer_locale(thread), default_locale, {*templates.locales(), *config.templates})
     context = MessageContext(
         customer=customer_context(
             thread.channel, thread.customer, name=_customer_name(thread), locale=locale, details=thread.details
@@ -57,7 +57,7 @@ def render(
         transfer=transfer,
         attachment=attachment,
     )
-    return templates.render(message_type, context, locale=locale, entry_point=entry_point)
+    return templates.render(message_type, context, locale=locale, entry_point=entry_point, overrides=config.templates)
 
 
 def _customer_locale(thread: Thread) -> str | None:

@@ -197,3 +197,39 @@ def ece_conversation(integration: str, conversation_id: str) -> str:
     """STRING JSON {thread, sequence}: which thread an ECE conversation belongs to (callbacks key on it).
     Written as soon as the conversation is started, before ECE can call back about it."""
     return f"{PREFIX}:ece:conv:{integration}:{conversation_id}"
+
+
+# -- operator configuration, users and tokens (connector/config/store.py, connector/auth/) -----------
+
+
+def config_items(kind: str) -> str:
+    """HASH item key → JSON of an item created in the UI or API (`kind`: integrations, assets, rules).
+    Assets are keyed `channel/name`, the others by name. Secrets are stored as entered (Redis is the
+    secret store of UI-made items, as the environment is for provisioned ones)."""
+    return f"{PREFIX}:config:{kind}"
+
+
+def config_rule_order() -> str:
+    """LIST of rule names in evaluation order (provisioned and UI rules alike); rules missing from it
+    follow in their default order (provisioned files first, then UI rules by creation)."""
+    return f"{PREFIX}:config:rule-order"
+
+
+def config_templates() -> str:
+    """HASH `locale/type` → template text: deployment-wide overrides of the shipped template files."""
+    return f"{PREFIX}:config:templates"
+
+
+def config_version() -> str:
+    """STRING counter bumped by every configuration write; processes reload when it moves."""
+    return f"{PREFIX}:config:version"
+
+
+def users() -> str:
+    """HASH user name → JSON {password_hash, role, created_at} of operator accounts."""
+    return f"{PREFIX}:users"
+
+
+def api_tokens() -> str:
+    """HASH sha256 of an API token → JSON {user, label, created_at}; the token itself is never stored."""
+    return f"{PREFIX}:api-tokens"

@@ -1,0 +1,62 @@
+"""Model items back to the raw YAML shape: for showing provisioned items, the API and exports.
+
+The inverse of the schemas' load for every field an operator can write; defaults are kept (an
+export states what is in effect). Secrets come out as they are in the model: callers mask them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from connector.config import model
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def integration(item: model.Integration) -> dict[str, Any]:
+    data = asdict(item)
+    data.pop("source", None)
+    data["callback_auth"] = {k: v for k, v in data["callback_auth"].items() if v is not None}
+    for ep in data["entry_points"]:
+        localized = ep.pop("locale_messages")
+        ep["messages"] = {**ep["messages"], **localized}
+        if ep["queue_status_after_seconds"] is None:
+            ep.pop("queue_status_after_seconds")
+    for optional in ("version", "client_key", "client_secret", "ca_bundle"):
+        if data[optional] is None:
+            data.pop(optional)
+    return _plain(data)
+
+
+def asset(item: model.Asset) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": item.name, "channel": item.channel}
+    if item.default_locale:
+        data["default_locale"] = item.default_locale
+    data.update({k: v for k, v in item.options.items() if v is not None})
+    return _plain(data)
+
+
+def rule(item: model.Rule) -> dict[str, Any]:
+    data = asdict(item)
+    data.pop("source", None)
+    for optional in ("keyword", "start", "end"):
+        if data[optional] is None:
+            data.pop(optional)
+    return _plain(data)
+
+
+BY_KIND = {"integrations": integration, "assets": asset, "rules": rule}
+
+
+def of(kind: str, item: Any) -> dict[str, Any]:
+    return BY_KIND[kind](item)

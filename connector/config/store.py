@@ -1,0 +1,370 @@
+"""Configuration made in the UI or API, kept in Redis beside the provisioned files (DESIGN §4).
+
+Invariants:
+- Items are stored as the raw mapping an operator wrote (the YAML shape), validated with the same
+  schemas as the files before they are written, so `check-config`, the UI and the API agree.
+- Provisioned items are read-only: a UI item may not take the name of one, and edits to them are
+  refused with the file that defines them.
+- The name is an item's identity: it cannot change on update (a rule refers to it by name).
+- Every write bumps one version counter; processes rebuild their merged `Config` when it moves
+  (`Runtime.config`), so a change reaches the web and worker processes within a second.
+- Deleting an integration or an asset a rule still uses is refused, naming the rules.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from marshmallow import ValidationError
+from redis import Redis
+
+from connector.config import model, schemas
+from connector.store import keys
+
+log = logging.getLogger(__name__)
+
+KINDS = ("integrations", "assets", "rules")
+MASK = "********"
+"""What a secret shows as in the UI, the API and exports; sent back unchanged, it keeps the secret."""
+
+SECRET_FIELDS: dict[str, tuple[str, ...]] = {
+    "integrations": ("client_secret", "callback_auth.token", "callback_auth.password"),
+    "assets": ("auth_token", "app_secret", "page_access_token", "access_token", "secret"),
+    "rules": (),
+}
+"""Dotted paths of the secret fields of each kind (the verify token is shown: Meta's console needs it)."""
+
+
+class ConfigInvalid(Exception):
+    """The item does not validate; `errors` maps dotted field → messages (as marshmallow names them)."""
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = dict(errors)
+
+
+class ConfigConflict(Exception):
+    """The write would break the configuration: a name taken, a provisioned item, a rule still using it."""
+
+
+class NotFound(KeyError):
+    pass
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One UI/API item: its raw mapping (secrets included) and its validated model."""
+
+    raw: dict[str, Any]
+    item: Any
+
+
+def item_key(kind: str, raw_or_item: Any) -> str:
+    """The key of an item inside its kind: `channel/name` for assets, the name otherwise."""
+    get = raw_or_item.get if isinstance(raw_or_item, Mapping) else lambda k: getattr(raw_or_item, k, None)
+    if kind == "assets":
+        return f"{get('channel')}/{get('name')}"
+    return str(get("name"))
+
+
+def validate(kind: str, raw: Any) -> Any:
+    """The model item of `raw`, or ConfigInvalid naming each bad field."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    if not isinstance(raw, Mapping):
+        raise ConfigInvalid({"_schema": ["an item must be a mapping"]})
+    loaders = {
+        "integrations": lambda d: schemas.IntegrationSchema().load(d),
+        "assets": schemas.load_asset,
+        "rules": lambda d: schemas.RuleSchema().load(d),
+    }
+    try:
+        return loaders[kind](dict(raw))
+    except ValidationError as exc:
+        raise ConfigInvalid(flatten_errors(exc.messages)) from None
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested errors → {"entry_points.0.id": ["..."]} ("_schema" for the whole item)."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            name = str(key)
+            path = prefix if name == "_schema" else (f"{prefix}.{name}" if prefix else name)
+            for field, texts in flatten_errors(value, path).items():
+                flat.setdefault(field, []).extend(texts)
+    elif isinstance(messages, list | tuple):
+        for value in messages:
+            for field, texts in flatten_errors(value, prefix).items():
+                flat.setdefault(field, []).extend(texts)
+    else:
+        flat.setdefault(prefix or "_schema", []).append(str(messages))
+    return flat
+
+
+# -- secrets ----------------------------------------------------------------------------------------
+
+
+def _get_path(data: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = data
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        child = data.get(part)
+        if not isinstance(child, dict):
+            return
+        data = child
+    if last in data:
+        data[last] = value
+
+
+def masked(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of `raw` with every secret that is set shown as MASK."""
+    copy = json.loads(json.dumps(raw, default=str))
+    for path in SECRET_FIELDS[kind]:
+        if _get_path(copy, path):
+            _set_path(copy, path, MASK)
+    return copy
+
+
+def keep_secrets(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """`new` with each secret that came back as MASK, or empty, replaced by the stored one: an
+    operator editing other fields never has to retype (or see) a secret."""
+    merged = json.loads(json.dumps(new, default=str))
+    for path in SECRET_FIELDS[kind]:
+        value = _get_path(merged, path)
+        if value in (MASK, "", None) and _get_path(old, path):
+            *parents, last = path.split(".")
+            target = merged
+            for part in parents:
+                target = target.setdefault(part, {}) if isinstance(target.get(part), dict | None) else {}
+            target[last] = _get_path(old, path)
+    return merged
+
+
+# -- the store --------------------------------------------------------------------------------------
+
+
+class ConfigStore:
+    """CRUD of UI/API items and the deployment-wide template overrides, over one Redis."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def version(self) -> int:
+        return int(self.redis.get(keys.config_version()) or 0)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def raw_items(self, kind: str) -> dict[str, dict[str, Any]]:
+        """key → raw mapping, in key order."""
+        stored = self.redis.hgetall(keys.config_items(kind))
+        return {k.decode(): json.loads(v) for k, v in sorted(stored.items())}
+
+    def raw(self, kind: str, key: str) -> dict[str, Any]:
+        value = self.redis.hget(keys.config_items(kind), key)
+        if value is None:
+            raise NotFound(f"no {kind[:-1]} {key!r} made in the UI or API")
+        return json.loads(value)
+
+    def rule_order(self) -> list[str]:
+        return [name.decode() for name in self.redis.lrange(keys.config_rule_order(), 0, -1)]
+
+    def templates(self) -> dict[str, dict[str, str]]:
+        """locale → type → text of the deployment-wide overrides."""
+        result: dict[str, dict[str, str]] = {}
+        for key, text in self.redis.hgetall(keys.config_templates()).items():
+            locale, _, message_type = key.decode().partition("/")
+            result.setdefault(locale, {})[message_type] = text.decode()
+        return result
+
+    def merged(self, provisioned: model.Config) -> model.Config:
+        """The provisioned configuration plus the UI/API items and template overrides.
+
+        An item that no longer validates (a schema changed under it) or that a provisioned file
+        has since claimed the name of is skipped and logged, never half-applied."""
+        integrations = list(provisioned.integrations)
+        assets = list(provisioned.assets)
+        rules = list(provisioned.rules)
+        taken = {
+            "integrations": {i.name for i in integrations},
+            "assets": {item_key("assets", a) for a in assets},
+            "rules": {r.name for r in rules},
+        }
+        targets = {"integrations": integrations, "assets": assets, "rules": rules}
+        for kind in KINDS:
+            for key, raw in self.raw_items(kind).items():
+                if key in taken[kind]:
+                    log.warning("UI item shadowed by a provisioned one: skipped", extra={"kind": kind, "item": key})
+                    continue
+                try:
+                    targets[kind].append(validate(kind, raw))
+                except ConfigInvalid as exc:
+                    log.error("UI item no longer valid: skipped", extra={"kind": kind, "item": key, "error": str(exc)})
+        return replace(
+            provisioned,
+            integrations=tuple(integrations),
+            assets=tuple(assets),
+            rules=tuple(ordered_rules(rules, self.rule_order())),
+            templates=self.templates(),
+        )
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def save(self, kind: str, raw: Mapping[str, Any], provisioned: model.Config, *, create: bool) -> Stored:
+        """Validate and write one item. `create`: the key must be new; else it must exist (and its
+        secrets sent back as MASK are kept). Raises ConfigInvalid, ConfigConflict or NotFound."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        if not isinstance(raw, Mapping):
+            raise ConfigInvalid({"_schema": ["an item must be a mapping"]})
+        key = item_key(kind, raw)
+        existing = self.redis.hget(keys.config_items(kind), key)
+        if not create:
+            if existing is None:
+                raise NotFound(f"no {kind[:-1]} {key!r} made in the UI or API")
+            raw = keep_secrets(kind, json.loads(existing), raw)
+        item = validate(kind, raw)
+        source = _provisioned_source(kind, key, provisioned)
+        if source is not None:
+            raise ConfigConflict(f"{kind[:-1]} {key!r} is defined in {source} and is read-only here")
+        if create and existing is not None:
+            raise ConfigConflict(f"a {kind[:-1]} named {key!r} already exists")
+        if kind == "rules":
+            self._check_rule(item, self.merged(provisioned))
+        if kind == "integrations":
+            _check_entry_points_kept(item, self.merged(provisioned))
+        stored = json.loads(json.dumps(raw, default=str))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.config_items(kind), key, json.dumps(stored, sort_keys=True))
+        pipe.incr(keys.config_version())
+        pipe.execute()
+        log.info("configuration saved", extra={"kind": kind, "item": key, "created": create})
+        return Stored(stored, item)
+
+    def delete(self, kind: str, key: str, provisioned: model.Config) -> None:
+        source = _provisioned_source(kind, key, provisioned)
+        if source is not None:
+            raise ConfigConflict(f"{kind[:-1]} {key!r} is defined in {source} and is read-only here")
+        if not self.redis.hexists(keys.config_items(kind), key):
+            raise NotFound(f"no {kind[:-1]} {key!r} made in the UI or API")
+        users = _rules_using(kind, key, self.merged(provisioned))
+        if users:
+            raise ConfigConflict(f"{kind[:-1]} {key!r} is used by rule(s) {', '.join(users)}: change them first")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(keys.config_items(kind), key)
+        if kind == "rules":
+            pipe.lrem(keys.config_rule_order(), 0, key)
+        pipe.incr(keys.config_version())
+        pipe.execute()
+        log.info("configuration deleted", extra={"kind": kind, "item": key})
+
+    def set_rule_order(self, names: Iterable[str], config: model.Config) -> list[str]:
+        """Store the evaluation order; `names` must be exactly the rules of `config`, each once."""
+        names = list(names)
+        known = [r.name for r in config.rules]
+        if sorted(names) != sorted(known):
+            missing = sorted(set(known) - set(names))
+            unknown = sorted(set(names) - set(known))
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            parts = [
+                f"missing {', '.join(missing)}" if missing else "",
+                f"unknown {', '.join(unknown)}" if unknown else "",
+                f"repeated {', '.join(repeated)}" if repeated else "",
+            ]
+            raise ConfigInvalid({"order": ["list every rule once: " + "; ".join(p for p in parts if p)]})
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.config_rule_order())
+        if names:
+            pipe.rpush(keys.config_rule_order(), *names)
+        pipe.incr(keys.config_version())
+        pipe.execute()
+        return names
+
+    def save_template(self, locale: str, message_type: str, text: str) -> None:
+        """A deployment-wide override (validate it with MessageTemplates.validate first)."""
+        _check_template_key(locale, message_type)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.config_templates(), f"{locale}/{message_type}", text)
+        pipe.incr(keys.config_version())
+        pipe.execute()
+
+    def reset_template(self, locale: str, message_type: str) -> bool:
+        """Back to the shipped file; False if there was no override."""
+        _check_template_key(locale, message_type)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(keys.config_templates(), f"{locale}/{message_type}")
+        pipe.incr(keys.config_version())
+        removed, _ = pipe.execute()
+        return bool(removed)
+
+    def _check_rule(self, rule: model.Rule, config: model.Config) -> None:
+        errors: dict[str, list[str]] = {}
+        if config.asset(rule.channel, rule.asset) is None:
+            errors["asset"] = [f"no {rule.channel} asset named {rule.asset!r}"]
+        integration = config.integration(rule.action.forward_to)
+        if integration is None:
+            errors["action.forward_to"] = [f"no integration named {rule.action.forward_to!r}"]
+        elif integration.entry_point(rule.action.entry_point) is None:
+            errors["action.entry_point"] = [
+                f"integration {rule.action.forward_to!r} has no entry point named {rule.action.entry_point!r}"
+            ]
+        if errors:
+            raise ConfigInvalid(errors)
+
+
+def ordered_rules(rules: Iterable[model.Rule], order: list[str]) -> list[model.Rule]:
+    """Rules in the stored order; those not in it keep their default order, after the ordered ones."""
+    position = {name: i for i, name in enumerate(order)}
+    indexed = list(enumerate(rules))
+    indexed.sort(key=lambda pair: (position.get(pair[1].name, len(position)), pair[0]))
+    return [rule for _, rule in indexed]
+
+
+def _check_template_key(locale: str, message_type: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if not schemas.LOCALE.regex.match(locale or ""):
+        errors["locale"] = ["not a locale like en or pt_BR"]
+    if message_type not in schemas.MESSAGE_TYPES:
+        errors["type"] = [f"use one of {', '.join(schemas.MESSAGE_TYPES)}"]
+    if errors:
+        raise ConfigInvalid(errors)
+
+
+def _check_entry_points_kept(integration: model.Integration, config: model.Config) -> None:
+    rules = [r for r in config.rules if r.action.forward_to == integration.name]
+    if config.default_rule is not None and config.default_rule.action.forward_to == integration.name:
+        rules.append(config.default_rule)  # type: ignore[arg-type]
+    gone = [
+        f"{r.action.entry_point} (rule {r.name})" for r in rules if not integration.entry_point(r.action.entry_point)
+    ]
+    if gone:
+        raise ConfigConflict(f"entry point(s) still used: {', '.join(gone)}; change those rules first")
+
+
+def _provisioned_source(kind: str, key: str, provisioned: model.Config) -> str | None:
+    items = {"integrations": provisioned.integrations, "assets": provisioned.assets, "rules": provisioned.rules}[kind]
+    found = next((i for i in items if item_key(kind, i) == key), None)
+    return (found.source or "a provisioned file") if found is not None else None
+
+
+def _rules_using(kind: str, key: str, config: model.Config) -> list[str]:
+    if kind == "integrations":
+        users = [r.name for r in config.rules if r.action.forward_to == key]
+        if config.default_rule is not None and config.default_rule.action.forward_to == key:
+            users.append(config.default_rule.name)
+        return users
+    if kind == "assets":
+        return [r.name for r in config.rules if f"{r.channel}/{r.asset}" == key]
+    return []
