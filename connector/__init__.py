@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from connector import logs
@@ -23,6 +23,8 @@ def agent_metrics(redis) -> list[str]:
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """The WSGI app; the configuration is loaded (and validated) here, so a broken file fails fast."""
     from connector import health, metrics, webhooks
+    from connector.admin import init_admin
+    from connector.api import init_api
     from connector.ece import callback as ece_callback
     from connector.routing import agent_api
 
@@ -43,9 +45,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(agent_api.blueprint)
     if runtime.config.finesse is not None:
         metrics.register_source(agent_metrics)
+    init_admin(app, runtime)
+    api = init_api(app)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        """JSON for machines (webhooks, callbacks, the API's own shape), a page for operators."""
+        if request.path.startswith("/api/"):
+            return api.handle_http_exception(error)
+        if request.path.startswith("/admin/") and request.accept_mimetypes.accept_html:
+            title = error.name or "Error"
+            page = render_template("admin/error.html", code=error.code, title=title, message=error.description)
+            return page, error.code or 500
         response = jsonify(error=(error.name or "error").lower().replace(" ", "_"), message=error.description)
         response.status_code = error.code or 500
         return response

@@ -4,6 +4,7 @@ before each test, and the app built on the test configuration in `tests/config/`
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -72,3 +73,68 @@ def app(runtime: Runtime):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+# -- operators: logged-in UI clients and API clients by role (tests/admin, tests/api, browser tests) --
+
+OPERATOR_PASSWORD = "operator-password-1"
+
+
+@pytest.fixture(scope="session")
+def operator_password_hash() -> str:
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(OPERATOR_PASSWORD)  # once: scrypt costs ~0.1 s a hash
+
+
+def add_operator(redis: redis_lib.Redis, name: str, role: str, password_hash: str) -> None:
+    """Write an account the way Users.save stores it, without paying for a fresh hash per test."""
+    import json
+    import time
+
+    from connector.store import keys
+
+    redis.hset(
+        keys.users(), name, json.dumps({"role": role, "password_hash": password_hash, "created_at": time.time()})
+    )
+
+
+def csrf_of(client) -> str:
+    """The CSRF token of the client's session, as every page carries it in <meta name="csrf-token">."""
+    page = client.get("/admin/").get_data(as_text=True)
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+def operator(app, runtime, operator_password_hash):
+    """operator(role) → a test client logged in through the login form as user <role>, with `.csrf`."""
+
+    def login(role: str = "admin", name: str | None = None):
+        name = name or role
+        add_operator(runtime.redis, name, role, operator_password_hash)
+        client = app.test_client()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/admin/login").get_data(True))
+        assert token, "the login form carries no CSRF token"
+        answer = client.post("/admin/login", data={"name": name, "password": OPERATOR_PASSWORD, "csrf_token": token[1]})
+        assert answer.status_code == 302, answer.get_data(as_text=True)
+        client.csrf = csrf_of(client)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def api_client(app, runtime, operator_password_hash):
+    """api_client(role) → a test client that sends an API token of user <role> (no session, no CSRF)."""
+    from connector.auth.tokens import ApiTokens
+
+    def make(role: str = "admin", name: str | None = None):
+        name = name or f"api-{role}"
+        add_operator(runtime.redis, name, role, operator_password_hash)
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ApiTokens(runtime.redis).issue(name, 'tests')}"
+        return client
+
+    return make

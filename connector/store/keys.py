@@ -233,3 +233,8 @@ def users() -> str:
 def api_tokens() -> str:
     """HASH sha256 of an API token → JSON {user, label, created_at}; the token itself is never stored."""
     return f"{PREFIX}:api-tokens"
+
+
+def login_failures(user: str) -> str:
+    """STRING counter of failed operator logins for one account (expires: the lockout window)."""
+    return f"{PREFIX}:login-failures:{user}"

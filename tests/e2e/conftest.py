@@ -80,3 +80,6 @@ def start_worker(redis_url: str, redis) -> Iterator[Callable[..., WorkerProcess]
     yield start
     for worker in started:
         worker.stop()
+
+
+from tests.e2e.stack import stack, stack_factory  # noqa: E402,F401 - fixtures for tests/e2e/*

@@ -14,7 +14,7 @@ from connector.runtime import Runtime
 from connector.settings import Settings
 from connector.store import keys
 from connector.store.inbox import Box
-from tests.e2e.ece.conftest import INTEGRATION, write_config
+from tests.e2e.stack import INTEGRATION, write_config
 
 TOKEN = "e2e-callback-token"
 THREAD = "0" * 32

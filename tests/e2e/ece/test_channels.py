@@ -10,7 +10,7 @@ import pytest
 
 from connector.channels import channel_class
 from connector.channels.base import mime_accepted
-from tests.e2e.ece.conftest import ASSETS, CUSTOMERS, Stack
+from tests.e2e.stack import ASSETS, CUSTOMERS, Stack
 
 CHANNELS = tuple(ASSETS)
 # A 1x1 PNG: every channel accepts images from customers.

@@ -10,7 +10,7 @@ import time
 from connector.channels.base import thread_id_for
 from connector.conversations import State
 from connector.store import deadletters, keys, threads
-from tests.e2e.ece.conftest import ASSETS, CUSTOMERS, Stack, settle
+from tests.e2e.stack import ASSETS, CUSTOMERS, Stack, settle
 from tests.helpers import wait_for
 
 WA, WA_CUSTOMER = ASSETS["whatsapp"], CUSTOMERS["whatsapp"]

@@ -1,6 +1,6 @@
-"""The whole loop on loopback: the ECE simulator, the provider simulators and the customer
-emulator (connector/sandbox), the connector's web app on a real HTTP server, real worker
-processes, a real Redis. Nothing of the connector is mocked; only the outside systems are
+"""The whole loop on loopback, as fixtures (`stack`, `stack_factory`): the ECE simulator, the provider
+simulators and the customer emulator (connector/sandbox), the connector's web app on a real HTTP
+server, real worker processes, a real Redis. Nothing of the connector is mocked; only the outside systems are
 simulated, by the simulators `make run` uses.
 """
 

@@ -1,0 +1,55 @@
+"""The operator web UI at /admin: server-rendered Jinja2 pages with small local JavaScript.
+
+One blueprint per area (the modules listed in AREAS); `access.guard` gives each the same login,
+role and CSRF rules. Templates live in `templates/admin/`, static files in `static/` (no CDN).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from importlib import import_module
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+from connector.admin import access
+from connector.auth.users import Users
+from connector.runtime import Runtime
+
+AREAS = (
+    "session",
+    "integrations",
+    "assets",
+    "rules",
+    "templates_editor",
+    "conversations",
+    "dead_letters",
+    "transfer",
+    "accounts",
+)
+"""Modules of connector/admin with a `blueprint`; `session` (login, home, static) comes first."""
+
+
+def secure_cookies(public_base_url: str) -> bool:
+    """Cookies are Secure unless the connector is reached over plain http (a lab or the sandbox)."""
+    return urlsplit(public_base_url).scheme != "http"
+
+
+def init_admin(app: Flask, runtime: Runtime) -> None:
+    secure = secure_cookies(runtime.settings.public_base_url)
+    app.config.update(
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked by access.guard on the UI and by the API for sessions
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+    )
+    access.csrf.init_app(app)
+    access.login_manager.init_app(app)
+    if runtime.settings.admin_password:
+        Users(runtime.redis).bootstrap_admin(runtime.settings.admin_password)
+    for area in AREAS:
+        app.register_blueprint(import_module(f"connector.admin.{area}").blueprint)

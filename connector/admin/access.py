@@ -1,0 +1,94 @@
+"""Who may see and change what in the operator UI: login, roles and CSRF, in one place.
+
+Every UI blueprint calls `guard(blueprint)`: all its pages need a login, every unsafe request
+(POST, PUT, PATCH, DELETE) needs a valid CSRF token and at least the editor role, and views that
+change integrations, assets, dead letters or accounts add `@requires("admin")`. A viewer can
+therefore change nothing, whatever a view forgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFProtect
+
+from connector.auth.users import User, Users
+from connector.config.store import ConfigConflict, ConfigInvalid, NotFound
+from connector.runtime import Runtime
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "admin.login"
+login_manager.login_message = "Please log in to continue."
+login_manager.session_protection = "strong"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@login_manager.user_loader
+def _load_user(name: str) -> User | None:
+    return Users(runtime().redis).get(name)
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["connector"]
+
+
+def user() -> User:
+    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
+def guard(blueprint: Blueprint, *, public: tuple[str, ...] = ()) -> Blueprint:
+    """Login, CSRF and "viewers only read" for every view of `blueprint` but the `public` ones."""
+
+    @blueprint.before_request
+    def _check() -> Any:
+        if request.endpoint in public or request.endpoint == f"{blueprint.name}.static":
+            return None
+        if not current_user.is_authenticated:
+            return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+        if request.method not in SAFE_METHODS:
+            csrf.protect()
+            if not user().can("editor"):
+                abort(403, "Your role can view but not change anything.")
+        return None
+
+    return blueprint
+
+
+def requires(role: str) -> Callable[[F], F]:
+    """The view needs at least `role` (the guard already demands a login)."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if not user().can(role):
+                abort(403, f"This needs the {role} role.")
+            return view(*args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return decorate
+
+
+@contextmanager
+def flash_store_errors(errors: dict[str, list[str]] | None = None) -> Iterator[None]:
+    """Turn the config store's refusals into flashed messages (and `errors` for inline display);
+    the view checks `errors` (or the flashes) to decide whether to re-render the form."""
+    try:
+        yield
+    except ConfigInvalid as exc:
+        if errors is not None:
+            errors.update(exc.errors)
+        for field, messages in exc.errors.items():
+            flash(f"{field}: {' '.join(messages)}" if field != "_schema" else " ".join(messages), "error")
+    except (ConfigConflict, NotFound) as exc:
+        if errors is not None:
+            errors.setdefault("_schema", []).append(str(exc).strip("'\""))
+        flash(str(exc).strip("'\""), "error")

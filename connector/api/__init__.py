@@ -1,0 +1,43 @@
+"""The REST API at /api/v1 (flask-smorest), OpenAPI at /api/v1/openapi.json.
+
+One module per area (AREAS), each a blueprint from `access.api_blueprint`. Requests and answers
+use the same marshmallow schemas as the YAML files where an item is concerned; errors are JSON
+`{"code", "status", "message", "errors": {"json": {"field": [...]}}}` naming the field.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from flask import Flask
+from flask_smorest import Api
+
+AREAS = (
+    "integrations",
+    "assets",
+    "rules",
+    "templates",
+    "conversations",
+    "dead_letters",
+    "transfer",
+    "accounts",
+)
+
+
+def init_api(app: Flask) -> Api:
+    app.config.update(
+        API_TITLE="Channel connector",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "security": [{"bearer": []}],
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        },
+    )
+    api = Api(app)
+    for area in AREAS:
+        api.register_blueprint(import_module(f"connector.api.{area}").blueprint)
+    app.extensions["connector_api"] = api
+    return api

@@ -1,0 +1,83 @@
+"""Who may call the REST API: an API token (`Authorization: Bearer`) or a logged-in UI session.
+
+A session call that changes something must carry the page's CSRF token in `X-CSRFToken` (the
+UI's own JavaScript does); a token call needs none, since no browser sends it on its own.
+Reads need a viewer, writes an editor, and `@requires("admin")` marks the admin-only ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+from flask_login import current_user
+from flask_smorest import Blueprint, abort
+
+from connector.admin.access import SAFE_METHODS, csrf
+from connector.auth.tokens import ApiTokens
+from connector.auth.users import User
+from connector.config.store import ConfigConflict, ConfigInvalid, NotFound
+from connector.runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["connector"]
+
+
+def api_user() -> User:
+    return g.api_user  # type: ignore[no-any-return]
+
+
+def api_blueprint(name: str, url_prefix: str, description: str) -> Blueprint:
+    """A flask-smorest blueprint under /api/v1 whose every call is authenticated first."""
+    blueprint = Blueprint(name, name, url_prefix=f"/api/v1{url_prefix}", description=description)
+
+    @blueprint.before_request
+    def _authenticate() -> None:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            found = ApiTokens(runtime().redis).resolve(header.removeprefix("Bearer ").strip())
+            if found is None:
+                abort(401, message="unknown or revoked API token")
+            g.api_user = found
+        elif current_user.is_authenticated:
+            if request.method not in SAFE_METHODS:
+                csrf.protect()
+            g.api_user = current_user._get_current_object()
+        else:
+            abort(401, message="send Authorization: Bearer <API token> (issue one under Accounts)")
+        if request.method not in SAFE_METHODS and not g.api_user.can("editor"):
+            abort(403, message="your role can read but not change anything")
+
+    return blueprint
+
+
+def requires(role: str) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if not api_user().can(role):
+                abort(403, message=f"this needs the {role} role")
+            return view(*args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return decorate
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """The config store's refusals as API errors: 422 naming each field, 409, 404."""
+    try:
+        yield
+    except ConfigInvalid as exc:
+        abort(422, message="the item is not valid", errors={"json": exc.errors})
+    except ConfigConflict as exc:
+        abort(409, message=str(exc))
+    except NotFound as exc:
+        abort(404, message=str(exc).strip("'\""))

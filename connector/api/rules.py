@@ -1,0 +1,7 @@
+"""Placeholder until this area is built (issue 5)."""
+
+from __future__ import annotations
+
+from connector.api.access import api_blueprint
+
+blueprint = api_blueprint("rules", "/rules", "rules")

@@ -1,0 +1,67 @@
+"""API tokens for `/api/v1`: random, shown once, stored only as their SHA-256.
+
+A token acts as its user with that user's current role (demoting a user demotes their tokens).
+SHA-256 without salt is right here: tokens are 256 random bits, not guessable passwords.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+from redis import Redis
+
+from connector.auth.users import User, Users
+from connector.store import keys
+
+PREFIX = "cct_"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    """The first 12 hex digits of the digest: enough to name and revoke a token, useless to use it."""
+    user: str
+    label: str
+    created_at: float
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiTokens:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def issue(self, user: str, label: str) -> str:
+        token = PREFIX + secrets.token_urlsafe(32)
+        record = {"user": user, "label": label[:100], "created_at": time.time()}
+        self.redis.hset(keys.api_tokens(), _digest(token), json.dumps(record))
+        return token
+
+    def resolve(self, token: str) -> User | None:
+        raw = self.redis.hget(keys.api_tokens(), _digest(token))
+        if raw is None:
+            return None
+        return Users(self.redis).get(json.loads(raw)["user"])
+
+    def listing(self, user: str | None = None) -> list[TokenInfo]:
+        found = []
+        for digest, raw in self.redis.hgetall(keys.api_tokens()).items():
+            record = json.loads(raw)
+            if user is None or record["user"] == user:
+                found.append(TokenInfo(digest.decode()[:12], record["user"], record["label"], record["created_at"]))
+        return sorted(found, key=lambda t: t.created_at)
+
+    def revoke(self, token_id: str, user: str | None = None) -> bool:
+        """Revoke by id (any user's when `user` is None, i.e. an admin)."""
+        for digest, raw in self.redis.hgetall(keys.api_tokens()).items():
+            if digest.decode().startswith(token_id) and len(token_id) >= 12:
+                if user is not None and json.loads(raw)["user"] != user:
+                    return False
+                return bool(self.redis.hdel(keys.api_tokens(), digest))
+        return False
