@@ -238,3 +238,9 @@ def api_tokens() -> str:
 def login_failures(user: str) -> str:
     """STRING counter of failed operator logins for one account (expires: the lockout window)."""
     return f"{PREFIX}:login-failures:{user}"
+
+
+def ece_indicators(integration: str, entry_point_id: str) -> str:
+    """STRING JSON of an entry point's last availability reading (the UI's four indicators, with the
+    numbers behind them and when they were read); pages render it, refreshes rewrite it."""
+    return f"{PREFIX}:ece:indicators:{integration}:{entry_point_id}"
