@@ -26,6 +26,8 @@ from connector.settings import PROJECT_ROOT, Settings
 log = logging.getLogger("connector.supervisor")
 
 STOP_TIMEOUT_SECONDS = 20
+SANDBOX_ADMIN_PASSWORD = "sandbox-admin"
+"""The operator login `make run` prints; used only with --sandbox when CONNECTOR_ADMIN_PASSWORD is unset."""
 
 
 @dataclass
@@ -89,6 +91,8 @@ class Supervisor:
             log.info("embedded Redis started", extra={"url": self.redis.url})
         if self.sandbox:
             env["CONNECTOR_SANDBOX"] = "1"
+            # The sandbox's published demo login (it listens on loopback only); a deployment sets its own.
+            env.setdefault("CONNECTOR_ADMIN_PASSWORD", SANDBOX_ADMIN_PASSWORD)
         if not env.get("CONNECTOR_SECRET_KEY"):
             # One key shared by this run's processes (sessions, agents' encrypted credentials); it
             # dies with the run, so a production deployment must set its own.
@@ -128,6 +132,8 @@ class Supervisor:
             "",
             "Channel connector is running" + (" with the sandbox" if self.sandbox else ""),
             f"  webhooks   {base}/webhooks/<channel>/<asset>",
+            f"  operators  {base}/admin/  {self._login_line(env)}",
+            f"  api        {base}/api/v1/  (OpenAPI at {base}/api/v1/openapi.json; tokens under Accounts)",
             f"  health     {base}/healthz   readiness {base}/readyz",
             f"  redis      {env['REDIS_URL']}",
             f"  config     {env['CONNECTOR_CONFIG_DIR']}",
@@ -136,6 +142,15 @@ class Supervisor:
             "",
         ]
         print("\n".join(lines), flush=True)
+
+    @staticmethod
+    def _login_line(env: dict[str, str]) -> str:
+        password = env.get("CONNECTOR_ADMIN_PASSWORD")
+        if password == SANDBOX_ADMIN_PASSWORD:
+            return f"log in as admin / {password}"
+        if password:
+            return "log in as admin with CONNECTOR_ADMIN_PASSWORD"
+        return "set CONNECTOR_ADMIN_PASSWORD to create the admin login"
 
     @staticmethod
     def _sandbox_lines(base: str) -> list[str]:
