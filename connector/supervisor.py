@@ -26,7 +26,7 @@ from connector.settings import PROJECT_ROOT, Settings
 log = logging.getLogger("connector.supervisor")
 
 STOP_TIMEOUT_SECONDS = 20
-SANDBOX_ADMIN_PASSWORD = "sandbox-admin"
+SANDBOX_ADMIN_PASSWORD = "sandbox-admin"  # noqa: S105 - the published demo login of the loopback sandbox
 """The operator login `make run` prints; used only with --sandbox when CONNECTOR_ADMIN_PASSWORD is unset."""
 
 

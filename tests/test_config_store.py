@@ -78,7 +78,7 @@ def test_invalid_items_name_each_field(store, runtime):
 
 def test_provisioned_items_are_read_only(store, runtime):
     clash = {**INTEGRATION, "name": "TestRouter"}
-    with pytest.raises(ConfigConflict, match="tests/config/channels.yaml"):
+    with pytest.raises(ConfigConflict, match=r"tests/config/channels\.yaml"):
         store.save("integrations", clash, runtime.provisioned, create=True)
     with pytest.raises(ConfigConflict, match="read-only"):
         store.delete("rules", "sms-sales", runtime.provisioned)
@@ -140,7 +140,7 @@ def test_rule_order_covers_every_rule_once(store, runtime):
         store.set_rule_order([*names, names[0]], runtime.config)
     store.set_rule_order(["lab-rule", *names[:-1]], runtime.config)
     runtime.config_changed()
-    assert [r.name for r in runtime.config.rules][0] == "lab-rule", "a UI rule may go before provisioned ones"
+    assert runtime.config.rules[0].name == "lab-rule", "a UI rule may go before provisioned ones"
 
 
 def test_deployment_template_override_replaces_the_file_for_its_locale(store, runtime, redis):
