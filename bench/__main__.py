@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench import blending, ece_relay, webhook_ack
+from bench import blending, ece_relay, pages, webhook_ack
 
-BENCHMARKS = {"webhook_ack": webhook_ack.run, "blending": blending.run, "ece_relay": ece_relay.run}
+BENCHMARKS = {"webhook_ack": webhook_ack.run, "blending": blending.run, "ece_relay": ece_relay.run, "pages": pages.run}
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -22,13 +22,16 @@ def main(argv: list[str]) -> int:
         f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}.",
         "",
     ]
-    chosen = argv or list(BENCHMARKS)
-    for name in chosen:
-        sections += [BENCHMARKS[name](), ""]
-    text = "\n".join(sections) + "\n"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.md").write_text(text)
-    print(text)
+    for name in argv or list(BENCHMARKS):
+        table = BENCHMARKS[name]()
+        (RESULTS / f"{name}.md").write_text(f"{sections[2]}\n\n{table}\n")
+        print(table, flush=True)
+    # latest.md gathers the last run of each benchmark, so running one does not erase the others.
+    for name in BENCHMARKS:
+        if (RESULTS / f"{name}.md").exists():
+            sections += [(RESULTS / f"{name}.md").read_text(), ""]
+    (RESULTS / "latest.md").write_text("\n".join(sections).rstrip() + "\n")
     return 0
 
 

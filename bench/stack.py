@@ -40,9 +40,12 @@ class Stack:
 
 
 @contextmanager
-def running_stack(app: str = "bench.noop_app:app", workers: int = 2, sandbox: bool = False) -> Iterator[Stack]:
+def running_stack(
+    app: str = "bench.noop_app:app", workers: int = 2, sandbox: bool = False, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
     data_dir = Path(tempfile.mkdtemp(prefix="cc-bench-", dir="/tmp"))
     port = free_port()
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update(
         CONNECTOR_CONFIG_DIR=str(SANDBOX_CONFIG),
@@ -50,6 +53,7 @@ def running_stack(app: str = "bench.noop_app:app", workers: int = 2, sandbox: bo
         PUBLIC_BASE_URL="https://connector.example.com",
         LOG_LEVEL="WARNING",
     )
+    env.update(extra)
     argv = [sys.executable, "-m", "connector", "run", "--port", str(port), "--workers", str(workers), "--app", app]
     if sandbox:
         argv.append("--sandbox")
