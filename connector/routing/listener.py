@@ -274,14 +274,24 @@ def run_listener(runtime: Runtime) -> int:
         return 2
     listener = Listener(runtime, config)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        listener.stop_event.set()  # also ends a start still waiting for Finesse to be reachable
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         listener.start()
     except ReasonCodeMissing as exc:
         log.error("%s", exc)
         print(f"configuration error: {exc}", flush=True)
         return 2
+    except RuntimeError:
+        if not stop.is_set():
+            raise
+        log.info("stopped before Finesse became reachable")
+        return 0
     try:
         stop.wait()
     finally:
