@@ -1,14 +1,115 @@
-"""Placeholder until this area is built (issue 5)."""
+"""Provisioned items (read-only, with their file), export as YAML, and import with a diff.
+
+Import is two posts carrying the same YAML: the first shows what would change and writes nothing;
+"Apply" validates the text again and writes it through the config store (admin only).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import hashlib
+import logging
+from typing import Any
 
-from connector.admin.access import guard
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
+from connector.admin.access import guard, requires, runtime
+from connector.config import transfer
+from connector.config.store import KINDS, NotFound, item_key
+
+log = logging.getLogger(__name__)
 blueprint = guard(Blueprint("admin_transfer", __name__, url_prefix="/admin/transfer"))
+
+MAX_IMPORT_BYTES = 1_000_000
 
 
 @blueprint.route("/")
-def index() -> str:
-    return "not built yet"
+def index() -> Any:
+    config = runtime().config
+    items = {kind: [(item_key(kind, i), i) for i in getattr(config, kind)] for kind in KINDS}
+    return render_template(
+        "admin/transfer/index.html",
+        items=items,
+        default_rule=config.default_rule,
+        finesse=config.finesse,
+    )
+
+
+@blueprint.route("/export")
+def export() -> Any:
+    kind = request.args.get("kind") or None
+    name = request.args.get("name") or None
+    try:
+        exported = transfer.export(runtime().config, kind, name)
+    except ValueError as exc:
+        abort(400, str(exc))
+    except NotFound as exc:
+        abort(404, str(exc).strip("'\""))
+    disposition = "inline" if request.args.get("view") else "attachment"
+    return Response(
+        exported.text,
+        mimetype="text/plain" if disposition == "inline" else "application/yaml",
+        headers={"Content-Disposition": f'{disposition}; filename="{exported.filename}"'},
+    )
+
+
+def _submitted_text() -> str | None:
+    """The YAML of the form: an uploaded file wins over the text area."""
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        data = upload.read(MAX_IMPORT_BYTES + 1)
+    else:
+        data = request.form.get("yaml", "").encode()
+    if len(data) > MAX_IMPORT_BYTES:
+        flash(f"The file is over {MAX_IMPORT_BYTES // 1000} kB: split it into smaller files.", "error")
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        flash("The file is not UTF-8 text: save it as UTF-8 and try again.", "error")
+        return None
+
+
+def digest(text: str) -> str:
+    """Ties "Apply" to the text the operator checked: an edit after the check needs a new check."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plan(text: str) -> transfer.Plan:
+    rt = runtime()
+    return transfer.plan(text, rt.config, rt.provisioned, rt.config_store)
+
+
+@blueprint.route("/import", methods=["POST"])
+@requires("admin")
+def preview() -> Any:
+    text = _submitted_text()
+    if text is None:
+        return redirect(url_for(".index"))
+    return render_template("admin/transfer/preview.html", plan=_plan(text), text=text, digest=digest(text))
+
+
+@blueprint.route("/import/apply", methods=["POST"])
+@requires("admin")
+def apply() -> Any:
+    text = _submitted_text()
+    if text is None:
+        return redirect(url_for(".index"))
+    rt = runtime()
+    planned = _plan(text)
+    if request.form.get("checked") != digest(text):
+        flash("The YAML changed since it was checked: look at the changes below, then apply.", "error")
+        return render_template("admin/transfer/preview.html", plan=planned, text=text, digest=digest(text)), 409
+    if not planned.ok:
+        flash("Nothing was imported: the file has problems (below).", "error")
+        return render_template("admin/transfer/preview.html", plan=planned, text=text, digest=digest(text)), 422
+    try:
+        written = transfer.apply(planned, rt.config_store, rt.provisioned)
+    except transfer.ImportBlocked as exc:
+        rt.config_changed()
+        done = ", ".join(f"{c.kind[:-1]} {c.key}" for c in exc.written) or "nothing"
+        flash(f"The import stopped: {exc}. Written before it stopped: {done}.", "error")
+        return redirect(url_for(".index"))
+    rt.config_changed()
+    log.info("configuration imported", extra={"written": len(written)})
+    flash(f"Imported: {len(written)} item(s) written, {planned.count(transfer.UNCHANGED)} unchanged.", "success")
+    return redirect(url_for(".index"))

@@ -33,8 +33,11 @@ def api_user() -> User:
     return g.api_user  # type: ignore[no-any-return]
 
 
-def api_blueprint(name: str, url_prefix: str, description: str) -> Blueprint:
-    """A flask-smorest blueprint under /api/v1 whose every call is authenticated first."""
+def api_blueprint(name: str, url_prefix: str, description: str, *, read_only_posts: tuple[str, ...] = ()) -> Blueprint:
+    """A flask-smorest blueprint under /api/v1 whose every call is authenticated first.
+
+    `read_only_posts`: endpoints (e.g. "rules.test") that take a POST body but change nothing, so
+    viewers may call them; they are still authenticated, and CSRF-checked for sessions."""
     blueprint = Blueprint(name, name, url_prefix=f"/api/v1{url_prefix}", description=description)
 
     @blueprint.before_request
@@ -51,7 +54,8 @@ def api_blueprint(name: str, url_prefix: str, description: str) -> Blueprint:
             g.api_user = current_user._get_current_object()
         else:
             abort(401, message="send Authorization: Bearer <API token> (issue one under Accounts)")
-        if request.method not in SAFE_METHODS and not g.api_user.can("editor"):
+        changes = request.method not in SAFE_METHODS and request.endpoint not in read_only_posts
+        if changes and not g.api_user.can("editor"):
             abort(403, message="your role can read but not change anything")
 
     return blueprint

@@ -1,7 +1,149 @@
-"""Placeholder until this area is built (issue 5)."""
+"""Conversations: the recent list with filters, and one conversation with its timeline and what is
+pending now. Read-only; answers come from Redis alone (connector/store/conversations_view.py)."""
 
 from __future__ import annotations
 
-from connector.api.access import api_blueprint
+from typing import Any
 
-blueprint = api_blueprint("conversations", "/conversations", "conversations")
+from flask_smorest import abort
+from marshmallow import Schema, fields, validate
+
+from connector.api.access import api_blueprint, runtime
+from connector.config.schemas import CHANNELS
+from connector.conversations import State
+from connector.store import conversations_view as view
+
+blueprint = api_blueprint("conversations", "/conversations", "Conversations: list, timeline and pending items")
+
+STATES = (view.ACTIVE, *(s.value for s in State))
+
+
+class ListArgs(Schema):
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    entry_point = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "entry point name, or integration/name"}
+    )
+    state = fields.String(validate=validate.OneOf(STATES), metadata={"description": "a state, or active (not closed)"})
+    agent = fields.String(validate=validate.Length(max=200), metadata={"description": "part of the agent's name or id"})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=view.PER_PAGE, validate=validate.Range(min=1, max=200))
+
+
+class SummarySchema(Schema):
+    id = fields.String(required=True)
+    last_activity = fields.Float(required=True)
+    channel = fields.String(required=True)
+    asset = fields.String(required=True)
+    customer = fields.String(required=True)
+    state = fields.String(required=True)
+    integration = fields.String(allow_none=True)
+    entry_point = fields.String(allow_none=True)
+    rule = fields.String(allow_none=True)
+    agent = fields.String(allow_none=True)
+    agent_id = fields.String(allow_none=True)
+
+
+class ListingSchema(Schema):
+    items = fields.List(fields.Nested(SummarySchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    has_next = fields.Boolean(required=True)
+    total = fields.Integer(required=True, metadata={"description": "conversations known, whatever the filters"})
+    scanned = fields.Integer(required=True)
+    truncated = fields.Boolean(
+        required=True, metadata={"description": "the filtered search stopped early: older ones may match too"}
+    )
+
+
+class ConversationSchema(Schema):
+    id = fields.String(required=True)
+    channel = fields.String(required=True)
+    asset = fields.String(required=True)
+    customer = fields.String(required=True)
+    details = fields.Dict(required=True)
+    state = fields.String(required=True)
+    sequence = fields.Integer(required=True)
+    conversation_id = fields.String(required=True)
+    rule = fields.String(allow_none=True)
+    integration = fields.String(allow_none=True)
+    entry_point = fields.String(allow_none=True)
+    remote_id = fields.String(allow_none=True, metadata={"description": "the ECE conversation id"})
+    agent_id = fields.String(allow_none=True)
+    agent_name = fields.String(allow_none=True)
+    started_at = fields.Float(allow_none=True)
+    last_inbound_at = fields.Float(allow_none=True)
+    queued_at = fields.Float(allow_none=True)
+    unavailable_until = fields.Float(allow_none=True)
+    last_activity = fields.Float(allow_none=True)
+
+
+class RetrySchema(Schema):
+    attempts = fields.Integer(required=True)
+    first_failure_at = fields.Float(allow_none=True)
+    until = fields.Float(allow_none=True)
+
+
+class BoxSchema(Schema):
+    length = fields.Integer(required=True)
+    items = fields.List(fields.Raw(), required=True, metadata={"description": f"the first {view.PENDING_SHOWN}"})
+    retry = fields.Nested(RetrySchema, allow_none=True)
+
+
+class PendingSchema(Schema):
+    inbox = fields.Nested(BoxSchema, required=True)
+    outbox = fields.Nested(BoxSchema, required=True)
+    lease_ms = fields.Integer(allow_none=True, metadata={"description": "set while a worker holds the thread"})
+    wake_queued = fields.Boolean(required=True)
+    stuck_reason = fields.String(allow_none=True)
+
+
+class DetailSchema(Schema):
+    conversation = fields.Nested(ConversationSchema, required=True)
+    timeline = fields.List(fields.Dict(), required=True, metadata={"description": "oldest first"})
+    pending = fields.Nested(PendingSchema, required=True)
+
+
+@blueprint.route("")
+@blueprint.arguments(ListArgs, location="query")
+@blueprint.response(200, ListingSchema)
+def list_conversations(args: dict[str, Any]) -> Any:
+    """Conversations, newest activity first, filtered by channel, entry point, state and agent."""
+    filters = view.Filters(
+        channel=args.get("channel", ""),
+        entry_point=args.get("entry_point", "").strip(),
+        state=args.get("state", ""),
+        agent=args.get("agent", "").strip(),
+    )
+    found = view.listing(runtime().redis, filters, page=args["page"], per_page=args["per_page"])
+    return {
+        **vars(found),
+        "items": [{**vars(row), "state": row.state.value} for row in found.items],
+    }
+
+
+@blueprint.route("/<thread_id>")
+@blueprint.response(200, DetailSchema)
+@blueprint.alt_response(404, response="NOT_FOUND")
+def get_conversation(thread_id: str) -> Any:
+    """One conversation: who, routing, state, agent, its whole timeline and what is pending now."""
+    found = view.detail(runtime().redis, thread_id)
+    if found is None:
+        abort(404, message=f"no conversation {thread_id}")
+    thread = found.thread
+    pending = found.pending
+    return {
+        "conversation": {
+            **vars(thread),
+            "state": thread.state.value,
+            "conversation_id": thread.conversation_id,
+            "last_activity": found.last_activity,
+        },
+        "timeline": found.timeline,
+        "pending": {
+            "inbox": vars(pending.inbox),
+            "outbox": vars(pending.outbox),
+            "lease_ms": pending.lease_ms,
+            "wake_queued": pending.wake_queued,
+            "stuck_reason": pending.stuck_reason,
+        },
+    }

@@ -250,7 +250,7 @@ class ConfigStore:
         pipe.hset(keys.config_items(kind), key, json.dumps(stored, sort_keys=True))
         pipe.incr(keys.config_version())
         pipe.execute()
-        log.info("configuration saved", extra={"kind": kind, "item": key, "created": create})
+        log.info("configuration saved", extra={"kind": kind, "item": key, "new_item": create})
         return Stored(stored, item)
 
     def delete(self, kind: str, key: str, provisioned: model.Config) -> None:

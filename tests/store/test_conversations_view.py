@@ -1,0 +1,164 @@
+"""The conversations list and one conversation's story, read from what the intake and drain write."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from connector.channels.base import thread_id_for
+from connector.conversations import State
+from connector.relay.drain import drain_thread
+from connector.store import conversations_view as view
+from connector.store import deadletters, keys, threads
+from connector.store.inbox import Box, Inboxes
+from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
+
+
+def seed(redis, count: int, **overrides) -> list[str]:
+    """`count` threads written the way the drain's commit writes them (hash + activity score);
+    thread i has activity 1000 + i, so the newest is the last one."""
+    ids = []
+    for i in range(count):
+        fields = {
+            "channel": "sms" if i % 2 else "whatsapp",
+            "asset": "test-sms" if i % 2 else "test-whatsapp",
+            "customer": f"+1555000{i:04d}",
+            "state": State.ASSIGNED if i % 3 == 0 else State.CLOSED,
+            "integration": "TestRouter",
+            "entry_point": "Sales" if i % 5 == 0 else "Support",
+            "agent_name": f"Agent {i % 7}" if i % 3 == 0 else None,
+        }
+        fields.update(overrides)
+        thread = threads.Thread(id=f"t{i:05d}", **fields)
+        threads.save(redis, thread)
+        redis.zadd(keys.threads_by_activity(), {thread.id: 1000 + i})
+        ids.append(thread.id)
+    return ids
+
+
+def test_the_list_is_newest_first_and_paged(redis):
+    ids = seed(redis, 120)
+    first = view.listing(redis, page=1, per_page=50)
+    assert [row.id for row in first.items] == list(reversed(ids))[:50]
+    assert first.has_next and first.total == 120
+    last = view.listing(redis, page=3, per_page=50)
+    assert [row.id for row in last.items] == list(reversed(ids))[100:]
+    assert not last.has_next
+    row = first.items[0]
+    assert (row.channel, row.customer, row.state, row.last_activity) == ("sms", "+15550000119", State.CLOSED, 1119.0)
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (view.Filters(channel="sms"), lambda i: i % 2 == 1),
+        (view.Filters(state="assigned"), lambda i: i % 3 == 0),
+        (view.Filters(state=view.ACTIVE), lambda i: i % 3 == 0),
+        (view.Filters(state="closed", channel="whatsapp"), lambda i: i % 3 != 0 and i % 2 == 0),
+        (view.Filters(entry_point="Sales"), lambda i: i % 5 == 0),
+        (view.Filters(entry_point="TestRouter/Sales"), lambda i: i % 5 == 0),
+        (view.Filters(entry_point="Other/Sales"), lambda i: False),
+        (view.Filters(agent="agent 3"), lambda i: i % 3 == 0 and i % 7 == 3),
+    ],
+)
+def test_filters_select_exactly_the_matching_conversations(redis, filters, expected):
+    seed(redis, 300)
+    wanted = [f"t{i:05d}" for i in reversed(range(300)) if expected(i)]
+    got, page = [], 1
+    while True:
+        found = view.listing(redis, filters, page=page, per_page=40)
+        got += [row.id for row in found.items]
+        if not found.has_next:
+            break
+        page += 1
+    assert got == wanted
+    assert not found.truncated
+
+
+def test_a_filtered_search_stops_at_its_limit_and_says_so(redis):
+    seed(redis, 50, channel="whatsapp")
+    found = view.listing(redis, view.Filters(channel="sms"), scan_limit=30)
+    assert found.items == [] and found.scanned == 30 and found.truncated
+    enough = view.listing(redis, view.Filters(channel="whatsapp"), per_page=10, scan_limit=30)
+    assert len(enough.items) == 10 and enough.scanned <= 30 and not enough.truncated
+
+
+def post_whatsapp(client, wa_id: str, wamid: str, text: str) -> str:
+    body = whatsapp_payload([(wa_id, wamid, text)])
+    answer = client.post(f"/webhooks/whatsapp/{WHATSAPP_ASSET}", data=body, headers=whatsapp_headers(body))
+    assert answer.status_code == 200
+    return thread_id_for("whatsapp", WHATSAPP_ASSET, wa_id)
+
+
+def test_a_conversation_shows_who_routing_and_its_timeline(client, redis):
+    thread_id = post_whatsapp(client, "15551230001", "wamid.V1", "my order is late")
+    drain_thread(thread_id)
+    found = view.detail(redis, thread_id)
+    assert found is not None
+    assert (found.thread.channel, found.thread.customer, found.thread.entry_point) == (
+        "whatsapp",
+        "15551230001",
+        "Support",
+    )
+    assert found.thread.details["profile_name"] == "Customer 15551230001"
+    assert found.pending.stuck_reason is None and found.pending.inbox.length == 0
+    [step] = view.steps(found.timeline)
+    assert (step.actor, step.label, step.text) == ("customer", "message", "my order is late")
+    assert any("rule whatsapp" in note and "TestRouter / Support" in note for note in step.notes)
+
+
+def test_pending_items_and_a_retry_wait_say_where_it_is_stuck(client, redis):
+    thread_id = post_whatsapp(client, "15551230002", "wamid.V2", "hello")
+    until = time.time() + 60
+    redis.hset(
+        keys.retry_state(thread_id),
+        mapping={"in": json.dumps({"digest": "x", "attempts": 3, "first_at": until - 90}), "in_until": until},
+    )
+    found = view.detail(redis, thread_id)
+    assert found.pending.inbox.length == 1
+    assert found.pending.inbox.items[0]["text"] == "hello"
+    assert found.pending.inbox.retry == view.RetryWait(attempts=3, first_failure_at=until - 90, until=until)
+    assert "retried" in found.pending.stuck_reason
+
+    held = Inboxes(redis).acquire(thread_id, 30)
+    redis.hdel(keys.retry_state(thread_id), "in", "in_until")
+    found = view.detail(redis, thread_id)
+    assert found.pending.lease_ms and 0 < found.pending.lease_ms <= 30_000
+    assert found.pending.stuck_reason == "a worker is handling it right now"
+    Inboxes(redis).release(thread_id, held.token)
+
+
+def test_retries_and_dead_letters_are_steps_with_their_reason(redis):
+    entries = [
+        {"at": 1.0, "kind": "retry", "box": "out", "attempt": 2, "wait": 1.5, "error": "ECE answered 503"},
+        {"at": 2.0, "kind": "dead_letter", "box": "in", "reason": "ECE refused start (400)", "id": "abc"},
+        {"at": 3.0, "direction": "out", "kind": "assigned", "agent": "Alice", "system": ["agent_assigned"]},
+        {
+            "at": 4.0,
+            "direction": "out",
+            "kind": "text/plain",
+            "text": "Hi",
+            "errors": ["window closed"],
+            "dead_letter": "d",
+        },
+        {"at": 5.0, "direction": "out", "kind": "system", "message": "welcome", "system": ["welcome"]},
+    ]
+    retry, dead, assigned, failed, system = view.steps(entries)
+    assert retry.actor == "connector" and "attempt 2" in retry.label and retry.errors == ["ECE answered 503"]
+    assert dead.dead_letter == "abc" and dead.errors == ["ECE refused start (400)"]
+    assert assigned.label == "assigned to Alice" and "system message agent_assigned" in assigned.notes
+    assert failed.errors == ["window closed"] and failed.dead_letter == "d" and failed.text == "Hi"
+    assert system.actor == "system" and system.label == "system message welcome"
+
+
+def test_an_unknown_thread_has_no_detail(redis):
+    assert view.detail(redis, "no-such-thread") is None
+
+
+def test_who_labels_threads_in_one_call_and_skips_missing_ones(redis):
+    seed(redis, 3)
+    letter = deadletters.add(redis, "t00001", Box.IN, b"{}", "x")
+    found = view.who(redis, [letter.thread, "t00002", "gone"])
+    assert set(found) == {"t00001", "t00002"} and found["t00001"].channel == "sms"
