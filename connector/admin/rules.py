@@ -1,14 +1,158 @@
-"""Placeholder until this area is built (issue 5)."""
+"""The rules page: every rule in evaluation order (provisioned ones read-only but movable), up / down
+and drag-and-drop reordering, create / edit / delete of UI rules, and the "which rule would this
+message match?" tester.
+
+The tester is a GET form: it changes nothing, so viewers use it under the same guard as every page.
+Reordering without JavaScript posts one move at a time; rules.js drags and saves the whole order
+through `PUT /api/v1/rules/order`. Both end in `ConfigStore.set_rule_order`.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import UTC, date, datetime
+from typing import Any
 
-from connector.admin.access import guard
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from connector.admin.access import flash_store_errors, guard, runtime
+from connector.config import model, rules_editor
+from connector.config.schemas import CHANNELS, RULE_EVENTS
+from connector.config.store import ConfigInvalid, NotFound
 
 blueprint = guard(Blueprint("admin_rules", __name__, url_prefix="/admin/rules"))
 
 
+def _choices(config: model.Config) -> dict[str, Any]:
+    """What the form's selects offer: assets by channel, entry points by integration."""
+    return {
+        "channels": CHANNELS,
+        "events": RULE_EVENTS,
+        "assets": {c: sorted(a.name for a in config.assets if a.channel == c) for c in CHANNELS},
+        "integrations": {i.name: [ep.name for ep in i.entry_points] for i in config.integrations},
+    }
+
+
+def _tester(config: model.Config, args: MultiDict[str, str]) -> tuple[Any, dict[str, list[str]]]:
+    """The tester's answer for the query string, or the fields it could not use."""
+    if "channel" not in args:
+        return None, {}
+    day_text = args.get("date", "").strip()
+    try:
+        day = date.fromisoformat(day_text) if day_text else datetime.now(UTC).date()
+    except ValueError:
+        return None, {"date": ["use a date like 2026-05-01"]}
+    try:
+        answer = rules_editor.which_rule(
+            config, args.get("channel", ""), args.get("asset", ""), args.get("text", ""), day
+        )
+    except ConfigInvalid as exc:
+        return None, exc.errors
+    return answer, {}
+
+
 @blueprint.route("/")
 def index() -> str:
-    return "not built yet"
+    config = runtime().config
+    answer, tester_errors = _tester(config, request.args)
+    return render_template(
+        "admin/rules/index.html",
+        rows=rules_editor.listing(config),
+        answer=answer,
+        tester_errors=tester_errors,
+        probe=request.args,
+        **_choices(config),
+    )
+
+
+@blueprint.route("/<name>/move", methods=["POST"])
+def move(name: str) -> Any:
+    """One step up or down (the keyboard / no-JS way); provisioned rules move too."""
+    offset = {"up": -1, "down": 1, "top": -(10**6), "bottom": 10**6}.get(request.form.get("direction", ""), 0)
+    rt = runtime()
+    with flash_store_errors():
+        order = rules_editor.moved(rt.config, name, offset)
+        rt.config_store.set_rule_order(order, rt.config)
+        rt.config_changed()
+        flash(f"Rule {name} is now number {order.index(name) + 1}.", "success")
+    return redirect(url_for(".index", _anchor=f"rule-{name}"))
+
+
+# -- create / edit / delete -------------------------------------------------------------------------
+
+
+def _raw_of(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The form as the YAML shape; empty optional fields are left out (null in YAML)."""
+    raw: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "channel": form.get("channel", ""),
+        "event": form.get("event", ""),
+        "asset": form.get("asset", ""),
+        "action": {"forward_to": form.get("forward_to", ""), "entry_point": form.get("entry_point", "")},
+        "status": form.get("status", "active"),
+    }
+    for optional in ("keyword", "start", "end"):
+        value = form.get(optional, "").strip()
+        if value:
+            raw[optional] = value
+    return raw
+
+
+def _form(raw: dict[str, Any], errors: dict[str, list[str]], *, creating: bool, status: int = 200) -> Any:
+    config = runtime().config
+    page = render_template("admin/rules/form.html", rule=raw, errors=errors, creating=creating, **_choices(config))
+    return page, status
+
+
+@blueprint.route("/new", methods=["GET", "POST"])
+def create() -> Any:
+    if request.method == "GET":
+        channel = request.args.get("channel", "sms")
+        event = "mo" if channel == "sms" else "incoming_message"
+        return _form({"channel": channel, "event": event, "status": "active", "action": {}}, {}, creating=True)
+    raw = _raw_of(request.form)
+    errors: dict[str, list[str]] = {}
+    rt = runtime()
+    with flash_store_errors(errors):
+        rt.config_store.save("rules", raw, rt.provisioned, create=True)
+    if errors:
+        return _form(raw, errors, creating=True, status=422)
+    rt.config_changed()
+    flash(f"Rule {raw['name']} created; it is evaluated last of the rules (move it where it belongs).", "success")
+    return redirect(url_for(".index", _anchor=f"rule-{raw['name']}"))
+
+
+@blueprint.route("/<name>/edit", methods=["GET", "POST"])
+def edit(name: str) -> Any:
+    rt = runtime()
+    provisioned = next((r for r in rt.provisioned.rules if r.name == name), None)
+    if provisioned is not None:
+        flash(f"Rule {name} is defined in {provisioned.source} and is read-only here: change it in that file.", "error")
+        return redirect(url_for(".index", _anchor=f"rule-{name}"))
+    if request.method == "GET":
+        try:
+            return _form(rt.config_store.raw("rules", name), {}, creating=False)
+        except NotFound:
+            flash(f"There is no rule {name}: it may have been deleted.", "error")
+            return redirect(url_for(".index"))
+    raw = {**_raw_of(request.form), "name": name}
+    errors: dict[str, list[str]] = {}
+    with flash_store_errors(errors):
+        rt.config_store.save("rules", raw, rt.provisioned, create=False)
+    if errors:
+        return _form(raw, errors, creating=False, status=422)
+    rt.config_changed()
+    flash(f"Rule {name} saved.", "success")
+    return redirect(url_for(".index", _anchor=f"rule-{name}"))
+
+
+@blueprint.route("/<name>/delete", methods=["POST"])
+def delete(name: str) -> Any:
+    rt = runtime()
+    errors: dict[str, list[str]] = {}
+    with flash_store_errors(errors):
+        rt.config_store.delete("rules", name, rt.provisioned)
+    if not errors:
+        rt.config_changed()
+        flash(f"Rule {name} deleted.", "success")
+    return redirect(url_for(".index"))

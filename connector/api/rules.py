@@ -1,7 +1,224 @@
-"""Placeholder until this area is built (issue 5)."""
+"""Rules over the API: list in evaluation order, create / read / replace / delete UI rules, store the
+order, and the "which rule would this message match?" tester.
+
+Request bodies of rules are the YAML shape, validated by `RuleSchema` through the config store, so
+a 422 names the field exactly as check-config would (`action.entry_point`). Provisioned rules are
+read-only (409 naming their file) but take part in the order, which is the operator's.
+Two paths are fixed words: a rule named `order` cannot be replaced through `PUT /rules/order`.
+"""
 
 from __future__ import annotations
 
-from connector.api.access import api_blueprint
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
-blueprint = api_blueprint("rules", "/rules", "rules")
+from flask import request
+from flask_smorest import abort
+from marshmallow import Schema, fields, validate
+
+from connector.api.access import api_blueprint, runtime, store_errors
+from connector.config import rules_editor
+from connector.config.schemas import CHANNELS, RuleSchema
+
+blueprint = api_blueprint(
+    "rules",
+    "/rules",
+    "Rules: which integration and entry point a customer message is forwarded to, first match wins",
+    read_only_posts=("rules.test",),  # the tester changes nothing: viewers may use it
+)
+
+
+def errors(*codes: int) -> Callable[[Any], Any]:
+    """Document the error answers of an endpoint (every one carries flask-smorest's error body)."""
+    names = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT", 422: "UNPROCESSABLE_ENTITY"}
+
+    def decorate(view: Any) -> Any:
+        for code in (401, 403, *codes):
+            view = blueprint.alt_response(code, response=names[code])(view)
+        return view
+
+    return decorate
+
+
+RULE_BODY = {"required": True, "content": {"application/json": {"schema": RuleSchema}}}
+
+
+# -- answers ----------------------------------------------------------------------------------------
+
+
+class RuleActionOut(Schema):
+    forward_to = fields.String(required=True)
+    entry_point = fields.String(required=True)
+
+
+class RuleOut(Schema):
+    position = fields.Integer(required=True, metadata={"description": "1-based place in evaluation order"})
+    name = fields.String(required=True)
+    channel = fields.String(allow_none=True)
+    event = fields.String(allow_none=True)
+    asset = fields.String(allow_none=True)
+    keyword = fields.String(allow_none=True)
+    action = fields.Nested(RuleActionOut, required=True)
+    start = fields.String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    end = fields.String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    status = fields.String(allow_none=True)
+    source = fields.String(allow_none=True, metadata={"description": "the provisioning file; null for API/UI rules"})
+    default = fields.Boolean(required=True, metadata={"description": "the default rule, always last"})
+    editable = fields.Boolean(required=True)
+
+
+class OrderSchema(Schema):
+    order = fields.List(
+        fields.String(), required=True, metadata={"description": "every rule name once, default rule excluded"}
+    )
+
+
+class ProbeSchema(Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    asset = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    text = fields.String(load_default="", validate=validate.Length(max=5000))
+    date = fields.Date(load_default=None, metadata={"description": "the day to test for (default today, UTC)"})
+
+
+class VerdictOut(Schema):
+    position = fields.Integer(required=True)
+    rule = fields.String(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(["matched", "missed", "not reached", "default"]))
+    reason = fields.String(allow_none=True)
+
+
+class TesterOut(Schema):
+    rule = fields.String(allow_none=True, metadata={"description": "the winning rule; null when none routes it"})
+    forward_to = fields.String(allow_none=True)
+    entry_point = fields.String(allow_none=True)
+    by_default = fields.Boolean(required=True)
+    event = fields.String(required=True)
+    date = fields.String(required=True)
+    summary = fields.String(required=True)
+    rules = fields.List(fields.Nested(VerdictOut), required=True)
+
+
+def _row_out(row: rules_editor.RuleRow) -> dict[str, Any]:
+    return {
+        **row.fields,
+        "position": row.position,
+        "source": row.source,
+        "default": row.is_default,
+        "editable": row.editable,
+    }
+
+
+def _row(name: str) -> dict[str, Any]:
+    row = next((r for r in rules_editor.listing(runtime().config) if r.name == name), None)
+    if row is None:
+        abort(404, message=f"no rule named {name!r}")
+    return _row_out(row)
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(422, message="send the rule as a JSON object", errors={"json": {"_schema": ["send a JSON object"]}})
+    return body
+
+
+# -- endpoints --------------------------------------------------------------------------------------
+
+
+@blueprint.route("")
+@blueprint.response(200, RuleOut(many=True))
+@errors()
+def list_rules() -> Any:
+    """Every rule in evaluation order (first match wins), the default rule last."""
+    return [_row_out(row) for row in rules_editor.listing(runtime().config)]
+
+
+@blueprint.route("", methods=["POST"])
+@blueprint.doc(requestBody=RULE_BODY)
+@blueprint.response(201, RuleOut)
+@errors(409, 422)
+def create_rule() -> Any:
+    """Create a rule (the YAML shape); it is evaluated after the rules already ordered."""
+    rt = runtime()
+    with store_errors():
+        stored = rt.config_store.save("rules", _body(), rt.provisioned, create=True)
+    rt.config_changed()
+    return _row(stored.item.name)
+
+
+@blueprint.route("/<name>")
+@blueprint.response(200, RuleOut)
+@errors(404)
+def get_rule(name: str) -> Any:
+    return _row(name)
+
+
+@blueprint.route("/<name>", methods=["PUT"])
+@blueprint.doc(requestBody=RULE_BODY)
+@blueprint.response(200, RuleOut)
+@errors(404, 409, 422)
+def replace_rule(name: str) -> Any:
+    """Replace a rule made in the UI or API; the name is its identity and cannot change."""
+    rt = runtime()
+    body = _body()
+    if body.setdefault("name", name) != name:
+        abort(422, message="the name cannot change", errors={"json": {"name": [f"must stay {name!r}"]}})
+    provisioned = next((r for r in rt.provisioned.rules if r.name == name), None)
+    if provisioned is not None:
+        abort(409, message=f"rule {name!r} is defined in {provisioned.source} and is read-only here")
+    with store_errors():
+        rt.config_store.save("rules", body, rt.provisioned, create=False)
+    rt.config_changed()
+    return _row(name)
+
+
+@blueprint.route("/<name>", methods=["DELETE"])
+@blueprint.response(204)
+@errors(404, 409)
+def delete_rule(name: str) -> Any:
+    rt = runtime()
+    with store_errors():
+        rt.config_store.delete("rules", name, rt.provisioned)
+    rt.config_changed()
+    return None
+
+
+@blueprint.route("/order", methods=["PUT"])
+@blueprint.arguments(OrderSchema)
+@blueprint.response(200, RuleOut(many=True))
+@errors(422)
+def set_order(body: dict[str, Any]) -> Any:
+    """Store the evaluation order: every rule once (provisioned ones too), the default rule left out."""
+    rt = runtime()
+    with store_errors():
+        rt.config_store.set_rule_order(body["order"], rt.config)
+    rt.config_changed()
+    return [_row_out(row) for row in rules_editor.listing(rt.config)]
+
+
+@blueprint.route("/test", methods=["POST"])
+@blueprint.arguments(ProbeSchema)
+@blueprint.response(200, TesterOut)
+@errors(422)
+def test(probe: dict[str, Any]) -> Any:
+    """Which rule would a customer message match, and why each earlier rule did not (viewers too)."""
+    day = probe["date"] or datetime.now(UTC).date()
+    with store_errors():
+        answer = rules_editor.which_rule(runtime().config, probe["channel"], probe["asset"], probe["text"], day)
+    return tester_out(answer)
+
+
+def tester_out(answer: rules_editor.TesterAnswer) -> dict[str, Any]:
+    return {
+        "rule": answer.rule,
+        "forward_to": answer.forward_to,
+        "entry_point": answer.entry_point,
+        "by_default": answer.by_default,
+        "event": answer.event,
+        "date": answer.day.isoformat(),
+        "summary": answer.summary,
+        "rules": [
+            {"position": v.position, "rule": v.rule, "outcome": v.outcome, "reason": v.reason} for v in answer.verdicts
+        ],
+    }
