@@ -1,14 +1,407 @@
-"""Placeholder until this area is built (issue 5)."""
+"""Integrations in the operator UI: list, "test and save", entry points with their live indicators,
+and the custom attribute mappings.
+
+Provisioned integrations are shown read-only with their file; those made here are edited as their
+raw YAML mapping through the config store, so the YAML, the API and this page validate alike.
+Entry point and attribute edits keep every other field of the stored item (the message overrides
+of the template editor included). Pages render the stored indicator readings only; refreshing asks
+ECE through the API (integrations.js), or through the plain form routes here without JavaScript.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import time
+from collections.abc import Mapping
+from typing import Any
 
-from connector.admin.access import guard
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from connector.admin.access import flash_store_errors, guard, requires, runtime, user
+from connector.api.integrations import TestFailed, callback_url, save
+from connector.config import raw as raw_shape
+from connector.config.model import Integration
+from connector.config.store import MASK, NotFound, masked
+from connector.ece import indicators
+from connector.ece.checks import Finding
+
+KIND = "integrations"
+STALE_SECONDS = 60.0
+"""Readings older than this are refreshed by the page's script when it opens."""
 
 blueprint = guard(Blueprint("admin_integrations", __name__, url_prefix="/admin/integrations"))
 
 
+# -- reading ----------------------------------------------------------------------------------------
+
+
+def _integration(name: str) -> Integration:
+    item = runtime().config.integration(name)
+    if item is None:
+        abort(404, f"No integration named {name}.")
+    return item  # type: ignore[return-value]
+
+
+def _stored_raw(name: str) -> dict[str, Any]:
+    """The raw item of a UI integration (404 for a provisioned or unknown one)."""
+    try:
+        return runtime().config_store.raw(KIND, name)
+    except NotFound:
+        abort(404, f"Integration {name} was not made in the UI: it cannot be changed here.")
+    raise AssertionError("unreachable")
+
+
+def _writable(item: Integration) -> bool:
+    return item.source is None and user().can("admin")
+
+
 @blueprint.route("/")
-def index() -> str:
-    return "not built yet"
+def index() -> Any:
+    config = runtime().config
+    return render_template("admin/integrations/index.html", integrations=config.integrations)
+
+
+@blueprint.route("/<name>")
+def show(name: str) -> Any:
+    item = _integration(name)
+    rows = [{"name": a.name, "value": a.value} for a in item.custom_attributes]
+    return _render_show(item, rows, {}, 200)
+
+
+def _render_show(
+    item: Integration, attribute_rows: list[dict[str, str]], attribute_errors: dict[int, Any], status: int
+) -> Any:
+    """The integration page; entry point rows carry their stored readings (one MGET, no ECE call)."""
+    rt = runtime()
+    now = time.time()
+    readings = indicators.read_all(rt.redis, item.name, [ep.id for ep in item.entry_points])
+    rows = {ep.name: indicators.as_dict(ep, readings.get(ep.id), now) for ep in item.entry_points}
+    stale = any(r["checked_at"] is None or now - r["checked_at"] > STALE_SECONDS for r in rows.values())
+    can_refresh = item.type == "ece" and user().can("editor")
+    page = render_template(
+        "admin/integrations/show.html",
+        item=item,
+        shown=masked(KIND, raw_shape.of(KIND, item)),
+        rows=rows,
+        writable=_writable(item),
+        can_refresh=can_refresh,
+        auto_refresh=stale and can_refresh and status == 200,
+        callback_url=callback_url(rt, item.name),
+        attribute_rows=attribute_rows,
+        attribute_errors=attribute_errors,
+    )
+    return page, status
+
+
+# -- integration settings ---------------------------------------------------------------------------
+
+
+def settings_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The raw item from the settings form; entry points, attributes and api_paths come from `base`
+    (the stored item) since this form does not show them. An empty secret keeps the stored one."""
+    raw: dict[str, Any] = {
+        k: v for k, v in (base or {}).items() if k in ("entry_points", "custom_attributes", "api_paths")
+    }
+    raw["name"] = form.get("name", "").strip()
+    raw["type"] = form.get("type", "ece")
+    raw["base_url"] = form.get("base_url", "").strip()
+    for optional in ("version", "client_key", "client_secret", "ca_bundle"):
+        value = form.get(optional, "").strip()
+        if value:
+            raw[optional] = value
+    raw["verify_tls"] = form.get("verify_tls") == "on"
+    auth_type = form.get("callback_auth_type", "none")
+    auth: dict[str, Any] = {"type": auth_type}
+    if auth_type == "bearer":
+        auth["token"] = form.get("callback_token", "").strip() or MASK
+    elif auth_type == "basic":
+        auth["username"] = form.get("callback_username", "").strip()
+        auth["password"] = form.get("callback_password", "") or MASK
+    raw["callback_auth"] = auth
+    return raw
+
+
+def _form_values(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """What the settings form shows: the raw item with secrets blanked (never sent to the browser)."""
+    auth = raw.get("callback_auth") or {}
+    return {
+        "name": raw.get("name", ""),
+        "type": raw.get("type", "ece"),
+        "version": raw.get("version") or "",
+        "base_url": raw.get("base_url", ""),
+        "client_key": raw.get("client_key") or "",
+        "verify_tls": raw.get("verify_tls", True) not in (False, "false", "False"),
+        "ca_bundle": raw.get("ca_bundle") or "",
+        "callback_auth_type": auth.get("type", "none"),
+        "callback_username": auth.get("username") or "",
+        "has": {
+            "client_secret": bool(raw.get("client_secret")),
+            "callback_token": bool(auth.get("token")),
+            "callback_password": bool(auth.get("password")),
+        },
+    }
+
+
+def _render_form(values: dict[str, Any], *, create: bool, errors: dict[str, list[str]], findings: list[Finding]) -> Any:
+    status = 422 if errors or findings else 200
+    return (
+        render_template(
+            "admin/integrations/form.html",
+            values=values,
+            create=create,
+            errors=errors,
+            findings=findings,
+            callback_url=callback_url(runtime(), values.get("name") or "<name>"),
+        ),
+        status,
+    )
+
+
+def _submit(base: dict[str, Any] | None, *, create: bool) -> Any:
+    raw = settings_from_form(request.form, base)
+    test = request.form.get("action", "test") == "test"
+    errors: dict[str, list[str]] = {}
+    values = {**_form_values(raw), "has": _form_values(base or {})["has"]}  # what is stored, not what was typed
+    try:
+        with flash_store_errors(errors):
+            stored = save(runtime(), raw, create=create, test=test)
+    except TestFailed as failed:
+        flash("Nothing was saved: the ECE test failed. Fix what it says below and try again.", "error")
+        return _render_form(values, create=create, errors={}, findings=failed.findings)
+    if errors:
+        return _render_form(values, create=create, errors=errors, findings=[])
+    how = "tested and saved" if test and stored.item.type == "ece" else "saved"
+    flash(f"Integration {stored.item.name} {how}.", "success")
+    return redirect(url_for(".show", name=stored.item.name))
+
+
+@blueprint.route("/new", methods=["GET", "POST"])
+@requires("admin")
+def create() -> Any:
+    if request.method == "POST":
+        return _submit(None, create=True)
+    return _render_form(_form_values({"verify_tls": True}), create=True, errors={}, findings=[])
+
+
+@blueprint.route("/<name>/edit", methods=["GET", "POST"])
+@requires("admin")
+def edit(name: str) -> Any:
+    base = _stored_raw(name)
+    if request.method == "POST":
+        form = request.form.to_dict()
+        if form.get("name", name) != name:
+            flash("The name of an integration cannot change (rules refer to it).", "error")
+        return _submit(base, create=False) if form.get("name", name) == name else redirect(url_for(".edit", name=name))
+    return _render_form(_form_values(base), create=False, errors={}, findings=[])
+
+
+@blueprint.route("/<name>/delete", methods=["POST"])
+@requires("admin")
+def delete(name: str) -> Any:
+    rt = runtime()
+    errors: dict[str, list[str]] = {}
+    with flash_store_errors(errors):
+        rt.config_store.delete(KIND, name, rt.provisioned)
+    if errors:
+        return redirect(url_for(".show", name=name))
+    rt.config_changed()
+    flash(f"Integration {name} deleted.", "success")
+    return redirect(url_for(".index"))
+
+
+# -- entry points -----------------------------------------------------------------------------------
+
+
+def _number(value: str) -> Any:
+    """An integer when it is one; otherwise the text, for the schema to name the field."""
+    text = value.strip()
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def entry_point_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The raw entry point; its message overrides (edited in the template editor) are kept."""
+    raw: dict[str, Any] = {k: v for k, v in (base or {}).items() if k == "messages"}
+    raw["name"] = form.get("name", "").strip()
+    raw["id"] = form.get("id", "").strip()
+    raw["enabled"] = form.get("enabled") == "on"
+    raw["max_wait_seconds"] = _number(form.get("max_wait_seconds", "120"))
+    raw["unavailable"] = {
+        "action": form.get("unavailable_action", "discard"),
+        "after_seconds": _number(form.get("unavailable_after_seconds", "300")),
+    }
+    raw["default_locale"] = form.get("default_locale", "en").strip()
+    queue_status = form.get("queue_status_after_seconds", "").strip()
+    if queue_status:
+        raw["queue_status_after_seconds"] = _number(queue_status)
+    return raw
+
+
+def _entry_point_values(raw: Mapping[str, Any]) -> dict[str, Any]:
+    unavailable = raw.get("unavailable") or {}
+    return {
+        "name": raw.get("name", ""),
+        "id": raw.get("id", ""),
+        "enabled": raw.get("enabled", True) not in (False, "false", "False"),
+        "max_wait_seconds": raw.get("max_wait_seconds", 120),
+        "unavailable_action": unavailable.get("action", "discard"),
+        "unavailable_after_seconds": unavailable.get("after_seconds", 300),
+        "default_locale": raw.get("default_locale", "en"),
+        "queue_status_after_seconds": raw.get("queue_status_after_seconds") or "",
+    }
+
+
+def _entry_point_errors(errors: Mapping[str, list[str]], index: int) -> dict[str, list[str]]:
+    """The store's errors of entry point `index` by its own field names ("id", "unavailable.action");
+    anything else under "_schema"."""
+    prefix = f"entry_points.{index}."
+    mine: dict[str, list[str]] = {}
+    for field, messages in errors.items():
+        key = field.removeprefix(prefix).replace(".", "_") if field.startswith(prefix) else "_schema"
+        mine.setdefault(key, []).extend(messages)
+    return mine
+
+
+def _save_entry_point(name: str, original: str | None) -> Any:
+    rt = runtime()
+    base = _stored_raw(name)
+    entry_points = list(base.get("entry_points") or [])
+    index = next((i for i, ep in enumerate(entry_points) if ep.get("name") == original), None)
+    if original is not None and index is None:
+        abort(404, f"Integration {name} has no entry point {original}.")
+    new = entry_point_from_form(request.form, entry_points[index] if index is not None else None)
+    if index is None:
+        index = len(entry_points)
+        entry_points.append(new)
+    else:
+        entry_points[index] = new
+    errors: dict[str, list[str]] = {}
+    with flash_store_errors(errors):
+        rt.config_store.save(KIND, {**base, "entry_points": entry_points}, rt.provisioned, create=False)
+    if errors:
+        return (
+            render_template(
+                "admin/integrations/entry_point.html",
+                item=_integration(name),
+                original=original,
+                values=_entry_point_values(new),
+                errors=_entry_point_errors(errors, index),
+            ),
+            422,
+        )
+    rt.config_changed()
+    flash(f"Entry point {new['name']} saved.", "success")
+    return redirect(url_for(".show", name=name, _anchor="entry-points"))
+
+
+@blueprint.route("/<name>/entry-points/new", methods=["GET", "POST"])
+@requires("admin")
+def new_entry_point(name: str) -> Any:
+    _stored_raw(name)
+    if request.method == "POST":
+        return _save_entry_point(name, None)
+    values = _entry_point_values({})
+    return render_template(
+        "admin/integrations/entry_point.html", item=_integration(name), original=None, values=values, errors={}
+    )
+
+
+@blueprint.route("/<name>/entry-points/<entry_point>/edit", methods=["GET", "POST"])
+@requires("admin")
+def edit_entry_point(name: str, entry_point: str) -> Any:
+    base = _stored_raw(name)
+    if request.method == "POST":
+        return _save_entry_point(name, entry_point)
+    found = next((ep for ep in base.get("entry_points") or [] if ep.get("name") == entry_point), None)
+    if found is None:
+        abort(404, f"Integration {name} has no entry point {entry_point}.")
+    return render_template(
+        "admin/integrations/entry_point.html",
+        item=_integration(name),
+        original=entry_point,
+        values=_entry_point_values(found),
+        errors={},
+    )
+
+
+@blueprint.route("/<name>/entry-points/<entry_point>/delete", methods=["POST"])
+@requires("admin")
+def delete_entry_point(name: str, entry_point: str) -> Any:
+    rt = runtime()
+    base = _stored_raw(name)
+    kept = [ep for ep in base.get("entry_points") or [] if ep.get("name") != entry_point]
+    errors: dict[str, list[str]] = {}
+    with flash_store_errors(errors):
+        rt.config_store.save(KIND, {**base, "entry_points": kept}, rt.provisioned, create=False)
+    if not errors:
+        rt.config_changed()
+        flash(f"Entry point {entry_point} removed.", "success")
+    return redirect(url_for(".show", name=name, _anchor="entry-points"))
+
+
+# -- custom attributes ------------------------------------------------------------------------------
+
+
+def attributes_from_form(form: Any) -> list[dict[str, str]]:
+    """The posted rows in page order, without the empty ones (emptying a row removes it); the page
+    is re-rendered from this list, so an error "custom_attributes.1.name" lands on row 1 shown."""
+    names, values = form.getlist("attr_name"), form.getlist("attr_value")
+    return [
+        {"name": n.strip(), "value": v.strip()} for n, v in zip(names, values, strict=False) if n.strip() or v.strip()
+    ]
+
+
+@blueprint.route("/<name>/attributes", methods=["POST"])
+@requires("admin")
+def save_attributes(name: str) -> Any:
+    rt = runtime()
+    base = _stored_raw(name)
+    rows = attributes_from_form(request.form)
+    errors: dict[str, list[str]] = {}
+    with flash_store_errors(errors):
+        rt.config_store.save(KIND, {**base, "custom_attributes": rows}, rt.provisioned, create=False)
+    if not errors:
+        rt.config_changed()
+        flash(f"Custom attributes of {name} saved.", "success")
+        return redirect(url_for(".show", name=name, _anchor="custom-attributes"))
+    by_row: dict[int, dict[str, list[str]]] = {}
+    for field, messages in errors.items():
+        parts = field.split(".")
+        if len(parts) == 3 and parts[0] == "custom_attributes" and parts[1].isdigit() and int(parts[1]) < len(rows):
+            by_row.setdefault(int(parts[1]), {}).setdefault(parts[2], []).extend(messages)
+    return _render_show(_integration(name), rows, by_row, 422)
+
+
+# -- indicator refresh without JavaScript -----------------------------------------------------------
+
+
+@blueprint.route("/<name>/indicators/refresh", methods=["POST"])
+def refresh_all(name: str) -> Any:
+    item = _integration(name)
+    if item.type != "ece":
+        flash(f"Integration {name} is type {item.type}: it has no ECE to ask.", "error")
+    else:
+        readings = indicators.refresh_all(item, runtime().redis)
+        failed = [n for n, r in readings.items() if r.error]
+        flash(
+            f"Indicators refreshed; no reading for {', '.join(failed)} (see the tooltips)."
+            if failed
+            else "Indicators refreshed.",
+            "error" if failed else "success",
+        )
+    return redirect(url_for(".show", name=name, _anchor="entry-points"))
+
+
+@blueprint.route("/<name>/entry-points/<entry_point>/indicators/refresh", methods=["POST"])
+def refresh_one(name: str, entry_point: str) -> Any:
+    item = _integration(name)
+    ep = item.entry_point(entry_point)
+    if ep is None:
+        abort(404, f"Integration {name} has no entry point {entry_point}.")
+    if item.type != "ece":
+        flash(f"Integration {name} is type {item.type}: it has no ECE to ask.", "error")
+    else:
+        reading = indicators.refresh(item, ep, runtime().redis)  # type: ignore[arg-type]
+        if reading.error:
+            flash(f"No reading for {entry_point}: {reading.error}", "error")
+        else:
+            flash(f"Indicators of {entry_point} refreshed.", "success")
+    return redirect(url_for(".show", name=name, _anchor="entry-points"))

@@ -1,7 +1,187 @@
-"""Placeholder until this area is built (issue 5)."""
+"""Channel assets over the REST API: CRUD, with the webhook URLs to paste into the provider's console.
+
+Request bodies are the YAML shape of the asset's channel (`connector/config/schemas.py`:
+`ASSET_SCHEMAS`); answers are that shape with secrets as MASK, plus `source`, `read_only`,
+`webhook_url`, and `status_url` where the provider sends delivery receipts to a URL of their own
+(Twilio). Assets are keyed `<channel>/<name>`. Reads need a viewer, writes an admin.
+"""
 
 from __future__ import annotations
 
-from connector.api.access import api_blueprint
+import copy
+from collections.abc import Callable
+from typing import Any
 
-blueprint = api_blueprint("assets", "/assets", "assets")
+from flask import request
+from flask_smorest import abort
+from marshmallow import Schema, fields
+
+from connector.api.access import api_blueprint, requires, runtime, store_errors
+from connector.api.integrations import F, errors_of
+from connector.channels import channel_class
+from connector.channels.base import Channel
+from connector.config import raw as raw_shape
+from connector.config.model import Asset
+from connector.config.schemas import ASSET_SCHEMAS, AssetBase
+from connector.config.store import SECRET_FIELDS, masked
+from connector.runtime import Runtime
+
+KIND = "assets"
+
+blueprint = api_blueprint("assets", "/assets", "Channel accounts: SMS numbers, pages, phone numbers, businesses, apps")
+
+
+def documented_errors(*codes: int) -> Callable[[F], F]:
+    return errors_of(blueprint, *codes)
+
+
+# -- schemas ----------------------------------------------------------------------------------------
+
+
+def _union_fields() -> dict[str, fields.Field]:
+    """Every field of every channel's schema, none required (each channel has its own), so one
+    answer schema describes all five shapes and stays in step with the YAML schemas."""
+    union: dict[str, fields.Field] = {}
+    for schema in (AssetBase, *ASSET_SCHEMAS.values()):
+        for name, field in schema._declared_fields.items():
+            if name not in union:
+                shown = copy.copy(field)
+                shown.required = name in ("name", "channel")
+                if name in SECRET_FIELDS[KIND]:
+                    shown.validators = []  # shown as MASK, whatever their rules when written
+                union[name] = shown
+    return union
+
+
+AssetOut = Schema.from_dict(
+    {
+        **_union_fields(),
+        "source": fields.String(allow_none=True, metadata={"description": "provisioning file, or null"}),
+        "read_only": fields.Boolean(required=True),
+        "webhook_url": fields.String(required=True, metadata={"description": "paste into the provider's console"}),
+        "status_url": fields.String(
+            allow_none=True, metadata={"description": "delivery receipts URL, where the provider has a separate one"}
+        ),
+    },
+    name="AssetOut",
+)
+
+BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "The asset in the YAML shape of its channel",
+        "content": {"application/json": {"schema": {"oneOf": list(ASSET_SCHEMAS.values())}}},
+    }
+}
+
+
+# -- shared with the UI -----------------------------------------------------------------------------
+
+
+def webhook_url(rt: Runtime, asset: Asset) -> str:
+    return f"{rt.settings.public_base_url.rstrip('/')}/webhooks/{asset.channel}/{asset.name}"
+
+
+def status_url(rt: Runtime, asset: Asset) -> str | None:
+    """The separate delivery-receipt URL, for channels whose provider posts receipts elsewhere."""
+    cls = channel_class(asset.channel)
+    if cls is None or cls.parse_status is Channel.parse_status:
+        return None
+    return f"{webhook_url(rt, asset)}/status"
+
+
+def shown(rt: Runtime, asset: Asset) -> dict[str, Any]:
+    data = masked(KIND, raw_shape.of(KIND, asset))
+    data.update(
+        source=asset.source,
+        read_only=asset.source is not None,
+        webhook_url=webhook_url(rt, asset),
+        status_url=status_url(rt, asset),
+    )
+    return data
+
+
+def find(rt: Runtime, channel: str, name: str) -> Asset:
+    asset = rt.config.asset(channel, name)
+    if asset is None:
+        abort(404, message=f"no {channel} asset named {name!r}")
+    return asset  # type: ignore[return-value]
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(422, message="the body is not valid", errors={"json": {"_schema": ["send a JSON object"]}})
+    return body  # type: ignore[return-value]
+
+
+def _after_write(rt: Runtime, channel: str, name: str, fallback: Asset) -> dict[str, Any]:
+    rt.config_changed()
+    return shown(rt, rt.config.asset(channel, name) or fallback)
+
+
+# -- routes -----------------------------------------------------------------------------------------
+
+
+@blueprint.route("")
+@blueprint.response(200, AssetOut(many=True))
+@documented_errors(401)
+def list_assets() -> Any:
+    """Every asset: provisioned ones (read-only, with their file) and those made in the UI/API."""
+    rt = runtime()
+    return [shown(rt, asset) for asset in rt.config.assets]
+
+
+@blueprint.route("", methods=["POST"])
+@requires("admin")
+@blueprint.doc(**BODY_DOC)
+@blueprint.response(201, AssetOut)
+@documented_errors(401, 403, 409, 422)
+def create_asset() -> Any:
+    rt = runtime()
+    with store_errors():
+        stored = rt.config_store.save(KIND, _body(), rt.provisioned, create=True)
+    return _after_write(rt, stored.item.channel, stored.item.name, stored.item)
+
+
+@blueprint.route("/<channel>/<name>")
+@blueprint.response(200, AssetOut)
+@documented_errors(401, 404)
+def get_asset(channel: str, name: str) -> Any:
+    rt = runtime()
+    return shown(rt, find(rt, channel, name))
+
+
+@blueprint.route("/<channel>/<name>", methods=["PUT"])
+@requires("admin")
+@blueprint.doc(**BODY_DOC)
+@blueprint.response(200, AssetOut)
+@documented_errors(401, 403, 404, 409, 422)
+def replace_asset(channel: str, name: str) -> Any:
+    """Replace an asset made in the UI/API; its channel and name cannot change (rules refer to them).
+    Secrets sent as MASK or left out keep their stored values."""
+    rt = runtime()
+    body = dict(_body())
+    body.setdefault("name", name)
+    body.setdefault("channel", channel)
+    moved = {k: [f"cannot change (it is {v})"] for k, v in (("channel", channel), ("name", name)) if body[k] != v}
+    if moved:
+        abort(422, message="the body is not valid", errors={"json": moved})
+    provisioned = rt.provisioned.asset(channel, name)
+    if provisioned is not None:
+        abort(409, message=f"{channel} asset {name!r} is defined in {provisioned.source} and is read-only here")
+    with store_errors():
+        stored = rt.config_store.save(KIND, body, rt.provisioned, create=False)
+    return _after_write(rt, channel, name, stored.item)
+
+
+@blueprint.route("/<channel>/<name>", methods=["DELETE"])
+@requires("admin")
+@blueprint.response(204)
+@documented_errors(401, 403, 404, 409)
+def delete_asset(channel: str, name: str) -> None:
+    """Delete an asset made in the UI/API; refused (409) while rules use it."""
+    rt = runtime()
+    with store_errors():
+        rt.config_store.delete(KIND, f"{channel}/{name}", rt.provisioned)
+    rt.config_changed()

@@ -1,7 +1,358 @@
-"""Placeholder until this area is built (issue 5)."""
+"""Integrations over the REST API: CRUD, "test" and "test and save", and the entry point indicators.
+
+Request bodies are the YAML shape, validated by the store with `IntegrationSchema` (errors name
+the dotted field, `entry_points.0.id`); answers are the same shape with secrets as MASK, plus
+`source` (the provisioning file, or null), `read_only` and the `callback_url` ECE must call.
+Reads need a viewer, writes an admin. Indicator reads show stored readings; only the refresh
+routes ask ECE.
+"""
 
 from __future__ import annotations
 
-from connector.api.access import api_blueprint
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-blueprint = api_blueprint("integrations", "/integrations", "integrations")
+from flask import request
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, fields
+
+from connector.api.access import api_blueprint, requires, runtime, store_errors
+from connector.config import raw as raw_shape
+from connector.config.model import EntryPoint, Integration
+from connector.config.schemas import IntegrationSchema
+from connector.config.store import ConfigConflict, ConfigInvalid, NotFound, Stored, keep_secrets, masked, validate
+from connector.ece import indicators
+from connector.ece.checks import Finding, test_integration
+from connector.runtime import Runtime
+
+KIND = "integrations"
+F = TypeVar("F", bound=Callable[..., Any])
+
+blueprint = api_blueprint(
+    "integrations",
+    "/integrations",
+    "ECE and Hybrid Chat integrations with their entry points, custom attributes and live indicators",
+)
+
+ERROR_DESCRIPTIONS = {
+    401: "No or an unknown API token, and no UI session",
+    403: "The caller's role may not do this",
+    404: "No such item",
+    409: "The item is provisioned from a file (read-only), the name is taken, or rules still use it",
+    422: "The body is not valid: `errors.json` maps each dotted field to its messages",
+}
+
+
+def errors_of(bp: Blueprint, *codes: int) -> Callable[[F], F]:
+    """Document the error answers a view of `bp` can give (all with the API's error body), so the
+    OpenAPI document lists every status a caller may meet."""
+
+    def decorate(view: F) -> F:
+        for code in codes:
+            view = bp.alt_response(code, response="DEFAULT_ERROR", description=ERROR_DESCRIPTIONS[code])(view)
+        return view
+
+    return decorate
+
+
+def documented_errors(*codes: int) -> Callable[[F], F]:
+    return errors_of(blueprint, *codes)
+
+
+# -- schemas ----------------------------------------------------------------------------------------
+
+
+class IntegrationOut(IntegrationSchema):
+    """An integration as the API shows it: the YAML shape, secrets as MASK, and where it comes from."""
+
+    source = fields.String(allow_none=True, metadata={"description": "provisioning file, or null if made in UI/API"})
+    read_only = fields.Boolean(required=True)
+    callback_url = fields.String(required=True, metadata={"description": "the URL ECE must call with events"})
+
+
+class TestQuery(Schema):
+    test = fields.Boolean(
+        load_default=False,
+        metadata={"description": "run the ECE checks first and save only if they all pass (type ece)"},
+    )
+
+
+class FindingOut(Schema):
+    check = fields.String(required=True)
+    ok = fields.Boolean(required=True)
+    message = fields.String(required=True)
+
+
+class TestOut(Schema):
+    ok = fields.Boolean(required=True)
+    findings = fields.List(fields.Nested(FindingOut), required=True)
+
+
+class IndicatorOut(Schema):
+    name = fields.String(required=True, metadata={"description": "agent | depth | wait | status"})
+    state = fields.String(required=True, metadata={"description": "green | red | unknown"})
+    label = fields.String(required=True)
+    detail = fields.String(required=True, metadata={"description": "the number behind the colour"})
+
+
+class AvailabilityOut(Schema):
+    chat_allowed = fields.Boolean(required=True)
+    agents_available = fields.Boolean(required=True)
+    capacity = fields.Integer(allow_none=True)
+    eligibility = fields.Integer(allow_none=True)
+    queue_depth = fields.Integer(allow_none=True)
+    wait_seconds = fields.Integer(allow_none=True)
+
+
+class ReadingOut(Schema):
+    entry_point = fields.String(required=True)
+    entry_point_id = fields.String(required=True)
+    checked_at = fields.Float(allow_none=True, metadata={"description": "unix seconds; null: never checked"})
+    checked = fields.String(required=True)
+    error = fields.String(allow_none=True)
+    availability = fields.Nested(AvailabilityOut, allow_none=True)
+    indicators = fields.List(fields.Nested(IndicatorOut), required=True)
+
+
+BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": IntegrationSchema}}}}
+
+
+# -- the service the UI shares ----------------------------------------------------------------------
+
+
+class TestFailed(Exception):
+    """ "Test and save" found a failure: nothing was saved; `findings` say what to fix."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__("; ".join(f.message for f in findings if not f.ok))
+        self.findings = findings
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An integration as it would be saved: the raw mapping (stored secrets kept) and its model."""
+
+    raw: dict[str, Any]
+    item: Integration
+
+
+def candidate(rt: Runtime, body: Any, *, create: bool) -> Candidate:
+    """Validate `body` as it would be saved; secrets sent back as MASK or empty take the stored ones
+    (so an edit can be tested without retyping them). Refuses provisioned and taken names first,
+    so no ECE call is made for a write that would be refused anyway."""
+    if not isinstance(body, Mapping):
+        raise ConfigInvalid({"_schema": ["send the integration as a JSON object"]})
+    name = str(body.get("name") or "")
+    found = rt.provisioned.integration(name)
+    if found is not None:
+        raise ConfigConflict(
+            f"integration {name!r} is defined in {found.source or 'a provisioned file'} and is read-only here"
+        )
+    store = rt.config_store
+    try:
+        stored = store.raw(KIND, name) if name else None
+    except NotFound:
+        stored = None
+    if create and stored is not None:
+        raise ConfigConflict(f"an integration named {name!r} already exists")
+    if not create and stored is None:
+        raise NotFound(f"no integration {name!r} made in the UI or API")
+    merged = keep_secrets(KIND, stored, body) if stored is not None else copy.deepcopy(dict(body))
+    return Candidate(merged, validate(KIND, merged))
+
+
+def run_test(rt: Runtime, item: Integration) -> list[Finding]:
+    """The ECE checks of `item` (a hybrid integration has no ECE to ask: no findings)."""
+    if item.type != "ece":
+        return []
+    return test_integration(item, rt.redis)
+
+
+def save(rt: Runtime, body: Any, *, create: bool, test: bool) -> Stored:
+    """Save an integration, after the ECE checks pass if `test`. Raises TestFailed, ConfigInvalid,
+    ConfigConflict or NotFound; nothing is written unless it returns."""
+    found = candidate(rt, body, create=create)
+    if test:
+        findings = run_test(rt, found.item)
+        if any(not f.ok for f in findings):
+            raise TestFailed(findings)
+    stored = rt.config_store.save(KIND, found.raw, rt.provisioned, create=create)
+    rt.config_changed()
+    return stored
+
+
+def callback_url(rt: Runtime, name: str) -> str:
+    return f"{rt.settings.public_base_url.rstrip('/')}/ece/{name}/callback"
+
+
+def shown(rt: Runtime, item: Integration) -> dict[str, Any]:
+    """The API's (and export's) view of an item: YAML shape, secrets masked, source, callback URL."""
+    data = masked(KIND, raw_shape.of(KIND, item))
+    data.update(source=item.source, read_only=item.source is not None, callback_url=callback_url(rt, item.name))
+    return data
+
+
+def find(rt: Runtime, name: str) -> Integration:
+    item = rt.config.integration(name)
+    if item is None:
+        abort(404, message=f"no integration named {name!r}")
+    return item  # type: ignore[return-value]
+
+
+def find_entry_point(item: Integration, name: str) -> EntryPoint:
+    ep = item.entry_point(name)
+    if ep is None:
+        abort(404, message=f"integration {item.name!r} has no entry point named {name!r}")
+    return ep  # type: ignore[return-value]
+
+
+def _body() -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(422, message="the body is not valid", errors={"json": {"_schema": ["send a JSON object"]}})
+    return body
+
+
+def _saved(rt: Runtime, body: Any, *, create: bool, test: bool) -> Integration:
+    with store_errors():
+        try:
+            stored = save(rt, body, create=create, test=test)
+        except TestFailed as failed:
+            abort(
+                422,
+                message="the ECE test failed: nothing was saved",
+                errors={"test": {f.check: [f.message] for f in failed.findings if not f.ok}},
+            )
+    item = rt.config.integration(stored.item.name)
+    return item if item is not None else stored.item
+
+
+# -- routes -----------------------------------------------------------------------------------------
+
+
+@blueprint.route("")
+@blueprint.response(200, IntegrationOut(many=True))
+@documented_errors(401)
+def list_integrations() -> Any:
+    """Every integration: provisioned ones (read-only, with their file) and those made in the UI/API."""
+    rt = runtime()
+    return [shown(rt, item) for item in rt.config.integrations]
+
+
+@blueprint.route("", methods=["POST"])
+@requires("admin")
+@blueprint.arguments(TestQuery, location="query", as_kwargs=True)
+@blueprint.doc(**BODY_DOC)
+@blueprint.response(201, IntegrationOut)
+@documented_errors(401, 403, 409, 422)
+def create_integration(test: bool) -> Any:
+    """Create an integration; with `?test=true` only after ECE accepts its key and secret and its entry
+    points (422 with `errors.test` naming each failed check otherwise)."""
+    rt = runtime()
+    return shown(rt, _saved(rt, _body(), create=True, test=test))
+
+
+@blueprint.route("/test", methods=["POST"])
+@requires("admin")
+@blueprint.doc(**BODY_DOC)
+@blueprint.response(200, TestOut)
+@documented_errors(401, 403, 409, 422)
+def test_candidate() -> Any:
+    """Run the ECE checks of a candidate integration without saving it; secrets sent as MASK take
+    those of the stored integration of the same name."""
+    rt = runtime()
+    body = _body()
+    with store_errors():
+        try:
+            found = candidate(rt, body, create=False)
+        except NotFound:
+            found = candidate(rt, body, create=True)
+    findings = run_test(rt, found.item)
+    return {"ok": all(f.ok for f in findings), "findings": findings}
+
+
+@blueprint.route("/<name>")
+@blueprint.response(200, IntegrationOut)
+@documented_errors(401, 404)
+def get_integration(name: str) -> Any:
+    rt = runtime()
+    return shown(rt, find(rt, name))
+
+
+@blueprint.route("/<name>", methods=["PUT"])
+@requires("admin")
+@blueprint.arguments(TestQuery, location="query", as_kwargs=True)
+@blueprint.doc(**BODY_DOC)
+@blueprint.response(200, IntegrationOut)
+@documented_errors(401, 403, 404, 409, 422)
+def replace_integration(name: str, test: bool) -> Any:
+    """Replace an integration made in the UI/API (its name cannot change: rules refer to it).
+    Secrets sent as MASK or left out keep their stored values."""
+    rt = runtime()
+    body = dict(_body())
+    body.setdefault("name", name)
+    if body["name"] != name:
+        abort(
+            422, message="the body is not valid", errors={"json": {"name": [f"the name cannot change (it is {name})"]}}
+        )
+    provisioned = rt.provisioned.integration(name)
+    if provisioned is not None:
+        abort(409, message=f"integration {name!r} is defined in {provisioned.source} and is read-only here")
+    return shown(rt, _saved(rt, body, create=False, test=test))
+
+
+@blueprint.route("/<name>", methods=["DELETE"])
+@requires("admin")
+@blueprint.response(204)
+@documented_errors(401, 403, 404, 409)
+def delete_integration(name: str) -> None:
+    """Delete an integration made in the UI/API; refused (409) while rules forward to it."""
+    rt = runtime()
+    with store_errors():
+        rt.config_store.delete(KIND, name, rt.provisioned)
+    rt.config_changed()
+
+
+# -- indicators -------------------------------------------------------------------------------------
+
+
+def _ece_only(item: Integration) -> None:
+    if item.type != "ece":
+        abort(409, message=f"integration {item.name!r} is type {item.type}: the indicators read ECE, it has none")
+
+
+@blueprint.route("/<name>/entry-points/<entry_point>/indicators")
+@blueprint.response(200, ReadingOut)
+@documented_errors(401, 404)
+def get_indicators(name: str, entry_point: str) -> Any:
+    """The entry point's last reading and its four indicators (never asks ECE)."""
+    rt = runtime()
+    item = find(rt, name)
+    ep = find_entry_point(item, entry_point)
+    return indicators.as_dict(ep, indicators.read(rt.redis, item.name, ep.id))
+
+
+@blueprint.route("/<name>/entry-points/<entry_point>/indicators/refresh", methods=["POST"])
+@blueprint.response(200, ReadingOut)
+@documented_errors(401, 403, 404, 409)
+def refresh_indicators(name: str, entry_point: str) -> Any:
+    """Ask ECE now about one entry point; a failed reading is answered 200 with `error` set."""
+    rt = runtime()
+    item = find(rt, name)
+    ep = find_entry_point(item, entry_point)
+    _ece_only(item)
+    return indicators.as_dict(ep, indicators.refresh(item, ep, rt.redis))
+
+
+@blueprint.route("/<name>/indicators/refresh", methods=["POST"])
+@blueprint.response(200, ReadingOut(many=True))
+@documented_errors(401, 403, 404, 409)
+def refresh_all_indicators(name: str) -> Any:
+    """Ask ECE about every entry point of the integration, side by side with a short timeout."""
+    rt = runtime()
+    item = find(rt, name)
+    _ece_only(item)
+    readings = indicators.refresh_all(item, rt.redis)
+    return [indicators.as_dict(ep, readings.get(ep.name)) for ep in item.entry_points]
