@@ -34,7 +34,7 @@ DEAD_LETTERS = 200
 RULES = 50
 REPEAT = 20
 GOAL_MS = 200.0
-PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway stack's login
+PASSWORD = "bench-admin-password"
 ENV = {"CONNECTOR_ADMIN_PASSWORD": PASSWORD, "PUBLIC_BASE_URL": "http://127.0.0.1"}
 """Plain http, as the bench talks to gunicorn directly: the session cookie must not be Secure."""
 INTEGRATION = "BenchECE"

@@ -48,6 +48,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     init_admin(app, runtime)
     api = init_api(app)
 
+    @app.before_request
+    def fresh_configuration_for_operators() -> None:
+        """An operator's next page may land on another web process than the one that saved: it must
+        see the change, so operator requests re-check the store's version (one GET) instead of
+        waiting out CONFIG_CHECK_SECONDS as webhooks and workers do."""
+        if request.path.startswith(("/admin/", "/api/")):
+            runtime.config_changed()
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         """JSON for machines (webhooks, callbacks, the API's own shape), a page for operators."""

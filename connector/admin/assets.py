@@ -17,7 +17,7 @@ from marshmallow import fields as ma_fields
 from marshmallow import missing
 
 from connector.admin.access import flash_store_errors, guard, requires, runtime, user
-from connector.api.assets import shown, status_url, webhook_url
+from connector.config.assets_view import shown, status_url, webhook_url
 from connector.config.model import Asset
 from connector.config.schemas import ASSET_SCHEMAS, CHANNELS
 from connector.config.store import SECRET_FIELDS, NotFound

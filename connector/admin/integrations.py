@@ -17,8 +17,8 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from connector.admin.access import flash_store_errors, guard, requires, runtime, user
-from connector.api.integrations import TestFailed, callback_url, save
 from connector.config import raw as raw_shape
+from connector.config.integrations_editor import TestFailed, callback_url, save
 from connector.config.model import Integration
 from connector.config.store import MASK, NotFound, masked
 from connector.ece import indicators

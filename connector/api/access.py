@@ -74,6 +74,30 @@ def requires(role: str) -> Callable[[F], F]:
     return decorate
 
 
+ERROR_DESCRIPTIONS = {
+    400: "The request cannot be understood (a parameter missing or contradicting another)",
+    401: "No or an unknown API token, and no UI session",
+    403: "The caller's role may not do this",
+    404: "No such item",
+    409: "Not possible in the current state: a provisioned (read-only) item, a taken name, an item still "
+    "in use, or a feature that is off here",
+    422: "The body is not valid: `errors.json` maps each dotted field to its messages",
+    502: "The outside system (ECE, a provider) refused or did not answer",
+}
+
+
+def documented_errors(blueprint: Blueprint, *codes: int) -> Callable[[F], F]:
+    """Document the error answers a view can give (401 always; all carry the API's error body), so
+    the OpenAPI document lists every status a caller may meet."""
+
+    def decorate(view: F) -> F:
+        for code in dict.fromkeys((401, *codes)):
+            view = blueprint.alt_response(code, response="DEFAULT_ERROR", description=ERROR_DESCRIPTIONS[code])(view)
+        return view
+
+    return decorate
+
+
 @contextmanager
 def store_errors() -> Iterator[None]:
     """The config store's refusals as API errors: 422 naming each field, 409, 404."""

@@ -16,14 +16,12 @@ from flask import request
 from flask_smorest import abort
 from marshmallow import Schema, fields
 
-from connector.api.access import api_blueprint, requires, runtime, store_errors
-from connector.api.integrations import F, errors_of
-from connector.channels import channel_class
-from connector.channels.base import Channel
-from connector.config import raw as raw_shape
+from connector.api.access import F, api_blueprint, requires, runtime, store_errors
+from connector.api.access import documented_errors as access_documented_errors
+from connector.config.assets_view import shown
 from connector.config.model import Asset
 from connector.config.schemas import ASSET_SCHEMAS, AssetBase
-from connector.config.store import SECRET_FIELDS, masked
+from connector.config.store import SECRET_FIELDS
 from connector.runtime import Runtime
 
 KIND = "assets"
@@ -32,7 +30,7 @@ blueprint = api_blueprint("assets", "/assets", "Channel accounts: SMS numbers, p
 
 
 def documented_errors(*codes: int) -> Callable[[F], F]:
-    return errors_of(blueprint, *codes)
+    return access_documented_errors(blueprint, *codes)
 
 
 # -- schemas ----------------------------------------------------------------------------------------
@@ -73,32 +71,6 @@ BODY_DOC = {
         "content": {"application/json": {"schema": {"oneOf": list(ASSET_SCHEMAS.values())}}},
     }
 }
-
-
-# -- shared with the UI -----------------------------------------------------------------------------
-
-
-def webhook_url(rt: Runtime, asset: Asset) -> str:
-    return f"{rt.settings.public_base_url.rstrip('/')}/webhooks/{asset.channel}/{asset.name}"
-
-
-def status_url(rt: Runtime, asset: Asset) -> str | None:
-    """The separate delivery-receipt URL, for channels whose provider posts receipts elsewhere."""
-    cls = channel_class(asset.channel)
-    if cls is None or cls.parse_status is Channel.parse_status:
-        return None
-    return f"{webhook_url(rt, asset)}/status"
-
-
-def shown(rt: Runtime, asset: Asset) -> dict[str, Any]:
-    data = masked(KIND, raw_shape.of(KIND, asset))
-    data.update(
-        source=asset.source,
-        read_only=asset.source is not None,
-        webhook_url=webhook_url(rt, asset),
-        status_url=status_url(rt, asset),
-    )
-    return data
 
 
 def find(rt: Runtime, channel: str, name: str) -> Asset:

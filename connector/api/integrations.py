@@ -9,26 +9,23 @@ routes ask ECE.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from flask import request
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields
 
-from connector.api.access import api_blueprint, requires, runtime, store_errors
-from connector.config import raw as raw_shape
+from connector.api.access import F, api_blueprint, requires, runtime, store_errors
+from connector.api.access import documented_errors as access_documented_errors
+from connector.config.integrations_editor import TestFailed, candidate, run_test, save, shown
 from connector.config.model import EntryPoint, Integration
 from connector.config.schemas import IntegrationSchema
-from connector.config.store import ConfigConflict, ConfigInvalid, NotFound, Stored, keep_secrets, masked, validate
+from connector.config.store import NotFound
 from connector.ece import indicators
-from connector.ece.checks import Finding, test_integration
 from connector.runtime import Runtime
 
 KIND = "integrations"
-F = TypeVar("F", bound=Callable[..., Any])
 
 blueprint = api_blueprint(
     "integrations",
@@ -36,29 +33,9 @@ blueprint = api_blueprint(
     "ECE and Hybrid Chat integrations with their entry points, custom attributes and live indicators",
 )
 
-ERROR_DESCRIPTIONS = {
-    401: "No or an unknown API token, and no UI session",
-    403: "The caller's role may not do this",
-    404: "No such item",
-    409: "The item is provisioned from a file (read-only), the name is taken, or rules still use it",
-    422: "The body is not valid: `errors.json` maps each dotted field to its messages",
-}
-
-
-def errors_of(bp: Blueprint, *codes: int) -> Callable[[F], F]:
-    """Document the error answers a view of `bp` can give (all with the API's error body), so the
-    OpenAPI document lists every status a caller may meet."""
-
-    def decorate(view: F) -> F:
-        for code in codes:
-            view = bp.alt_response(code, response="DEFAULT_ERROR", description=ERROR_DESCRIPTIONS[code])(view)
-        return view
-
-    return decorate
-
 
 def documented_errors(*codes: int) -> Callable[[F], F]:
-    return errors_of(blueprint, *codes)
+    return access_documented_errors(blueprint, *codes)
 
 
 # -- schemas ----------------------------------------------------------------------------------------
@@ -117,81 +94,6 @@ class ReadingOut(Schema):
 
 
 BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": IntegrationSchema}}}}
-
-
-# -- the service the UI shares ----------------------------------------------------------------------
-
-
-class TestFailed(Exception):
-    """ "Test and save" found a failure: nothing was saved; `findings` say what to fix."""
-
-    def __init__(self, findings: list[Finding]) -> None:
-        super().__init__("; ".join(f.message for f in findings if not f.ok))
-        self.findings = findings
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """An integration as it would be saved: the raw mapping (stored secrets kept) and its model."""
-
-    raw: dict[str, Any]
-    item: Integration
-
-
-def candidate(rt: Runtime, body: Any, *, create: bool) -> Candidate:
-    """Validate `body` as it would be saved; secrets sent back as MASK or empty take the stored ones
-    (so an edit can be tested without retyping them). Refuses provisioned and taken names first,
-    so no ECE call is made for a write that would be refused anyway."""
-    if not isinstance(body, Mapping):
-        raise ConfigInvalid({"_schema": ["send the integration as a JSON object"]})
-    name = str(body.get("name") or "")
-    found = rt.provisioned.integration(name)
-    if found is not None:
-        raise ConfigConflict(
-            f"integration {name!r} is defined in {found.source or 'a provisioned file'} and is read-only here"
-        )
-    store = rt.config_store
-    try:
-        stored = store.raw(KIND, name) if name else None
-    except NotFound:
-        stored = None
-    if create and stored is not None:
-        raise ConfigConflict(f"an integration named {name!r} already exists")
-    if not create and stored is None:
-        raise NotFound(f"no integration {name!r} made in the UI or API")
-    merged = keep_secrets(KIND, stored, body) if stored is not None else copy.deepcopy(dict(body))
-    return Candidate(merged, validate(KIND, merged))
-
-
-def run_test(rt: Runtime, item: Integration) -> list[Finding]:
-    """The ECE checks of `item` (a hybrid integration has no ECE to ask: no findings)."""
-    if item.type != "ece":
-        return []
-    return test_integration(item, rt.redis)
-
-
-def save(rt: Runtime, body: Any, *, create: bool, test: bool) -> Stored:
-    """Save an integration, after the ECE checks pass if `test`. Raises TestFailed, ConfigInvalid,
-    ConfigConflict or NotFound; nothing is written unless it returns."""
-    found = candidate(rt, body, create=create)
-    if test:
-        findings = run_test(rt, found.item)
-        if any(not f.ok for f in findings):
-            raise TestFailed(findings)
-    stored = rt.config_store.save(KIND, found.raw, rt.provisioned, create=create)
-    rt.config_changed()
-    return stored
-
-
-def callback_url(rt: Runtime, name: str) -> str:
-    return f"{rt.settings.public_base_url.rstrip('/')}/ece/{name}/callback"
-
-
-def shown(rt: Runtime, item: Integration) -> dict[str, Any]:
-    """The API's (and export's) view of an item: YAML shape, secrets masked, source, callback URL."""
-    data = masked(KIND, raw_shape.of(KIND, item))
-    data.update(source=item.source, read_only=item.source is not None, callback_url=callback_url(rt, item.name))
-    return data
 
 
 def find(rt: Runtime, name: str) -> Integration:

@@ -17,7 +17,7 @@ from flask import request
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import api_blueprint, runtime, store_errors
+from connector.api.access import api_blueprint, documented_errors, runtime, store_errors
 from connector.config import rules_editor
 from connector.config.schemas import CHANNELS, RuleSchema
 
@@ -30,15 +30,7 @@ blueprint = api_blueprint(
 
 
 def errors(*codes: int) -> Callable[[Any], Any]:
-    """Document the error answers of an endpoint (every one carries flask-smorest's error body)."""
-    names = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT", 422: "UNPROCESSABLE_ENTITY"}
-
-    def decorate(view: Any) -> Any:
-        for code in (401, 403, *codes):
-            view = blueprint.alt_response(code, response=names[code])(view)
-        return view
-
-    return decorate
+    return documented_errors(blueprint, 403, *codes)
 
 
 RULE_BODY = {"required": True, "content": {"application/json": {"schema": RuleSchema}}}

@@ -15,7 +15,7 @@ from typing import Any
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import api_blueprint, runtime, store_errors
+from connector.api.access import api_blueprint, documented_errors, runtime, store_errors
 from connector.config.schemas import MESSAGE_TYPES
 from connector.messages.editor import (
     ORIGINS,
@@ -36,21 +36,7 @@ MAX_TEXT = 20_000
 
 
 def errors(*codes: int) -> Callable[[Any], Any]:
-    names = {
-        401: "UNAUTHORIZED",
-        403: "FORBIDDEN",
-        404: "NOT_FOUND",
-        409: "CONFLICT",
-        422: "UNPROCESSABLE_ENTITY",
-        502: "BAD_GATEWAY",
-    }
-
-    def decorate(view: Any) -> Any:
-        for code in (401, 403, *codes):
-            view = blueprint.alt_response(code, response=names[code])(view)
-        return view
-
-    return decorate
+    return documented_errors(blueprint, 403, *codes)
 
 
 @contextmanager

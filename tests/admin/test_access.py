@@ -179,3 +179,17 @@ def test_openapi_is_served(client):
     assert spec.status_code == 200
     assert spec.json["info"]["title"] == "Channel connector"
     assert "bearer" in spec.json["components"]["securitySchemes"]
+
+
+def test_a_change_made_by_another_process_shows_on_the_next_page(operator, settings):
+    """Two web processes: one saves, the operator's next request lands on the other."""
+    admin = operator("admin")
+    elsewhere = Runtime(settings)  # another process's runtime over the same Redis
+    assert admin.get("/admin/integrations/").status_code == 200  # this process has read the store now
+    elsewhere.config_store.save(
+        "integrations",
+        {"name": "Elsewhere", "type": "hybrid", "base_url": "https://router.example.com"},
+        elsewhere.provisioned,
+        create=True,
+    )
+    assert admin.get("/admin/integrations/Elsewhere").status_code == 200, "no wait for the periodic check"

@@ -34,7 +34,7 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser, stack) -> Iterator[object]:
-    """A fresh browser context on the stack's connector (no cookies), 1280×800."""
+    """A fresh browser context on the stack's connector (no cookies), 1280 x 800."""
     context = browser.new_context(base_url=stack.connector_url, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(10_000)
     opened = context.new_page()
