@@ -138,3 +138,41 @@ def api_client(app, runtime, operator_password_hash):
         return client
 
     return make
+
+
+# -- items the operator tests build on (tests/admin, tests/api) -------------------------------------
+
+ECE_CLIENT = ("lab-client-key", "lab-client-secret")
+"""The client application the `ece_simulator` accepts."""
+
+
+@pytest.fixture
+def ece_simulator():
+    """The ECE simulator on loopback (entry points 1001, 1002): (simulator, base_url of its API)."""
+    from connector.sandbox.ece import EceSimulator
+    from connector.sandbox.http import LoopbackServer
+    from connector.sandbox.server import ece_app
+
+    simulator = EceSimulator(client_key=ECE_CLIENT[0], client_secret=ECE_CLIENT[1], entry_points=("1001", "1002"))
+    server = LoopbackServer(ece_app(simulator)).start()
+    try:
+        yield simulator, f"{server.url}/ece"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def helpdesk(runtime):
+    """A UI-made hybrid integration "Helpdesk" with one entry point "Billing" (2001)."""
+    runtime.config_store.save(
+        "integrations",
+        {
+            "name": "Helpdesk",
+            "type": "hybrid",
+            "base_url": "http://127.0.0.1:9/router",
+            "entry_points": [{"name": "Billing", "id": "2001"}],
+        },
+        runtime.provisioned,
+        create=True,
+    )
+    runtime.config_changed()

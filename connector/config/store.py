@@ -109,7 +109,8 @@ def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 # -- secrets ----------------------------------------------------------------------------------------
 
 
-def _get_path(data: Mapping[str, Any], dotted: str) -> Any:
+def get_path(data: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted path (`callback_auth.token`), None where a part is missing."""
     value: Any = data
     for part in dotted.split("."):
         if not isinstance(value, Mapping) or part not in value:
@@ -118,7 +119,8 @@ def _get_path(data: Mapping[str, Any], dotted: str) -> Any:
     return value
 
 
-def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Replace the value at a dotted path if it is there (never creates one)."""
     *parents, last = dotted.split(".")
     for part in parents:
         child = data.get(part)
@@ -133,8 +135,8 @@ def masked(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of `raw` with every secret that is set shown as MASK."""
     copy = json.loads(json.dumps(raw, default=str))
     for path in SECRET_FIELDS[kind]:
-        if _get_path(copy, path):
-            _set_path(copy, path, MASK)
+        if get_path(copy, path):
+            set_path(copy, path, MASK)
     return copy
 
 
@@ -143,13 +145,13 @@ def keep_secrets(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> d
     operator editing other fields never has to retype (or see) a secret."""
     merged = json.loads(json.dumps(new, default=str))
     for path in SECRET_FIELDS[kind]:
-        value = _get_path(merged, path)
-        if value in (MASK, "", None) and _get_path(old, path):
+        value = get_path(merged, path)
+        if value in (MASK, "", None) and get_path(old, path):
             *parents, last = path.split(".")
             target = merged
             for part in parents:
                 target = target.setdefault(part, {}) if isinstance(target.get(part), dict | None) else {}
-            target[last] = _get_path(old, path)
+            target[last] = get_path(old, path)
     return merged
 
 

@@ -40,8 +40,10 @@ from connector.config.store import (
     ConfigStore,
     NotFound,
     flatten_errors,
+    get_path,
     item_key,
     keep_secrets,
+    set_path,
     validate,
 )
 
@@ -119,8 +121,8 @@ def _owner(kind: str, item: Any, asset_names: list[str]) -> str:
 
 def _with_references(kind: str, data: dict[str, Any], owner: str, variables: list[str]) -> dict[str, Any]:
     for path in SECRET_FIELDS[kind]:
-        if _get(data, path):
-            _set(data, path, _reference(env_name(owner, path), variables))
+        if get_path(data, path):
+            set_path(data, path, _reference(env_name(owner, path), variables))
     return data
 
 
@@ -313,7 +315,7 @@ def _plan_item(
     elif source is not None:
         resolved = keep_secrets(kind, raw.of(kind, source), resolved)
     for path in SECRET_FIELDS[kind]:
-        if _get(resolved, path) == MASK:
+        if get_path(resolved, path) == MASK:
             problem(label, path, "a masked secret, and no stored item to keep it from: write the secret or ${ENV_NAME}")
             found += 1
     try:
@@ -394,9 +396,9 @@ def _reference_problems(
 def _resolve(kind: str, data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     resolved = _copy(data)
     for path in SECRET_FIELDS[kind]:
-        value = _get(resolved, path)
+        value = get_path(resolved, path)
         if isinstance(value, str):
-            _set(resolved, path, _substitute(value, env))
+            set_path(resolved, path, _substitute(value, env))
     return resolved
 
 
@@ -486,23 +488,3 @@ def _copy(data: Any) -> Any:
     if isinstance(data, list):
         return [_copy(v) for v in data]
     return data
-
-
-def _get(data: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = data
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    for part in parents:
-        child = data.get(part)
-        if not isinstance(child, dict):
-            return
-        data = child
-    if last in data:
-        data[last] = value

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from connector.auth.tokens import ApiTokens
 from connector.config.model import FinesseConfig
 from connector.routing.agents import AgentRegistry
 from connector.routing.credentials import CredentialStore
@@ -110,20 +111,25 @@ def agent_logout():
     return jsonify(agent_id=agent_id, status="logged_out")
 
 
-def _authorised() -> bool:
-    token = _runtime().settings.api_token
-    if not token:
-        return False
+def _authorised(role: str = "viewer") -> bool:
+    """An operator's API token with at least `role` (Accounts page), or the deployment-wide
+    CONNECTOR_API_TOKEN (scripts written before operator accounts existed)."""
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    if scheme.lower() != "bearer" or not given.strip():
+        return False
+    token = _runtime().settings.api_token
+    if token and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return True
+    user = ApiTokens(_runtime().redis).resolve(given.strip())
+    return user is not None and user.can(role)
 
 
 @blueprint.post("/api/v1/agents/sync")
 def request_sync():
     """On-demand agent sync: the listener runs it within a second (it owns the Finesse sessions)."""
-    if not _authorised():
-        return _error(401, "unauthorised", "send Authorization: Bearer <CONNECTOR_API_TOKEN>")
+    if not _authorised("editor"):
+        return _error(401, "unauthorised", "send Authorization: Bearer <an editor's API token>")
     if _finesse() is None:
         return _error(404, "routing_not_configured", "the routing module (finesse:) is not configured")
     _runtime().redis.set(keys.routing_sync_requested(), "1", ex=300)
@@ -133,7 +139,7 @@ def request_sync():
 @blueprint.get("/api/v1/agents")
 def list_agents():
     if not _authorised():
-        return _error(401, "unauthorised", "send Authorization: Bearer <CONNECTOR_API_TOKEN>")
+        return _error(401, "unauthorised", "send Authorization: Bearer <API token> (issue one under Accounts)")
     runtime = _runtime()
     logged_in = set(CredentialStore(runtime.redis, runtime.settings.secret_key).agents())
     agents = []

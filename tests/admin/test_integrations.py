@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from connector.config.store import MASK
 from connector.ece import indicators
 from connector.ece.client import Availability
-from connector.sandbox.ece import EceSimulator
-from connector.sandbox.http import LoopbackServer
-from connector.sandbox.server import ece_app
+from tests.conftest import ECE_CLIENT
 
-KEY, SECRET = "lab-client-key", "lab-client-secret"
-
-
-@pytest.fixture
-def ece() -> Iterator[tuple[EceSimulator, str]]:
-    """The ECE simulator on loopback: (simulator, base_url of its API)."""
-    sim = EceSimulator(client_key=KEY, client_secret=SECRET, entry_points=("1001", "1002"))
-    server = LoopbackServer(ece_app(sim)).start()
-    try:
-        yield sim, f"{server.url}/ece"
-    finally:
-        server.stop()
+KEY, SECRET = ECE_CLIENT
 
 
 def settings_form(csrf: str, base_url: str, **overrides: str) -> dict[str, str]:
@@ -98,8 +84,8 @@ def test_a_provisioned_integration_cannot_be_edited_or_deleted(operator, runtime
 # -- test and save ------------------------------------------------------------------------------------
 
 
-def test_test_and_save_with_a_wrong_secret_saves_nothing_and_says_why(operator, runtime, ece):
-    _, base_url = ece
+def test_test_and_save_with_a_wrong_secret_saves_nothing_and_says_why(operator, runtime, ece_simulator):
+    _, base_url = ece_simulator
     admin = operator("admin")
     answer = admin.post("/admin/integrations/new", data=settings_form(admin.csrf, base_url, client_secret="wrong"))
     assert answer.status_code == 422
@@ -111,8 +97,8 @@ def test_test_and_save_with_a_wrong_secret_saves_nothing_and_says_why(operator, 
     assert runtime.config.integration("Lab") is None
 
 
-def test_test_and_save_with_the_right_secret_saves_and_masks_it(operator, runtime, ece):
-    _, base_url = ece
+def test_test_and_save_with_the_right_secret_saves_and_masks_it(operator, runtime, ece_simulator):
+    _, base_url = ece_simulator
     admin = operator("admin")
     answer = admin.post("/admin/integrations/new", data=settings_form(admin.csrf, base_url))
     assert answer.status_code == 302 and answer.headers["Location"].endswith("/admin/integrations/Lab")
@@ -127,8 +113,8 @@ def test_test_and_save_with_the_right_secret_saves_and_masks_it(operator, runtim
     assert "leave empty to keep it" in edit
 
 
-def test_test_and_save_checks_each_entry_point(operator, runtime, ece):
-    _, base_url = ece
+def test_test_and_save_checks_each_entry_point(operator, runtime, ece_simulator):
+    _, base_url = ece_simulator
     make_lab(runtime, base_url, entry_points=[{"name": "Support", "id": "1001"}, {"name": "Ghost", "id": "4040"}])
     admin = operator("admin")
     answer = admin.post("/admin/integrations/Lab/edit", data=settings_form(admin.csrf, base_url, client_secret=""))
@@ -139,8 +125,8 @@ def test_test_and_save_checks_each_entry_point(operator, runtime, ece):
     assert "entry point Support (1001): configuration" in page and "passed" in page
 
 
-def test_an_edit_keeps_the_stored_secret_entry_points_and_message_overrides(operator, runtime, ece):
-    _, base_url = ece
+def test_an_edit_keeps_the_stored_secret_entry_points_and_message_overrides(operator, runtime, ece_simulator):
+    _, base_url = ece_simulator
     make_lab(runtime, base_url, callback_auth={"type": "bearer", "token": "stored-token"})
     admin = operator("admin")
     form = settings_form(admin.csrf, base_url, client_secret="", callback_token="", version="12.7")
@@ -348,8 +334,8 @@ def test_a_page_never_calls_ece_and_asks_its_script_to_refresh_stale_readings(op
     assert 'data-auto-refresh="/api/v1/integrations/Lab/indicators/refresh"' in page
 
 
-def test_refresh_without_javascript_reads_the_simulator_and_comes_back(operator, runtime, ece):
-    sim, base_url = ece
+def test_refresh_without_javascript_reads_the_simulator_and_comes_back(operator, runtime, ece_simulator):
+    sim, base_url = ece_simulator
     make_lab(runtime, base_url)
     sim.model.set_entry_point("1001", agents_available=False)
     editor = operator("editor")

@@ -5,25 +5,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 EP_QUERY = "integration=Helpdesk&entry_point=Billing"
-
-
-@pytest.fixture
-def helpdesk(runtime):
-    runtime.config_store.save(
-        "integrations",
-        {
-            "name": "Helpdesk",
-            "type": "hybrid",
-            "base_url": "http://127.0.0.1:9/router",
-            "entry_points": [{"name": "Billing", "id": "2001"}],
-        },
-        runtime.provisioned,
-        create=True,
-    )
-    runtime.config_changed()
 
 
 def cell_html(page: str, message_type: str, locale: str) -> str:

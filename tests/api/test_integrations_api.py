@@ -3,27 +3,13 @@ secrets masked, provisioned items read-only, and the entry point indicators."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from connector.config.store import MASK
-from connector.sandbox.ece import EceSimulator
-from connector.sandbox.http import LoopbackServer
-from connector.sandbox.server import ece_app
+from tests.conftest import ECE_CLIENT
 
-KEY, SECRET = "api-client-key", "api-client-secret"
+KEY, SECRET = ECE_CLIENT
 URL = "/api/v1/integrations"
-
-
-@pytest.fixture
-def ece() -> Iterator[tuple[EceSimulator, str]]:
-    sim = EceSimulator(client_key=KEY, client_secret=SECRET, entry_points=("1001", "1002"))
-    server = LoopbackServer(ece_app(sim)).start()
-    try:
-        yield sim, f"{server.url}/ece"
-    finally:
-        server.stop()
 
 
 def body(base_url: str = "http://127.0.0.1:9/ece", **overrides) -> dict:
@@ -113,8 +99,8 @@ def test_writes_need_an_admin(api_client, runtime, role):
     assert runtime.config_store.raw_items("integrations") == {}
 
 
-def test_test_reports_findings_without_saving(api_client, runtime, ece):
-    _, base_url = ece
+def test_test_reports_findings_without_saving(api_client, runtime, ece_simulator):
+    _, base_url = ece_simulator
     admin = api_client("admin")
     bad = admin.post(f"{URL}/test", json=body(base_url, client_secret="wrong"))
     assert bad.status_code == 200
@@ -133,8 +119,8 @@ def test_test_reports_findings_without_saving(api_client, runtime, ece):
     assert runtime.config_store.raw_items("integrations") == {}
 
 
-def test_test_and_save_saves_only_when_ece_accepts(api_client, runtime, ece):
-    _, base_url = ece
+def test_test_and_save_saves_only_when_ece_accepts(api_client, runtime, ece_simulator):
+    _, base_url = ece_simulator
     admin = api_client("admin")
     refused = admin.post(f"{URL}?test=true", json=body(base_url, client_secret="wrong"))
     assert refused.status_code == 422
@@ -148,8 +134,8 @@ def test_test_and_save_saves_only_when_ece_accepts(api_client, runtime, ece):
     assert runtime.config_store.raw("integrations", "Lab")["version"] == "13"
 
 
-def test_indicators_read_stored_and_refresh_from_the_simulator(api_client, runtime, ece):
-    sim, base_url = ece
+def test_indicators_read_stored_and_refresh_from_the_simulator(api_client, runtime, ece_simulator):
+    sim, base_url = ece_simulator
     admin = api_client("admin")
     admin.post(URL, json=body(base_url, entry_points=[{"name": "Support", "id": "1001", "max_wait_seconds": 30}]))
     never = admin.get(f"{URL}/Lab/entry-points/Support/indicators")

@@ -3,27 +3,9 @@ and "send as test" refused outside the sandbox."""
 
 from __future__ import annotations
 
-import pytest
-
 from connector.config.schemas import MESSAGE_TYPES
 
 EP = {"integration": "Helpdesk", "entry_point": "Billing"}
-
-
-@pytest.fixture
-def helpdesk(runtime):
-    runtime.config_store.save(
-        "integrations",
-        {
-            "name": "Helpdesk",
-            "type": "hybrid",
-            "base_url": "http://127.0.0.1:9/router",
-            "entry_points": [{"name": "Billing", "id": "2001"}],
-        },
-        runtime.provisioned,
-        create=True,
-    )
-    runtime.config_changed()
 
 
 def test_the_matrix_lists_every_type_and_locale_with_its_origin(api_client):

@@ -189,6 +189,15 @@ def test_agents_api_lists_states_and_sync_runs_on_demand(listener, routing_runti
     assert client.post("/api/v1/agents/sync", headers=headers).status_code == 202
     wait_for(lambda: AgentRegistry(redis).agent_id_for_login("newbie") == "1777", timeout=5, what="on-demand sync")
 
+    # Operators' own API tokens work too: a viewer reads, only an editor may ask for a sync.
+    from connector.auth.tokens import ApiTokens
+    from connector.auth.users import Users
+
+    Users(redis).save("watcher", "viewer", "watcher-password")
+    viewer = {"Authorization": f"Bearer {ApiTokens(redis).issue('watcher', 'wallboard')}"}
+    assert client.get("/api/v1/agents", headers=viewer).status_code == 200
+    assert client.post("/api/v1/agents/sync", headers=viewer).status_code == 401
+
 
 def test_finesse_refusing_the_change_is_recorded_and_reapplied_on_news(listener, sandbox, redis):
     sandbox.model.refuse_next(AGENT, "Invalid State", "CTI refused the state change")

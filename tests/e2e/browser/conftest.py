@@ -23,8 +23,10 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
+    # Package scope, not session: Playwright's sync API keeps an asyncio loop running in the main
+    # thread while it is open, which would break later tests that call asyncio.run().
     with playwright_api.sync_playwright() as playwright:
         # --no-sandbox: CI runs as root, where Chromium's own sandbox refuses to start.
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
