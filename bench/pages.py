@@ -24,6 +24,8 @@ from bench.stack import running_stack
 from connector.config.loader import load_config
 from connector.config.store import ConfigStore
 from connector.conversations import State
+from connector.ece import indicators
+from connector.ece.client import Availability
 from connector.store import deadletters, keys, threads
 from connector.store.inbox import Box
 
@@ -87,8 +89,18 @@ def seed(redis: redis_lib.Redis) -> Seeded:
             provisioned,
             create=True,
         )
-    rng = random.Random(5)
     now = time.time()
+    for i in range(ENTRY_POINTS):  # a reading per entry point, as after a "Refresh all"
+        availability = Availability(
+            chat_allowed=True,
+            agents_available=i % 3 != 0,
+            capacity=i % 4,
+            eligibility=0,
+            queue_depth=i % 7,
+            wait_seconds=30 * (i % 6),
+        )
+        indicators.store(redis, INTEGRATION, indicators.Reading(str(5000 + i), now, availability))
+    rng = random.Random(5)
     states = [State.QUEUED, State.ASSIGNED, State.CLOSED, State.CLOSED, State.UNAVAILABLE]
     pipe = redis.pipeline(transaction=False)
     thread_ids = []
@@ -127,18 +139,25 @@ def seed(redis: redis_lib.Redis) -> Seeded:
 
 
 def pages(seeded: Seeded) -> list[tuple[str, str]]:
-    """(label, path) of every main page; filled in per the UI's routes."""
+    """(label, path) of every page an operator reads, the heaviest variant of each."""
     return [
         ("overview", "/admin/"),
         ("integrations", "/admin/integrations/"),
-        ("integration, 100 entry points", f"/admin/integrations/{INTEGRATION}"),
+        ("integration with 100 entry points and their lights", f"/admin/integrations/{INTEGRATION}"),
         ("assets", "/admin/assets/"),
+        ("one asset", "/admin/assets/whatsapp/sandbox-whatsapp"),
         ("rules (56)", "/admin/rules/"),
-        ("message templates", "/admin/templates/"),
+        ("rules with a tester answer", "/admin/rules/?channel=sms&asset=sandbox-sms&text=sales+please"),
+        ("rule form", "/admin/rules/bench-rule-07/edit"),
+        ("message matrix", "/admin/templates/"),
+        ("message matrix, entry point scope", f"/admin/templates/?integration={INTEGRATION}&entry_point=EP042"),
+        ("message editor", "/admin/templates/en/agent_assigned"),
         ("conversations", "/admin/conversations/"),
-        ("conversations, filtered", "/admin/conversations/?channel=whatsapp&state=assigned"),
+        ("conversations, page 10", "/admin/conversations/?page=10"),
+        ("conversations, filter matching few", "/admin/conversations/?channel=whatsapp&state=assigned&agent=agent7"),
         ("one conversation", f"/admin/conversations/{seeded.thread_id}"),
         ("dead letters", "/admin/dead-letters/"),
+        ("one dead letter", f"/admin/dead-letters/{seeded.letter_id}"),
         ("import / export", "/admin/transfer/"),
         ("accounts", "/admin/accounts/"),
     ]

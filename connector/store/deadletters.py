@@ -63,8 +63,10 @@ def get(redis: Redis, letter_id: str) -> DeadLetter | None:
 
 def listing(redis: Redis, start: int = 0, count: int = 100) -> list[DeadLetter]:
     ids = [i.decode() for i in redis.lrange(keys.dead_letters(), start, start + count - 1)]
-    letters = [get(redis, i) for i in ids]
-    return [letter for letter in letters if letter is not None]
+    if not ids:
+        return []
+    found = redis.mget([keys.dead_letter(i) for i in ids])  # one round trip for the page
+    return [DeadLetter(**json.loads(raw)) for raw in found if raw]
 
 
 def delete(redis: Redis, letter_id: str) -> bool:
