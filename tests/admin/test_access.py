@@ -193,3 +193,46 @@ def test_a_change_made_by_another_process_shows_on_the_next_page(operator, setti
         create=True,
     )
     assert admin.get("/admin/integrations/Elsewhere").status_code == 200, "no wait for the periodic check"
+
+
+def _routes(app, prefix: str):
+    """(endpoint, method, path with sample arguments) of every state-changing route under `prefix`."""
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(prefix):
+            continue
+        for method in sorted((rule.methods or set()) - {"GET", "HEAD", "OPTIONS"}):
+            path = rule.rule
+            for argument in rule.arguments:
+                path = path.replace(f"<{argument}>", "x").replace(f"<string:{argument}>", "x")
+            yield rule.endpoint, method, re.sub(r"<[^>]+>", "x", path)
+
+
+def test_a_viewer_can_change_nothing_through_any_ui_route(app, operator, runtime):
+    viewer = operator("viewer")
+    version = runtime.config_store.version()
+    checked = 0
+    for endpoint, method, path in _routes(app, "/admin/"):
+        if endpoint in {"admin.login", "admin.logout"}:
+            continue
+        answer = viewer.open(path, method=method, data={"csrf_token": viewer.csrf, "name": "x"})
+        assert answer.status_code == 403, f"{method} {path} ({endpoint}) answered {answer.status_code}"
+        checked += 1
+    assert checked >= 25, "every write route of the UI was tried"
+    assert runtime.config_store.version() == version, "nothing was written"
+
+
+def test_a_viewer_can_change_nothing_through_any_api_route(app, api_client, runtime):
+    viewer = api_client("viewer")
+    version = runtime.config_store.version()
+    checked = 0
+    for endpoint, method, path in _routes(app, "/api/v1/"):
+        if endpoint == "rules.test":  # the tester is a POST that changes nothing
+            continue
+        answer = viewer.open(path, method=method, json={"name": "x"})
+        if endpoint.startswith("agent_api.") or path.startswith("/api/v1/agents"):
+            assert answer.status_code == 401, f"{method} {path}: the agents API wants an editor's token"
+        else:
+            assert answer.status_code == 403, f"{method} {path} ({endpoint}) answered {answer.status_code}"
+        checked += 1
+    assert checked >= 15, "every write route of the API was tried"
+    assert runtime.config_store.version() == version, "nothing was written"
