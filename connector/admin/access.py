@@ -8,6 +8,7 @@ therefore change nothing, whatever a view forgets.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -21,6 +22,7 @@ from connector.auth.users import User, Users
 from connector.config.store import ConfigConflict, ConfigInvalid, NotFound
 from connector.runtime import Runtime
 
+audit_log = logging.getLogger("connector.audit")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -57,9 +59,24 @@ def guard(blueprint: Blueprint, *, public: tuple[str, ...] = ()) -> Blueprint:
             csrf.protect()
             if not user().can("editor"):
                 abort(403, "Your role can view but not change anything.")
+            audit(user().name, "ui")
         return None
 
     return blueprint
+
+
+def audit(name: str, via: str) -> None:
+    """One log line per change an operator asks for (who, what, where; never the body)."""
+    audit_log.info(
+        "operator change",
+        extra={
+            "operator": name,
+            "via": via,
+            "method": request.method,
+            "endpoint": request.endpoint,
+            "path": request.path,
+        },
+    )
 
 
 def requires(role: str) -> Callable[[F], F]:

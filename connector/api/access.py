@@ -16,7 +16,7 @@ from flask import current_app, g, request
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
-from connector.admin.access import SAFE_METHODS, csrf
+from connector.admin.access import SAFE_METHODS, audit, csrf
 from connector.auth.tokens import ApiTokens
 from connector.auth.users import User
 from connector.config.store import ConfigConflict, ConfigInvalid, NotFound
@@ -57,6 +57,8 @@ def api_blueprint(name: str, url_prefix: str, description: str, *, read_only_pos
         changes = request.method not in SAFE_METHODS and request.endpoint not in read_only_posts
         if changes and not g.api_user.can("editor"):
             abort(403, message="your role can read but not change anything")
+        if changes:
+            audit(g.api_user.name, "api")
 
     return blueprint
 

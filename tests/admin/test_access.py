@@ -236,3 +236,14 @@ def test_a_viewer_can_change_nothing_through_any_api_route(app, api_client, runt
         checked += 1
     assert checked >= 15, "every write route of the API was tried"
     assert runtime.config_store.version() == version, "nothing was written"
+
+
+def test_every_change_is_logged_with_its_operator_and_never_its_body(operator, api_client, caplog):
+    admin = operator("admin")
+    with caplog.at_level("INFO", logger="connector.audit"):
+        admin.post("/admin/accounts/tokens", data={"label": "secret-label-text", "csrf_token": admin.csrf})
+        api_client("editor").put("/api/v1/rules/order", json={"order": []})
+    changes = [r for r in caplog.records if r.name == "connector.audit"]
+    assert [(r.operator, r.via, r.method) for r in changes] == [("admin", "ui", "POST"), ("api-editor", "api", "PUT")]
+    assert changes[0].endpoint == "admin_accounts.issue_token"
+    assert "secret-label-text" not in caplog.text
