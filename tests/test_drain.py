@@ -136,3 +136,26 @@ def test_dispatcher_slots_are_capped_and_a_silent_one_is_reaped(client, redis):
     assert slot is not None and redis.zscore(keys.dispatchers(), dead) is None, "the silent slot is reaped"
     inboxes.retire_dispatcher(slot)
     assert redis.zcard(keys.dispatchers()) == 1
+
+
+def test_an_item_for_a_box_backing_off_wakes_no_drain_until_its_retry_time(redis):
+    """During an outage the head waits for its retry; a drain woken per new message would only find
+    it waiting. The item is still kept, in order, and the other box still wakes."""
+    import time
+
+    inboxes = Inboxes(redis, wake_ttl_seconds=30, dispatchers=2)
+    redis.hset(keys.retry_state("t1"), mapping={"in_until": time.time() + 60})
+
+    assert inboxes.append(Box.IN, "t1", "second", "dedupe-2", 60) == 0
+    assert redis.lrange(keys.inbox("t1"), 0, -1) == [b"second"], "kept"
+    assert redis.llen(keys.ready()) == 0 and not redis.exists(keys.wake("t1")), "no wake-up"
+    assert not inboxes.stranded("t1"), "nor does the sweeper wake it before its time"
+
+    assert inboxes.append(Box.OUT, "t1", "agent says hi", "dedupe-3", 60) > 0, "the outbox is not backing off"
+    assert redis.lrange(keys.ready(), 0, -1) == [b"t1"]
+
+    redis.delete(keys.ready(), keys.wake("t1"))
+    redis.hset(keys.retry_state("t1"), mapping={"in_until": time.time() - 1})
+    assert inboxes.stranded("t1"), "once its time has come the sweeper wakes it"
+    inboxes.append(Box.IN, "t1", "third", "dedupe-4", 60)
+    assert redis.lrange(keys.ready(), 0, -1) == [b"t1"], "and so does the next message"

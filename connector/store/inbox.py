@@ -44,16 +44,23 @@ local function claim(slots, seq, cap, ttl)
 end
 """
 
-# KEYS: dedupe, inbox, active set, wake flag, ready list, dispatcher slots, slot sequence.
-# ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap.
+# KEYS: dedupe, box, active set, wake flag, ready list, dispatcher slots, slot sequence, retry state.
+# ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap, box name.
 # Returns -1 duplicate, 0 appended, or a slot id (> 0): appended, and a dispatch job must be
-# queued for that slot.
+# queued for that slot. A box backing off is not woken: its head must go first and its retry
+# wake-up is already scheduled, so a drain now would only find it waiting (during an outage
+# that churn would cost more than the intake itself).
 _ACCEPT = (
     _CLAIM
     + """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
+local until_at = tonumber(redis.call('HGET', KEYS[8], ARGV[6] .. '_until') or '0')
+if until_at > 0 then
+  local t = redis.call('TIME')
+  if until_at > tonumber(t[1]) + tonumber(t[2]) / 1000000 then return 0 end
+end
 if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then
   redis.call('RPUSH', KEYS[5], ARGV[3])
   local slot = claim(KEYS[6], KEYS[7], ARGV[5], ARGV[4])
@@ -230,8 +237,9 @@ class Inboxes:
                 keys.ready(),
                 keys.dispatchers(),
                 keys.dispatcher_sequence(),
+                keys.retry_state(thread_id),
             ],
-            args=[dedupe_ttl_seconds, item, thread_id, self.wake_ttl_seconds, self.dispatchers],
+            args=[dedupe_ttl_seconds, item, thread_id, self.wake_ttl_seconds, self.dispatchers, box.value],
             client=client or self.redis,
         )
 
