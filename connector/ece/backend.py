@@ -31,8 +31,41 @@ from connector.store.threads import Thread
 
 log = logging.getLogger(__name__)
 
-_availability_cache: dict[tuple[str, str], tuple[float, Availability]] = {}
-_availability_lock = threading.Lock()
+
+class AvailabilityCache:
+    """Entry point availability per process, reused for `ttl` seconds when it says yes (a burst of new
+    chats on one entry point asks ECE once), never when it says no (a customer is not turned away on
+    a stale answer). One thread asks while the others of the process wait for its answer: a burst
+    would otherwise send every drain thread's five calls to ECE at the same moment."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: dict[tuple[str, str], tuple[float, Availability]] = {}
+        self._asking: dict[tuple[str, str], threading.Lock] = {}
+
+    def get(self, client: EceClient, entry_point_id: str, ttl: float) -> Availability:
+        key = (client.name, entry_point_id)
+        if (cached := self._fresh(key)) is not None:
+            return cached
+        with self._lock:
+            asking = self._asking.setdefault(key, threading.Lock())
+        with asking:
+            if (cached := self._fresh(key)) is not None:
+                return cached
+            availability = client.availability(entry_point_id)
+            if availability.can_take_chats and ttl > 0:
+                with self._lock:
+                    self._answers[key] = (time.monotonic() + ttl, availability)
+        return availability
+
+    def _fresh(self, key: tuple[str, str]) -> Availability | None:
+        with self._lock:
+            cached = self._answers.get(key)
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+
+_availability = AvailabilityCache()
+
 
 CONVERSATION_MAP_TTL_SECONDS = 30 * 24 * 3600
 """How long an ECE conversation id maps back to its thread (late callbacks of an ended chat)."""
@@ -137,21 +170,7 @@ class _Step:
         return f"{reason}: {policy.action} for {policy.after_seconds} s"
 
     def _availability(self, entry_point: EntryPoint) -> Availability:
-        """ECE's five availability answers, reused for a moment when they say yes: a burst of new
-        chats on one entry point asks once. A no is always asked again, so a customer is never
-        turned away on a stale answer."""
-        ttl = self.runtime.settings.availability_cache_seconds
-        key = (self.integration.name, entry_point.id)
-        now = time.monotonic()
-        with _availability_lock:
-            cached = _availability_cache.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        availability = self.client.availability(entry_point.id)
-        if availability.can_take_chats and ttl > 0:
-            with _availability_lock:
-                _availability_cache[key] = (now + ttl, availability)
-        return availability
+        return _availability.get(self.client, entry_point.id, self.runtime.settings.availability_cache_seconds)
 
     def _disabled(self, why: str) -> str:
         outbox.system_message(self.runtime, self.thread.id, self.thread.sequence, "entry_point_disabled")

@@ -7,6 +7,7 @@ latency in milliseconds. The scheduler (unavailable-policy timers, retries) runs
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 
@@ -19,11 +20,24 @@ from connector.relay.sweeper import Sweeper
 from connector.runtime import Runtime, install
 
 
+def warm_up(runtime: Runtime) -> None:
+    """Import what the first jobs run, and each integration's backend, now: otherwise the first
+    customer message after a start pays for them (tens of milliseconds, more under a burst)."""
+    from connector.backends import backend_for
+
+    for module in ("connector.relay.drain", "connector.relay.outbound"):  # RQ imports them in the first job
+        importlib.import_module(module)
+
+    for integration in runtime.config.integrations:
+        backend_for(integration)
+
+
 def run_worker(runtime: Runtime, *, burst: bool = False, name: str | None = None) -> None:
     install(runtime)
     if runtime.settings.worker_nice > 0:
         os.nice(runtime.settings.worker_nice)
     runtime.config  # noqa: B018 - fail fast on a broken configuration
+    warm_up(runtime)
     redis = runtime.redis
     rq_logger = logging.getLogger("rq.worker")
     if not rq_logger.handlers:  # RQ adds a colour handler unless one exists

@@ -673,3 +673,37 @@ def test_client_for_reuses_the_client_until_the_integration_changes(redis: redis
     assert changed is not first
     assert changed.integration.client_secret == "rotated"
     assert client_for(integration(name="ece-other"), redis) is not changed
+
+
+def test_a_burst_of_new_chats_asks_ece_for_availability_once(mocked: responses.RequestsMock, ece: EceClient) -> None:
+    """Eight drain threads meet a cold cache at once: one asks ECE, the others wait for its answer."""
+    import threading
+
+    from connector.ece.backend import AvailabilityCache
+
+    with_availability(mocked)
+    cache = AvailabilityCache()
+    start = threading.Barrier(8)
+    answers: list[Availability] = []
+
+    def drain_thread() -> None:
+        start.wait()
+        answers.append(cache.get(ece, "1001", ttl=2.0))
+
+    threads = [threading.Thread(target=drain_thread) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(answers) == 8 and all(a.can_take_chats for a in answers)
+    assert len(mocked.calls) == 5, "the five availability calls, once"
+
+
+def test_a_no_is_asked_again_every_time(mocked: responses.RequestsMock, ece: EceClient) -> None:
+    from connector.ece.backend import AvailabilityCache
+
+    with_availability(mocked, available=False)
+    cache = AvailabilityCache()
+    assert not cache.get(ece, "1001", ttl=2.0).can_take_chats
+    assert not cache.get(ece, "1001", ttl=2.0).can_take_chats
+    assert len(mocked.calls) == 10, "a customer is never turned away on a stale no"
