@@ -309,6 +309,7 @@ def test_entry_point_rows_link_to_their_messages(operator, runtime):
 
 def test_the_page_shows_stored_readings_with_the_number_in_the_tooltip(operator, runtime):
     make_lab(runtime)
+    viewer = operator("viewer")  # log in first: the reading's age below is counted from now
     reading = indicators.Reading(
         "1001",
         time.time() - 12,
@@ -317,7 +318,7 @@ def test_the_page_shows_stored_readings_with_the_number_in_the_tooltip(operator,
         ),
     )
     indicators.store(runtime.redis, "Lab", reading)
-    page = text(operator("viewer").get("/admin/integrations/Lab"))
+    page = text(viewer.get("/admin/integrations/Lab"))
     agent = re.search(r'<span class="indicator (\w+)" data-indicator="agent"[^>]*title="([^"]+)"', page)
     assert agent[1] == "red" and "no agent available: 0 slots free" in agent[2]
     assert "checked 12 s ago" in agent[2]
