@@ -85,8 +85,8 @@ class Runtime:
                     self._merged_version = version
                     self._merged_base = provisioned
             except redis_lib.RedisError as exc:
-                if self._merged is None:
-                    return provisioned
+                if self._merged is None or self._merged_base is not provisioned:
+                    return provisioned  # nothing merged over these files yet
                 log.warning("configuration store unreachable; using the last loaded", extra={"error": str(exc)})
             self._checked_at = now
         return self._merged
