@@ -218,3 +218,18 @@ def test_every_provisioned_item_round_trips_through_its_raw_shape(folder):
         assert items, f"{folder} has {kind}"
         for item in items:
             assert replace(validate(kind, raw.of(kind, item)), source=item.source) == item, item.name
+
+
+def test_an_unreachable_redis_serves_the_last_configuration(store, runtime, settings):
+    from dataclasses import replace as replace_settings
+
+    store.save("integrations", INTEGRATION, runtime.provisioned, create=True)
+    runtime.config_changed()
+    assert runtime.config.integration("Lab") is not None
+    runtime.settings = replace_settings(settings, redis_url="unix:///tmp/no-such-redis.sock")
+    runtime.__dict__.pop("redis", None)  # the cached client: the next one talks to the dead socket
+    runtime.config_changed()
+    assert runtime.config.integration("Lab") is not None, "the last merge keeps serving"
+
+    cold = Runtime(replace_settings(settings, redis_url="unix:///tmp/no-such-redis.sock"))
+    assert cold.config.integration("TestRouter") is not None, "the files alone, rather than an error"
