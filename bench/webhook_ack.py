@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psutil
@@ -22,6 +22,9 @@ ASSET = "sandbox-whatsapp"
 SECRET = b"sandbox-meta-secret"
 PHONE_NUMBER_ID = "100000000000002"
 HOST = "127.0.0.1"
+TRIES = 3
+PREBUILT = 40_000
+"""Signed webhooks built ahead of a timed run: more than a 10 s run sends at the intake's top speed."""
 
 
 def whatsapp_body(index: int) -> bytes:
@@ -61,34 +64,62 @@ def run(seconds: float = 10.0, rate: float = 300.0, concurrency: int = 16) -> st
         port = stack.port
         offset = {"ack": 0}
 
-        def ack(index: int) -> bytes:
-            body = whatsapp_body(index + offset["ack"])
+        def build_ack(index: int) -> bytes:
+            body = whatsapp_body(index)
             signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
             headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
             return build_request(HOST, port, f"/webhooks/whatsapp/{ASSET}", body, headers)
 
-        def noop(index: int) -> bytes:
+        def build_noop(index: int) -> bytes:
             body = whatsapp_body(index)
             return build_request(HOST, port, "/bench/noop", body, {"Content-Type": "application/json"})
 
+        # Requests are built before each timed run: the load generator shares the 2 cores, and
+        # signing bodies while measuring would charge the client's work to the webhook's side.
+        # Each signed webhook is unique (a repeat would take the cheaper duplicate path).
+        prebuilt: dict[str, list[bytes]] = {}
+
+        def prepare(first: int, count: int) -> None:
+            prebuilt["ack"] = [build_ack(first + i) for i in range(count)]
+
+        def ack(index: int) -> bytes:
+            ready = prebuilt["ack"]
+            return ready[index] if index < len(ready) else build_ack(offset["ack"] + index)
+
+        noops = [build_noop(i) for i in range(1000)]  # the no-op endpoint dedupes nothing: reuse
+
+        def noop(index: int) -> bytes:
+            return noops[index % len(noops)]
+
+        def run_ack(first: int, measure: Callable[[], Result]) -> Result:
+            offset["ack"] = first
+            prepare(first, PREBUILT)
+            return measure()
+
         # Warm both paths (imports, connections, Lua script cache) before measuring.
         closed_loop(HOST, port, noop, 1.0, 4)
-        offset["ack"] = 10_000_000
-        closed_loop(HOST, port, ack, 1.0, 4)
+        run_ack(10_000_000, lambda: closed_loop(HOST, port, ack, 1.0, 4))
 
-        offset["ack"] = 20_000_000
-        noop_max = closed_loop(HOST, port, noop, seconds, concurrency)
-        ack_max = closed_loop(HOST, port, ack, seconds, concurrency)
-        offset["ack"] = 30_000_000
+        # Best of TRIES alternating runs, each on fresh connections: gunicorn's processes accept
+        # keep-alive connections greedily, so a run whose connections all land on one process
+        # measures one core (seen as 2,000 against 5,000 no-op requests/s between two runs).
+        noop_tries, ack_tries = [], []
+        for attempt in range(TRIES):
+            noop_tries.append(closed_loop(HOST, port, noop, seconds, concurrency))
+            first = 20_000_000 + attempt * 1_000_000
+            ack_tries.append(run_ack(first, lambda: closed_loop(HOST, port, ack, seconds, concurrency)))
+        noop_max = max(noop_tries, key=lambda r: r.throughput)
+        ack_max = max(ack_tries, key=lambda r: r.throughput)
         noop_rate = open_loop(HOST, port, noop, rate, seconds)
-        offset["ack"] = 40_000_000
-        ack_rate = open_loop(HOST, port, ack, rate, seconds)
+        ack_rate = run_ack(40_000_000, lambda: open_loop(HOST, port, ack, rate, seconds))
         # Diagnostic: intake alone, with the workers paused, shows what draining concurrently costs.
+        prepare(50_000_000, PREBUILT)
         offset["ack"] = 50_000_000
         with paused_workers(stack.process.pid):
             ack_alone = closed_loop(HOST, port, ack, seconds, concurrency)
 
-    return report(noop_max, ack_max, noop_rate, ack_rate, ack_alone, rate, concurrency)
+    spread = {name: [round(r.throughput) for r in tries] for name, tries in (("noop", noop_tries), ("ack", ack_tries))}
+    return report(noop_max, ack_max, noop_rate, ack_rate, ack_alone, rate, concurrency, spread)
 
 
 @contextmanager
@@ -124,13 +155,15 @@ def report(
     ack_alone: Result,
     rate: float,
     concurrency: int,
+    spread: dict[str, list[int]],
 ) -> str:
     ratio = ack_max.throughput / noop_max.throughput if noop_max.throughput else 0.0
     p99_ok = ack_rate.percentile(99) <= 15.0 and ack_rate.errors == 0
     lines = [
         "## Webhook acknowledgement (issue 2)",
         "",
-        f"Maximum throughput, closed loop, {concurrency} keep-alive connections:",
+        f"Maximum throughput, closed loop, {concurrency} keep-alive connections, best of {TRIES} alternating runs "
+        f"(no-op {spread['noop']}, webhook {spread['ack']} requests/s):",
         "",
         "| endpoint | req/s | p50 ms | p99 ms | answers |",
         "| --- | ---: | ---: | ---: | --- |",
