@@ -21,6 +21,8 @@ AREAS = (
     "dead_letters",
     "transfer",
     "accounts",
+    "users",
+    "tokens",
 )
 
 

@@ -43,6 +43,15 @@ class ApiTokens:
         self.redis.hset(keys.api_tokens(), _digest(token), json.dumps(record))
         return token
 
+    def describe(self, token: str) -> TokenInfo | None:
+        """What is stored about `token` (to show right after issuing it)."""
+        digest = _digest(token)
+        raw = self.redis.hget(keys.api_tokens(), digest)
+        if raw is None:
+            return None
+        record = json.loads(raw)
+        return TokenInfo(digest[:12], record["user"], record["label"], record["created_at"])
+
     def resolve(self, token: str) -> User | None:
         raw = self.redis.hget(keys.api_tokens(), _digest(token))
         if raw is None:

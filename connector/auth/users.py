@@ -43,7 +43,12 @@ class User:
 
 
 class AccountError(ValueError):
-    """A bad account change (weak password, unknown role, last admin); the message says which."""
+    """A bad account change; the message says what to do, `field` names the offending input
+    (None when the change conflicts with the accounts as they are, e.g. the last admin)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class LockedOut(Exception):
@@ -69,19 +74,19 @@ class Users:
     def save(self, name: str, role: str, password: str | None = None) -> User:
         """Create or update; a new account needs a password."""
         if not name or len(name) > 64 or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
-            raise AccountError("user names are 1-64 letters, digits, _ . -")
+            raise AccountError("user names are 1-64 letters, digits, _ . -", "name")
         if role not in ROLES:
-            raise AccountError(f"role must be one of {', '.join(ROLES)}")
+            raise AccountError(f"role must be one of {', '.join(ROLES)}", "role")
         current = self.redis.hget(keys.users(), name)
         record = json.loads(current) if current else {"created_at": time.time()}
         if current and record["role"] == ADMIN and role != ADMIN and self._admins() == [name]:
             raise AccountError("the last admin cannot lose the admin role")
         if password is not None:
             if len(password) < MIN_PASSWORD_LENGTH:
-                raise AccountError(f"passwords have at least {MIN_PASSWORD_LENGTH} characters")
+                raise AccountError(f"passwords have at least {MIN_PASSWORD_LENGTH} characters", "password")
             record["password_hash"] = generate_password_hash(password)
         elif not current:
-            raise AccountError("a new account needs a password")
+            raise AccountError("a new account needs a password", "password")
         record["role"] = role
         self.redis.hset(keys.users(), name, json.dumps(record))
         return User(name=name, role=role)
