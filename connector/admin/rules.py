@@ -111,14 +111,20 @@ def create() -> Any:
         event = "mo" if channel == "sms" else "incoming_message"
         return _form({"channel": channel, "event": event, "status": "active", "action": {}}, {}, creating=True)
     raw = _raw_of(request.form)
+    done = f"Rule {raw.get('name')} created; it is evaluated last of the rules (move it where it belongs)."
+    return _save(raw, creating=True, done=done)
+
+
+def _save(raw: dict[str, Any], *, creating: bool, done: str) -> Any:
+    """Write the form's rule: back to the form with the errors beside their fields, or to the list."""
     errors: dict[str, list[str]] = {}
     rt = runtime()
     with flash_store_errors(errors):
-        rt.config_store.save("rules", raw, rt.provisioned, create=True)
+        rt.config_store.save("rules", raw, rt.provisioned, create=creating)
     if errors:
-        return _form(raw, errors, creating=True, status=422)
+        return _form(raw, errors, creating=creating, status=422)
     rt.config_changed()
-    flash(f"Rule {raw['name']} created; it is evaluated last of the rules (move it where it belongs).", "success")
+    flash(done, "success")
     return redirect(url_for(".index", _anchor=f"rule-{raw['name']}"))
 
 
@@ -135,15 +141,7 @@ def edit(name: str) -> Any:
         except NotFound:
             flash(f"There is no rule {name}: it may have been deleted.", "error")
             return redirect(url_for(".index"))
-    raw = {**_raw_of(request.form), "name": name}
-    errors: dict[str, list[str]] = {}
-    with flash_store_errors(errors):
-        rt.config_store.save("rules", raw, rt.provisioned, create=False)
-    if errors:
-        return _form(raw, errors, creating=False, status=422)
-    rt.config_changed()
-    flash(f"Rule {name} saved.", "success")
-    return redirect(url_for(".index", _anchor=f"rule-{name}"))
+    return _save({**_raw_of(request.form), "name": name}, creating=False, done=f"Rule {name} saved.")
 
 
 @blueprint.route("/<name>/delete", methods=["POST"])
