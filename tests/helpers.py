@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,3 +89,17 @@ def self_signed(folder: Path, domain: str) -> tuple[Path, Path]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
+
+
+# The attributes every LogRecord has: its timing and process numbers would match digits by chance
+# (a `created` of 1795387775.4111 contains "4111"), so only what the code put on the record counts.
+_RECORD_BUILTINS = frozenset(vars(logging.makeLogRecord({}))) - {"msg", "args"}
+
+
+def logged_text(records: list[logging.LogRecord]) -> str:
+    """Everything the code logged: the formatted messages, their args and the structured extras."""
+    parts = []
+    for record in records:
+        parts.append(record.getMessage())
+        parts.extend(f"{key}={value!r}" for key, value in vars(record).items() if key not in _RECORD_BUILTINS)
+    return "\n".join(parts)

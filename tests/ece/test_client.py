@@ -23,6 +23,7 @@ from connector.config.model import EntryPoint, Integration
 from connector.ece.client import Availability, EceClient, EntryPointConfiguration, StartedConversation, client_for
 from connector.errors import ConversationGone, PermanentError, RetryableError
 from connector.store import keys
+from tests.helpers import logged_text
 
 BASE = "https://ece.example.com"
 WS = f"{BASE}/system/ws/v19/clientapplications"
@@ -656,7 +657,7 @@ def test_secret_token_and_bodies_never_reach_the_logs(
     mocked.post(f"{CONVERSATIONS}/{CONV}/messages", status=201, json={"id": "m-77"})
     with caplog.at_level(logging.DEBUG):
         ece.send_message(CONV, "my card is 4111 1111 1111 1111")
-    logged = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
+    logged = caplog.text + logged_text(caplog.records)
     assert "m-77" in logged and CONV in logged  # the trace is there ...
     basic = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
     for secret in (SECRET, basic, "tok-secret-1", "tok-secret-2", "4111"):

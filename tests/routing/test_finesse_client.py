@@ -22,6 +22,7 @@ from connector.routing.finesse import (
     InvalidState,
     NotFound,
 )
+from tests.helpers import logged_text
 
 PUB = "https://finesse-a.example.com:8445"
 SUB = "https://finesse-b.example.com:8445"
@@ -361,7 +362,7 @@ def test_passwords_never_reach_the_logs(
         client.get_user("1001001")
         with pytest.raises(InvalidState):
             client.set_state("1001001", "LOGOUT", request_id="r-9")
-    logged = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
+    logged = caplog.text + logged_text(caplog.records)
     assert "r-9" in logged  # the trace is there ...
     for secret in (ADMIN_PASSWORD, AGENT_PASSWORD, base64.b64encode(f"1001001:{AGENT_PASSWORD}".encode()).decode()):
         assert secret not in logged  # ... without the secrets
