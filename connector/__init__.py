@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from connector.admin import init_admin
     from connector.api import init_api
     from connector.ece import callback as ece_callback
+    from connector.machine_sessions import OperatorOnlySessions
     from connector.routing import agent_api
 
     runtime = runtime or Runtime(settings or Settings.from_env())
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime.config  # noqa: B018 - load and validate now, not on the first webhook
 
     app = Flask(__name__)
+    app.session_interface = OperatorOnlySessions()
     app.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["connector"] = runtime

@@ -28,9 +28,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if (code := _check(settings.config_dir)) != 0:
         return code
     routing = load_config(settings.config_dir).finesse is not None
-    return Supervisor(
+    supervisor = Supervisor(
         settings, port=args.port, workers=args.workers, sandbox=args.sandbox, wsgi_app=args.app, listen=routing
-    ).run()
+    )
+    if args.web_workers:
+        supervisor.web_workers = args.web_workers
+    return supervisor.run()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -88,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--sandbox", action="store_true", help="start the simulators and use the sandbox configuration")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--workers", type=int, default=2, help="RQ worker processes (default 2)")
+    run.add_argument(
+        "--web-workers",
+        type=int,
+        default=None,
+        help="gunicorn processes (default: WEB_CONCURRENCY, else the number of cores plus one)",
+    )
     run.add_argument("--app", default="wsgi:app", help="the WSGI app gunicorn serves (default wsgi:app)")
     run.set_defaults(handler=cmd_run)
 

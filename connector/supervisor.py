@@ -65,12 +65,22 @@ class Child:
             self.process.wait()
 
 
+def default_web_workers() -> int:
+    """gunicorn's WEB_CONCURRENCY when set, else one process more than the cores: a process that
+    stalls (a slow Redis answer, a GC pause) leaves the others all the cores, and new keep-alive
+    connections, which a gthread process accepts greedily, spread over more than two processes."""
+    configured = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return (os.cpu_count() or 1) + 1
+
+
 @dataclass
 class Supervisor:
     settings: Settings
     port: int = 8000
     workers: int = 2
-    web_workers: int = 2
+    web_workers: int = field(default_factory=lambda: default_web_workers())
     sandbox: bool = False
     wsgi_app: str = "wsgi:app"
     listen: bool = False

@@ -1,8 +1,12 @@
-"""What `make run` prints about the operator login: the sandbox's demo password, never a real one."""
+"""What `make run` prints about the operator login (the sandbox's demo password, never a real one) and
+how many web processes it starts."""
 
 from __future__ import annotations
 
-from connector.supervisor import SANDBOX_ADMIN_PASSWORD, Supervisor
+import os
+
+from connector.settings import Settings
+from connector.supervisor import SANDBOX_ADMIN_PASSWORD, Supervisor, default_web_workers
 
 
 def test_the_sandbox_login_is_printed():
@@ -17,3 +21,17 @@ def test_an_operator_set_password_is_not_echoed():
 
 def test_without_a_password_it_says_how_to_get_a_login():
     assert "set CONNECTOR_ADMIN_PASSWORD" in Supervisor._login_line({})
+
+
+def test_web_processes_follow_web_concurrency_else_cores_plus_one(monkeypatch):
+    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    assert default_web_workers() == 5
+    for unusable in ("", "0", "many"):
+        monkeypatch.setenv("WEB_CONCURRENCY", unusable)
+        assert default_web_workers() == (os.cpu_count() or 1) + 1
+
+
+def test_the_web_process_count_reaches_gunicorn(monkeypatch):
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    argv = Supervisor(Settings()).gunicorn_argv("python")
+    assert argv[argv.index("--workers") + 1] == "4"

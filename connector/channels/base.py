@@ -119,8 +119,9 @@ class InboundEvent:
     refers_to: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def thread_id(self) -> str:
+        # Cached: intake and drain ask for it several times per event, and it is a SHA-256.
         return thread_id_for(self.channel, self.asset, self.customer)
 
     def to_json(self) -> str:

@@ -247,3 +247,20 @@ def test_every_change_is_logged_with_its_operator_and_never_its_body(operator, a
     assert [(r.operator, r.via, r.method) for r in changes] == [("admin", "ui", "POST"), ("api-editor", "api", "PUT")]
     assert changes[0].endpoint == "admin_accounts.issue_token"
     assert "secret-label-text" not in caplog.text
+
+
+def test_machine_endpoints_neither_read_nor_refresh_the_operator_session(operator):
+    """Webhooks and ECE callbacks authenticate by signature or credentials alone: an operator's
+    cookie sent along is never opened (Flask marks a read session with `Vary: Cookie`) and no
+    cookie comes back."""
+    from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
+
+    browser = operator("admin")
+    assert "Cookie" in browser.get("/admin/").headers.get("Vary", ""), "pages read the operator's session"
+    body = whatsapp_payload([("15550001111", "wamid.session.1", "hello")])
+    webhook = browser.post(f"/webhooks/whatsapp/{WHATSAPP_ASSET}", data=body, headers=whatsapp_headers(body))
+    assert webhook.status_code == 200
+    callback = browser.post("/ece/no-such-integration/callback", json=[])
+    assert callback.status_code == 404
+    for answer in (webhook, callback):
+        assert "Vary" not in answer.headers and "Set-Cookie" not in answer.headers
