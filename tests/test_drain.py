@@ -159,3 +159,81 @@ def test_an_item_for_a_box_backing_off_wakes_no_drain_until_its_retry_time(redis
     assert inboxes.stranded("t1"), "once its time has come the sweeper wakes it"
     inboxes.append(Box.IN, "t1", "third", "dedupe-4", 60)
     assert redis.lrange(keys.ready(), 0, -1) == [b"t1"], "and so does the next message"
+
+
+def test_deferred_retries_wake_their_thread_when_due_each_box_on_its_own_time(redis):
+    """Retries wait in a zset, not as RQ jobs: a poll moves the due ones to the ready list once,
+    and a box due later keeps its own wake-up."""
+    import time
+
+    inboxes = Inboxes(redis, wake_ttl_seconds=30, dispatchers=1)
+    now = time.time()
+    inboxes.defer("t1", Box.IN, now - 1)
+    inboxes.defer("t1", Box.OUT, now + 60)
+    inboxes.defer("t2", Box.IN, now - 1)
+    inboxes.defer("t3", Box.IN, now + 60)
+
+    moved, slot = inboxes.promote_due()
+    assert moved == 2 and slot is not None, "two came due; one dispatch job is to be queued"
+    assert sorted(redis.lrange(keys.ready(), 0, -1)) == [b"t1", b"t2"]
+    assert redis.zrange(keys.deferred(), 0, -1) == [b"t1:out", b"t3:in"], "the later ones wait on"
+
+    assert inboxes.promote_due() == (0, None), "nothing is due twice"
+    redis.zadd(keys.deferred(), {"t1:out": now - 1})
+    assert inboxes.promote_due() == (1, None), "the cap of one dispatcher holds"
+    assert sorted(redis.lrange(keys.ready(), 0, -1)) == [b"t1", b"t2"], "t1 is ready already: not listed twice"
+
+    inboxes.defer("t3", Box.IN, now - 5)
+    assert redis.zscore(keys.deferred(), "t3:in") == now - 5, "a later failure replaces the box's time"
+
+
+def test_a_retryable_failure_defers_the_head_and_the_poll_drains_it_again(runtime, settings, client, redis):
+    """Nothing listens at this ECE's address, so the first message's start fails: the head stays in
+    place, waits in the deferred zset (no RQ job), and the poll puts its thread back on the ready list."""
+    import dataclasses
+    import time
+
+    from rq.registry import ScheduledJobRegistry
+
+    from connector.relay import drain, queues
+    from connector.relay.sweeper import promote_due
+    from connector.runtime import Runtime
+
+    store = runtime.config_store
+    down = {
+        "name": "DownECE",
+        "type": "ece",
+        "base_url": "http://127.0.0.1:9/ece",
+        "client_key": "k",
+        "client_secret": "s",
+        "entry_points": [{"name": "Support", "id": "1001"}],
+    }
+    store.save("integrations", down, runtime.provisioned, create=True)
+    rule = {
+        "name": "whatsapp-down",
+        "channel": "whatsapp",
+        "event": "incoming_message",
+        "asset": WHATSAPP_ASSET,
+        "action": {"forward_to": "DownECE", "entry_point": "Support"},
+    }
+    store.save("rules", rule, runtime.provisioned, create=True)
+    runtime.config_changed()
+    store.set_rule_order(
+        ["whatsapp-down", *(r.name for r in runtime.config.rules if r.name != "whatsapp-down")], runtime.config
+    )
+    fast = Runtime(dataclasses.replace(settings, retry_base_seconds=0.01, retry_max_seconds=0.01))
+
+    post_whatsapp(client, [("15551230077", "wamid.R1", "hello")])
+    thread_id = redis.lrange(keys.ready(), 0, -1)[0].decode()
+    redis.delete(keys.ready(), keys.wake(thread_id))
+    drain.drain_thread(thread_id, fast)
+    assert redis.llen(keys.inbox(thread_id)) == 1, "kept, in place"
+    assert redis.zscore(keys.deferred(), f"{thread_id}:in") is not None, "its retry is deferred"
+    scheduled = ScheduledJobRegistry(queue=queues.queue(queues.HOUSEKEEPING, redis))
+    assert scheduled.count == 0, "and no RQ job is scheduled for it"
+
+    time.sleep(0.05)
+    assert promote_due(redis, fast.inboxes) == 1
+    assert redis.lrange(keys.ready(), 0, -1) == [thread_id.encode()], "back on the ready list"
+    retries = [e for e in threads.timeline(redis, thread_id) if e.get("kind") == "retry"]
+    assert len(retries) == 1 and "127.0.0.1:9" in retries[0]["error"]

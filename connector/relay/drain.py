@@ -14,14 +14,14 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from connector import backends, conversations, rules
 from connector.channels import channel_class
 from connector.channels.base import EventKind, InboundEvent
 from connector.errors import PermanentError, RetryableError
-from connector.relay import outbound, queues, retry
+from connector.relay import outbound, retry
 from connector.relay.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
 from connector.runtime import Runtime, current
 from connector.store import deadletters, keys, threads
@@ -31,7 +31,6 @@ from connector.store.inbox import LEASE_LOST, TIMELINE_LIMIT, Box, Held
 log = logging.getLogger(__name__)
 
 TIMELINE_TEXT_LIMIT = 1000
-WAKE_JOB = "connector.relay.drain.wake_thread"
 
 
 def drain_ready(slot: int | None = None) -> int:
@@ -93,7 +92,8 @@ def drain_thread(thread_id: str, runtime: Runtime | None = None, slot: int | Non
 
 
 def wake_thread(thread_id: str) -> None:
-    """RQ job (scheduled): a box's retry time has come; put the thread on the ready list."""
+    """RQ job of earlier versions, which scheduled one per retry (kept so those still queued run);
+    retries now wait in the deferred zset (`Inboxes.defer`)."""
     runtime = current()
     if (slot := runtime.inboxes.make_ready(thread_id)) is not None:
         enqueue_dispatch(runtime.redis, slot)
@@ -208,10 +208,8 @@ def _note_retry(runtime: Runtime, thread_id: str, box: Box, exc: RetryableError,
     pipe = runtime.redis.pipeline(transaction=False)
     pipe.rpush(keys.timeline(thread_id), json.dumps(entry))
     pipe.ltrim(keys.timeline(thread_id), -TIMELINE_LIMIT, -1)
+    runtime.inboxes.defer(thread_id, box, decision.until, client=pipe)
     pipe.execute()
-    queues.queue(queues.HOUSEKEEPING, runtime.redis).enqueue_in(
-        timedelta(seconds=decision.wait), WAKE_JOB, thread_id, result_ttl=0, failure_ttl=24 * 3600
-    )
 
 
 def handle_event(

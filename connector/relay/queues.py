@@ -15,7 +15,7 @@ INBOUND = "inbound"
 OUTBOUND = "outbound"
 """Relay jobs: contact-center events → customer channel."""
 HOUSEKEEPING = "housekeeping"
-"""Scheduled and periodic work (unavailable-policy timers, agent sync)."""
+"""Scheduled and periodic work (unavailable-policy timers, agent sync); retries do not use it."""
 
 ALL = (INBOUND, OUTBOUND, HOUSEKEEPING)
 
@@ -25,6 +25,9 @@ DISPATCH_BUDGET_SECONDS = 5.0
 """A dispatch job hands over to a fresh job after this long, so none nears its timeout."""
 DISPATCH_LINGER_SECONDS = 0.25
 """How long an idle dispatch job waits for more ready threads before giving its worker back."""
+DEFERRED_POLL_SECONDS = 0.25
+"""How often each worker moves retries that came due to the ready list: the most a retry waits
+past its time."""
 
 
 def queue(name: str, redis: Redis) -> Queue:

@@ -25,6 +25,8 @@ class RetryDecision:
     """The item has failed for longer than the horizon: dead-letter it."""
     wait: float
     attempts: int
+    until: float = 0.0
+    """When the head is due again (unix s); the box sits out until then."""
 
 
 def backoff_seconds(attempts: int, base: float, cap: float, hint: float | None = None) -> float:
@@ -48,4 +50,4 @@ def record_failure(
         return RetryDecision(give_up=True, wait=0.0, attempts=state["attempts"])
     wait = backoff_seconds(state["attempts"], settings.retry_base_seconds, settings.retry_max_seconds, hint)
     redis.hset(keys.retry_state(thread_id), mapping={box.value: json.dumps(state), f"{box.value}_until": now + wait})
-    return RetryDecision(give_up=False, wait=wait, attempts=state["attempts"])
+    return RetryDecision(give_up=False, wait=wait, attempts=state["attempts"], until=now + wait)

@@ -1,19 +1,26 @@
-"""The sweeper: re-wakes every inbox that holds items while no drain holds its lease.
+"""The sweeper: re-wakes every inbox that holds items while no drain holds its lease, and puts the
+threads whose retry time has come back on the ready list.
 
 RQ alone notices an abandoned job only after 90 s to 11 min (anchors §2.2); the inbox is the record
 and the job only a wake-up, so a lost or killed job delays a thread by one sweep interval at most
 after its lease lapses. One worker sweeps per round (a short Redis lock), the others skip.
+
+Retries wait in a Redis zset rather than as RQ scheduled jobs: during an outage every conversation
+retries, and a scheduled job costs a job hash, two registries, the scheduler's move and a worker's
+pick-up each time, where a zset member costs one ZADD and a share of one poll. Every worker polls
+(one atomic script, so two polls never wake a thread twice), so retries go on while any worker lives.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from redis import Redis
 from redis.exceptions import RedisError
 
-from connector.relay.queues import enqueue_dispatch
+from connector.relay.queues import DEFERRED_POLL_SECONDS, enqueue_dispatch
 from connector.store import keys
 from connector.store.inbox import Inboxes
 
@@ -43,8 +50,17 @@ def sweep(redis: Redis, lock_seconds: float, inboxes: Inboxes) -> list[str]:
     return woken
 
 
+def promote_due(redis: Redis, inboxes: Inboxes) -> int:
+    """Wake the threads whose retry time has come; returns how many deferred wake-ups came due."""
+    moved, slot = inboxes.promote_due()
+    if slot is not None:
+        enqueue_dispatch(redis, slot)
+    return moved
+
+
 class Sweeper(threading.Thread):
-    """Runs `sweep` every `interval` seconds beside a worker until `stop()`."""
+    """Beside a worker until `stop()`: `promote_due` every DEFERRED_POLL_SECONDS, `sweep` every
+    `interval` seconds."""
 
     def __init__(self, redis: Redis, interval: float, inboxes: Inboxes) -> None:
         super().__init__(name="inbox-sweeper", daemon=True)
@@ -54,9 +70,13 @@ class Sweeper(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
+        next_sweep = time.monotonic() + self.interval
+        while not self._stop_event.wait(DEFERRED_POLL_SECONDS):
             try:
-                sweep(self.redis, self.interval * 0.8, self.inboxes)
+                promote_due(self.redis, self.inboxes)
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.interval
+                    sweep(self.redis, self.interval * 0.8, self.inboxes)
             except RedisError as exc:
                 log.warning("sweep skipped, Redis unavailable: %s", exc)
 

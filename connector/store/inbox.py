@@ -81,6 +81,27 @@ return 0
 """
 )
 
+# KEYS: deferred zset, ready list, dispatcher slots, slot sequence.
+# ARGV: wake key prefix, wake ttl, cap, most members to move.
+# Moves the due members of the deferred zset to the ready list (a thread whose wake flag is set is
+# already there) and returns {members moved, slot id or 0}: a slot id when a dispatch job must be
+# queued. The wake flags are built from the prefix keys.wake() gives, so the key names stay there.
+_PROMOTE_DUE = (
+    _CLAIM
+    + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  local thread = string.match(member, '^(.*):[^:]*$') or member
+  if redis.call('SET', ARGV[1] .. thread, '1', 'NX', 'EX', ARGV[2]) then redis.call('RPUSH', KEYS[2], thread) end
+end
+if #due > 0 and redis.call('LLEN', KEYS[2]) > 0 then return {#due, claim(KEYS[3], KEYS[4], ARGV[3], ARGV[2]) or 0} end
+return {#due, 0}
+"""
+)
+
 # KEYS: ready list, dispatcher slots, slot sequence. ARGV: wake ttl, cap. Returns a slot id when
 # a dispatch job must be queued (threads wait and a slot is free), else 0.
 _CLAIM_IF_READY = (
@@ -189,6 +210,7 @@ class Inboxes:
         self._accept = redis.register_script(_ACCEPT)
         self._make_ready = redis.register_script(_MAKE_READY)
         self._claim_if_ready = redis.register_script(_CLAIM_IF_READY)
+        self._promote_due = redis.register_script(_PROMOTE_DUE)
         self._acquire = redis.register_script(_ACQUIRE)
         self._commit = redis.register_script(_COMMIT)
         self._release = redis.register_script(_RELEASE)
@@ -273,6 +295,22 @@ class Inboxes:
             args=[self.wake_ttl_seconds, self.dispatchers],
         )
         return int(slot) or None
+
+    # -- deferred wake-ups of boxes backing off --------------------------------------------------
+
+    def defer(self, thread_id: str, box: Box, due_at: float, *, client: Redis | None = None) -> None:
+        """Wake the thread at `due_at` (unix s) for `box`'s head; a later call for the box replaces it.
+        Each box has its own member, so the other box's wake-up is never lost to this one."""
+        (client or self.redis).zadd(keys.deferred(), {keys.deferred_member(thread_id, box.value): due_at})
+
+    def promote_due(self, batch: int = 500) -> tuple[int, int | None]:
+        """Put the threads whose deferred time has come on the ready list; returns how many members
+        came due and a slot id when the caller must queue a dispatch job."""
+        moved, slot = self._promote_due(
+            keys=[keys.deferred(), keys.ready(), keys.dispatchers(), keys.dispatcher_sequence()],
+            args=[keys.wake(""), self.wake_ttl_seconds, self.dispatchers, batch],
+        )
+        return int(moved), int(slot) or None
 
     # -- drain --------------------------------------------------------------------------------
 

@@ -53,6 +53,17 @@ def active_inboxes() -> str:
     return f"{PREFIX}:inboxes"
 
 
+def deferred() -> str:
+    """ZSET `<thread id>:<box>` → unix time the box's backing-off head is due again; workers poll it
+    and put due threads on the ready list (DEFERRED_POLL_SECONDS)."""
+    return f"{PREFIX}:deferred"
+
+
+def deferred_member(thread_id: str, box: str) -> str:
+    """The `deferred` member of one box; the thread id is what precedes the last `:`."""
+    return f"{thread_id}:{box}"
+
+
 def retry_state(thread_id: str) -> str:
     """HASH per box (`in`, `out`): `<box>_until` (unix s before which the box's head is not retried)
     and `<box>` (JSON: digest of the head, attempts, first failure time). Cleared by the commit."""
