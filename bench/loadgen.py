@@ -88,12 +88,19 @@ def build_request(host: str, port: int, path: str, body: bytes, headers: dict[st
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _closed_loop(host: str, port: int, make: Callable[[int], bytes], seconds: float, concurrency: int) -> Result:
+async def _closed_loop(
+    host: str, port: int, make: Callable[[int], bytes], seconds: float, concurrency: int, ramp: float
+) -> Result:
+    """Clients join one by one over `ramp` seconds, like providers' connections arriving over time
+    rather than in one burst; only the `seconds` after the last one joined are measured."""
     result = Result()
     counter = iter(range(10**9))
-    deadline = time.perf_counter() + seconds
+    start = time.perf_counter()
+    measure_from = start + ramp
+    deadline = measure_from + seconds
 
-    async def client() -> None:
+    async def client(index: int) -> None:
+        await asyncio.sleep(ramp * index / concurrency)
         connection = Connection(host, port)
         while time.perf_counter() < deadline:
             raw = make(next(counter))
@@ -104,12 +111,12 @@ async def _closed_loop(host: str, port: int, make: Callable[[int], bytes], secon
                 result.errors += 1
                 connection = Connection(host, port)
                 continue
-            result.latencies_ms.append((time.perf_counter() - started) * 1000)
-            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if started >= measure_from:
+                result.latencies_ms.append((time.perf_counter() - started) * 1000)
+                result.statuses[status] = result.statuses.get(status, 0) + 1
 
-    begin = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    result.seconds = time.perf_counter() - begin
+    await asyncio.gather(*(client(i) for i in range(concurrency)))
+    result.seconds = time.perf_counter() - measure_from
     return result
 
 
@@ -151,8 +158,10 @@ async def _open_loop(
     return result
 
 
-def closed_loop(host: str, port: int, make: Callable[[int], bytes], seconds: float, concurrency: int) -> Result:
-    return asyncio.run(_closed_loop(host, port, make, seconds, concurrency))
+def closed_loop(
+    host: str, port: int, make: Callable[[int], bytes], seconds: float, concurrency: int, ramp: float = 1.0
+) -> Result:
+    return asyncio.run(_closed_loop(host, port, make, seconds, concurrency, ramp))
 
 
 def open_loop(
