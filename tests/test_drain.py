@@ -237,3 +237,34 @@ def test_a_retryable_failure_defers_the_head_and_the_poll_drains_it_again(runtim
     assert redis.lrange(keys.ready(), 0, -1) == [thread_id.encode()], "back on the ready list"
     retries = [e for e in threads.timeline(redis, thread_id) if e.get("kind") == "retry"]
     assert len(retries) == 1 and "127.0.0.1:9" in retries[0]["error"]
+
+
+def test_the_sweeper_checks_thousands_of_threads_in_batches_and_finds_exactly_the_stranded(redis):
+    """Held, queued, backing off or empty threads are left alone, across batch boundaries."""
+    import time
+
+    from connector.relay.sweeper import sweep
+    from connector.store.inbox import SWEEP_BATCH
+
+    inboxes = Inboxes(redis, wake_ttl_seconds=30, dispatchers=2)
+    count = 2 * SWEEP_BATCH + 200
+    pipe = redis.pipeline(transaction=False)
+    for index in range(count):
+        thread_id = f"t{index:05d}"
+        pipe.rpush(keys.inbox(thread_id), "item")
+        pipe.sadd(keys.active_inboxes(), thread_id)
+        match index % 5:
+            case 0:
+                pipe.set(keys.lease(thread_id), "someone")  # a drain holds it
+            case 1:
+                pipe.set(keys.wake(thread_id), "1")  # its wake-up is queued
+            case 2:
+                pipe.hset(keys.retry_state(thread_id), "in_until", time.time() + 60)  # backing off
+            case 3:
+                pipe.delete(keys.inbox(thread_id))  # nothing left
+    pipe.execute()
+
+    expected = [f"t{index:05d}" for index in range(count) if index % 5 == 4]
+    assert inboxes.stranded_among(inboxes.active()) == expected
+    assert sorted(sweep(redis, 1.0, inboxes)) == expected
+    assert sorted(m.decode() for m in redis.lrange(keys.ready(), 0, -1)) == expected, "each woken once"

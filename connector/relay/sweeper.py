@@ -37,11 +37,10 @@ def sweep(redis: Redis, lock_seconds: float, inboxes: Inboxes) -> list[str]:
     if not redis.set(keys.sweeper_lock(), "1", nx=True, px=max(int(lock_seconds * 1000), 100)):
         return []
     woken: list[str] = []
-    for thread_id in inboxes.active():
-        if inboxes.stranded(thread_id):
-            if (slot := inboxes.make_ready(thread_id)) is not None:
-                enqueue_dispatch(redis, slot)
-            woken.append(thread_id)
+    for thread_id in inboxes.stranded_among(inboxes.active()):
+        if (slot := inboxes.make_ready(thread_id)) is not None:
+            enqueue_dispatch(redis, slot)
+        woken.append(thread_id)
     # Ready threads whose dispatch job was lost: its slot has lapsed, so claim a new one.
     if (slot := inboxes.claim_dispatch()) is not None:
         enqueue_dispatch(redis, slot)

@@ -28,6 +28,8 @@ from connector.channels.base import InboundEvent
 from connector.store import keys
 
 TIMELINE_LIMIT = 500
+SWEEP_BATCH = 500
+"""Threads checked per round trip by the sweeper."""
 
 # Claims a dispatcher slot. The slots are a ZSET id → last heartbeat (Redis time); a slot not
 # heard from for `ttl` seconds belonged to a killed job and is reaped, so a crash never shrinks the
@@ -408,18 +410,31 @@ class Inboxes:
     def stranded(self, thread_id: str, now: float | None = None) -> bool:
         """Items due, no drain holding the lease and no wake-up queued: nobody will come. Items of
         a box backing off are not due until its retry time."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.exists(keys.lease(thread_id), keys.wake(thread_id))
-        pipe.llen(keys.inbox(thread_id))
-        pipe.llen(keys.outbox(thread_id))
-        pipe.hmget(keys.retry_state(thread_id), "in_until", "out_until")
-        held_or_queued, length_in, length_out, (until_in, until_out) = pipe.execute()
-        if held_or_queued:
-            return False
+        return bool(self.stranded_among([thread_id], now))
+
+    def stranded_among(self, thread_ids: Sequence[str], now: float | None = None) -> list[str]:
+        """The stranded ones of `thread_ids`, checked in pipelines of SWEEP_BATCH threads: a sweep
+        over thousands of conversations waiting out an outage is a few round trips, not thousands."""
         now = time.time() if now is None else now
-        due_in = length_in > 0 and float(until_in or 0) <= now
-        due_out = length_out > 0 and float(until_out or 0) <= now
-        return due_in or due_out
+        stranded: list[str] = []
+        for start in range(0, len(thread_ids), SWEEP_BATCH):
+            chunk = thread_ids[start : start + SWEEP_BATCH]
+            pipe = self.redis.pipeline(transaction=False)
+            for thread_id in chunk:
+                pipe.exists(keys.lease(thread_id), keys.wake(thread_id))
+                pipe.llen(keys.inbox(thread_id))
+                pipe.llen(keys.outbox(thread_id))
+                pipe.hmget(keys.retry_state(thread_id), "in_until", "out_until")
+            answers = pipe.execute()
+            for index, thread_id in enumerate(chunk):
+                held_or_queued, length_in, length_out, (until_in, until_out) = answers[4 * index : 4 * index + 4]
+                if held_or_queued:
+                    continue
+                due_in = length_in > 0 and float(until_in or 0) <= now
+                due_out = length_out > 0 and float(until_out or 0) <= now
+                if due_in or due_out:
+                    stranded.append(thread_id)
+        return stranded
 
 
 class LeaseLost:
