@@ -68,11 +68,20 @@ class BodyTooLarge(WebhookError):
 
 
 class RetryableError(Exception):
-    """An outbound call that may succeed later (timeout, 5xx, 429); `wait` is the server's hint."""
+    """An outbound call that may succeed later (timeout, 5xx, 429); `wait` is the server's hint.
 
-    def __init__(self, message: str, *, wait: float | None = None) -> None:
+    `outage`: the service as a whole failed (no connection, no answer in time, 5xx), not this one
+    request, so the failure counts toward the service's circuit breaker (connector/relay/breaker.py).
+    The drain sets `service` (the breaker's name: the thread waits for it) and `retry_at` (when
+    this thread probes the service again, earlier than its own backoff).
+    """
+
+    def __init__(self, message: str, *, wait: float | None = None, outage: bool = False) -> None:
         super().__init__(message)
         self.wait = wait
+        self.outage = outage
+        self.service: str | None = None
+        self.retry_at: float | None = None
 
 
 class PermanentError(Exception):

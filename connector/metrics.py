@@ -7,14 +7,17 @@ conversations, unrouted messages, live workers, and (with the routing module) ag
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
 from flask import Blueprint, Response, current_app
 from redis import Redis
 from rq import Queue
 
+from connector.config.model import Integration
 from connector.health import live_workers
 from connector.relay import queues
+from connector.relay.breaker import service_of
 from connector.store import keys
 
 blueprint = Blueprint("metrics", __name__)
@@ -48,9 +51,26 @@ def core_metrics(redis: Redis) -> Iterable[str]:
     yield "# TYPE connector_queue_jobs gauge"
     for name in queues.ALL:
         yield f'connector_queue_jobs{{queue="{name}"}} {Queue(name, connection=redis).count}'
+    yield from breaker_metrics(redis, current_app.extensions["connector"].config.integrations)
     yield "# HELP connector_workers_alive RQ workers with a recent heartbeat."
     yield "# TYPE connector_workers_alive gauge"
     yield f"connector_workers_alive {live_workers(redis)}"
+
+
+def breaker_metrics(redis: Redis, integrations: Iterable[Integration]) -> Iterable[str]:
+    """Per contact-center integration: whether its breaker is open, and how many conversations wait."""
+    now = time.time()
+    rows = []
+    for integration in integrations:
+        service = service_of(integration)
+        open_until = float(redis.hget(keys.breaker(service), "open_until") or 0)
+        rows.append((f'{{integration="{integration.name}"}}', int(open_until > now), redis.zcard(keys.parked(service))))
+    yield "# HELP connector_breaker_open 1 while an integration's circuit breaker keeps calls from it."
+    yield "# TYPE connector_breaker_open gauge"
+    yield from (f"connector_breaker_open{label} {is_open}" for label, is_open, _ in rows)
+    yield "# HELP connector_parked_conversations Conversations waiting for an integration to answer again."
+    yield "# TYPE connector_parked_conversations gauge"
+    yield from (f"connector_parked_conversations{label} {parked}" for label, _, parked in rows)
 
 
 @blueprint.get("/metrics")

@@ -447,20 +447,24 @@ class EceClient:
             reason = _TLS_REASON.search(str(exc))
             raise RetryableError(
                 f"the certificate of host {self.host} is not trusted: set ca_bundle or fix the certificate"
-                + (f" ({reason.group(1)})" if reason else "")
+                + (f" ({reason.group(1)})" if reason else ""),
+                outage=True,
             ) from exc
         except requests.exceptions.ConnectTimeout as exc:  # before ConnectionError: it is one too
             raise RetryableError(
                 f"ECE at {where} did not accept a connection within {self.timeout[0]:g} s "
-                f"(integration {self.name}): check base_url and firewall"
+                f"(integration {self.name}): check base_url and firewall",
+                outage=True,
             ) from exc
         except requests.Timeout as exc:  # a read timeout on a POST may have taken effect in ECE
             raise RetryableError(
-                f"ECE at {where} did not answer within {self.timeout[1]:g} s ({name} call, integration {self.name})"
+                f"ECE at {where} did not answer within {self.timeout[1]:g} s ({name} call, integration {self.name})",
+                outage=True,
             ) from exc
         except requests.ConnectionError as exc:
             raise RetryableError(
-                f"cannot reach ECE at {where} (integration {self.name}): check base_url, DNS and firewall"
+                f"cannot reach ECE at {where} (integration {self.name}): check base_url, DNS and firewall",
+                outage=True,
             ) from exc
         except (
             requests.exceptions.InvalidURL,
@@ -469,7 +473,7 @@ class EceClient:
         ) as exc:
             raise PermanentError(f"base_url {self.base_url} of integration {self.name} is not a valid URL") from exc
         except requests.RequestException as exc:
-            raise RetryableError(f"ECE at {where} broke off {name}: {exc}") from exc
+            raise RetryableError(f"ECE at {where} broke off {name}: {exc}", outage=True) from exc
         log.debug(
             "ece %s %s -> %s",
             method,
@@ -491,6 +495,7 @@ class EceClient:
             raise RetryableError(
                 f"ECE answered {status} to {name} (integration {self.name}){': ' + detail if detail else ''}",
                 wait=_retry_after(response),
+                outage=status >= 500,
             )
         if status == 404:
             if conversation_id is not None:

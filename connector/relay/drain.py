@@ -21,7 +21,8 @@ from connector import backends, conversations, rules
 from connector.channels import channel_class
 from connector.channels.base import EventKind, InboundEvent
 from connector.errors import PermanentError, RetryableError
-from connector.relay import outbound, retry
+from connector.relay import breaker, outbound, retry
+from connector.relay.breaker import Breaker, Parked, service_of
 from connector.relay.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
 from connector.runtime import Runtime, current
 from connector.store import deadletters, keys, threads
@@ -155,7 +156,9 @@ def _handle_one(runtime: Runtime, thread_id: str, token: str, box: Box, item: by
         entry = {"at": time.time(), "kind": "dead_letter", "box": box.value, "reason": exc.reason, "id": letter.id}
         fields = None
     except RetryableError as exc:
-        decision = retry.record_failure(runtime.redis, thread_id, box, item, runtime.settings, exc.wait, time.time())
+        decision = retry.record_failure(
+            runtime.redis, thread_id, box, item, runtime.settings, exc.wait, time.time(), not_after=exc.retry_at
+        )
         if not decision.give_up:
             _note_retry(runtime, thread_id, box, exc, decision)
             return _BACKING_OFF
@@ -209,6 +212,8 @@ def _note_retry(runtime: Runtime, thread_id: str, box: Box, exc: RetryableError,
     pipe.rpush(keys.timeline(thread_id), json.dumps(entry))
     pipe.ltrim(keys.timeline(thread_id), -TIMELINE_LIMIT, -1)
     runtime.inboxes.defer(thread_id, box, decision.until, client=pipe)
+    if exc.service is not None:
+        breaker.park(pipe, exc.service, thread_id, time.time())
     pipe.execute()
 
 
@@ -308,7 +313,21 @@ def _forward(
     backend = backends.backend_for(integration)
     if backend is None:
         return f"waiting: no backend for integration type {integration.type!r} is installed"
-    return backend.deliver(runtime, integration, thread, event, start=transition.start_new, effects=effects)
+    circuit = Breaker(runtime.redis, service_of(integration), runtime.settings.retry_max_seconds)
+    if (refused := circuit.admit()) is not None:
+        raise Parked(circuit.service, refused.until, time.time())
+    try:
+        note = backend.deliver(runtime, integration, thread, event, start=transition.start_new, effects=effects)
+    except RetryableError as exc:
+        if exc.outage:
+            exc.service = circuit.service  # the thread waits for the service: woken when it is back
+            exc.retry_at = circuit.failed() or None  # it opened the breaker: it probes
+        raise
+    except PermanentError:
+        circuit.succeeded()  # it answered: reachable
+        raise
+    circuit.succeeded()
+    return note
 
 
 def _record_unrouted(runtime: Runtime, event: InboundEvent, decision: rules.Decision) -> None:

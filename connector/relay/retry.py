@@ -38,8 +38,18 @@ def backoff_seconds(attempts: int, base: float, cap: float, hint: float | None =
 
 
 def record_failure(
-    redis: Redis, thread_id: str, box: Box, item: bytes, settings: Settings, hint: float | None, now: float
+    redis: Redis,
+    thread_id: str,
+    box: Box,
+    item: bytes,
+    settings: Settings,
+    hint: float | None,
+    now: float,
+    *,
+    not_after: float | None = None,
 ) -> RetryDecision:
+    """Count the head's failure and choose its retry time: the backoff, or `not_after` when that is
+    sooner (the thread probes a service whose breaker it opened)."""
     digest = hashlib.sha256(item).hexdigest()[:16]
     raw = redis.hget(keys.retry_state(thread_id), box.value)
     state = json.loads(raw) if raw else {}
@@ -49,5 +59,7 @@ def record_failure(
     if now - state["first_at"] >= settings.retry_horizon_seconds:
         return RetryDecision(give_up=True, wait=0.0, attempts=state["attempts"])
     wait = backoff_seconds(state["attempts"], settings.retry_base_seconds, settings.retry_max_seconds, hint)
+    if not_after is not None:
+        wait = max(0.0, min(wait, not_after - now))
     redis.hset(keys.retry_state(thread_id), mapping={box.value: json.dumps(state), f"{box.value}_until": now + wait})
     return RetryDecision(give_up=False, wait=wait, attempts=state["attempts"], until=now + wait)

@@ -64,6 +64,23 @@ def deferred_member(thread_id: str, box: str) -> str:
     return f"{thread_id}:{box}"
 
 
+def breaker(service: str) -> str:
+    """HASH circuit breaker of an outside service (`ece:<integration>`): `failures` in a row,
+    `open_until` (unix s; absent while closed), `cooldown` (s)."""
+    return f"{PREFIX}:breaker:{service}"
+
+
+def breaker_probe(service: str) -> str:
+    """STRING held (PX) by the one call that probes a half-open breaker."""
+    return f"{PREFIX}:breaker:{service}:probe"
+
+
+def parked(service: str) -> str:
+    """ZSET thread id → when it was parked: threads whose head waits for `service`'s breaker to
+    close; all are woken the moment a call succeeds."""
+    return f"{PREFIX}:parked:{service}"
+
+
 def retry_state(thread_id: str) -> str:
     """HASH per box (`in`, `out`): `<box>_until` (unix s before which the box's head is not retried)
     and `<box>` (JSON: digest of the head, attempts, first failure time). Cleared by the commit."""

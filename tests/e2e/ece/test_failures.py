@@ -10,7 +10,7 @@ import time
 from connector.channels.base import thread_id_for
 from connector.conversations import State
 from connector.store import deadletters, keys, threads
-from tests.e2e.stack import ASSETS, CUSTOMERS, Stack, settle
+from tests.e2e.stack import ASSETS, CUSTOMERS, INTEGRATION, Stack, settle
 from tests.helpers import wait_for
 
 WA, WA_CUSTOMER = ASSETS["whatsapp"], CUSTOMERS["whatsapp"]
@@ -210,3 +210,26 @@ def test_broken_templates_fail_safely_and_an_empty_one_turns_the_message_off(sta
     assert "class" not in assigned["text"] and "object" not in assigned["text"]
     assert assigned["text"] == "You are now chatting with Alice."
     assert not [s for s in stack.sent("whatsapp") if "Thank you for contacting us" in (s.get("text") or "")]
+
+
+def test_after_an_outage_every_waiting_conversation_resumes_with_the_first_success(stack_factory) -> None:
+    """Retries far apart (20 s base, as after a long outage): ECE refuses connections while six
+    customers write, which opens the breaker; once ECE is back, the breaker's probe succeeds and
+    all six chats start together, long before any conversation's own retry would come."""
+    stack = stack_factory(worker_env={"CONNECTOR_RETRY_BASE_SECONDS": "20", "CONNECTOR_RETRY_MAX_SECONDS": "60"})
+    stack.ece_server.stop()
+    customers = [f"1555010{index:04d}" for index in range(6)]
+    for customer in customers:
+        stack.customer.send_text(WA, customer, f"hello from {customer}")
+    parked = keys.parked("ece:" + INTEGRATION)
+    wait_for(lambda: stack.runtime.redis.zcard(parked) == len(customers), timeout=15, what="six conversations waiting")
+    assert stack.runtime.redis.hget(keys.breaker("ece:" + INTEGRATION), "open_until"), "the breaker is open"
+    assert not stack.conversations(), "nothing got through while down"
+
+    stack.ece_server.start()
+    back = time.monotonic()
+    wait_for(lambda: len(stack.conversations()) == len(customers), timeout=15, what="six chats on ECE")
+    assert time.monotonic() - back < 8, "resumed with the probe, not with each conversation's own 10-20 s retry"
+    for conversation in stack.conversations():
+        stack.wait_received(conversation, 1)
+    assert not stack.runtime.redis.exists(parked), "none is left waiting"
