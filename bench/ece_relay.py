@@ -22,6 +22,7 @@ import requests
 
 from bench.loadgen import build_request, open_loop
 from bench.stack import running_stack
+from connector.supervisor import default_web_workers
 
 HOST = "127.0.0.1"
 SANDBOX = "http://127.0.0.1:8100"
@@ -233,7 +234,7 @@ def report(rows: list[tuple[str, Direction, Direction]]) -> str:
         "## ECE relay both ways (issue 3)",
         "",
         f"{CONVERSATIONS} conversations x {MESSAGES} messages each way at {RATE:.0f} messages/s, real stack "
-        "(gunicorn 2x4, 2 workers) with the sandbox simulators on the same 2 cores.",
+        f"(gunicorn {default_web_workers()}x4, 2 workers) with the sandbox simulators on the same 2 cores.",
         "",
         "Burst: message m of every conversation, then m + 1, so all 100 conversations open in the first",
         "half second (200 new chats/s). Spread: one conversation's 10 messages, then the next (a new chat",

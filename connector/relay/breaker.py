@@ -39,16 +39,19 @@ PROBE_SECONDS = 15.0
 STATE_TTL_SECONDS = 24 * 3600
 """A breaker nobody has called for a day is forgotten (the service or its name may be gone)."""
 
-# KEYS: state, probe. ARGV: probe ms. Returns 0 when the call may go ahead (closed, or this call
-# probes a half-open breaker), else the time (unix s) before which the service is not called.
+# KEYS: state, probe. ARGV: probe ms. Returns {until, failures}: until is 0 when the call may go
+# ahead (closed, or this call probes a half-open breaker), else the time (unix s) before which the
+# service is not called; failures counted so far (0: a success has nothing to close).
 _ADMIT = """
-local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
-if open_until == 0 then return '0' end
+local state = redis.call('HMGET', KEYS[1], 'open_until', 'failures')
+local open_until = tonumber(state[1] or '0')
+local failures = tonumber(state[2] or '0')
+if open_until == 0 then return {'0', failures} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-if now < open_until then return tostring(open_until) end
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return '0' end
-return tostring(now + tonumber(ARGV[1]) / 1000)
+if now < open_until then return {tostring(open_until), failures} end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return {'0', failures} end
+return {tostring(now + tonumber(ARGV[1]) / 1000), failures}
 """
 
 # KEYS: state, probe. ARGV: threshold, first cooldown, longest cooldown, state ttl.
@@ -114,25 +117,26 @@ class Parked(RetryableError):
 
 
 class Breaker:
-    """The breaker of one service; every method is one round trip."""
+    """The breaker of one service, for one call: `admit`, then `failed` or `succeeded`. Each is one
+    round trip, but `succeeded` costs nothing when `admit` saw no failures (the usual case)."""
 
     def __init__(self, redis: Redis, service: str, longest_cooldown: float) -> None:
         self.redis = redis
         self.service = service
         self.longest_cooldown = longest_cooldown
+        self.failures_seen = True  # until `admit` says otherwise, `succeeded` checks
         self._admit = redis.register_script(_ADMIT)
         self._failed = redis.register_script(_FAILED)
         self._succeeded = redis.register_script(_SUCCEEDED)
 
     def admit(self) -> Refused | None:
         """None: call the service. Refused: do not; the thread is parked (`park`)."""
-        until = float(
-            self._admit(
-                keys=[keys.breaker(self.service), keys.breaker_probe(self.service)],
-                args=[int(PROBE_SECONDS * 1000)],
-            )
+        until, failures = self._admit(
+            keys=[keys.breaker(self.service), keys.breaker_probe(self.service)],
+            args=[int(PROBE_SECONDS * 1000)],
         )
-        return Refused(until) if until else None
+        self.failures_seen = int(failures) > 0
+        return Refused(float(until)) if float(until) else None
 
     def failed(self) -> float:
         """An outage failure of a call that was admitted; returns the end of the cooldown when this
@@ -151,7 +155,10 @@ class Breaker:
         return opened
 
     def succeeded(self) -> None:
-        """A call that reached the service: close the breaker and wake what it parked."""
+        """A call that reached the service: close the breaker and wake what it parked. Failures
+        another worker counts between `admit` and now are closed by the next call that sees them."""
+        if not self.failures_seen:
+            return
         woken = int(
             self._succeeded(
                 keys=[
