@@ -103,3 +103,29 @@ def logged_text(records: list[logging.LogRecord]) -> str:
         parts.append(record.getMessage())
         parts.extend(f"{key}={value!r}" for key, value in vars(record).items() if key not in _RECORD_BUILTINS)
     return "\n".join(parts)
+
+
+def route_whatsapp_to_an_unreachable_ece(runtime: Any) -> None:
+    """A UI-made ECE integration "DownECE" at an address nobody listens on, and a rule sending the
+    WhatsApp test asset there ahead of the others: a real connection refused, no mock."""
+    store = runtime.config_store
+    down = {
+        "name": "DownECE",
+        "type": "ece",
+        "base_url": "http://127.0.0.1:9/ece",
+        "client_key": "k",
+        "client_secret": "s",
+        "entry_points": [{"name": "Support", "id": "1001"}],
+    }
+    store.save("integrations", down, runtime.provisioned, create=True)
+    rule = {
+        "name": "whatsapp-down",
+        "channel": "whatsapp",
+        "event": "incoming_message",
+        "asset": WHATSAPP_ASSET,
+        "action": {"forward_to": "DownECE", "entry_point": "Support"},
+    }
+    store.save("rules", rule, runtime.provisioned, create=True)
+    runtime.config_changed()
+    order = ["whatsapp-down", *(r.name for r in runtime.config.rules if r.name != "whatsapp-down")]
+    store.set_rule_order(order, runtime.config)

@@ -12,7 +12,7 @@ from connector.relay import drain
 from connector.relay.breaker import FAILURE_THRESHOLD, FIRST_COOLDOWN_SECONDS, Breaker, Refused, park
 from connector.runtime import Runtime
 from connector.store import keys, threads
-from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
+from tests.helpers import WHATSAPP_ASSET, route_whatsapp_to_an_unreachable_ece, whatsapp_headers, whatsapp_payload
 
 SERVICE = "ece:Lab"
 
@@ -101,30 +101,6 @@ def test_a_success_with_nothing_counted_touches_nothing(circuit, redis, caplog):
 
 
 # -- in the drain ---------------------------------------------------------------------------------
-
-
-def route_whatsapp_to_an_unreachable_ece(runtime) -> None:
-    store = runtime.config_store
-    down = {
-        "name": "DownECE",
-        "type": "ece",
-        "base_url": "http://127.0.0.1:9/ece",
-        "client_key": "k",
-        "client_secret": "s",
-        "entry_points": [{"name": "Support", "id": "1001"}],
-    }
-    store.save("integrations", down, runtime.provisioned, create=True)
-    rule = {
-        "name": "whatsapp-down",
-        "channel": "whatsapp",
-        "event": "incoming_message",
-        "asset": WHATSAPP_ASSET,
-        "action": {"forward_to": "DownECE", "entry_point": "Support"},
-    }
-    store.save("rules", rule, runtime.provisioned, create=True)
-    runtime.config_changed()
-    order = ["whatsapp-down", *(r.name for r in runtime.config.rules if r.name != "whatsapp-down")]
-    store.set_rule_order(order, runtime.config)
 
 
 def test_an_open_breaker_parks_conversations_without_calling_ece(runtime, settings, client, redis):

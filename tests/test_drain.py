@@ -8,7 +8,7 @@ from connector.channels.base import thread_id_for
 from connector.relay.drain import drain_thread
 from connector.store import keys, threads
 from connector.store.inbox import LEASE_LOST, Box, Inboxes
-from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
+from tests.helpers import WHATSAPP_ASSET, route_whatsapp_to_an_unreachable_ece, whatsapp_headers, whatsapp_payload
 
 
 def post_whatsapp(client, messages):
@@ -199,28 +199,7 @@ def test_a_retryable_failure_defers_the_head_and_the_poll_drains_it_again(runtim
     from connector.relay.sweeper import promote_due
     from connector.runtime import Runtime
 
-    store = runtime.config_store
-    down = {
-        "name": "DownECE",
-        "type": "ece",
-        "base_url": "http://127.0.0.1:9/ece",
-        "client_key": "k",
-        "client_secret": "s",
-        "entry_points": [{"name": "Support", "id": "1001"}],
-    }
-    store.save("integrations", down, runtime.provisioned, create=True)
-    rule = {
-        "name": "whatsapp-down",
-        "channel": "whatsapp",
-        "event": "incoming_message",
-        "asset": WHATSAPP_ASSET,
-        "action": {"forward_to": "DownECE", "entry_point": "Support"},
-    }
-    store.save("rules", rule, runtime.provisioned, create=True)
-    runtime.config_changed()
-    store.set_rule_order(
-        ["whatsapp-down", *(r.name for r in runtime.config.rules if r.name != "whatsapp-down")], runtime.config
-    )
+    route_whatsapp_to_an_unreachable_ece(runtime)
     fast = Runtime(dataclasses.replace(settings, retry_base_seconds=0.01, retry_max_seconds=0.01))
 
     post_whatsapp(client, [("15551230077", "wamid.R1", "hello")])
