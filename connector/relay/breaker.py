@@ -79,7 +79,8 @@ redis.call('HSET', KEYS[1], 'open_until', tostring(open_until), 'cooldown', tost
 return tostring(open_until)
 """
 
-# KEYS: state, probe, parked, deferred. ARGV: retry state key prefix, inbox box name.
+# KEYS: state, probe, parked, deferred. ARGV: retry state key prefix, inbox box name, the suffix
+# of a thread's deferred member for its inbox (keys.deferred_member).
 # Closes the breaker; every parked thread is due at once (deferred now, its inbox's wait cleared).
 # Returns how many were parked, or -1 when the breaker was closed with no failures counted.
 _SUCCEEDED = """
@@ -90,7 +91,7 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local parked = redis.call('ZRANGE', KEYS[3], 0, -1)
 for _, thread in ipairs(parked) do
   redis.call('HDEL', ARGV[1] .. thread, ARGV[2] .. '_until')
-  redis.call('ZADD', KEYS[4], now, thread .. ':' .. ARGV[2])
+  redis.call('ZADD', KEYS[4], now, thread .. ARGV[3])
 end
 redis.call('DEL', KEYS[3])
 return #parked
@@ -167,7 +168,7 @@ class Breaker:
                     keys.parked(self.service),
                     keys.deferred(),
                 ],
-                args=[keys.retry_state(""), Box.IN.value],
+                args=[keys.retry_state(""), Box.IN.value, keys.deferred_member("", Box.IN.value)],
             )
         )
         if woken >= 0:

@@ -319,9 +319,11 @@ def _forward(
     try:
         note = backend.deliver(runtime, integration, thread, event, start=transition.start_new, effects=effects)
     except RetryableError as exc:
-        if exc.outage:
-            exc.service = circuit.service  # the thread waits for the service: woken when it is back
-            exc.retry_at = circuit.failed() or None  # it opened the breaker: it probes
+        if not exc.outage:
+            circuit.succeeded()  # it answered (429, 409): reachable
+            raise
+        exc.service = circuit.service  # the thread waits for the service: woken when it is back
+        exc.retry_at = circuit.failed() or None  # it opened the breaker: it probes
         raise
     except PermanentError:
         circuit.succeeded()  # it answered: reachable
