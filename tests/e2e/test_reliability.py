@@ -39,13 +39,18 @@ def handled_ids(redis) -> list[str]:
 
 
 class AcceptOrder:
-    """Records the order in which Redis ran the intake script for each message (MONITOR)."""
+    """Records the order in which Redis ran the intake script for each message (MONITOR).
+
+    MONITOR also shows a call that Redis refused with NOSCRIPT (its script cache is empty after a
+    restart or on a fresh server, so the first calls of concurrent threads may all be refused and
+    re-sent after loading it). Such a call never ran, and its re-send is the later one: `order`
+    keeps each message's last call."""
 
     pattern = re.compile(rf"cc:seen:whatsapp:{WHATSAPP_ASSET}:(wamid\.[\w.-]+)")
 
     def __init__(self, redis_url: str) -> None:
         self.client = redis_lib.Redis.from_url(redis_url)
-        self.order: list[str] = []
+        self.calls: list[str] = []
         self._monitor = self.client.monitor().__enter__()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -60,7 +65,12 @@ class AcceptOrder:
             if command.startswith("EVALSHA") or command.startswith("EVAL "):
                 match = self.pattern.search(command)
                 if match:
-                    self.order.append(match.group(1))
+                    self.calls.append(match.group(1))
+
+    @property
+    def order(self) -> list[str]:
+        last = {message: index for index, message in enumerate(self.calls)}
+        return sorted(last, key=last.__getitem__)
 
     def stop(self) -> None:
         self._stop.set()
