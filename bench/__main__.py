@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
@@ -15,17 +16,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv: list[str]) -> int:
-    sections = [
-        "# Benchmarks",
-        "",
+    run_line = (
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
-        f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}.",
-        "",
-    ]
+        f"{os.cpu_count()} cores, Python {platform.python_version()}."
+    )
+    sections = ["# Benchmarks", ""]  # each result below carries its own run line
     RESULTS.mkdir(exist_ok=True)
     for name in argv or list(BENCHMARKS):
         table = BENCHMARKS[name]()
-        (RESULTS / f"{name}.md").write_text(f"{sections[2]}\n\n{table}\n")
+        (RESULTS / f"{name}.md").write_text(f"{run_line}\n\n{table}\n")
         print(table, flush=True)
     # latest.md gathers the last run of each benchmark, so running one does not erase the others.
     for name in BENCHMARKS:
