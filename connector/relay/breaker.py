@@ -1,4 +1,4 @@
-"""A circuit breaker per outside service (an ECE integration), shared by every worker through Redis.
+"""A circuit breaker per contact-center integration, shared by every worker through Redis.
 
 Without it, an ECE outage makes every conversation retry on its own: each attempt holds a drain
 loop for up to the connect timeout (3 s when ECE is black-holed, so a few conversations stall the
@@ -14,7 +14,8 @@ With it:
 - the first call that succeeds closes the breaker and wakes every parked thread at once.
 
 Parked threads keep their own retry schedule as well, so a lost probe or a crashed worker never
-strands them: they try again, cheaply, at their next retry time.
+strands them: they try again, cheaply, at their next retry time. Only the ECE client marks its
+failures as outages today; another backend's retryable errors leave its breaker closed.
 """
 
 from __future__ import annotations
