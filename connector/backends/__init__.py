@@ -36,7 +36,8 @@ class Backend(Protocol):
 
         Called at least once per event (a crash or a retry repeats it): effects already done are in
         `effects`, so a repeat skips them. Raises RetryableError to have the item retried later,
-        in order; handles permanent failures itself.
+        in order, with `outage=True` when the service as a whole failed (the integration's circuit
+        breaker counts those); handles permanent failures itself.
         """
 
 

@@ -14,8 +14,8 @@ With it:
 - the first call that succeeds closes the breaker and wakes every parked thread at once.
 
 Parked threads keep their own retry schedule as well, so a lost probe or a crashed worker never
-strands them: they try again, cheaply, at their next retry time. Only the ECE client marks its
-failures as outages today; another backend's retryable errors leave its breaker closed.
+strands them: they try again, cheaply, at their next retry time. A backend marks outages on its
+RetryableError (the ECE client does); `hybrid` has no backend yet.
 """
 
 from __future__ import annotations
