@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from flask import current_app, g, request
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
+from marshmallow import Schema, fields
 
 from connector.admin.access import SAFE_METHODS, audit, csrf
 from connector.auth.tokens import ApiTokens
@@ -111,3 +112,11 @@ def store_errors() -> Iterator[None]:
         abort(409, message=str(exc))
     except NotFound as exc:
         abort(404, message=str(exc).strip("'\""))
+
+
+class PageSchema(Schema):
+    """The paging fields every list answer carries; a listing adds its `items` and counts."""
+
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    has_next = fields.Boolean(required=True)

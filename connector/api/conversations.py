@@ -8,7 +8,7 @@ from typing import Any
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import api_blueprint, runtime
+from connector.api.access import PageSchema, api_blueprint, runtime
 from connector.config.schemas import CHANNELS
 from connector.conversations import State
 from connector.store import conversations_view as view
@@ -43,11 +43,8 @@ class SummarySchema(Schema):
     agent_id = fields.String(allow_none=True)
 
 
-class ListingSchema(Schema):
+class ListingSchema(PageSchema):
     items = fields.List(fields.Nested(SummarySchema), required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    has_next = fields.Boolean(required=True)
     total = fields.Integer(required=True, metadata={"description": "conversations known, whatever the filters"})
     scanned = fields.Integer(required=True)
     truncated = fields.Boolean(

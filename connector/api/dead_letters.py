@@ -8,7 +8,7 @@ from typing import Any
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import api_blueprint, requires, runtime
+from connector.api.access import PageSchema, api_blueprint, requires, runtime
 from connector.relay.dead_letters import conversation_of, requeue_letter
 from connector.store import conversations_view, deadletters, keys
 
@@ -38,11 +38,8 @@ class DeadLetterSchema(Schema):
     conversation = fields.Nested(ConversationRefSchema, allow_none=True)
 
 
-class DeadLetterPageSchema(Schema):
+class DeadLetterPageSchema(PageSchema):
     items = fields.List(fields.Nested(DeadLetterSchema), required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    has_next = fields.Boolean(required=True)
     total = fields.Integer(required=True)
 
 
