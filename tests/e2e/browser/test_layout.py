@@ -57,7 +57,10 @@ def test_every_main_page_fits_a_phone(phone):
 def test_log_in_and_move_around_by_keyboard_alone(page, stack, operator_password_hash):
     add_operator(stack.runtime.redis, "keys", "viewer", operator_password_hash)
     page.goto("/admin/login")
-    page.keyboard.type("keys")  # the user name field has the focus on arrival
+    # The user name field has the focus on arrival (autofocus); wait for it, or keys typed while
+    # a busy machine is still applying it are lost.
+    page.wait_for_function("() => document.activeElement && document.activeElement.name === 'name'")
+    page.keyboard.type("keys")
     page.keyboard.press("Tab")
     page.keyboard.type(OPERATOR_PASSWORD)
     page.keyboard.press("Enter")
