@@ -41,8 +41,14 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    app: str = "bench.noop_app:app", workers: int = 2, sandbox: bool = False, env: dict[str, str] | None = None
+    app: str = "bench.noop_app:app",
+    workers: int = 2,
+    sandbox: bool = False,
+    env: dict[str, str] | None = None,
+    log_level: str = "WARNING",
 ) -> Iterator[Stack]:
+    """The stack at `log_level`. Below WARNING its logs go to a file in its data folder, as a
+    deployment's would, so the console stays readable; at WARNING they share the console."""
     data_dir = Path(tempfile.mkdtemp(prefix="cc-bench-", dir="/tmp"))
     port = free_port()
     extra = env or {}
@@ -51,13 +57,14 @@ def running_stack(
         CONNECTOR_CONFIG_DIR=str(SANDBOX_CONFIG),
         CONNECTOR_DATA_DIR=str(data_dir),
         PUBLIC_BASE_URL="https://connector.example.com",
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL=log_level,
     )
     env.update(extra)
+    log = open(data_dir / "stack.log", "wb") if log_level != "WARNING" else None  # noqa: SIM115 - closed below
     argv = [sys.executable, "-m", "connector", "run", "--port", str(port), "--workers", str(workers), "--app", app]
     if sandbox:
         argv.append("--sandbox")
-    process = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -76,4 +83,6 @@ def running_stack(
             process.wait(60)
         except subprocess.TimeoutExpired:
             process.kill()
+        if log is not None:
+            log.close()
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -25,7 +25,7 @@ import psutil
 import redis
 
 from bench.loadgen import Result, build_request, closed_loop, open_loop
-from bench.stack import running_stack
+from bench.stack import Stack, running_stack
 from connector.store import keys
 from connector.supervisor import default_web_workers
 
@@ -34,6 +34,7 @@ SECRET = b"sandbox-meta-secret"
 PHONE_NUMBER_ID = "100000000000002"
 HOST = "127.0.0.1"
 TRIES = 3
+INFO_TRIES = 2
 PREBUILT = 40_000
 """Signed webhooks built ahead of a timed run: more than a 10 s run sends at the intake's top speed."""
 DRAIN_DEADLINE = 600.0
@@ -72,79 +73,123 @@ def whatsapp_body(index: int) -> bytes:
     return json.dumps(body).encode()
 
 
+class Load:
+    """The requests of one stack's runs.
+
+    Requests are built before each timed run: the load generator shares the 2 cores, and signing
+    bodies while measuring would charge the client's work to the webhook's side. Each signed webhook
+    is unique (a repeat would take the cheaper duplicate path); the no-op endpoint dedupes nothing,
+    so its requests are reused.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.first = 0
+        self.prebuilt: list[bytes] = []
+        self.noops = [
+            build_request(HOST, port, "/bench/noop", whatsapp_body(i), {"Content-Type": "application/json"})
+            for i in range(1000)
+        ]
+
+    def build_ack(self, index: int) -> bytes:
+        body = whatsapp_body(index)
+        signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+        return build_request(HOST, self.port, f"/webhooks/whatsapp/{ASSET}", body, headers)
+
+    def noop(self, index: int) -> bytes:
+        return self.noops[index % len(self.noops)]
+
+    def ack(self, index: int) -> bytes:
+        ready = self.prebuilt
+        return ready[index] if index < len(ready) else self.build_ack(self.first + index)
+
+    def acks_from(self, first: int) -> Callable[[int], bytes]:
+        """Webhooks numbered from `first`, the first PREBUILT of them built now."""
+        self.first = first
+        self.prebuilt = [self.build_ack(first + i) for i in range(PREBUILT)]
+        return self.ack
+
+    def warm(self) -> None:
+        """Imports, connections, the Lua script cache and the relay (the ECE session, the bench
+        customers' chats) before anything is measured."""
+        closed_loop(HOST, self.port, self.noop, 1.0, 4)
+        closed_loop(HOST, self.port, self.acks_from(10_000_000), 1.0, 4)
+
+    def compare(self, stack: Stack, tries: int, seconds: float, concurrency: int) -> tuple[list[Result], list[Result]]:
+        """(no-op runs, webhook runs), alternating, with the workers paused for both: each run
+        measures what the web tier spends per request. Each run opens fresh connections: gunicorn's
+        processes accept keep-alive connections greedily, so a run whose connections all land on
+        one process measures one core (seen as 2,000 against 5,000 no-op requests/s)."""
+        noop_tries, ack_tries = [], []
+        with paused_workers(stack.process.pid):
+            for attempt in range(tries):
+                noop_tries.append(closed_loop(HOST, self.port, self.noop, seconds, concurrency))
+                acks = self.acks_from(20_000_000 + attempt * 1_000_000)
+                ack_tries.append(closed_loop(HOST, self.port, acks, seconds, concurrency))
+        return noop_tries, ack_tries
+
+
 def run(seconds: float = 10.0, rate: float = 300.0, concurrency: int = 16) -> str:
     # The stack `make run` starts, simulators included, so the workers relay every accepted
     # message to the ECE simulator as they would to ECE.
     with running_stack(sandbox=True) as stack:
-        port = stack.port
         store = redis.Redis(unix_socket_path=str(stack.redis_socket))
-        offset = {"ack": 0}
-
-        def build_ack(index: int) -> bytes:
-            body = whatsapp_body(index)
-            signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
-            return build_request(HOST, port, f"/webhooks/whatsapp/{ASSET}", body, headers)
-
-        def build_noop(index: int) -> bytes:
-            body = whatsapp_body(index)
-            return build_request(HOST, port, "/bench/noop", body, {"Content-Type": "application/json"})
-
-        # Requests are built before each timed run: the load generator shares the 2 cores, and
-        # signing bodies while measuring would charge the client's work to the webhook's side.
-        # Each signed webhook is unique (a repeat would take the cheaper duplicate path).
-        prebuilt: dict[str, list[bytes]] = {}
-
-        def prepare(first: int, count: int) -> None:
-            prebuilt["ack"] = [build_ack(first + i) for i in range(count)]
-
-        def ack(index: int) -> bytes:
-            ready = prebuilt["ack"]
-            return ready[index] if index < len(ready) else build_ack(offset["ack"] + index)
-
-        noops = [build_noop(i) for i in range(1000)]  # the no-op endpoint dedupes nothing: reuse
-
-        def noop(index: int) -> bytes:
-            return noops[index % len(noops)]
-
-        def run_ack(first: int, measure: Callable[[], Result]) -> Result:
-            offset["ack"] = first
-            prepare(first, PREBUILT)
-            return measure()
-
-        # Warm both paths (imports, connections, Lua script cache) and the relay (the ECE session,
-        # the bench customers' chats) before measuring.
-        closed_loop(HOST, port, noop, 1.0, 4)
-        run_ack(10_000_000, lambda: closed_loop(HOST, port, ack, 1.0, 4))
+        load = Load(stack.port)
+        load.warm()
         wait_drained(store, DRAIN_DEADLINE)
-
-        # Web tier alone: the workers are paused during both endpoints' runs, so each run measures
-        # what gunicorn spends per request; the drain's share of the same cores is measured next.
-        # Best of TRIES alternating runs, each on fresh connections: gunicorn's processes accept
-        # keep-alive connections greedily, so a run whose connections all land on one process
-        # measures one core (seen as 2,000 against 5,000 no-op requests/s between two runs).
-        noop_tries, ack_tries = [], []
-        with paused_workers(stack.process.pid):
-            for attempt in range(TRIES):
-                noop_tries.append(closed_loop(HOST, port, noop, seconds, concurrency))
-                first = 20_000_000 + attempt * 1_000_000
-                ack_tries.append(run_ack(first, lambda: closed_loop(HOST, port, ack, seconds, concurrency)))
-        noop_max = max(noop_tries, key=lambda r: r.throughput)
-        ack_max = max(ack_tries, key=lambda r: r.throughput)
+        noop_tries, ack_tries = load.compare(stack, TRIES, seconds, concurrency)
 
         # The backlog those runs left, relayed by the workers with nothing else running.
         backlog = queued_items(store)
         drain_seconds = wait_drained(store, DRAIN_DEADLINE)
 
         # Fixed rate with everything live: each accepted message is relayed while others arrive.
-        noop_rate = open_loop(HOST, port, noop, rate, seconds)
-        ack_rate = run_ack(40_000_000, lambda: open_loop(HOST, port, ack, rate, seconds))
+        noop_rate = open_loop(HOST, stack.port, load.noop, rate, seconds)
+        ack_rate = open_loop(HOST, stack.port, load.acks_from(40_000_000), rate, seconds)
         settle_seconds = wait_drained(store, DRAIN_DEADLINE)
         dead = store.llen(keys.dead_letters())
 
-    spread = {name: [round(r.throughput) for r in tries] for name, tries in (("noop", noop_tries), ("ack", ack_tries))}
+    # The runs above log at WARNING; a deployment's default, INFO, adds one JSON line per accepted
+    # message. The same comparison on a stack at INFO shows what that line costs.
+    with running_stack(sandbox=True, log_level="INFO") as stack:
+        load = Load(stack.port)
+        load.warm()
+        info_noop, info_ack = load.compare(stack, INFO_TRIES, seconds, concurrency)
+
     pipeline = Pipeline(backlog, drain_seconds, settle_seconds, dead)
-    return report(noop_max, ack_max, noop_rate, ack_rate, pipeline, rate, concurrency, spread)
+    return report(
+        Comparison(noop_tries, ack_tries),
+        Comparison(info_noop, info_ack),
+        noop_rate,
+        ack_rate,
+        pipeline,
+        rate,
+        concurrency,
+    )
+
+
+@dataclass
+class Comparison:
+    """Alternating closed-loop runs of both endpoints; the best of each is compared."""
+
+    noop_tries: list[Result]
+    ack_tries: list[Result]
+
+    @property
+    def noop(self) -> Result:
+        return max(self.noop_tries, key=lambda r: r.throughput)
+
+    @property
+    def ack(self) -> Result:
+        return max(self.ack_tries, key=lambda r: r.throughput)
+
+    @property
+    def ratio(self) -> float:
+        return self.ack.throughput / self.noop.throughput if self.noop.throughput else 0.0
+
+    def spread(self, tries: list[Result]) -> str:
+        return "[" + ", ".join(f"{r.throughput:,.0f}" for r in tries) + "]"
 
 
 @dataclass
@@ -206,16 +251,15 @@ def _seconds(value: float | None) -> str:
 
 
 def report(
-    noop_max: Result,
-    ack_max: Result,
+    warning: Comparison,
+    info: Comparison,
     noop_rate: Result,
     ack_rate: Result,
     pipeline: Pipeline,
     rate: float,
     concurrency: int,
-    spread: dict[str, list[int]],
 ) -> str:
-    ratio = ack_max.throughput / noop_max.throughput if noop_max.throughput else 0.0
+    ratio = warning.ratio
     p99_ok = ack_rate.percentile(99) <= 15.0 and ack_rate.errors == 0
     drain_rate = (
         f"{pipeline.backlog / pipeline.drain_seconds:,.0f} messages/s" if pipeline.drain_seconds else "rate unknown"
@@ -227,16 +271,20 @@ def report(
         f"{default_web_workers()}x4, 2 workers, the sandbox simulators), all on the same 2 cores.",
         "",
         f"Maximum throughput of the web tier, closed loop, {concurrency} keep-alive connections, best of "
-        f"{TRIES} alternating runs (no-op {spread['noop']}, webhook {spread['ack']} requests/s). The workers "
-        "are paused during these runs, for both endpoints, so both measure only what gunicorn spends:",
+        f"{TRIES} alternating runs (no-op {warning.spread(warning.noop_tries)}, webhook "
+        f"{warning.spread(warning.ack_tries)} requests/s), LOG_LEVEL=WARNING. The workers are paused during "
+        "these runs, for both endpoints, so both measure only what gunicorn spends:",
         "",
         "| endpoint | req/s | p50 ms | p99 ms | answers |",
         "| --- | ---: | ---: | ---: | --- |",
-        _row("no-op Flask endpoint", noop_max),
-        _row("signed WhatsApp webhook", ack_max),
+        _row("no-op Flask endpoint", warning.noop),
+        _row("signed WhatsApp webhook", warning.ack),
         "",
         f"- ack throughput / no-op throughput: **{ratio:.0%}** (goal ≥ 50 %): {'met' if ratio >= 0.5 else 'NOT met'}",
-        f"- then the workers relayed the {pipeline.backlog:,} messages those runs left to the ECE simulator "
+        f"- at LOG_LEVEL=INFO, the default, which writes one JSON line per accepted message (to a file here), "
+        f"best of {INFO_TRIES} on a fresh stack: no-op {info.noop.throughput:,.0f}, webhook "
+        f"{info.ack.throughput:,.0f} requests/s: **{info.ratio:.0%}**",
+        f"- then the workers relayed the {pipeline.backlog:,} messages the WARNING runs left to the ECE simulator "
         f"in {_seconds(pipeline.drain_seconds)} ({drain_rate} for the whole pipeline on these 2 cores)",
         "",
         f"Fixed rate, open loop, {rate:.0f} requests/s (latency from the scheduled send time), with the "
