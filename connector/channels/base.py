@@ -38,6 +38,7 @@ from connector.channels.outbound import (
 )
 from connector.config.model import Asset
 from connector.errors import PayloadError, PermanentError, UnsupportedMediaType, WindowClosed
+from connector.outbound_http import outbound_session
 from connector.settings import Settings
 
 ACK_BODY = b'{"status":"ok"}'  # a constant: serialising it per request is measurable at webhook rates
@@ -171,7 +172,7 @@ class Channel:
     @cached_property
     def session(self) -> requests.Session:
         """One session per instance, made on first use: webhook instances never pay for it."""
-        return requests.Session()
+        return outbound_session()
 
     # -- inbound -----------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from redis import Redis
 from connector.config.model import Integration
 from connector.ece import paths
 from connector.errors import ConversationGone, PermanentError, RetryableError
+from connector.outbound_http import outbound_session
 from connector.store import keys
 
 __all__ = ["Availability", "EceClient", "EntryPointConfiguration", "StartedConversation", "client_for"]
@@ -113,7 +114,7 @@ class EceClient:
     ) -> None:
         self.integration = integration
         self.redis = redis
-        self.session = session or requests.Session()
+        self.session = session or outbound_session()
         self.timeout = timeout
         self.base_url = integration.base_url.rstrip("/")
         parts = urlsplit(self.base_url)

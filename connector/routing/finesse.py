@@ -18,6 +18,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 import requests
 
 from connector.config.model import FinesseConfig
+from connector.outbound_http import outbound_session
 from connector.routing.finesse_objects import (
     ApiError,
     Dialog,
@@ -181,7 +182,7 @@ class FinesseClient:
         self.nodes: ActiveNode = nodes or FixedNode(config.publisher)
         self.timeout = timeout
         self.probe_timeout = probe_timeout
-        self.session = session or requests.Session()
+        self.session = session or outbound_session()
         # Passed on every request: a Session's own `verify` loses to REQUESTS_CA_BUNDLE in the environment.
         self.verify: bool | str = True
         if config.ca_bundle:

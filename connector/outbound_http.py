@@ -1,0 +1,57 @@
+"""The HTTP session of every call out (ECE, Finesse, the providers' APIs).
+
+requests, with `trust_env` on, re-reads the environment on every request: the proxy variables and
+NO_PROXY (several passes over os.environ), REQUESTS_CA_BUNDLE, and a ~/.netrc on disk. That is
+about a fifth of a call's CPU on the 2-core reference machine, paid on every relayed message. The
+environment does not change while the process runs, so this session reads it once: the proxies per
+scheme and host, the CA bundle when the session is made. A ~/.netrc is never read: every call sets
+its own Authorization, and requests would replace a Bearer header with the netrc's Basic
+credentials for that host.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.utils import get_environ_proxies
+
+PROXY_CACHE_LIMIT = 256
+"""Hosts whose proxy choice is kept; media downloads reach many CDN hosts, so the cache is bounded."""
+
+
+class OutboundSession(requests.Session):
+    """A requests Session that honours HTTP(S)_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE like requests
+    does, read once per host instead of once per request. Redirects keep the first host's proxies."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trust_env = False  # no per-request reads of the environment, no ~/.netrc
+        self.environment_ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self._proxies_by_host: dict[tuple[str, str], dict[str, str]] = {}
+
+    def environment_proxies(self, url: str) -> dict[str, str]:
+        """What requests would take from the environment for `url` (empty when NO_PROXY matches)."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        found = self._proxies_by_host.get(key)
+        if found is None:
+            found = get_environ_proxies(url)
+            if len(self._proxies_by_host) >= PROXY_CACHE_LIMIT:
+                self._proxies_by_host.clear()
+            self._proxies_by_host[key] = found
+        return found
+
+    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+        proxies = dict(proxies or {})
+        for scheme, proxy in self.environment_proxies(url).items():
+            proxies.setdefault(scheme, proxy)
+        if (verify is True or verify is None) and self.environment_ca_bundle:
+            verify = self.environment_ca_bundle
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
+def outbound_session() -> requests.Session:
+    return OutboundSession()

@@ -1,0 +1,127 @@
+"""The session of every call out reads the environment once and still honours it like requests.
+
+Real HTTP on loopback: a recording server as the destination and another as the proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from connector.channels import channel_class
+from connector.config.model import Asset, FinesseConfig
+from connector.ece.client import EceClient
+from connector.outbound_http import OutboundSession, outbound_session
+from connector.routing.finesse import FinesseClient
+from connector.sandbox.http import LoopbackServer
+
+PROXY_VARIABLES = tuple(
+    name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())
+)
+
+
+class Recorder:
+    """A loopback server that answers 200 and keeps the request line's target and Authorization."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None]] = []
+        self.server = LoopbackServer(self.app, name="recorder").start()
+
+    def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.seen.append((environ.get("REQUEST_URI", ""), environ.get("HTTP_AUTHORIZATION")))
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
+        return [b"{}"]
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in (*PROXY_VARIABLES, "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def destination() -> Iterator[Recorder]:
+    recorder = Recorder()
+    yield recorder
+    recorder.server.stop()
+
+
+@pytest.fixture
+def proxy() -> Iterator[Recorder]:
+    recorder = Recorder()
+    yield recorder
+    recorder.server.stop()
+
+
+def test_calls_go_through_the_proxy_the_environment_names(clean_environment, destination, proxy) -> None:
+    clean_environment.setenv("HTTP_PROXY", proxy.server.url)
+    url = f"{destination.server.url}/api/token"
+
+    session = outbound_session()
+    assert session.get(url, timeout=5).status_code == 200
+    assert session.get(url, timeout=5).status_code == 200  # the second call uses the host's cached choice
+
+    assert proxy.seen == [(url, None), (url, None)]  # absolute-form targets: a proxy request
+    assert destination.seen == []
+
+
+def test_no_proxy_sends_calls_for_its_hosts_direct(clean_environment, destination, proxy) -> None:
+    clean_environment.setenv("HTTP_PROXY", proxy.server.url)
+    clean_environment.setenv("NO_PROXY", "127.0.0.1")
+
+    assert outbound_session().get(f"{destination.server.url}/api/token", timeout=5).status_code == 200
+
+    assert destination.seen == [("/api/token", None)]
+    assert proxy.seen == []
+
+
+def test_a_netrc_entry_never_replaces_the_bearer_header(clean_environment, destination, tmp_path) -> None:
+    # requests with trust_env on would send the netrc's Basic credentials instead of the Bearer token.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1\nlogin operator\npassword curl-secret\n")
+    netrc.chmod(0o600)
+    clean_environment.setenv("NETRC", str(netrc))
+
+    outbound_session().get(f"{destination.server.url}/x", headers={"Authorization": "Bearer t0ken"}, timeout=5)
+
+    assert destination.seen == [("/x", "Bearer t0ken")]
+
+
+def test_the_environment_ca_bundle_applies_only_where_tls_is_verified_by_default(clean_environment, tmp_path) -> None:
+    bundle = tmp_path / "corporate-ca.pem"
+    clean_environment.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    session = outbound_session()
+    url = "https://ece.example.com/system/ws/v12/interaction/chat/conversations"
+
+    assert session.merge_environment_settings(url, {}, None, True, None)["verify"] == str(bundle)
+    assert session.merge_environment_settings(url, {}, None, None, None)["verify"] == str(bundle)
+    # An integration's own ca_bundle, or verify_tls: false, is passed per call and wins.
+    assert session.merge_environment_settings(url, {}, None, "/etc/ece-ca.pem", None)["verify"] == "/etc/ece-ca.pem"
+    assert session.merge_environment_settings(url, {}, None, False, None)["verify"] is False
+
+
+def test_explicit_proxies_win_over_the_environment(clean_environment) -> None:
+    clean_environment.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    session = outbound_session()
+    url = "https://graph.facebook.com/v21.0/me"
+
+    assert session.merge_environment_settings(url, {}, None, True, None)["proxies"] == {
+        "https": "http://proxy.example.com:3128"
+    }
+    merged = session.merge_environment_settings(url, {"https": "http://other:8080"}, None, True, None)
+    assert merged["proxies"] == {"https": "http://other:8080"}
+
+
+def test_every_client_that_calls_out_uses_it(runtime) -> None:
+    integration = runtime.config.integrations[0]
+    assert isinstance(EceClient(integration, runtime.redis).session, OutboundSession)
+
+    finesse = FinesseConfig(publisher="https://finesse-a.example.com", admin_user="admin", admin_password="secret")
+    assert isinstance(FinesseClient(finesse).session, OutboundSession)
+
+    asset: Asset = runtime.config.assets[0]
+    channel = channel_class(asset.channel)(asset, runtime.settings)
+    assert isinstance(channel.session, OutboundSession)
