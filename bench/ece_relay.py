@@ -34,6 +34,10 @@ PHONE_NUMBER_ID = "100000000000002"
 META_SECRET = b"sandbox-meta-secret"
 CALLBACK_TOKEN = "sandbox-callback-token"
 INTEGRATION = "SandboxECE"
+RUNS = 3
+"""Runs of each pattern, each on a fresh stack. This shared 2-core VM's speed varies between runs
+(the same code gave a burst p95 from 48 to 214 ms in one hour), so the median run is judged and
+every run's p95 is shown."""
 
 
 def customer(conversation: int, run: str = "") -> str:
@@ -125,14 +129,16 @@ class Direction:
 
 def run() -> str:
     rows = []
-    for label, burst, run in (("burst", True, "1"), ("spread", False, "2")):
-        with running_stack(app="wsgi:app", workers=2, sandbox=True) as stack:
-            port = stack.port
-            _wait(lambda: requests.get(f"{SANDBOX}/ece/control/state", timeout=2).ok, 30, "the sandbox")
-            inbound = _inbound(port, burst, run)
-            conversations = _conversation_ids(run)
-            outbound = _outbound(port, conversations, burst)
-        rows.append((label, inbound, outbound))
+    for number, (label, burst) in enumerate((("burst", True), ("spread", False)), start=1):
+        for attempt in range(RUNS):
+            run = f"{number}{attempt}"
+            with running_stack(app="wsgi:app", workers=2, sandbox=True) as stack:
+                port = stack.port
+                _wait(lambda: requests.get(f"{SANDBOX}/ece/control/state", timeout=2).ok, 30, "the sandbox")
+                inbound = _inbound(port, burst, run)
+                conversations = _conversation_ids(run)
+                outbound = _outbound(port, conversations, burst)
+            rows.append((label, inbound, outbound))
     return report(rows)
 
 
@@ -172,7 +178,7 @@ def _conversation_ids(run: str) -> dict[int, str]:
         attributes = {a["name"]: a["value"] for a in conversation["customer_attributes"]}
         address = attributes.get("address", "")
         if address.startswith(f"1666{run}"):
-            ids[int(address[5:])] = conversation["id"]
+            ids[int(address[len(f"1666{run}") :])] = conversation["id"]
     return ids
 
 
@@ -238,20 +244,28 @@ def report(rows: list[tuple[str, Direction, Direction]]) -> str:
         "",
         "Burst: message m of every conversation, then m + 1, so all 100 conversations open in the first",
         "half second (200 new chats/s). Spread: one conversation's 10 messages, then the next (a new chat",
-        "every 50 ms). Each pattern runs on a fresh stack.",
+        f"every 50 ms). Each pattern runs {RUNS} times, each on a fresh stack; the percentiles are the median",
+        "run's (by p95), the counts are summed over all runs.",
         "",
-        "| pattern | direction | messages | p50 ms | p95 ms | p99 ms | lost | duplicated | out of order "
-        "| overtaken in flight |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| pattern | direction | messages | p50 ms | p95 ms | p99 ms | p95 of each run | lost | duplicated "
+        "| out of order | overtaken in flight |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
-    for pattern, inbound, outbound in rows:
-        for label, direction in (("webhook → ECE", inbound), ("ECE callback → provider", outbound)):
-            latencies = direction.latencies_ms()
-            lost, duplicated, disorder, in_flight = direction.counts()
+    met = True
+    for pattern in dict.fromkeys(label for label, _, _ in rows):
+        runs = [(inbound, outbound) for label, inbound, outbound in rows if label == pattern]
+        for side, name in ((0, "webhook → ECE"), (1, "ECE callback → provider")):
+            directions = [pair[side] for pair in runs]
+            by_p95 = sorted(directions, key=lambda d: _percentile(d.latencies_ms(), 0.95))
+            median = by_p95[len(by_p95) // 2]
+            latencies = median.latencies_ms()
+            counts = [sum(c) for c in zip(*(d.counts() for d in directions), strict=True)]
+            each = ", ".join(f"{_percentile(d.latencies_ms(), 0.95):.0f}" for d in directions)
+            met = met and _percentile(latencies, 0.95) <= 100 and not any(counts[:3])
             lines.append(
-                f"| {pattern} | {label} | {len(latencies)} | {_percentile(latencies, 0.5):.1f} "
-                f"| {_percentile(latencies, 0.95):.1f} | {_percentile(latencies, 0.99):.1f} "
-                f"| {lost} | {duplicated} | {disorder} | {in_flight} |"
+                f"| {pattern} | {name} | {sum(len(d.latencies_ms()) for d in directions)} "
+                f"| {_percentile(latencies, 0.5):.1f} | {_percentile(latencies, 0.95):.1f} "
+                f"| {_percentile(latencies, 0.99):.1f} | {each} | {' | '.join(str(c) for c in counts)} |"
             )
     lines += [
         "",
@@ -260,6 +274,6 @@ def report(rows: list[tuple[str, Direction, Direction]]) -> str:
         "in flight at once (5 ms apart in the spread pattern) that reached the connector in the other order;",
         "providers promise no order either, and the connector keeps the order in which it accepted them.",
         "",
-        "Goal: p95 ≤ 100 ms each way; zero lost, duplicated, out of order.",
+        "Goal: p95 ≤ 100 ms each way; zero lost, duplicated, out of order: " + ("met" if met else "NOT met"),
     ]
     return "\n".join(lines)

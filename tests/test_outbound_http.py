@@ -5,17 +5,18 @@ Real HTTP on loopback: a recording server as the destination and another as the 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from werkzeug.serving import make_server
 
 from connector.channels import channel_class
 from connector.config.model import Asset, FinesseConfig
 from connector.ece.client import EceClient
 from connector.outbound_http import OutboundSession, outbound_session
 from connector.routing.finesse import FinesseClient
-from connector.sandbox.http import LoopbackServer
 
 PROXY_VARIABLES = tuple(
     name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())
@@ -23,11 +24,14 @@ PROXY_VARIABLES = tuple(
 
 
 class Recorder:
-    """A loopback server that answers 200 and keeps the request line's target and Authorization."""
+    """A loopback server that answers 200 and keeps the request line's target and Authorization.
+    werkzeug's server, as it takes the absolute-form targets a proxy receives."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str | None]] = []
-        self.server = LoopbackServer(self.app, name="recorder").start()
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         self.seen.append((environ.get("REQUEST_URI", ""), environ.get("HTTP_AUTHORIZATION")))
@@ -46,19 +50,21 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def destination() -> Iterator[Recorder]:
     recorder = Recorder()
     yield recorder
-    recorder.server.stop()
+    recorder.server.shutdown()
+    recorder.server.server_close()
 
 
 @pytest.fixture
 def proxy() -> Iterator[Recorder]:
     recorder = Recorder()
     yield recorder
-    recorder.server.stop()
+    recorder.server.shutdown()
+    recorder.server.server_close()
 
 
 def test_calls_go_through_the_proxy_the_environment_names(clean_environment, destination, proxy) -> None:
-    clean_environment.setenv("HTTP_PROXY", proxy.server.url)
-    url = f"{destination.server.url}/api/token"
+    clean_environment.setenv("HTTP_PROXY", proxy.url)
+    url = f"{destination.url}/api/token"
 
     session = outbound_session()
     assert session.get(url, timeout=5).status_code == 200
@@ -69,10 +75,10 @@ def test_calls_go_through_the_proxy_the_environment_names(clean_environment, des
 
 
 def test_no_proxy_sends_calls_for_its_hosts_direct(clean_environment, destination, proxy) -> None:
-    clean_environment.setenv("HTTP_PROXY", proxy.server.url)
+    clean_environment.setenv("HTTP_PROXY", proxy.url)
     clean_environment.setenv("NO_PROXY", "127.0.0.1")
 
-    assert outbound_session().get(f"{destination.server.url}/api/token", timeout=5).status_code == 200
+    assert outbound_session().get(f"{destination.url}/api/token", timeout=5).status_code == 200
 
     assert destination.seen == [("/api/token", None)]
     assert proxy.seen == []
@@ -85,7 +91,7 @@ def test_a_netrc_entry_never_replaces_the_bearer_header(clean_environment, desti
     netrc.chmod(0o600)
     clean_environment.setenv("NETRC", str(netrc))
 
-    outbound_session().get(f"{destination.server.url}/x", headers={"Authorization": "Bearer t0ken"}, timeout=5)
+    outbound_session().get(f"{destination.url}/x", headers={"Authorization": "Bearer t0ken"}, timeout=5)
 
     assert destination.seen == [("/x", "Bearer t0ken")]
 

@@ -1,23 +1,54 @@
-"""Serving a simulator on loopback: the one small HTTP server every sandbox piece and test uses."""
+"""Serving a simulator on loopback: the one small HTTP server every sandbox piece and test uses.
+
+cheroot (CherryPy's WSGI server) rather than werkzeug's development server: werkzeug closes the
+connection after every answer, so each simulated ECE or provider call cost the connector a new TCP
+connection and the simulator a new thread, about twice the CPU of a kept-alive call on the 2-core
+reference machine. ECE, Meta, Twilio and Apple keep connections alive; the simulators do too.
+"""
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from cheroot import wsgi
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
+log = logging.getLogger(__name__)
+
+THREADS = 8
+"""Requests served at once per simulator (kept-alive idle connections hold no thread)."""
+
+
+class _Server(wsgi.Server):
+    """cheroot's server with its error lines in the logging system instead of on stderr."""
+
+    @staticmethod
+    def bind_socket(socket_: socket.socket, bind_addr: Any) -> Any:
+        # cheroot sets SO_REUSEADDR only for a fixed port; without it on the first (port 0) socket,
+        # start() after stop() cannot take the port back while the closed connections wind down.
+        socket_.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        return wsgi.Server.bind_socket(socket_, bind_addr)
+
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        log.log(level if level >= logging.WARNING else logging.DEBUG, "%s", msg, exc_info=traceback)
+
 
 class LoopbackServer:
-    """A threaded werkzeug server on a daemon thread. `stop()` refuses connections from then on
-    (how a test takes a node down) and `start()` serves again on the same port.
+    """A threaded HTTP/1.1 server with keep-alive on a daemon thread. `stop()` closes every
+    connection and refuses new ones from then on (how a test takes a node down), and `start()`
+    serves again on the same port.
 
     The app may be set after the port is known (`start()` first, then `.app = ...`): simulators and
     the connector build URLs from each other's addresses. Until then requests get 503.
+
+    `keep_alive=False` answers one request per connection, so a client's next call after `stop()`
+    meets a refused connection rather than a socket the server has just closed.
     """
 
     def __init__(
@@ -27,14 +58,14 @@ class LoopbackServer:
         host: str = "127.0.0.1",
         *,
         name: str = "sandbox",
-        request_handler: type[WSGIRequestHandler] | None = None,
+        keep_alive: bool = True,
     ) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.name = name
-        self.request_handler = request_handler
-        self._server: BaseWSGIServer | None = None
+        self.keep_alive = keep_alive
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -47,18 +78,13 @@ class LoopbackServer:
 
     def start(self) -> LoopbackServer:
         if self._server is None:
-            server = make_server(
-                self.host, self.port, self._dispatch, threaded=True, request_handler=self.request_handler
-            )
-            self.port = server.server_address[1]
+            server = _Server((self.host, self.port), self._dispatch, numthreads=THREADS, server_name=self.name)
+            # The serve loop wakes this often to notice stop(): werkzeug's server polled as often.
+            server.expiration_interval = 0.05
+            server.prepare()  # binds now, so the port is known when start() returns
+            self.port = server.bind_addr[1]
             self._server = server
-            # A short poll interval: stop() waits up to one interval.
-            self._thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"{self.name}-{self.port}",
-                daemon=True,
-            )
+            self._thread = threading.Thread(target=server.serve, name=f"{self.name}-{self.port}", daemon=True)
             self._thread.start()
         return self
 
@@ -66,16 +92,25 @@ class LoopbackServer:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.stop()
         if thread is not None:
             thread.join(timeout)
 
     def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not self.keep_alive:
+            start_response = _closing(start_response)
         if self.app is None:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"starting"]
         return self.app(environ, start_response)
+
+
+def _closing(start_response: Callable[..., Any]) -> Callable[..., Any]:
+    def with_close(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        kept = [(k, v) for k, v in headers if k.lower() != "connection"]
+        return start_response(status, [*kept, ("Connection", "close")], exc_info)
+
+    return with_close
 
 
 @contextmanager

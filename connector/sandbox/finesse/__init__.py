@@ -12,13 +12,10 @@ Protocol facts and their sources: docs/protocols/ece-finesse.md §2 and §5.2.
 
 from __future__ import annotations
 
-import logging
 import ssl
 from dataclasses import dataclass, field
-from typing import Any
 
 from flask import Flask
-from werkzeug.serving import WSGIRequestHandler
 
 from connector.sandbox.finesse.control import create_control_app
 from connector.sandbox.finesse.model import FinesseModel, SimError
@@ -29,21 +26,11 @@ from connector.sandbox.http import LoopbackServer
 
 __all__ = ["FinesseModel", "FinesseSandbox", "SimError", "Switch", "start_finesse_sandbox"]
 
-log = logging.getLogger(__name__)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """One request per connection (HTTP/1.0): a node taken down refuses the next request instead of
-    answering it on a kept-alive socket. Access lines go to DEBUG, not the test output."""
-
-    protocol_version = "HTTP/1.0"
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        log.debug("finesse sandbox: " + message, *args)
-
 
 def _node(app: Flask, host: str, port: int) -> LoopbackServer:
-    return LoopbackServer(app, port, host, name="finesse-sim", request_handler=_QuietHandler).start()
+    # One request per connection: a node taken down refuses the next request instead of answering
+    # it on a kept-alive socket.
+    return LoopbackServer(app, port, host, name="finesse-sim", keep_alive=False).start()
 
 
 @dataclass
