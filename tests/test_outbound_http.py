@@ -46,20 +46,15 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-@pytest.fixture
-def destination() -> Iterator[Recorder]:
+def _recorder() -> Iterator[Recorder]:
     recorder = Recorder()
     yield recorder
     recorder.server.shutdown()
     recorder.server.server_close()
 
 
-@pytest.fixture
-def proxy() -> Iterator[Recorder]:
-    recorder = Recorder()
-    yield recorder
-    recorder.server.shutdown()
-    recorder.server.server_close()
+destination = pytest.fixture(_recorder, name="destination")
+proxy = pytest.fixture(_recorder, name="proxy")
 
 
 def test_calls_go_through_the_proxy_the_environment_names(clean_environment, destination, proxy) -> None:
