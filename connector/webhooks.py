@@ -26,19 +26,17 @@ def _runtime() -> Runtime:
     return current_app.extensions["connector"]
 
 
-def _channel_for(channel: str, asset_name: str) -> Channel:
+def _channel_for(runtime: Runtime, channel: str, asset_name: str) -> Channel:
     cls = channel_class(channel)
     if cls is None:
         raise UnknownAsset(f"no channel named {channel!r}; use one of sms, messenger, whatsapp, apple, inapp")
-    runtime = _runtime()
     asset = runtime.config.asset(channel, asset_name)
     if asset is None:
         raise UnknownAsset(f"no {channel} asset named {asset_name!r} is configured")
     return cls(asset, runtime.settings)
 
 
-def _read_body(req: Request) -> bytes:
-    limit = _runtime().settings.max_body_bytes
+def _read_body(req: Request, limit: int) -> bytes:
     if req.content_length is not None and req.content_length > limit:
         raise BodyTooLarge(f"body of {req.content_length} bytes exceeds the {limit}-byte limit")
     body = req.get_data(cache=True)
@@ -58,10 +56,10 @@ def _parse_safely(parse, req: Request) -> list[InboundEvent]:
         raise PayloadError("the body could not be understood") from None
 
 
-def _accept(channel: Channel, events: list[InboundEvent]) -> None:
-    runtime = _runtime()
-    # Batches arrive in any order (Meta, WhatsApp); within one request, provider time orders them.
-    events = sorted(events, key=lambda e: e.timestamp)
+def _accept(runtime: Runtime, channel: Channel, events: list[InboundEvent]) -> None:
+    if len(events) > 1:
+        # Batches arrive in any order (Meta, WhatsApp); within one request, provider time orders them.
+        events = sorted(events, key=lambda e: e.timestamp)
     accepted = runtime.inboxes.accept(events, int(channel.dedupe_ttl.total_seconds()))
     for item in accepted:
         log.info(
@@ -82,14 +80,18 @@ def _accept(channel: Channel, events: list[InboundEvent]) -> None:
 
 
 def _intake(channel_name: str, asset_name: str, status_callback: bool) -> Response:
-    channel = _channel_for(channel_name, asset_name)
-    if request.method == "GET" and not status_callback:
-        return channel.handshake(request)
-    _read_body(request)
-    channel.verify(request)
+    # The objects behind Flask's proxies, fetched once: each proxy access costs a context lookup,
+    # and this path runs for every provider event.
+    runtime = _runtime()
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    channel = _channel_for(runtime, channel_name, asset_name)
+    if req.method == "GET" and not status_callback:
+        return channel.handshake(req)
+    _read_body(req, runtime.settings.max_body_bytes)
+    channel.verify(req)
     parse = channel.parse_status if status_callback else channel.parse
-    events = _parse_safely(parse, request)
-    _accept(channel, events)
+    events = _parse_safely(parse, req)
+    _accept(runtime, channel, events)
     return channel.acknowledge()
 
 

@@ -21,11 +21,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 
 from redis import Redis
 
 from connector.channels.base import InboundEvent
 from connector.store import keys
+from connector.store.thread_script import ThreadScript
 
 TIMELINE_LIMIT = 500
 SWEEP_BATCH = 500
@@ -209,7 +211,8 @@ class Inboxes:
         self.redis = redis
         self.wake_ttl_seconds = wake_ttl_seconds
         self.dispatchers = dispatchers
-        self._accept = redis.register_script(_ACCEPT)
+        self._append_one = ThreadScript(redis, _ACCEPT)
+        self._accept = self._append_one.script
         self._make_ready = redis.register_script(_MAKE_READY)
         self._claim_if_ready = redis.register_script(_CLAIM_IF_READY)
         self._promote_due = redis.register_script(_PROMOTE_DUE)
@@ -222,14 +225,14 @@ class Inboxes:
     def accept(self, events: Sequence[InboundEvent], dedupe_ttl_seconds: int) -> list[Accepted]:
         """Append each new event to its thread's inbox, in the order given."""
 
-        def append_event(event: InboundEvent, client: Redis) -> int:
+        def append_event(event: InboundEvent, client: Redis | None) -> int:
             dedupe_key = keys.dedupe(event.channel, event.asset, event.provider_id)
             return self.append(Box.IN, event.thread_id, event.to_json(), dedupe_key, dedupe_ttl_seconds, client=client)
 
         if len(events) == 1:
-            # One event is the common case: a direct EVALSHA is one round trip, where a pipeline
-            # adds redis-py's SCRIPT EXISTS check.
-            results = [append_event(events[0], self.redis)]
+            # One event is the common case: one EVALSHA on this thread's connection, where a
+            # pipeline adds redis-py's SCRIPT EXISTS check.
+            results = [append_event(events[0], None)]
         else:
             pipe = self.redis.pipeline(transaction=False)
             for event in events:
@@ -251,8 +254,12 @@ class Inboxes:
         client: Redis | None = None,
     ) -> int:
         """Append one item to a thread's box unless `dedupe_key` was seen: -1 duplicate, 0 appended,
-        or a dispatcher slot id (> 0) for which the caller must queue a dispatch job."""
-        return self._accept(
+        or a dispatcher slot id (> 0) for which the caller must queue a dispatch job.
+
+        With `client` a pipeline, the call is queued on it; otherwise it runs at once on this
+        thread's own connection (the intake's fast path, store/thread_script.py)."""
+        script = self._append_one if client is None else partial(self._accept, client=client)
+        return script(
             keys=[
                 dedupe_key,
                 box.key(thread_id),
@@ -264,7 +271,6 @@ class Inboxes:
                 keys.retry_state(thread_id),
             ],
             args=[dedupe_ttl_seconds, item, thread_id, self.wake_ttl_seconds, self.dispatchers, box.value],
-            client=client or self.redis,
         )
 
     def make_ready(self, thread_id: str) -> int | None:
