@@ -43,22 +43,20 @@ class ThreadScript:
         command = ("EVALSHA", self.script.sha, len(keys), *keys, *args)
         connection: AbstractConnection | None = getattr(self._local, "connection", None)
         if connection is None:
-            return self._run(self._connect(), command)
+            pool = self.redis.connection_pool
+            connection = pool.connection_class(**pool.connection_kwargs)
+            answer = self._run(connection, command)
+            self._local.connection = connection  # kept once it has answered
+            return answer
         try:
             return self._run(connection, command)
         except RedisConnectionError:
-            # Kept since an earlier call, it may have died with a Redis restart. redis-py has
-            # closed it, so the repeat connects afresh; a Redis still down raises again.
+            # It answered before, so it may have died with a Redis restart. redis-py has closed
+            # it, and the repeat connects afresh; a Redis still down raises again.
             return self._run(connection, command)
 
     def forget_connections(self) -> None:
         self._local = threading.local()
-
-    def _connect(self) -> AbstractConnection:
-        pool = self.redis.connection_pool
-        connection = pool.connection_class(**pool.connection_kwargs)
-        self._local.connection = connection
-        return connection
 
     def _run(self, connection: AbstractConnection, command: tuple[Any, ...]) -> Any:
         packed = connection.pack_command(*command)
