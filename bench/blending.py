@@ -27,9 +27,9 @@ import redis as redis_lib
 import requests
 
 from bench.loadgen import Result
+from connector.blending.chat_events import publish_chat_assigned
+from connector.blending.finesse.credentials import CredentialStore
 from connector.embedded_redis import EmbeddedRedis
-from connector.routing.chat_events import publish_chat_assigned
-from connector.routing.credentials import CredentialStore
 from connector.sandbox.main import FINESSE_ADMIN, FINESSE_CONTROL_PORT, FINESSE_PUBLISHER_PORT, FINESSE_XMPP_PORT
 from connector.settings import PROJECT_ROOT
 from connector.store import keys

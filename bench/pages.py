@@ -21,12 +21,12 @@ import redis as redis_lib
 import requests
 
 from bench.stack import running_stack
+from connector.backends.ece import indicators
+from connector.backends.ece.client import Availability
 from connector.config.loader import load_config
-from connector.config.store import ConfigStore
+from connector.config.overrides import ConfigStore
 from connector.conversations import State
-from connector.ece import indicators
-from connector.ece.client import Availability
-from connector.store import deadletters, keys, threads
+from connector.store import dead_letters, keys, threads
 from connector.store.inbox import Box
 
 CONVERSATIONS = 1000
@@ -133,7 +133,7 @@ def seed(redis: redis_lib.Redis) -> Seeded:
     letter = None
     for i in range(DEAD_LETTERS):
         item = json.dumps({"kind": "text", "text": f"dead {i}", "provider_id": f"m{i}"})
-        letter = deadletters.add(redis, thread_ids[rng.randrange(CONVERSATIONS)], Box.IN, item, "window closed")
+        letter = dead_letters.add(redis, thread_ids[rng.randrange(CONVERSATIONS)], Box.IN, item, "window closed")
     assert letter is not None
     return Seeded(thread_ids[-1], letter.id)
 

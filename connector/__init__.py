@@ -14,8 +14,8 @@ from connector.settings import Settings
 
 
 def agent_metrics(redis) -> list[str]:
-    from connector.routing.agents import AgentRegistry
-    from connector.routing.metrics import render_registry
+    from connector.blending.agents import AgentRegistry
+    from connector.blending.metrics import render_registry
 
     return render_registry(AgentRegistry(redis)).splitlines()
 
@@ -25,9 +25,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from connector import health, metrics, webhooks
     from connector.admin import init_admin
     from connector.api import init_api
-    from connector.ece import callback as ece_callback
+    from connector.backends.ece import callback as ece_callback
+    from connector.blending import agent_api
     from connector.machine_sessions import OperatorOnlySessions
-    from connector.routing import agent_api
 
     runtime = runtime or Runtime(settings or Settings.from_env())
     install(runtime)

@@ -46,7 +46,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    from connector.routing.listener import run_listener
+    from connector.blending.listener import run_listener
     from connector.runtime import Runtime
 
     return run_listener(Runtime(Settings.from_env()))

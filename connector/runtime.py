@@ -15,7 +15,7 @@ import redis as redis_lib
 
 from connector.config.loader import load_config
 from connector.config.model import Config
-from connector.config.store import ConfigStore
+from connector.config.overrides import ConfigStore
 from connector.settings import Settings
 from connector.store.inbox import Inboxes
 
@@ -67,7 +67,7 @@ class Runtime:
 
     @property
     def config(self) -> Config:
-        """Provisioned files plus the items made in the UI or API (connector/config/store.py).
+        """Provisioned files plus the items made in the UI or API (connector/config/overrides.py).
 
         Rebuilt when the store's version counter moves, checked at most every CONFIG_CHECK_SECONDS;
         writes through this runtime show at once (`config_changed`). Without Redis (check-config,

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from connector.config.overrides import MASK, ConfigConflict, ConfigInvalid, ConfigStore, NotFound, masked
 from connector.config.schemas import EntryPointSchema
-from connector.config.store import MASK, ConfigConflict, ConfigInvalid, ConfigStore, NotFound, masked
 from connector.messages.context import sample_context
 from connector.relay import system_messages
 from connector.runtime import Runtime
@@ -207,7 +207,7 @@ def test_every_provisioned_item_round_trips_through_its_raw_shape(folder):
 
     from connector.config import raw
     from connector.config.loader import load_config
-    from connector.config.store import validate
+    from connector.config.overrides import validate
     from connector.settings import PROJECT_ROOT
 
     directory = PROJECT_ROOT / folder

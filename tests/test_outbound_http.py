@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from connector.backends.ece.client import EceClient
+from connector.blending.finesse.client import FinesseClient
 from connector.channels import channel_class
 from connector.config.model import Asset, FinesseConfig
-from connector.ece.client import EceClient
-from connector.outbound_http import OutboundSession, outbound_session
-from connector.routing.finesse import FinesseClient
+from connector.http_session import OutboundSession, outbound_session
 
 PROXY_VARIABLES = tuple(
     name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())

@@ -19,7 +19,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
 from connector.auth.users import User, Users
-from connector.config.store import ConfigConflict, ConfigInvalid, NotFound
+from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound
 from connector.runtime import Runtime
 
 audit_log = logging.getLogger("connector.audit")

@@ -17,10 +17,10 @@ from marshmallow import fields as ma_fields
 from marshmallow import missing
 
 from connector.admin.access import flash_store_errors, guard, requires, runtime, user
-from connector.config.assets_view import shown, status_url, webhook_url
 from connector.config.model import Asset
+from connector.config.overrides import SECRET_FIELDS, NotFound
 from connector.config.schemas import ASSET_SCHEMAS, CHANNELS
-from connector.config.store import SECRET_FIELDS, NotFound
+from connector.operations.assets import shown, status_url, webhook_url
 
 KIND = "assets"
 COMMON = ("name", "channel", "default_locale")

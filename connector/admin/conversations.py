@@ -1,6 +1,6 @@
 """Conversations: the recent list with filters, and one conversation's timeline and pending work.
 
-Pages read Redis only (connector/store/conversations_view.py); message text is shown to operators
+Pages read Redis only (connector/operations/conversations.py); message text is shown to operators
 here, as their job needs, and never logged.
 """
 
@@ -13,7 +13,7 @@ from flask import Blueprint, abort, render_template, request
 from connector.admin.access import guard, runtime
 from connector.config.schemas import CHANNELS
 from connector.conversations import State
-from connector.store import conversations_view as view
+from connector.operations import conversations as view
 
 blueprint = guard(Blueprint("admin_conversations", __name__, url_prefix="/admin/conversations"))
 

@@ -10,8 +10,9 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from connector.admin.access import guard, requires, runtime
-from connector.relay.dead_letters import conversation_of, requeue_letter
-from connector.store import conversations_view, deadletters, keys
+from connector.operations import conversations
+from connector.operations.dead_letters import conversation_of, requeue_letter
+from connector.store import dead_letters, keys
 from connector.store.inbox import Box
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,9 @@ def index() -> Any:
     page = request.args.get("page", "1")
     page = min(int(page), 1_000_000) if page.isdigit() and int(page) > 0 else 1
     redis = runtime().redis
-    letters = deadletters.listing(redis, (page - 1) * PER_PAGE, PER_PAGE + 1)
+    letters = dead_letters.listing(redis, (page - 1) * PER_PAGE, PER_PAGE + 1)
     shown = letters[:PER_PAGE]
-    rows = conversations_view.who(redis, (letter.thread for letter in shown))
+    rows = conversations.who(redis, (letter.thread for letter in shown))
     return render_template(
         "admin/dead_letters/index.html",
         letters=[(letter, conversation_of(letter, rows)) for letter in shown],
@@ -42,14 +43,14 @@ def index() -> Any:
 @blueprint.route("/<letter_id>")
 def show(letter_id: str) -> Any:
     redis = runtime().redis
-    letter = deadletters.get(redis, letter_id)
+    letter = dead_letters.get(redis, letter_id)
     if letter is None:
         abort(404, "No such dead letter: it was requeued or deleted.")
     return render_template(
         "admin/dead_letters/show.html",
         letter=letter,
         payload=json.dumps(letter.payload(), indent=2, sort_keys=True, ensure_ascii=False),
-        thread=conversation_of(letter, conversations_view.who(redis, [letter.thread])),
+        thread=conversation_of(letter, conversations.who(redis, [letter.thread])),
         boxes=BOX_NAMES,
     )
 
@@ -79,7 +80,7 @@ def requeue_selected() -> Any:
 @blueprint.route("/<letter_id>/delete", methods=["POST"])
 @requires("admin")
 def delete(letter_id: str) -> Any:
-    if deadletters.delete(runtime().redis, letter_id):
+    if dead_letters.delete(runtime().redis, letter_id):
         log.info("dead letter deleted", extra={"dead_letter": letter_id})
         flash("Dead letter deleted.", "success")
     else:

@@ -17,12 +17,12 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from connector.admin.access import flash_store_errors, guard, requires, runtime, user
+from connector.backends.ece import indicators
+from connector.backends.ece.checks import Finding
 from connector.config import raw as raw_shape
-from connector.config.integrations_editor import TestFailed, callback_url, save
 from connector.config.model import Integration
-from connector.config.store import MASK, NotFound, masked
-from connector.ece import indicators
-from connector.ece.checks import Finding
+from connector.config.overrides import MASK, NotFound, masked
+from connector.operations.integrations import TestFailed, callback_url, save
 
 KIND = "integrations"
 STALE_SECONDS = 60.0

@@ -16,9 +16,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from connector.admin.access import flash_store_errors, guard, runtime
-from connector.config import model, rules_editor
+from connector.config import model
+from connector.config.overrides import ConfigInvalid, NotFound
 from connector.config.schemas import CHANNELS, RULE_EVENTS
-from connector.config.store import ConfigInvalid, NotFound
+from connector.operations import rules
 
 blueprint = guard(Blueprint("admin_rules", __name__, url_prefix="/admin/rules"))
 
@@ -43,9 +44,7 @@ def _tester(config: model.Config, args: MultiDict[str, str]) -> tuple[Any, dict[
     except ValueError:
         return None, {"date": ["use a date like 2026-05-01"]}
     try:
-        answer = rules_editor.which_rule(
-            config, args.get("channel", ""), args.get("asset", ""), args.get("text", ""), day
-        )
+        answer = rules.which_rule(config, args.get("channel", ""), args.get("asset", ""), args.get("text", ""), day)
     except ConfigInvalid as exc:
         return None, exc.errors
     return answer, {}
@@ -57,7 +56,7 @@ def index() -> str:
     answer, tester_errors = _tester(config, request.args)
     return render_template(
         "admin/rules/index.html",
-        rows=rules_editor.listing(config),
+        rows=rules.listing(config),
         answer=answer,
         tester_errors=tester_errors,
         probe=request.args,
@@ -71,7 +70,7 @@ def move(name: str) -> Any:
     offset = {"up": -1, "down": 1, "top": -(10**6), "bottom": 10**6}.get(request.form.get("direction", ""), 0)
     rt = runtime()
     with flash_store_errors():
-        order = rules_editor.moved(rt.config, name, offset)
+        order = rules.moved(rt.config, name, offset)
         rt.config_store.set_rule_order(order, rt.config)
         rt.config_changed()
         flash(f"Rule {name} is now number {order.index(name) + 1}.", "success")

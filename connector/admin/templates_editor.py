@@ -2,7 +2,7 @@
 (deployment-wide or one entry point), and a page per cell to edit, preview, save, reset and, in the
 sandbox, send as a test.
 
-Everything here goes through `connector.messages.editor.TemplateEditor`, as the API does, so the
+Everything here goes through `connector.operations.templates.TemplateEditor`, as the API does, so the
 page and the API cannot disagree. Without JavaScript, "Preview" is a submit of the same form;
 templates_editor.js previews while typing through `POST /api/v1/templates/preview`.
 """
@@ -14,9 +14,9 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from connector.admin.access import flash_store_errors, guard, runtime
+from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound
 from connector.config.schemas import MESSAGE_TYPES
-from connector.config.store import ConfigConflict, ConfigInvalid, NotFound
-from connector.messages.editor import (
+from connector.operations.templates import (
     ORIGINS,
     Scope,
     SendTestFailed,

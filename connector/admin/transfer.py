@@ -13,8 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from connector.admin.access import guard, requires, runtime
-from connector.config import transfer
-from connector.config.store import KINDS, NotFound, item_key
+from connector.config.overrides import KINDS, NotFound, item_key
+from connector.operations import import_export
 
 log = logging.getLogger(__name__)
 blueprint = guard(Blueprint("admin_transfer", __name__, url_prefix="/admin/transfer"))
@@ -39,7 +39,7 @@ def export() -> Any:
     kind = request.args.get("kind") or None
     name = request.args.get("name") or None
     try:
-        exported = transfer.export(runtime().config, kind, name)
+        exported = import_export.export(runtime().config, kind, name)
     except ValueError as exc:
         abort(400, str(exc))
     except NotFound as exc:
@@ -74,9 +74,9 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _plan(text: str) -> transfer.Plan:
+def _plan(text: str) -> import_export.Plan:
     rt = runtime()
-    return transfer.plan(text, rt.config, rt.provisioned, rt.config_store)
+    return import_export.plan(text, rt.config, rt.provisioned, rt.config_store)
 
 
 @blueprint.route("/import", methods=["POST"])
@@ -103,13 +103,13 @@ def apply() -> Any:
         flash("Nothing was imported: the file has problems (below).", "error")
         return render_template("admin/transfer/preview.html", plan=planned, text=text, digest=digest(text)), 422
     try:
-        written = transfer.apply(planned, rt.config_store, rt.provisioned)
-    except transfer.ImportBlocked as exc:
+        written = import_export.apply(planned, rt.config_store, rt.provisioned)
+    except import_export.ImportBlocked as exc:
         rt.config_changed()
         done = ", ".join(f"{c.kind[:-1]} {c.key}" for c in exc.written) or "nothing"
         flash(f"The import stopped: {exc}. Written before it stopped: {done}.", "error")
         return redirect(url_for(".index"))
     rt.config_changed()
     log.info("configuration imported", extra={"written": len(written)})
-    flash(f"Imported: {len(written)} item(s) written, {planned.count(transfer.UNCHANGED)} unchanged.", "success")
+    flash(f"Imported: {len(written)} item(s) written, {planned.count(import_export.UNCHANGED)} unchanged.", "success")
     return redirect(url_for(".index"))

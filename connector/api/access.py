@@ -20,7 +20,7 @@ from marshmallow import Schema, fields
 from connector.admin.access import SAFE_METHODS, audit, csrf
 from connector.auth.tokens import ApiTokens
 from connector.auth.users import User
-from connector.config.store import ConfigConflict, ConfigInvalid, NotFound
+from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound
 from connector.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])

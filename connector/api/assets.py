@@ -18,10 +18,10 @@ from marshmallow import Schema, fields
 
 from connector.api.access import F, api_blueprint, requires, runtime, store_errors
 from connector.api.access import documented_errors as access_documented_errors
-from connector.config.assets_view import shown
 from connector.config.model import Asset
+from connector.config.overrides import SECRET_FIELDS
 from connector.config.schemas import ASSET_SCHEMAS, AssetBase
-from connector.config.store import SECRET_FIELDS
+from connector.operations.assets import shown
 from connector.runtime import Runtime
 
 KIND = "assets"

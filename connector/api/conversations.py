@@ -1,5 +1,5 @@
 """Conversations: the recent list with filters, and one conversation with its timeline and what is
-pending now. Read-only; answers come from Redis alone (connector/store/conversations_view.py)."""
+pending now. Read-only; answers come from Redis alone (connector/operations/conversations.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 from connector.api.access import PageSchema, api_blueprint, runtime
 from connector.config.schemas import CHANNELS
 from connector.conversations import State
-from connector.store import conversations_view as view
+from connector.operations import conversations as view
 
 blueprint = api_blueprint("conversations", "/conversations", "Conversations: list, timeline and pending items")
 

@@ -9,8 +9,9 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
 from connector.api.access import PageSchema, api_blueprint, requires, runtime
-from connector.relay.dead_letters import conversation_of, requeue_letter
-from connector.store import conversations_view, deadletters, keys
+from connector.operations import conversations
+from connector.operations.dead_letters import conversation_of, requeue_letter
+from connector.store import dead_letters, keys
 
 blueprint = api_blueprint("dead_letters", "/dead-letters", "Dead letters: failed items to requeue or delete")
 
@@ -50,7 +51,7 @@ class RequeuedSchema(Schema):
     requeued = fields.Boolean(required=True)
 
 
-def _dump(letter: deadletters.DeadLetter, threads: dict[str, conversations_view.Summary]) -> dict[str, Any]:
+def _dump(letter: dead_letters.DeadLetter, threads: dict[str, conversations.Summary]) -> dict[str, Any]:
     return {
         "id": letter.id,
         "thread": letter.thread,
@@ -70,9 +71,9 @@ def list_dead_letters(args: dict[str, Any]) -> Any:
     """Dead letters, newest first."""
     redis = runtime().redis
     page, per_page = args["page"], args["per_page"]
-    letters = deadletters.listing(redis, (page - 1) * per_page, per_page + 1)
+    letters = dead_letters.listing(redis, (page - 1) * per_page, per_page + 1)
     shown = letters[:per_page]
-    threads = conversations_view.who(redis, (letter.thread for letter in shown))
+    threads = conversations.who(redis, (letter.thread for letter in shown))
     return {
         "items": [_dump(letter, threads) for letter in shown],
         "page": page,
@@ -82,8 +83,8 @@ def list_dead_letters(args: dict[str, Any]) -> Any:
     }
 
 
-def _letter(letter_id: str) -> deadletters.DeadLetter:
-    letter = deadletters.get(runtime().redis, letter_id)
+def _letter(letter_id: str) -> dead_letters.DeadLetter:
+    letter = dead_letters.get(runtime().redis, letter_id)
     if letter is None:
         abort(404, message=f"no dead letter {letter_id}: it was requeued or deleted")
     return letter  # type: ignore[return-value]
@@ -95,7 +96,7 @@ def _letter(letter_id: str) -> deadletters.DeadLetter:
 def get_dead_letter(letter_id: str) -> Any:
     """One dead letter with its payload."""
     letter = _letter(letter_id)
-    return _dump(letter, conversations_view.who(runtime().redis, [letter.thread]))
+    return _dump(letter, conversations.who(runtime().redis, [letter.thread]))
 
 
 @blueprint.route("/<letter_id>", methods=["DELETE"])
@@ -105,7 +106,7 @@ def get_dead_letter(letter_id: str) -> Any:
 @blueprint.alt_response(404, response="NOT_FOUND")
 def delete_dead_letter(letter_id: str) -> None:
     """Delete a dead letter for good (admin)."""
-    if not deadletters.delete(runtime().redis, letter_id):
+    if not dead_letters.delete(runtime().redis, letter_id):
         abort(404, message=f"no dead letter {letter_id}: it was requeued or deleted")
 
 

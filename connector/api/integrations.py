@@ -18,11 +18,11 @@ from marshmallow import Schema, fields
 
 from connector.api.access import F, api_blueprint, requires, runtime, store_errors
 from connector.api.access import documented_errors as access_documented_errors
-from connector.config.integrations_editor import TestFailed, candidate, run_test, save, shown
+from connector.backends.ece import indicators
 from connector.config.model import EntryPoint, Integration
+from connector.config.overrides import NotFound
 from connector.config.schemas import IntegrationSchema
-from connector.config.store import NotFound
-from connector.ece import indicators
+from connector.operations.integrations import TestFailed, candidate, run_test, save, shown
 from connector.runtime import Runtime
 
 KIND = "integrations"

@@ -18,8 +18,8 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
 from connector.api.access import api_blueprint, documented_errors, runtime, store_errors
-from connector.config import rules_editor
 from connector.config.schemas import CHANNELS, RuleSchema
+from connector.operations import rules
 
 blueprint = api_blueprint(
     "rules",
@@ -91,7 +91,7 @@ class TesterOut(Schema):
     rules = fields.List(fields.Nested(VerdictOut), required=True)
 
 
-def _row_out(row: rules_editor.RuleRow) -> dict[str, Any]:
+def _row_out(row: rules.RuleRow) -> dict[str, Any]:
     return {
         **row.fields,
         "position": row.position,
@@ -102,7 +102,7 @@ def _row_out(row: rules_editor.RuleRow) -> dict[str, Any]:
 
 
 def _row(name: str) -> dict[str, Any]:
-    row = next((r for r in rules_editor.listing(runtime().config) if r.name == name), None)
+    row = next((r for r in rules.listing(runtime().config) if r.name == name), None)
     if row is None:
         abort(404, message=f"no rule named {name!r}")
     return _row_out(row)
@@ -123,7 +123,7 @@ def _body() -> dict[str, Any]:
 @errors()
 def list_rules() -> Any:
     """Every rule in evaluation order (first match wins), the default rule last."""
-    return [_row_out(row) for row in rules_editor.listing(runtime().config)]
+    return [_row_out(row) for row in rules.listing(runtime().config)]
 
 
 @blueprint.route("", methods=["POST"])
@@ -186,7 +186,7 @@ def set_order(body: dict[str, Any]) -> Any:
     with store_errors():
         rt.config_store.set_rule_order(body["order"], rt.config)
     rt.config_changed()
-    return [_row_out(row) for row in rules_editor.listing(rt.config)]
+    return [_row_out(row) for row in rules.listing(rt.config)]
 
 
 @blueprint.route("/test", methods=["POST"])
@@ -197,11 +197,11 @@ def test(probe: dict[str, Any]) -> Any:
     """Which rule would a customer message match, and why each earlier rule did not (viewers too)."""
     day = probe["date"] or datetime.now(UTC).date()
     with store_errors():
-        answer = rules_editor.which_rule(runtime().config, probe["channel"], probe["asset"], probe["text"], day)
+        answer = rules.which_rule(runtime().config, probe["channel"], probe["asset"], probe["text"], day)
     return tester_out(answer)
 
 
-def tester_out(answer: rules_editor.TesterAnswer) -> dict[str, Any]:
+def tester_out(answer: rules.TesterAnswer) -> dict[str, Any]:
     return {
         "rule": answer.rule,
         "forward_to": answer.forward_to,

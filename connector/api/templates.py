@@ -17,7 +17,7 @@ from marshmallow import Schema, fields, validate
 
 from connector.api.access import api_blueprint, documented_errors, runtime, store_errors
 from connector.config.schemas import MESSAGE_TYPES
-from connector.messages.editor import (
+from connector.operations.templates import (
     ORIGINS,
     Cell,
     Scope,

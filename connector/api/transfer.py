@@ -9,8 +9,8 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
 from connector.api.access import api_blueprint, requires, runtime
-from connector.config import transfer
-from connector.config.store import KINDS, NotFound
+from connector.config.overrides import KINDS, NotFound
+from connector.operations import import_export
 
 blueprint = api_blueprint("transfer", "/config", "Export and import the configuration as YAML")
 
@@ -73,7 +73,7 @@ class ImportResultSchema(Schema):
 def export_config(args: dict[str, Any]) -> Any:
     """Everything, every item of a kind, or one item, as YAML loadable by `check-config`."""
     try:
-        exported = transfer.export(runtime().config, args.get("kind"), args.get("name"))
+        exported = import_export.export(runtime().config, args.get("kind"), args.get("name"))
     except ValueError as exc:
         abort(400, message=str(exc), errors={"query": {"name": [str(exc)]}})
     except NotFound as exc:
@@ -86,7 +86,7 @@ def export_config(args: dict[str, Any]) -> Any:
     }
 
 
-def _result(planned: transfer.Plan, written: int, applied: bool) -> dict[str, Any]:
+def _result(planned: import_export.Plan, written: int, applied: bool) -> dict[str, Any]:
     return {
         "ok": planned.ok,
         "applied": applied,
@@ -112,7 +112,7 @@ def import_config(args: dict[str, Any], body: dict[str, Any]) -> Any:
     """Validate a provisioning file and show the diff (dry_run=true, the default), or apply it
     (dry_run=false: re-validated, nothing written when any item has a problem)."""
     rt = runtime()
-    planned = transfer.plan(body["yaml"], rt.config, rt.provisioned, rt.config_store)
+    planned = import_export.plan(body["yaml"], rt.config, rt.provisioned, rt.config_store)
     if args["dry_run"]:
         return _result(planned, 0, applied=False)
     if not planned.ok:
@@ -122,8 +122,8 @@ def import_config(args: dict[str, Any], body: dict[str, Any]) -> Any:
             errors={"json": {"yaml": [str(p) for p in planned.problems]}},
         )
     try:
-        written = transfer.apply(planned, rt.config_store, rt.provisioned)
-    except transfer.ImportBlocked as exc:
+        written = import_export.apply(planned, rt.config_store, rt.provisioned)
+    except import_export.ImportBlocked as exc:
         rt.config_changed()
         done = ", ".join(f"{c.kind[:-1]} {c.key}" for c in exc.written) or "nothing"
         abort(409, message=f"the import stopped: {exc}; written before it stopped: {done}")

@@ -42,7 +42,7 @@ class Backend(Protocol):
 
 
 _BACKENDS: dict[str, Backend] = {}
-_BUILT_IN = {"ece": "connector.ece.backend"}
+_BUILT_IN = {"ece": "connector.backends.ece.backend"}
 """Backends that register themselves on import, imported the first time their type is needed."""
 
 

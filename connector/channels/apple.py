@@ -17,7 +17,7 @@ from flask import Request
 
 from connector.channels import apple_crypto, media
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent, attachment_objects
-from connector.channels.outbound import (
+from connector.channels.sending import (
     OutboundFile,
     OutboundText,
     Recipient,

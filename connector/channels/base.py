@@ -25,7 +25,7 @@ import requests
 from flask import Request, Response, jsonify
 
 from connector.channels import media
-from connector.channels.outbound import (
+from connector.channels.sending import (
     NOT_SENT,
     FetchedFile,
     Outbound,
@@ -38,7 +38,7 @@ from connector.channels.outbound import (
 )
 from connector.config.model import Asset
 from connector.errors import PayloadError, PermanentError, UnsupportedMediaType, WindowClosed
-from connector.outbound_http import outbound_session
+from connector.http_session import outbound_session
 from connector.settings import Settings
 
 ACK_BODY = b'{"status":"ok"}'  # a constant: serialising it per request is measurable at webhook rates

@@ -20,7 +20,7 @@ from flask import Request
 
 from connector.channels import media
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent, attachment_objects
-from connector.channels.outbound import (
+from connector.channels.sending import (
     OutboundFile,
     OutboundText,
     Recipient,

@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from connector.channels.outbound import call, retry_after
+from connector.channels.sending import call, retry_after
 from connector.errors import PermanentError, RetryableError
 
 MAX_REDIRECTS = 3

@@ -13,7 +13,7 @@ from flask import Request, Response
 
 from connector.channels import media
 from connector.channels.base import Channel
-from connector.channels.outbound import call, json_body, retry_after
+from connector.channels.sending import call, json_body, retry_after
 from connector.errors import (
     MissingSignature,
     PayloadError,

@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 
 from connector.channels import media
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent
-from connector.channels.outbound import OutboundFile, OutboundText, Recipient, SendResult, call, json_body, retry_after
+from connector.channels.sending import OutboundFile, OutboundText, Recipient, SendResult, call, json_body, retry_after
 from connector.errors import (
     MissingSignature,
     PayloadError,

@@ -11,7 +11,7 @@ from flask import Request
 from connector.channels import media
 from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.channels.meta import MetaChannel, optional, require
-from connector.channels.outbound import NOT_SENT, OutboundFile, OutboundText, Recipient, SendResult
+from connector.channels.sending import NOT_SENT, OutboundFile, OutboundText, Recipient, SendResult
 from connector.errors import PayloadError, PermanentError
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")

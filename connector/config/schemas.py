@@ -253,7 +253,7 @@ class IntegrationSchema(StrictSchema):
 
     @validates_schema
     def known_api_paths(self, data: dict[str, Any], **_: Any) -> None:
-        from connector.ece import paths  # the one table of ECE path names
+        from connector.backends.ece import paths  # the one table of ECE path names
 
         unknown = paths.unknown_names(data.get("api_paths") or {})
         if unknown:
@@ -345,7 +345,7 @@ class FinesseSchema(StrictSchema):
 
     @validates_schema
     def known_policy(self, data: dict[str, Any], **_: Any) -> None:
-        from connector.routing.sync import ChatEnabledPolicy
+        from connector.blending.finesse.sync import ChatEnabledPolicy
 
         if "chat_enabled" in data:
             try:

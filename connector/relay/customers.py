@@ -7,7 +7,7 @@ import threading
 
 from connector.channels import channel_class
 from connector.channels.base import Channel
-from connector.channels.outbound import Recipient
+from connector.channels.sending import Recipient
 from connector.errors import PermanentError
 from connector.runtime import Runtime
 from connector.store.threads import Thread

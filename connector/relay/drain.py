@@ -21,11 +21,11 @@ from connector import backends, conversations, rules
 from connector.channels import channel_class
 from connector.channels.base import EventKind, InboundEvent
 from connector.errors import PermanentError, RetryableError
-from connector.relay import breaker, outbound, retry
+from connector.relay import breaker, retry, to_customer
 from connector.relay.breaker import Breaker, Parked, service_of
 from connector.relay.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
 from connector.runtime import Runtime, current
-from connector.store import deadletters, keys, threads
+from connector.store import dead_letters, keys, threads
 from connector.store.effects import Effects
 from connector.store.inbox import LEASE_LOST, TIMELINE_LIMIT, Box, Held
 
@@ -146,9 +146,9 @@ def _handle_one(runtime: Runtime, thread_id: str, token: str, box: Box, item: by
         if box is Box.IN:
             entry, fields = _handle_inbound(runtime, item, effects)
         else:
-            entry, fields = outbound.handle_item(runtime, thread_id, item, effects)
+            entry, fields = to_customer.handle_item(runtime, thread_id, item, effects)
     except PermanentError as exc:
-        letter = deadletters.add(runtime.redis, thread_id, box, item, exc.reason)
+        letter = dead_letters.add(runtime.redis, thread_id, box, item, exc.reason)
         log.error(
             "item dead-lettered: permanent failure",
             extra={**_about(thread_id, box), "dead_letter": letter.id, "reason": exc.reason},
@@ -162,7 +162,7 @@ def _handle_one(runtime: Runtime, thread_id: str, token: str, box: Box, item: by
         if not decision.give_up:
             _note_retry(runtime, thread_id, box, exc, decision)
             return _BACKING_OFF
-        letter = deadletters.add(
+        letter = dead_letters.add(
             runtime.redis, thread_id, box, item, f"retries exhausted: {exc}", attempts=decision.attempts
         )
         log.error(

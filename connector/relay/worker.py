@@ -25,7 +25,7 @@ def warm_up(runtime: Runtime) -> None:
     customer message after a start pays for them (tens of milliseconds, more under a burst)."""
     from connector.backends import backend_for
 
-    for module in ("connector.relay.drain", "connector.relay.outbound"):  # RQ imports them in the first job
+    for module in ("connector.relay.drain", "connector.relay.to_customer"):  # RQ imports them in the first job
         importlib.import_module(module)
 
     for integration in runtime.config.integrations:

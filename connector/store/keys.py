@@ -142,7 +142,7 @@ def agent_credentials() -> str:
     return f"{PREFIX}:routing:credentials"
 
 
-# -- routing: agent registry and media blending (connector/routing/agents.py, service.py, sync.py) --
+# -- routing: agent registry and media blending (connector/blending/agents.py, service.py, sync.py) --
 
 
 def routing_agents() -> str:
@@ -205,7 +205,7 @@ def routing_sync_requested() -> str:
     return f"{PREFIX}:routing:sync-requested"
 
 
-# -- ECE (connector/ece/) ---------------------------------------------------------------------------
+# -- ECE (connector/backends/ece/) ---------------------------------------------------------------------------
 
 
 def ece_token(integration: str, fingerprint: str) -> str:
@@ -227,7 +227,7 @@ def ece_conversation(integration: str, conversation_id: str) -> str:
     return f"{PREFIX}:ece:conv:{integration}:{conversation_id}"
 
 
-# -- operator configuration, users and tokens (connector/config/store.py, connector/auth/) -----------
+# -- operator configuration, users and tokens (connector/config/overrides.py, connector/auth/) -----------
 
 
 def config_items(kind: str) -> str:

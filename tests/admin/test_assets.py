@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from connector.config.store import MASK
+from connector.config.overrides import MASK
 
 BASE = "https://connector.example.com"
 

@@ -6,7 +6,7 @@ import json
 import time
 
 from connector.relay.drain import drain_thread
-from connector.store import deadletters, keys
+from connector.store import dead_letters, keys
 from connector.store.inbox import Box
 from tests.store.test_conversations_view import post_whatsapp, seed
 
@@ -48,7 +48,7 @@ def test_unknown_filter_values_are_ignored_not_errors(operator, redis):
 def test_a_conversation_page_tells_its_whole_story(operator, client, redis):
     thread_id = post_whatsapp(client, "15551239001", "wamid.U1", "Where is my parcel?")
     drain_thread(thread_id)
-    letter = deadletters.add(redis, thread_id, Box.OUT, b'{"source":"ece"}', "window closed")
+    letter = dead_letters.add(redis, thread_id, Box.OUT, b'{"source":"ece"}', "window closed")
     entry = {"at": time.time(), "kind": "dead_letter", "box": "out", "reason": "window closed", "id": letter.id}
     redis.rpush(keys.timeline(thread_id), json.dumps(entry))  # as drain.py records a dead letter
     post_whatsapp(client, "15551239001", "wamid.U2", "Hello?")  # pending: not drained yet

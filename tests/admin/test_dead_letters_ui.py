@@ -6,17 +6,17 @@ import json
 
 from connector.relay import queues
 from connector.relay.drain import drain_thread
-from connector.store import deadletters, keys, threads
+from connector.store import dead_letters, keys, threads
 from connector.store.inbox import Box
 from tests.store.test_conversations_view import post_whatsapp
 
 
-def dead_lettered_message(client, redis, wa_id="15551238001", text="Please call me") -> deadletters.DeadLetter:
+def dead_lettered_message(client, redis, wa_id="15551238001", text="Please call me") -> dead_letters.DeadLetter:
     """A customer message taken out of its inbox and dead-lettered, as the drain does on a
     permanent failure (same item bytes, same box)."""
     thread_id = post_whatsapp(client, wa_id, f"wamid.{wa_id}", text)
     item = redis.lpop(keys.inbox(thread_id))
-    return deadletters.add(redis, thread_id, Box.IN, item, "ECE refused start (400): entry point inactive", 4)
+    return dead_letters.add(redis, thread_id, Box.IN, item, "ECE refused start (400): entry point inactive", 4)
 
 
 def test_the_list_shows_reason_conversation_box_and_attempts(operator, client, redis):
@@ -43,7 +43,7 @@ def test_requeue_puts_the_item_back_wakes_a_worker_and_it_is_handled(operator, c
     admin = operator("admin")
     answer = admin.post(f"/admin/dead-letters/{letter.id}/requeue", data={"csrf_token": admin.csrf})
     assert answer.status_code == 302
-    assert deadletters.get(redis, letter.id) is None
+    assert dead_letters.get(redis, letter.id) is None
     assert redis.llen(keys.inbox(letter.thread)) == 1
     assert queues.queue(queues.INBOUND, redis).count == 1, "a dispatch job was queued"
 
@@ -59,11 +59,11 @@ def test_bulk_requeue_and_delete(operator, client, redis):
     third = dead_lettered_message(client, redis, "15551238004")
     admin = operator("admin")
     admin.post("/admin/dead-letters/requeue", data={"csrf_token": admin.csrf, "ids": [first.id, second.id]})
-    assert [letter.id for letter in deadletters.listing(redis)] == [third.id]
+    assert [letter.id for letter in dead_letters.listing(redis)] == [third.id]
     assert redis.llen(keys.inbox(first.thread)) == redis.llen(keys.inbox(second.thread)) == 1
 
     admin.post(f"/admin/dead-letters/{third.id}/delete", data={"csrf_token": admin.csrf})
-    assert deadletters.listing(redis) == [] and redis.llen(keys.inbox(third.thread)) == 0
+    assert dead_letters.listing(redis) == [] and redis.llen(keys.inbox(third.thread)) == 0
     gone = admin.post(f"/admin/dead-letters/{third.id}/delete", data={"csrf_token": admin.csrf}, follow_redirects=True)
     assert "gone already" in gone.get_data(as_text=True)
 

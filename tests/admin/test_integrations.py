@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from connector.config.store import MASK
-from connector.ece import indicators
-from connector.ece.client import Availability
+from connector.backends.ece import indicators
+from connector.backends.ece.client import Availability
+from connector.config.overrides import MASK
 from tests.conftest import ECE_CLIENT
 
 KEY, SECRET = ECE_CLIENT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.config.store import MASK
+from connector.config.overrides import MASK
 
 URL = "/api/v1/assets"
 BASE = "https://connector.example.com"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.store import deadletters, keys
+from connector.store import dead_letters, keys
 from tests.admin.test_dead_letters_ui import dead_lettered_message
 
 
@@ -24,7 +24,7 @@ def test_requeue_puts_the_item_back(api_client, client, redis):
     answer = api_client("admin").post(f"/api/v1/dead-letters/{letter.id}/requeue")
     assert answer.status_code == 200
     assert answer.get_json() == {"id": letter.id, "thread": letter.thread, "box": "in", "requeued": True}
-    assert deadletters.get(redis, letter.id) is None and redis.llen(keys.inbox(letter.thread)) == 1
+    assert dead_letters.get(redis, letter.id) is None and redis.llen(keys.inbox(letter.thread)) == 1
     assert api_client("admin").post(f"/api/v1/dead-letters/{letter.id}/requeue").status_code == 404
 
 
@@ -32,7 +32,7 @@ def test_delete(api_client, client, redis):
     letter = dead_lettered_message(client, redis)
     api = api_client("admin")
     assert api.delete(f"/api/v1/dead-letters/{letter.id}").status_code == 204
-    assert deadletters.get(redis, letter.id) is None
+    assert dead_letters.get(redis, letter.id) is None
     assert api.delete(f"/api/v1/dead-letters/{letter.id}").status_code == 404
 
 
@@ -42,4 +42,4 @@ def test_only_an_admin_requeues_or_deletes(api_client, client, redis):
         api = api_client(role)
         assert api.post(f"/api/v1/dead-letters/{letter.id}/requeue").status_code == 403, role
         assert api.delete(f"/api/v1/dead-letters/{letter.id}").status_code == 403, role
-    assert deadletters.get(redis, letter.id) is not None
+    assert dead_letters.get(redis, letter.id) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.config.store import MASK
+from connector.config.overrides import MASK
 from tests.conftest import ECE_CLIENT
 
 KEY, SECRET = ECE_CLIENT

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from connector.auth.tokens import ApiTokens
-from connector.store import deadletters, keys, threads
+from connector.store import dead_letters, keys, threads
 from connector.store.inbox import Box
 from tests.conftest import add_operator
 
@@ -46,7 +46,7 @@ def admin_token(runtime, operator_password_hash) -> str:
     threads.save(runtime.redis, thread)
     runtime.redis.zadd(keys.threads_by_activity(), {thread.id: 1})
     runtime.redis.rpush(keys.timeline(thread.id), json.dumps({"at": 1, "kind": "text", "text": "hi"}))
-    deadletters.add(runtime.redis, thread.id, Box.IN, json.dumps({"kind": "text", "text": "x"}), "window closed")
+    dead_letters.add(runtime.redis, thread.id, Box.IN, json.dumps({"kind": "text", "text": "x"}), "window closed")
     return ApiTokens(runtime.redis).issue("fuzzer", "schemathesis")
 
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from connector.channels.apple import Apple
 from connector.channels.base import Attachment
-from connector.channels.outbound import (
+from connector.channels.sending import (
     OutboundClose,
     OutboundFile,
     OutboundText,

@@ -14,7 +14,7 @@ import responses
 
 from connector.channels.base import Attachment
 from connector.channels.inapp import InApp
-from connector.channels.outbound import (
+from connector.channels.sending import (
     OutboundClose,
     OutboundFile,
     OutboundText,

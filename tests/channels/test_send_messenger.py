@@ -11,7 +11,7 @@ import responses
 
 from connector.channels.base import Attachment
 from connector.channels.messenger import Messenger
-from connector.channels.outbound import (
+from connector.channels.sending import (
     OutboundClose,
     OutboundFile,
     OutboundText,

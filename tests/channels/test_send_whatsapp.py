@@ -10,7 +10,7 @@ import requests
 import responses
 
 from connector.channels.base import Attachment
-from connector.channels.outbound import (
+from connector.channels.sending import (
     OutboundClose,
     OutboundFile,
     OutboundText,

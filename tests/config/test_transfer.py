@@ -1,13 +1,13 @@
-"""Export as provisioning YAML and import with validation and a diff (connector/config/transfer.py)."""
+"""Export as provisioning YAML and import with validation and a diff (connector/operations/import_export.py)."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from connector.config import transfer
 from connector.config.loader import load_config
-from connector.config.store import MASK, NotFound
+from connector.config.overrides import MASK, NotFound
+from connector.operations import import_export
 
 SECRETS = (
     "twilio-test-token",
@@ -51,12 +51,12 @@ def document(**sections) -> str:
     return yaml.safe_dump(sections, sort_keys=False)
 
 
-def plan(runtime, text: str, env=ENV) -> transfer.Plan:
-    return transfer.plan(text, runtime.config, runtime.provisioned, runtime.config_store, env)
+def plan(runtime, text: str, env=ENV) -> import_export.Plan:
+    return import_export.plan(text, runtime.config, runtime.provisioned, runtime.config_store, env)
 
 
-def apply(runtime, text: str, env=ENV) -> list[transfer.Change]:
-    written = transfer.apply(plan(runtime, text, env), runtime.config_store, runtime.provisioned)
+def apply(runtime, text: str, env=ENV) -> list[import_export.Change]:
+    written = import_export.apply(plan(runtime, text, env), runtime.config_store, runtime.provisioned)
     runtime.config_changed()
     return written
 
@@ -65,7 +65,7 @@ def apply(runtime, text: str, env=ENV) -> list[transfer.Change]:
 
 
 def test_an_export_of_everything_loads_with_check_config_and_holds_no_secret(runtime, tmp_path):
-    exported = transfer.export(runtime.config)
+    exported = import_export.export(runtime.config)
     for secret in SECRETS:
         assert secret not in exported.text
     assert "${TEST_SMS_AUTH_TOKEN}" in exported.text and "TEST_SMS_AUTH_TOKEN" in exported.variables
@@ -80,20 +80,20 @@ def test_an_export_of_everything_loads_with_check_config_and_holds_no_secret(run
 
 
 def test_an_export_of_one_item_holds_only_it(runtime):
-    exported = transfer.export(runtime.config, "assets", "sms/test-sms")
+    exported = import_export.export(runtime.config, "assets", "sms/test-sms")
     data = yaml.safe_load(exported.text)
     assert list(data) == ["assets"] and [a["name"] for a in data["assets"]] == ["test-sms"]
     assert data["assets"][0]["auth_token"] == "${TEST_SMS_AUTH_TOKEN}"
     assert exported.filename == "sms-test-sms.yaml"
     with pytest.raises(NotFound):
-        transfer.export(runtime.config, "rules", "no-such-rule")
+        import_export.export(runtime.config, "rules", "no-such-rule")
     with pytest.raises(ValueError, match="kind"):
-        transfer.export(runtime.config, "widgets")
+        import_export.export(runtime.config, "widgets")
 
 
 def test_ui_rules_are_exported_in_evaluation_order(runtime):
     apply(runtime, document(integrations=[ECE], assets=[ASSET], rules=[rule("b"), rule("a")]))
-    exported = yaml.safe_load(transfer.export(runtime.config, "rules").text)
+    exported = yaml.safe_load(import_export.export(runtime.config, "rules").text)
     assert [r["name"] for r in exported["rules"]][-2:] == ["b", "a"]
 
 
@@ -138,7 +138,7 @@ def test_a_changed_item_lists_its_changed_fields_and_masked_secrets_keep_the_sto
 
 
 def test_provisioned_items_show_unchanged_when_equal_and_are_refused_otherwise(runtime):
-    exported = transfer.export(runtime.config, "assets")
+    exported = import_export.export(runtime.config, "assets")
     env = dict(zip(exported.variables, SECRETS, strict=True))
     planned = plan(runtime, exported.text, env)
     assert planned.ok and {c.action for c in planned.changes} == {"unchanged"}
@@ -162,8 +162,8 @@ def test_one_bad_item_blocks_the_whole_import_and_problems_name_item_and_field(r
     [problem] = planned.problems
     assert (problem.item, problem.field) == ("assets[1] ('bad-sms')", "number")
     assert str(problem).startswith("import: assets[1] ('bad-sms'): field 'number': ")
-    with pytest.raises(transfer.ImportBlocked):
-        transfer.apply(planned, runtime.config_store, runtime.provisioned)
+    with pytest.raises(import_export.ImportBlocked):
+        import_export.apply(planned, runtime.config_store, runtime.provisioned)
     assert runtime.config_store.raw_items("integrations") == {} and runtime.config_store.raw_items("assets") == {}
 
 
@@ -219,11 +219,11 @@ def test_an_integration_change_may_not_drop_an_entry_point_a_rule_uses(runtime):
 
 
 def test_rule_order_refills_the_imported_rules_places():
-    assert transfer.rule_order(["a", "x", "b", "y", "c"], ["c", "a", "b"]) == ["c", "x", "a", "y", "b"]
-    assert transfer.rule_order(["a", "b"], ["zzz", "b"]) == ["a", "b"], "unknown names are ignored"
+    assert import_export.rule_order(["a", "x", "b", "y", "c"], ["c", "a", "b"]) == ["c", "x", "a", "y", "b"]
+    assert import_export.rule_order(["a", "b"], ["zzz", "b"]) == ["a", "b"], "unknown names are ignored"
 
 
 def test_env_names_are_valid_variable_names():
-    assert transfer.env_name("MyECE", "callback_auth.token") == "MYECE_CALLBACK_AUTH_TOKEN"
-    assert transfer.env_name("support-sms", "auth_token") == "SUPPORT_SMS_AUTH_TOKEN"
-    assert transfer.env_name("1page", "app_secret") == "CC_1PAGE_APP_SECRET"
+    assert import_export.env_name("MyECE", "callback_auth.token") == "MYECE_CALLBACK_AUTH_TOKEN"
+    assert import_export.env_name("support-sms", "auth_token") == "SUPPORT_SMS_AUTH_TOKEN"
+    assert import_export.env_name("1page", "app_secret") == "CC_1PAGE_APP_SECRET"

@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 
 from connector.config.model import EntryPoint
+from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound
 from connector.config.schemas import MESSAGE_TYPES
-from connector.config.store import ConfigConflict, ConfigInvalid, NotFound
 from connector.messages.context import sample_context
-from connector.messages.editor import Scope, SendTestUnavailable, TemplateEditor, TemplateError
+from connector.operations.templates import Scope, SendTestUnavailable, TemplateEditor, TemplateError
 from connector.relay.system_messages import templates_of
 from connector.runtime import Runtime
 from connector.sandbox.http import serving

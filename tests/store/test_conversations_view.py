@@ -9,9 +9,9 @@ import pytest
 
 from connector.channels.base import thread_id_for
 from connector.conversations import State
+from connector.operations import conversations as view
 from connector.relay.drain import drain_thread
-from connector.store import conversations_view as view
-from connector.store import deadletters, keys, threads
+from connector.store import dead_letters, keys, threads
 from connector.store.inbox import Box, Inboxes
 from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
 
@@ -159,6 +159,6 @@ def test_an_unknown_thread_has_no_detail(redis):
 
 def test_who_labels_threads_in_one_call_and_skips_missing_ones(redis):
     seed(redis, 3)
-    letter = deadletters.add(redis, "t00001", Box.IN, b"{}", "x")
+    letter = dead_letters.add(redis, "t00001", Box.IN, b"{}", "x")
     found = view.who(redis, [letter.thread, "t00002", "gone"])
     assert set(found) == {"t00001", "t00002"} and found["t00001"].channel == "sms"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from connector.channels.base import thread_id_for
-from connector.store import deadletters
+from connector.store import dead_letters
 from tests.e2e.browser.conftest import screenshot
 from tests.e2e.stack import ASSETS, CUSTOMERS, Stack
 from tests.helpers import wait_for
@@ -27,7 +27,7 @@ def test_requeue_a_dead_letter_and_see_it_delivered(page, log_in, stack: Stack) 
         removed = stack.ece.model.entry_points.pop("1001")
     stack.customer.send_text(WA, WA_CUSTOMER, TEXT)
     [letter] = wait_for(
-        lambda: deadletters.listing(stack.runtime.redis), timeout=20, what="the message to be dead-lettered"
+        lambda: dead_letters.listing(stack.runtime.redis), timeout=20, what="the message to be dead-lettered"
     )
     assert stack.conversations() == []
 

@@ -9,7 +9,7 @@ import time
 
 from connector.channels.base import thread_id_for
 from connector.conversations import State
-from connector.store import deadletters, keys, threads
+from connector.store import dead_letters, keys, threads
 from tests.e2e.stack import ASSETS, CUSTOMERS, INTEGRATION, Stack, settle
 from tests.helpers import wait_for
 
@@ -160,7 +160,7 @@ def test_outside_the_window_nothing_is_sent_and_the_agent_is_told(stack: Stack) 
     received = stack.wait_received(stack.ece.model.conversation(conversation_id), 2)
     assert "window is closed" in received[-1].content
     assert not [s for s in stack.sent("whatsapp") if "still there" in (s.get("text") or "")]
-    letters = deadletters.listing(stack.runtime.redis)
+    letters = dead_letters.listing(stack.runtime.redis)
     assert letters and "window" in letters[0].reason
 
 
@@ -178,7 +178,7 @@ def test_provider_errors_are_retried_and_permanent_ones_dead_lettered(stack: Sta
     stack.ece.model.say(conversation_id, "and then this one")
     stack.wait_text("whatsapp", "and then this one")
     assert sum("after a rate limit" in (s.get("text") or "") for s in stack.sent("whatsapp")) == 1
-    letters = deadletters.listing(stack.runtime.redis)
+    letters = dead_letters.listing(stack.runtime.redis)
     assert len(letters) == 1 and "131026" in letters[0].reason
 
 

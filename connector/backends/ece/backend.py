@@ -1,0 +1,265 @@
+"""The ECE backend: customer events into ECE conversations (the inbound half of issue "ECE end to
+end"). Registered for integrations of type `ece`.
+
+Resolve conversation (Webex Connect): an open conversation receives the event; none, or one ECE
+no longer knows, means a new one is started. Before starting, the availability gate: an inactive
+entry point gets the "entry point disabled" message; no agent or a full queue gets "no agents"
+and the entry point's unavailable policy. Every call is an effect recorded per item, so a repeat
+(crash, retry) never starts two conversations or sends a message twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+
+from connector import backends
+from connector.backends.ece.attributes import custom_attributes, customer_attributes
+from connector.backends.ece.client import Availability, EceClient, client_for
+from connector.channels.base import Attachment, EventKind, InboundEvent
+from connector.config.model import EntryPoint, Integration
+from connector.conversations import State
+from connector.errors import ConversationGone, PermanentError
+from connector.relay import customers, outbox
+from connector.runtime import Runtime
+from connector.store import keys
+from connector.store.effects import Effects
+from connector.store.threads import Thread
+
+log = logging.getLogger(__name__)
+
+
+class AvailabilityCache:
+    """Entry point availability per process, reused for `ttl` seconds when it says yes (a burst of new
+    chats on one entry point asks ECE once), never when it says no (a customer is not turned away on
+    a stale answer). One thread asks while the others of the process wait for its answer: a burst
+    would otherwise send every drain thread's five calls to ECE at the same moment."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: dict[tuple[str, str], tuple[float, Availability]] = {}
+        self._asking: dict[tuple[str, str], threading.Lock] = {}
+
+    def get(self, client: EceClient, entry_point_id: str, ttl: float) -> Availability:
+        key = (client.name, entry_point_id)
+        if (cached := self._fresh(key)) is not None:
+            return cached
+        with self._lock:
+            asking = self._asking.setdefault(key, threading.Lock())
+        with asking:
+            if (cached := self._fresh(key)) is not None:
+                return cached
+            availability = client.availability(entry_point_id)
+            if availability.can_take_chats and ttl > 0:
+                with self._lock:
+                    self._answers[key] = (time.monotonic() + ttl, availability)
+        return availability
+
+    def _fresh(self, key: tuple[str, str]) -> Availability | None:
+        with self._lock:
+            cached = self._answers.get(key)
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+
+_availability = AvailabilityCache()
+
+
+CONVERSATION_MAP_TTL_SECONDS = 30 * 24 * 3600
+"""How long an ECE conversation id maps back to its thread (late callbacks of an ended chat)."""
+
+
+class EceBackend:
+    def deliver(
+        self,
+        runtime: Runtime,
+        integration: Integration,
+        thread: Thread,
+        event: InboundEvent,
+        *,
+        start: bool,
+        effects: Effects,
+    ) -> str | None:
+        client = client_for(integration, runtime.redis)
+        step = _Step(runtime, integration, thread, event, effects, client)
+        if start or (thread.state is State.NEW and not thread.remote_id):
+            return step.start()
+        if thread.state is State.UNAVAILABLE:
+            return step.while_unavailable()
+        return step.forward()
+
+
+class _Step:
+    def __init__(
+        self,
+        runtime: Runtime,
+        integration: Integration,
+        thread: Thread,
+        event: InboundEvent,
+        effects: Effects,
+        client: EceClient,
+    ) -> None:
+        self.runtime = runtime
+        self.integration = integration
+        self.thread = thread
+        self.event = event
+        self.effects = effects
+        self.client = client
+
+    @property
+    def entry_point(self) -> EntryPoint | None:
+        return self.integration.entry_point(self.thread.entry_point or "")
+
+    # -- starting ------------------------------------------------------------------------------
+
+    def start(self) -> str | None:
+        thread, entry_point = self.thread, self.entry_point
+        if entry_point is None:
+            thread.state = State.CLOSED
+            log.error("rule points at a missing entry point", extra={"conversation": thread.id})
+            return f"entry point {thread.entry_point!r} is not configured on {self.integration.name}"
+        if self.effects.get("start") is None:
+            gate = self.gate(entry_point)
+            if gate is not None:
+                return gate
+        conversation_id = self.effects.once("start", lambda: self._start_on_ece(entry_point))
+        self.runtime.redis.set(
+            keys.ece_conversation(self.integration.name, conversation_id),
+            json.dumps({"thread": thread.id, "sequence": thread.sequence}),
+            ex=CONVERSATION_MAP_TTL_SECONDS,
+        )
+        thread.remote_id = conversation_id
+        thread.state = State.QUEUED
+        thread.queued_at = time.time()
+        thread.agent_id = thread.agent_name = None
+        thread.unavailable_until = None
+        outbox.system_message(self.runtime, thread.id, thread.sequence, "welcome")
+        if entry_point.queue_status_after_seconds and self.effects.get("queue-timer") is None:
+            outbox.schedule_timer(
+                self.runtime, thread.id, thread.sequence, "queue_status", entry_point.queue_status_after_seconds
+            )
+            self.effects.record("queue-timer")
+        log.info("ECE conversation started", extra={"conversation": thread.id, "remote": conversation_id})
+        note = self.forward()
+        return f"started on {self.integration.name}/{entry_point.name}" + (f"; {note}" if note else "")
+
+    def gate(self, entry_point: EntryPoint) -> str | None:
+        """The availability gate; a note when the chat must not start now, else None."""
+        thread = self.thread
+        if not entry_point.enabled:
+            return self._disabled("entry point disabled in the connector")
+        availability = self._availability(entry_point)
+        if availability.can_take_chats:
+            return None
+        no_agents = (
+            not availability.agents_available or availability.eligibility in (1, 2) or availability.capacity == 0
+        )
+        if not no_agents:
+            # chatAllowed folds depth, availability and "entry point active" together (ece-finesse
+            # §1.2): with agents and room, a refusal means the entry point is not active.
+            return self._disabled("entry point not active in ECE")
+        policy = entry_point.unavailable
+        outbox.system_message(self.runtime, thread.id, thread.sequence, "no_agents")
+        if thread.state is not State.UNAVAILABLE:
+            thread.unavailable_until = time.time() + policy.after_seconds
+            outbox.schedule_timer(self.runtime, thread.id, thread.sequence, "unavailable_expired", policy.after_seconds)
+        thread.state = State.UNAVAILABLE
+        reason = "no agent available" if not availability.agents_available else "queue full"
+        return f"{reason}: {policy.action} for {policy.after_seconds} s"
+
+    def _availability(self, entry_point: EntryPoint) -> Availability:
+        return _availability.get(self.client, entry_point.id, self.runtime.settings.availability_cache_seconds)
+
+    def _disabled(self, why: str) -> str:
+        outbox.system_message(self.runtime, self.thread.id, self.thread.sequence, "entry_point_disabled")
+        self.thread.state = State.CLOSED
+        return why
+
+    def _start_on_ece(self, entry_point: EntryPoint) -> str:
+        thread = self.thread
+        locale = thread.details.get("locale")
+        name = thread.details.get("name") or thread.details.get("profile_name")
+        started = self.client.start_conversation(
+            entry_point.id,
+            customer=customer_attributes(thread),
+            custom_attributes=custom_attributes(self.integration.custom_attributes, thread),
+            subject=f"{thread.channel} chat with {name or thread.customer}",
+            locale=locale if isinstance(locale, str) and locale else entry_point.default_locale,
+        )
+        return started.conversation_id
+
+    def while_unavailable(self) -> str | None:
+        """A customer message while the unavailable policy runs."""
+        thread = self.thread
+        if thread.unavailable_until is None or time.time() >= thread.unavailable_until:
+            thread.sequence += 1  # the interval is over (its timer may not have run yet): a new chat
+            thread.state = State.NEW
+            return self.start()
+        entry_point = self.entry_point
+        if entry_point is not None and entry_point.unavailable.action == "close":
+            # `close`: each message tries again; the chat closes when the interval ends.
+            return self.start()
+        return "discarded: no agents available (unavailable policy: discard)"
+
+    # -- continuing ----------------------------------------------------------------------------
+
+    def forward(self) -> str | None:
+        """The event's content into the open ECE conversation."""
+        event, thread = self.event, self.thread
+        remote = thread.remote_id
+        if remote is None:
+            return "no ECE conversation yet"
+        try:
+            if event.kind is EventKind.CLOSE:
+                self.effects.once("end", lambda: self._end(remote))
+                return "ended by the customer"
+            if not event.kind.routable:
+                return None  # customer typing: the ECE profile has no call for it
+            text = event.text or event.payload
+            if text:
+                self.effects.once(f"message:{event.provider_id}", lambda: self.client.send_message(remote, text))
+            notes = [
+                note
+                for index, attachment in enumerate(event.attachments)
+                if (note := self._relay_file(remote, index, attachment))
+            ]
+            return "; ".join(notes) or None
+        except ConversationGone:
+            # ECE ended it (we have not seen its `complete` yet): resolve conversation → a new one.
+            log.info("ECE conversation gone; starting a new one", extra={"conversation": thread.id})
+            thread.sequence += 1
+            thread.state = State.NEW
+            thread.remote_id = None
+            return self.start()
+
+    def _end(self, remote: str) -> None:
+        # Already ended on ECE's side (ConversationGone): the customer's close is satisfied.
+        with contextlib.suppress(ConversationGone):
+            self.client.end_conversation(remote)
+
+    def _relay_file(self, remote: str, index: int, attachment: Attachment) -> str | None:
+        """Fetch the customer's file from the provider and upload it to ECE; a note on failure.
+        A file the channel refuses (size, type, host) is reported to the agent, never retried."""
+        effect = f"attachment:{self.event.provider_id}:{index}"
+        if self.effects.get(effect) is not None:
+            return None
+        channel = customers.channel_for(self.runtime, self.thread)
+        try:
+            fetched = channel.fetch_attachment(attachment, customers.recipient(self.thread))
+            attachment_id = self.client.send_attachment(remote, fetched.name, fetched.mime_type, fetched.data)
+        except ConversationGone:
+            raise
+        except PermanentError as exc:
+            name = attachment.name or attachment.mime_type or "a file"
+            note = f"[connector] The customer sent {name}, which could not be relayed: {exc.reason}"
+            self.effects.once(f"{effect}:note", lambda: self.client.send_message(remote, note))
+            self.effects.record(effect, "refused")
+            log.warning("customer file not relayed", extra={"conversation": self.thread.id, "reason": exc.reason})
+            return f"file {name} not relayed: {exc.reason}"
+        self.effects.record(effect, attachment_id)
+        return None
+
+
+backends.register("ece", EceBackend())

@@ -1,0 +1,170 @@
+"""The agent's side of the routing module over HTTP.
+
+`POST /agent/login` takes the agent's Finesse login, verifies it against Finesse (a GET of the
+agent's own User with those credentials) and keeps the password encrypted, so the listener can open
+the agent's notification session and change their state; `POST /agent/logout` forgets it.
+`GET /api/v1/agents` lists agents with their voice and chat states (bearer token until the API
+issue adds operator auth).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import replace
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from connector.auth.tokens import ApiTokens
+from connector.blending.agents import AgentRegistry
+from connector.blending.finesse.client import (
+    AuthorizationError,
+    FinesseClient,
+    FinesseError,
+    FinesseUnavailable,
+    NotFound,
+)
+from connector.blending.finesse.credentials import CredentialStore
+from connector.config.model import FinesseConfig
+from connector.runtime import Runtime
+from connector.store import keys
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("agent_api", __name__)
+
+MAX_FAILURES = 5
+LOCKOUT_SECONDS = 300
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["connector"]
+
+
+def _error(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify(error=code, message=message), status
+
+
+def _finesse() -> FinesseConfig | None:
+    return _runtime().config.finesse
+
+
+def verify_agent_login(config: FinesseConfig, agent_id: str, login: str, password: str) -> None:
+    """Raise AuthorizationError / NotFound / FinesseUnavailable unless Finesse accepts the login.
+
+    Tries the publisher, then the subscriber: a login must work while one node is down.
+    """
+    nodes = [n for n in (config.publisher, config.subscriber) if n]
+    last: FinesseError | None = None
+    for node in nodes:
+        client = FinesseClient(replace(config, publisher=node), credentials=lambda _agent: (login, password))
+        try:
+            client.get_user(agent_id)
+            return
+        except FinesseUnavailable as exc:
+            last = exc
+    raise last or FinesseUnavailable("no Finesse node configured", error_type="Unavailable")
+
+
+@blueprint.post("/agent/login")
+def agent_login():
+    config = _finesse()
+    if config is None:
+        return _error(404, "routing_not_configured", "the routing module (finesse:) is not configured")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _error(400, "invalid_payload", 'send JSON {"username": ..., "password": ...}')
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not username.strip() or not isinstance(password, str) or not password:
+        return _error(400, "invalid_payload", "username and password are required")
+    runtime = _runtime()
+    username = username.strip()
+    failures_key = keys.agent_login_failures(username)
+    if int(runtime.redis.get(failures_key) or 0) >= MAX_FAILURES:
+        return _error(429, "locked_out", f"too many failed logins; try again in {LOCKOUT_SECONDS // 60} minutes")
+    registry = AgentRegistry(runtime.redis)
+    agent_id = registry.agent_id_for_login(username) or username
+    try:
+        verify_agent_login(config, agent_id, username, password)
+    except (AuthorizationError, NotFound):
+        pipe = runtime.redis.pipeline()
+        pipe.incr(failures_key)
+        pipe.expire(failures_key, LOCKOUT_SECONDS)
+        pipe.execute()
+        log.warning("agent login refused by Finesse", extra={"agent": agent_id})
+        return _error(401, "invalid_credentials", "Finesse refused this username and password")
+    except FinesseUnavailable:
+        return _error(503, "finesse_unavailable", "no Finesse node is in service; try again shortly")
+    runtime.redis.delete(failures_key)
+    CredentialStore(runtime.redis, runtime.settings.secret_key).save(agent_id, username, password)
+    log.info("agent logged in to the connector", extra={"agent": agent_id})
+    return jsonify(agent_id=agent_id, status="logged_in")
+
+
+@blueprint.post("/agent/logout")
+def agent_logout():
+    body = request.get_json(silent=True) or {}
+    username, password = body.get("username"), body.get("password")
+    config = _finesse()
+    if config is None or not isinstance(username, str) or not isinstance(password, str):
+        return _error(400, "invalid_payload", "username and password are required")
+    runtime = _runtime()
+    agent_id = AgentRegistry(runtime.redis).agent_id_for_login(username) or username
+    stored = CredentialStore(runtime.redis, runtime.settings.secret_key).get(agent_id)
+    if stored is None or not hmac.compare_digest(stored[1].encode(), password.encode()):
+        return _error(401, "invalid_credentials", "not logged in with these credentials")
+    CredentialStore(runtime.redis, runtime.settings.secret_key).remove(agent_id)
+    return jsonify(agent_id=agent_id, status="logged_out")
+
+
+def _authorised(role: str = "viewer") -> bool:
+    """An operator's API token with at least `role` (Accounts page), or the deployment-wide
+    CONNECTOR_API_TOKEN (scripts written before operator accounts existed)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return False
+    token = _runtime().settings.api_token
+    if token and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return True
+    user = ApiTokens(_runtime().redis).resolve(given.strip())
+    return user is not None and user.can(role)
+
+
+@blueprint.post("/api/v1/agents/sync")
+def request_sync():
+    """On-demand agent sync: the listener runs it within a second (it owns the Finesse sessions)."""
+    if not _authorised("editor"):
+        return _error(401, "unauthorised", "send Authorization: Bearer <an editor's API token>")
+    if _finesse() is None:
+        return _error(404, "routing_not_configured", "the routing module (finesse:) is not configured")
+    _runtime().redis.set(keys.routing_sync_requested(), "1", ex=300)
+    return jsonify(status="sync requested"), 202
+
+
+@blueprint.get("/api/v1/agents")
+def list_agents():
+    if not _authorised():
+        return _error(401, "unauthorised", "send Authorization: Bearer <API token> (issue one under Accounts)")
+    runtime = _runtime()
+    logged_in = set(CredentialStore(runtime.redis, runtime.settings.secret_key).agents())
+    agents = []
+    for record in AgentRegistry(runtime.redis).records():
+        profile = record.profile
+        agents.append(
+            {
+                "id": record.agent_id,
+                "login_name": profile.login_name if profile else None,
+                "name": profile.name if profile else None,
+                "team": profile.team_name if profile else None,
+                "extension": profile.extension if profile else None,
+                "logged_in_to_connector": record.agent_id in logged_in,
+                "voice_state": record.state.voice,
+                "chat_state": record.state.chat.value,
+                "active_chats": len(record.state.chats),
+                "chat_enabled": record.state.chat_enabled,
+                "held_not_ready_by_connector": record.state.voice_hold,
+                "last_error": record.state.last_error,
+            }
+        )
+    return jsonify(agents=agents)

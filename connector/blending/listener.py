@@ -1,0 +1,299 @@
+"""`python -m connector listen`: the routing module's long-lived process.
+
+It watches Finesse node liveness (failover), keeps the agent registry in sync, receives voice
+events (XMPP for agents who logged in to the connector, REST polling with the admin account for the
+others), consumes chat-side events, and feeds everything to the blending service.
+
+Invariants:
+- one agent's events are handled in the order they arrived: events are sharded by agent id onto a
+  fixed set of dispatcher threads, each a FIFO;
+- while no Finesse node is in service nothing is sent to Finesse (the failover halts the client);
+  when a node comes back, every agent is re-read and what is due is re-applied;
+- a chat event leaves its stream only after the service has handled it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from redis.exceptions import RedisError
+
+from connector.blending.agents import AgentBusy, AgentRegistry
+from connector.blending.chat_events import ChatEventConsumer
+from connector.blending.chat_side import finesse_agent_id
+from connector.blending.events import BlendingEvent
+from connector.blending.finesse.client import FinesseClient, FinesseError
+from connector.blending.finesse.credentials import CredentialStore
+from connector.blending.finesse.failover import Failover
+from connector.blending.finesse.polling import PollingSource
+from connector.blending.finesse.sync import AgentSync, ChatEnabledPolicy, SyncInProgress
+from connector.blending.finesse.xmpp import XmppNotifications, endpoint_provider
+from connector.blending.service import BlendingService, ReasonCodeMissing
+from connector.config.model import FinesseConfig
+from connector.runtime import Runtime, install
+from connector.store import keys
+
+log = logging.getLogger(__name__)
+
+DISPATCHERS = 8
+CREDENTIAL_SCAN_SECONDS = 2.0
+RECONCILE_SECONDS = 5.0
+BUSY_RETRY_SECONDS = 0.2
+SYNC_POLL_SECONDS = 0.5
+
+
+@dataclass
+class Dispatcher:
+    """Per-agent FIFO delivery of events to the service across a few threads."""
+
+    handle: Callable[[BlendingEvent], object]
+    threads: int = DISPATCHERS
+    _queues: list[queue.Queue[BlendingEvent | None]] = field(default_factory=list)
+    _workers: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> Dispatcher:
+        for index in range(self.threads):
+            inbox: queue.Queue[BlendingEvent | None] = queue.Queue()
+            worker = threading.Thread(target=self._run, args=(inbox,), name=f"blend-{index}", daemon=True)
+            self._queues.append(inbox)
+            self._workers.append(worker)
+            worker.start()
+        return self
+
+    def submit(self, event: BlendingEvent) -> None:
+        shard = zlib.crc32(event.agent_id.encode()) % len(self._queues)
+        self._queues[shard].put(event)
+
+    def stop(self) -> None:
+        for inbox in self._queues:
+            inbox.put(None)
+        for worker in self._workers:
+            worker.join(10)
+
+    def _run(self, inbox: queue.Queue[BlendingEvent | None]) -> None:
+        while (event := inbox.get()) is not None:
+            while True:
+                try:
+                    self.handle(event)
+                    break
+                except AgentBusy:
+                    time.sleep(BUSY_RETRY_SECONDS)  # another process holds the agent; the event is idempotent
+                except Exception:
+                    log.exception("blending event failed", extra={"agent_id": event.agent_id})
+                    break
+
+
+class Listener:
+    """Wires failover, sync, notification sources, chat events and the blending service."""
+
+    def __init__(self, runtime: Runtime, config: FinesseConfig) -> None:
+        self.runtime = runtime
+        self.config = config
+        self.redis = runtime.redis
+        self.stop_event = threading.Event()
+        self.registry = AgentRegistry(self.redis)
+        self.credentials = CredentialStore(self.redis, runtime.settings.secret_key)
+        self.client = FinesseClient(config, credentials=self.credentials.get)
+        self.failover = Failover.for_client(
+            self.client, config, on_recovered=self._on_recovered, on_switched=self._on_switched
+        )
+        self.service: BlendingService | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.xmpp: XmppNotifications | None = None
+        self.polling: PollingSource | None = None
+        self._threads: list[threading.Thread] = []
+        self._xmpp_agents: set[str] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> Listener:
+        """Raises ReasonCodeMissing (a configuration error) before anything runs."""
+        self.failover.check_once()
+        self.failover.start()
+        try:
+            self.service = self._start_service()
+        except BaseException:
+            self.failover.stop()
+            raise
+        self.dispatcher = Dispatcher(self.service.handle).start()
+        sync = AgentSync(self.client, self.registry, self.service, ChatEnabledPolicy.parse(self.config.chat_enabled))
+        self._spawn("agent-sync", lambda: self._sync_loop(sync))
+        if self.config.events == "xmpp":
+            self.xmpp = XmppNotifications(
+                endpoint_provider(self.config, self.client), self.dispatcher.submit, media=bool(self.config.chat_mrd_id)
+            ).start()
+        self.polling = PollingSource(self.client, self._polled_agents, self.dispatcher.submit).start()
+        self._spawn("credentials", self._watch_credentials)
+        self._spawn("chat-events", self._consume_chat_events)
+        self._spawn("reconcile", self._reconcile_loop)
+        log.info("routing listener started", extra={"node": self.failover.active, "events": self.config.events})
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.polling:
+            self.polling.stop()
+        if self.xmpp:
+            self.xmpp.stop()
+        self.failover.stop()
+        for thread in self._threads:
+            thread.join(10)
+        if self.dispatcher:
+            self.dispatcher.stop()
+
+    def _start_service(self) -> BlendingService:
+        """Waits while no node is in service (halted at start); a missing reason label is fatal."""
+        while not self.stop_event.is_set():
+            try:
+                return BlendingService.start(self.config, self.client, self.registry)
+            except ReasonCodeMissing:
+                raise
+            except FinesseError as exc:
+                log.warning("Finesse not reachable yet, retrying: %s", exc)
+                self.stop_event.wait(self.config.liveness_interval_seconds)
+        raise RuntimeError("stopped before Finesse became reachable")
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _sync_loop(self, sync: AgentSync) -> None:
+        """Every sync_interval_seconds, and at once when an operator asks (POST /api/v1/agents/sync)."""
+        next_run = 0.0
+        while not self.stop_event.is_set():
+            try:
+                requested = bool(self.redis.delete(keys.routing_sync_requested()))
+            except RedisError:
+                requested = False
+            if requested or time.monotonic() >= next_run:
+                next_run = time.monotonic() + self.config.sync_interval_seconds
+                try:
+                    sync.sync()
+                except SyncInProgress:
+                    log.debug("agent sync skipped: another process is running it")
+                except FinesseError as exc:
+                    log.warning("agent sync failed, retried in %.0f s: %s", self.config.sync_interval_seconds, exc)
+                except Exception:
+                    log.exception("agent sync failed")
+            self.stop_event.wait(SYNC_POLL_SECONDS)
+
+    # -- sources --------------------------------------------------------------------------------
+
+    def _polled_agents(self) -> list[str]:
+        """Agents without an XMPP session: everyone when events are polled."""
+        return [a for a in self.registry.ids() if a not in self._xmpp_agents]
+
+    def _watch_credentials(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                if self.xmpp is not None:
+                    logged_in = set(self.credentials.agents())
+                    for agent_id in sorted(logged_in - self._xmpp_agents):
+                        found = self.credentials.get(agent_id)
+                        if found is None:
+                            continue
+                        profile = self.registry.profile(agent_id)
+                        self.xmpp.add_agent(agent_id, found[1], extension=profile.extension if profile else None)
+                        self._xmpp_agents.add(agent_id)
+                    for agent_id in sorted(self._xmpp_agents - logged_in):
+                        self.xmpp.remove_agent(agent_id)
+                        self._xmpp_agents.discard(agent_id)
+            except (RedisError, FinesseError) as exc:
+                log.warning("credential scan failed: %s", exc)
+            except Exception:
+                log.exception("credential scan failed")
+            self.stop_event.wait(CREDENTIAL_SCAN_SECONDS)
+
+    def _consume_chat_events(self) -> None:
+        consumer = ChatEventConsumer(self.redis)
+        assert self.service is not None
+        while not self.stop_event.is_set():
+            try:
+                for entry in consumer.read(block_ms=500):
+                    agent_id = finesse_agent_id(self.registry, entry.agent_login) or entry.agent_login
+                    event = entry.to_event(agent_id)
+                    if event is not None:
+                        self._handle_now(event)
+                    consumer.ack(entry)
+            except RedisError as exc:
+                log.warning("chat events unreadable, retrying: %s", exc)
+                self.stop_event.wait(1.0)
+
+    def _handle_now(self, event: BlendingEvent) -> None:
+        """Chat events are handled before their stream entry is acknowledged (no lost assignment)."""
+        assert self.service is not None
+        while not self.stop_event.is_set():
+            try:
+                self.service.handle(event)
+                return
+            except AgentBusy:
+                time.sleep(BUSY_RETRY_SECONDS)
+
+    # -- failover -------------------------------------------------------------------------------
+
+    def _reconcile_loop(self) -> None:
+        while not self.stop_event.wait(RECONCILE_SECONDS):
+            if self.service is not None and not self.failover.halted:
+                try:
+                    self.service.reconcile_all()
+                except Exception:
+                    log.exception("reconcile failed")
+
+    def _on_recovered(self, node: str) -> None:
+        log.warning("Finesse back in service; reconciling every agent", extra={"node": node})
+        self._reconcile_everyone()
+
+    def _on_switched(self, node: str | None) -> None:
+        log.warning("Finesse active node changed", extra={"node": node or "none (halted)"})
+        if node is None:
+            return
+        if self.xmpp is not None:
+            self.xmpp.reconnect_all()  # sessions re-subscribe on the new node (protocols §2.5)
+        self._reconcile_everyone()
+
+    def _reconcile_everyone(self) -> None:
+        if self.service is None:
+            return
+        service = self.service
+        threading.Thread(target=lambda: service.reconcile_all(everyone=True), name="reconcile-all", daemon=True).start()
+
+
+def run_listener(runtime: Runtime) -> int:
+    install(runtime)
+    config = runtime.config.finesse
+    if config is None:
+        log.error("the routing module is not configured: add a finesse: section to the provisioning files")
+        return 2
+    listener = Listener(runtime, config)
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        listener.stop_event.set()  # also ends a start still waiting for Finesse to be reachable
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        listener.start()
+    except ReasonCodeMissing as exc:
+        log.error("%s", exc)
+        print(f"configuration error: {exc}", flush=True)
+        return 2
+    except RuntimeError:
+        if not stop.is_set():
+            raise
+        log.info("stopped before Finesse became reachable")
+        return 0
+    try:
+        stop.wait()
+    finally:
+        listener.stop()
+    return 0

@@ -1,0 +1,490 @@
+"""Configuration as a provisioning file and back: export to `entrypoints/*.yaml` YAML, import with
+validation and a diff (DESIGN §4, §7).
+
+Invariants:
+- An export never holds a secret in clear: each secret field is written as an environment reference
+  `${NAME_FIELD}` (e.g. `${MYINTEGRATION_CLIENT_SECRET}`), so the file is a valid provisioning file
+  for a deployment that sets those variables, and `check-config` loads it.
+- An import writes nothing until it is applied, and applying re-validates the same text: the plan
+  an operator saw is recomputed, never trusted from the browser. One bad item blocks the whole
+  import (problems name the item and the field, as check-config does).
+- Items a provisioning file defines are read-only: an import shows them unchanged when equal and
+  refuses them otherwise; it never overrides a file.
+- `${ENV}` references resolve from the environment as the loader does (a missing variable is an
+  error naming it), but only in secret fields: a reference elsewhere would let an import copy any
+  variable of the server's environment into a field that the UI shows.
+- A secret sent back masked (MASK) keeps the stored secret of an item that exists; on a new item
+  it is an error, never a stored "********".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from marshmallow import ValidationError
+
+from connector.config import model, raw, schemas
+from connector.config.loader import ENV_REFERENCE, ConfigProblem
+from connector.config.overrides import (
+    KINDS,
+    MASK,
+    SECRET_FIELDS,
+    ConfigConflict,
+    ConfigInvalid,
+    ConfigStore,
+    NotFound,
+    flatten_errors,
+    get_path,
+    item_key,
+    keep_secrets,
+    set_path,
+    validate,
+)
+
+SINGLETONS = ("default_rule", "finesse")
+"""Sections a deployment has at most one of; they live in the provisioning files only."""
+FINESSE_SECRETS = ("admin_user", "admin_password")
+ADD, CHANGE, UNCHANGED, REFUSED = "add", "change", "unchanged", "refused"
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Export:
+    text: str
+    """The YAML document, header comment included."""
+    variables: list[str]
+    """Environment variables the file refers to (set them where it is loaded)."""
+    items: int
+    filename: str
+
+
+def env_name(owner: str, path: str) -> str:
+    """`MyECE`, `callback_auth.token` → `MYECE_CALLBACK_AUTH_TOKEN` (a valid variable name)."""
+    name = re.sub(r"[^A-Za-z0-9]+", "_", f"{owner}_{path}").strip("_").upper()
+    return name if re.match(r"[A-Z_]", name) else f"CC_{name}"
+
+
+def export(config: model.Config, kind: str | None = None, name: str | None = None) -> Export:
+    """The whole configuration (kind None), every item of a kind, or one item (`name`; assets are
+    named `channel/name`) as a provisioning file. Raises NotFound, or ValueError for a bad kind."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if name is not None and kind is None:
+        raise ValueError("name needs a kind")
+    sections: dict[str, Any] = {}
+    variables: list[str] = []
+    asset_names = [a.name for a in config.assets]
+    for section in KINDS if kind is None else (kind,):
+        items = list(_items(config, section))
+        if name is not None:
+            items = [i for i in items if item_key(section, i) == name]
+            if not items:
+                raise NotFound(f"no {section[:-1]} {name!r}")
+        if items:
+            sections[section] = [
+                _with_references(section, raw.of(section, i), _owner(section, i, asset_names), variables) for i in items
+            ]
+    if kind is None:
+        if config.default_rule is not None:
+            sections["default_rule"] = {k: v for k, v in asdict(config.default_rule).items() if k != "source"}
+        if config.finesse is not None:
+            finesse = {k: v for k, v in asdict(config.finesse).items() if v is not None and k != "source"}
+            for secret in FINESSE_SECRETS:
+                if finesse.get(secret):
+                    finesse[secret] = _reference(env_name("finesse", secret), variables)
+            sections["finesse"] = finesse
+    what = "the whole configuration" if kind is None else (f"{kind[:-1]} {name}" if name else f"all {kind}")
+    count = sum(len(v) if isinstance(v, list) else 1 for v in sections.values())
+    body = yaml.safe_dump(sections, sort_keys=False, allow_unicode=True, default_flow_style=False) if sections else ""
+    filename = re.sub(r"[^A-Za-z0-9_.-]+", "-", "connector" if kind is None else (name or kind)).strip("-") + ".yaml"
+    return Export(_header(what, variables) + body, variables, count, filename)
+
+
+def _items(config: model.Config, kind: str) -> tuple[Any, ...]:
+    return {"integrations": config.integrations, "assets": config.assets, "rules": config.rules}[kind]
+
+
+def _owner(kind: str, item: Any, asset_names: list[str]) -> str:
+    """Whose variable a secret is: the item's name, with the channel where two assets share it."""
+    if kind == "assets" and asset_names.count(item.name) > 1:
+        return f"{item.channel}_{item.name}"
+    return str(item.name)
+
+
+def _with_references(kind: str, data: dict[str, Any], owner: str, variables: list[str]) -> dict[str, Any]:
+    for path in SECRET_FIELDS[kind]:
+        if get_path(data, path):
+            set_path(data, path, _reference(env_name(owner, path), variables))
+    return data
+
+
+def _reference(variable: str, variables: list[str]) -> str:
+    if variable not in variables:
+        variables.append(variable)
+    return f"${{{variable}}}"
+
+
+def _header(what: str, variables: list[str]) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"# Channel connector configuration: {what}, exported {when}.",
+        "# A provisioning file: put it in entrypoints/ and check it with `python -m connector check-config`.",
+    ]
+    if variables:
+        lines += [
+            "# Secrets are never exported in clear: each is an environment reference ${NAME}.",
+            "# Set these variables where this file is loaded (or replace the references):",
+            *(f"#   {v}" for v in variables),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# -- import -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an import would do to one item."""
+
+    kind: str
+    key: str
+    action: str
+    """add | change | unchanged | refused"""
+    fields: tuple[str, ...] = ()
+    """For a change: the dotted fields that differ (secrets named, never shown)."""
+    reason: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The item to store: references resolved, masked secrets replaced by the stored ones."""
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    problems: list[ConfigProblem] = field(default_factory=list)
+    rule_order: list[str] = field(default_factory=list)
+    """The imported rules in file order (they keep this order relative to each other)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def writes(self) -> list[Change]:
+        return [c for c in self.changes if c.action in (ADD, CHANGE)]
+
+    def count(self, action: str) -> int:
+        return sum(c.action == action for c in self.changes)
+
+
+class ImportBlocked(Exception):
+    """The import has problems (`problems`), or a write failed midway (`written` says what stuck)."""
+
+    def __init__(self, problems: list[ConfigProblem], written: list[Change] | None = None) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+        self.written = written or []
+
+
+def plan(
+    text: str,
+    current: model.Config,
+    provisioned: model.Config,
+    store: ConfigStore,
+    env: Mapping[str, str] | None = None,
+    label: str = "import",
+) -> Plan:
+    """Validate `text` (a provisioning file) and compare it with the configuration; writes nothing."""
+    env = os.environ if env is None else env
+    result = Plan()
+
+    def problem(item: str, field_name: str | None, message: str) -> None:
+        result.problems.append(ConfigProblem(label, item, field_name, message))
+
+    sections = _parse(text, problem)
+    if sections is None:
+        return result
+    stored = {kind: store.raw_items(kind) for kind in KINDS}
+    for kind in KINDS:
+        seen: set[str] = set()
+        for index, data in enumerate(sections[kind]):
+            change = _plan_item(kind, index, data, stored[kind], provisioned, env, seen, problem)
+            if change is not None:
+                result.changes.append(change)
+                if kind == "rules" and change.action != REFUSED:
+                    result.rule_order.append(change.key)
+    for section in SINGLETONS:
+        if sections[section] is not None:
+            change = _plan_singleton(section, sections[section], provisioned, env, problem)
+            if change is not None:
+                result.changes.append(change)
+    if result.ok:
+        _cross_check(result.writes, current, problem)
+    if result.ok and not result.changes:
+        problem("file", None, "nothing to import: the file has no integrations, assets or rules")
+    return result
+
+
+def apply(planned: Plan, store: ConfigStore, provisioned: model.Config) -> list[Change]:
+    """Write a plan without problems through the config store (integrations, then assets, then
+    rules, so references resolve), then keep the file's rule order. Returns what was written."""
+    if not planned.ok:
+        raise ImportBlocked(planned.problems)
+    written: list[Change] = []
+    for kind in KINDS:
+        for change in (c for c in planned.writes if c.kind == kind):
+            try:
+                store.save(kind, change.raw, provisioned, create=change.action == ADD)
+            except (ConfigInvalid, ConfigConflict, NotFound) as exc:
+                detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in getattr(exc, "errors", {}).items()) or str(exc)
+                item = f"{kind} ({change.key!r})"
+                raise ImportBlocked([ConfigProblem("import", item, None, detail.strip("'\""))], written) from exc
+            written.append(change)
+    if planned.rule_order:
+        merged = store.merged(provisioned)
+        order = [r.name for r in merged.rules]
+        new_order = rule_order(order, planned.rule_order)
+        if new_order != store.rule_order():
+            store.set_rule_order(new_order, merged)
+    return written
+
+
+def rule_order(current: list[str], imported: Iterable[str]) -> list[str]:
+    """`current` with the imported rules' places refilled in the file's order: other rules keep
+    their places, the imported ones keep the order the file gives them."""
+    wanted = [name for name in dict.fromkeys(imported) if name in current]
+    places = sorted(current.index(name) for name in wanted)
+    order = list(current)
+    for place, name in zip(places, wanted, strict=True):
+        order[place] = name
+    return order
+
+
+def _parse(text: str, problem: Any) -> dict[str, Any] | None:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem(f"line {mark.line + 1}" if mark else "file", None, f"not valid YAML: {getattr(exc, 'problem', exc)}")
+        return None
+    if document is None:
+        problem("file", None, "the file is empty: paste or upload a provisioning file (entrypoints/*.yaml)")
+        return None
+    try:
+        return schemas.FileSchema().load(document if isinstance(document, dict) else {"_": document})
+    except ValidationError as exc:
+        for field_name, messages in flatten_errors(exc.messages).items():
+            for message in messages:
+                problem("top level", field_name if field_name != "_schema" else None, message)
+        return None
+
+
+def _plan_item(
+    kind: str,
+    index: int,
+    data: Any,
+    stored: dict[str, dict[str, Any]],
+    provisioned: model.Config,
+    env: Mapping[str, str],
+    seen: set[str],
+    problem: Any,
+) -> Change | None:
+    name = data.get("name") if isinstance(data, dict) else None
+    label = f"{kind}[{index}]" + (f" ({name!r})" if name else "")
+    if not isinstance(data, dict):
+        problem(label, None, "an item must be a mapping")
+        return None
+    found = _reference_problems(data, env, SECRET_FIELDS[kind], label, problem)
+    resolved = _resolve(kind, data, env)
+    key = item_key(kind, resolved)
+    if key in seen:
+        problem(label, "name", "repeated in this file")
+        return None
+    seen.add(key)
+    source = next((i for i in _items(provisioned, kind) if item_key(kind, i) == key), None)
+    existing = stored.get(key)
+    if existing is not None:
+        resolved = keep_secrets(kind, existing, resolved)
+    elif source is not None:
+        resolved = keep_secrets(kind, raw.of(kind, source), resolved)
+    for path in SECRET_FIELDS[kind]:
+        if get_path(resolved, path) == MASK:
+            problem(label, path, "a masked secret, and no stored item to keep it from: write the secret or ${ENV_NAME}")
+            found += 1
+    try:
+        item = validate(kind, resolved)
+    except ConfigInvalid as exc:
+        for field_name, messages in exc.errors.items():
+            for message in messages:
+                problem(label, None if field_name == "_schema" else field_name, message)
+        return None
+    if found:
+        return None
+    new = raw.of(kind, item)
+    if source is not None:
+        differs = _diff(raw.of(kind, source), new)
+        if not differs:
+            return Change(kind, key, UNCHANGED, reason=f"defined in {source.source or 'a provisioned file'}")
+        return Change(
+            kind,
+            key,
+            REFUSED,
+            tuple(differs),
+            f"defined in {source.source or 'a provisioned file'} and read-only here: change that file instead",
+        )
+    if existing is not None:
+        differs = _diff(raw.of(kind, validate(kind, existing)), new) if _valid(kind, existing) else ["(stored item)"]
+        if not differs:
+            return Change(kind, key, UNCHANGED, raw=resolved)
+        return Change(kind, key, CHANGE, tuple(differs), raw=resolved)
+    return Change(kind, key, ADD, raw=resolved)
+
+
+def _plan_singleton(
+    section: str, data: Any, provisioned: model.Config, env: Mapping[str, str], problem: Any
+) -> Change | None:
+    secrets = FINESSE_SECRETS if section == "finesse" else ()
+    loader = schemas.FinesseSchema if section == "finesse" else schemas.DefaultRuleSchema
+    if not isinstance(data, dict):
+        problem(section, None, "must be a mapping")
+        return None
+    missing = _reference_problems(data, env, secrets, section, problem)
+    resolved = {k: _substitute(v, env) if k in secrets else v for k, v in data.items()}
+    try:
+        item = loader().load(resolved)
+    except ValidationError as exc:
+        for field_name, messages in flatten_errors(exc.messages).items():
+            for message in messages:
+                problem(section, None if field_name == "_schema" else field_name, message)
+        return None
+    if missing:
+        return None
+    current = getattr(provisioned, section)
+    if current is not None and replace(item, source=current.source) == current:
+        return Change(section, section, UNCHANGED, reason=f"defined in {current.source or 'a provisioned file'}")
+    return Change(section, section, REFUSED, reason=f"{section} is set in the provisioning files (entrypoints/) only")
+
+
+def _reference_problems(
+    data: dict[str, Any], env: Mapping[str, str], secrets: Iterable[str], label: str, problem: Any
+) -> int:
+    """Report `${ENV}` references outside the secret fields and unset variables; returns how many."""
+    count = 0
+    for path, value in _leaves(data):
+        if not isinstance(value, str) or not ENV_REFERENCE.search(value):
+            continue
+        if path not in secrets:
+            problem(label, path, "${...} references are resolved in secret fields only: write the value itself")
+            count += 1
+            continue
+        for match in ENV_REFERENCE.finditer(value):
+            if match.group(1) not in env:
+                problem(
+                    label, path, f"environment variable {match.group(1)} is not set (written ${{{match.group(1)}}})"
+                )
+                count += 1
+    return count
+
+
+def _resolve(kind: str, data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    resolved = _copy(data)
+    for path in SECRET_FIELDS[kind]:
+        value = get_path(resolved, path)
+        if isinstance(value, str):
+            set_path(resolved, path, _substitute(value, env))
+    return resolved
+
+
+def _substitute(value: Any, env: Mapping[str, str]) -> Any:
+    if not isinstance(value, str):
+        return value
+    return ENV_REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+def _cross_check(writes: list[Change], current: model.Config, problem: Any) -> None:
+    """References the store would refuse at save time, found before anything is written: rules
+    point at existing assets, integrations and entry points; changed integrations keep the entry
+    points rules use."""
+    integrations = {i.name: i for i in current.integrations}
+    assets = {item_key("assets", a) for a in current.assets}
+    rules = {r.name: r for r in current.rules}
+    for change in writes:
+        item = validate(change.kind, change.raw)
+        if change.kind == "integrations":
+            integrations[item.name] = item
+        elif change.kind == "assets":
+            assets.add(change.key)
+        else:
+            rules[item.name] = item
+    imported = {c.key for c in writes if c.kind == "rules"}
+    changed = {c.key for c in writes if c.kind == "integrations"}
+    actions = [(name, r.action, name in imported) for name, r in rules.items()]
+    if current.default_rule is not None:
+        actions.append((current.default_rule.name, current.default_rule.action, False))
+    for name, action, is_imported in actions:
+        if not (is_imported or action.forward_to in changed):
+            continue
+        label = f"rules ({name!r})"
+        integration = integrations.get(action.forward_to)
+        if integration is None:
+            problem(label, "action.forward_to", f"no integration named {action.forward_to!r}")
+        elif integration.entry_point(action.entry_point) is None:
+            problem(
+                label,
+                "action.entry_point",
+                f"integration {action.forward_to!r} has no entry point named {action.entry_point!r}",
+            )
+        if is_imported:
+            rule = rules[name]
+            if f"{rule.channel}/{rule.asset}" not in assets:
+                problem(label, "asset", f"no {rule.channel} asset named {rule.asset!r}")
+
+
+def _valid(kind: str, data: dict[str, Any]) -> bool:
+    try:
+        validate(kind, data)
+    except ConfigInvalid:
+        return False
+    return True
+
+
+# -- small tree helpers (dotted paths, as the store names secret fields) -----------------------------
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths whose values differ between two raw items."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        paths: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            paths += _diff(old.get(key), new.get(key), path)
+        return paths
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [p for i, (a, b) in enumerate(zip(old, new, strict=True)) for p in _diff(a, b, f"{prefix}.{i}")]
+    return [] if old == new else [prefix or "(item)"]
+
+
+def _leaves(data: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _leaves(value, f"{prefix}.{index}")
+    else:
+        yield prefix, data
+
+
+def _copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_copy(v) for v in data]
+    return data

@@ -1,0 +1,93 @@
+"""Editing integrations from the UI and the API alike: "test and save" (the reference saves an
+integration only after its test gets a token), and the item as operators see it.
+
+Invariant: nothing is written unless the checks passed (when asked for) and the store accepted it;
+secrets sent back as MASK or empty keep the stored ones, so an edit can be tested without retyping.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connector.backends.ece.checks import Finding, test_integration
+from connector.config import raw as raw_shape
+from connector.config.model import Integration
+from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound, Stored, keep_secrets, masked, validate
+from connector.runtime import Runtime
+
+KIND = "integrations"
+
+
+class TestFailed(Exception):
+    """ "Test and save" found a failure: nothing was saved; `findings` say what to fix."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__("; ".join(f.message for f in findings if not f.ok))
+        self.findings = findings
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An integration as it would be saved: the raw mapping (stored secrets kept) and its model."""
+
+    raw: dict[str, Any]
+    item: Integration
+
+
+def candidate(rt: Runtime, body: Any, *, create: bool) -> Candidate:
+    """Validate `body` as it would be saved; secrets sent back as MASK or empty take the stored ones
+    (so an edit can be tested without retyping them). Refuses provisioned and taken names first,
+    so no ECE call is made for a write that would be refused anyway."""
+    if not isinstance(body, Mapping):
+        raise ConfigInvalid({"_schema": ["send the integration as a JSON object"]})
+    name = str(body.get("name") or "")
+    found = rt.provisioned.integration(name)
+    if found is not None:
+        raise ConfigConflict(
+            f"integration {name!r} is defined in {found.source or 'a provisioned file'} and is read-only here"
+        )
+    store = rt.config_store
+    try:
+        stored = store.raw(KIND, name) if name else None
+    except NotFound:
+        stored = None
+    if create and stored is not None:
+        raise ConfigConflict(f"an integration named {name!r} already exists")
+    if not create and stored is None:
+        raise NotFound(f"no integration {name!r} made in the UI or API")
+    merged = keep_secrets(KIND, stored, body) if stored is not None else copy.deepcopy(dict(body))
+    return Candidate(merged, validate(KIND, merged))
+
+
+def run_test(rt: Runtime, item: Integration) -> list[Finding]:
+    """The ECE checks of `item` (a hybrid integration has no ECE to ask: no findings)."""
+    if item.type != "ece":
+        return []
+    return test_integration(item, rt.redis)
+
+
+def save(rt: Runtime, body: Any, *, create: bool, test: bool) -> Stored:
+    """Save an integration, after the ECE checks pass if `test`. Raises TestFailed, ConfigInvalid,
+    ConfigConflict or NotFound; nothing is written unless it returns."""
+    found = candidate(rt, body, create=create)
+    if test:
+        findings = run_test(rt, found.item)
+        if any(not f.ok for f in findings):
+            raise TestFailed(findings)
+    stored = rt.config_store.save(KIND, found.raw, rt.provisioned, create=create)
+    rt.config_changed()
+    return stored
+
+
+def callback_url(rt: Runtime, name: str) -> str:
+    return f"{rt.settings.public_base_url.rstrip('/')}/ece/{name}/callback"
+
+
+def shown(rt: Runtime, item: Integration) -> dict[str, Any]:
+    """The API's (and export's) view of an item: YAML shape, secrets masked, source, callback URL."""
+    data = masked(KIND, raw_shape.of(KIND, item))
+    data.update(source=item.source, read_only=item.source is not None, callback_url=callback_url(rt, item.name))
+    return data
