@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint format check-config clean
+.PHONY: run test test-fast bench lint format check-config clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +16,26 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(BIN)/python -m connector run --sandbox
 
-## make test: the whole suite (real Redis, real worker processes, simulators on loopback)
+## make test: the whole suite (real Redis, real worker processes, simulators on loopback), two
+## pytest processes side by side (TEST_PROCESSES=0 runs in one)
+TEST_PROCESSES ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
+
+## make test-fast: the unit tests only (no worker processes, simulators or browser), under a minute
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) -m "not e2e" $(PYTEST_ARGS)
 
 ## make bench: benchmarks against the real stack; tables go to bench/results/
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## make lint: ruff (style, the import bans of pyproject.toml), import cycles, strict types
 lint: $(STAMP)
 	$(BIN)/ruff check connector tests bench
 	$(BIN)/ruff format --check connector tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix connector tests bench

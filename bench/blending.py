@@ -1,4 +1,4 @@
-"""Issue 4 benchmark: blending latency with 200 agents, real processes on loopback.
+"""Media blending benchmark: blending latency with 200 agents, real processes on loopback.
 
 The Finesse simulator (`python -m connector sandbox`) and the routing listener
 (`python -m connector listen`) run as separate processes on an embedded Redis; every agent has an
@@ -79,7 +79,7 @@ class FirstSeen(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             now = time.time()
-            for member in self.redis.smembers(keys.routing_chat_interrupted()):
+            for member in self.redis.smembers(keys.chat_interrupted()):
                 self.seen.setdefault(member.decode(), now)
             time.sleep(0.001)
 
@@ -113,7 +113,7 @@ def run() -> str:
             ).raise_for_status()
             store.save(agent, agent, password)
         children.append(subprocess.Popen([sys.executable, "-m", "connector", "listen"], cwd=PROJECT_ROOT, env=env))
-        _wait(lambda: redis.scard(keys.routing_agents()) >= len(AGENTS), 60, "agent sync")
+        _wait(lambda: redis.scard(keys.agents()) >= len(AGENTS), 60, "agent sync")
         _wait(
             lambda: len(set(requests.get(f"{CONTROL}/xmpp/sessions", timeout=5).json()["sessions"])) >= len(AGENTS),
             120,
@@ -151,7 +151,7 @@ def _measure_interrupt(redis: redis_lib.Redis) -> Result:
     result = Result(latencies_ms=[(poller.seen[a] - sent[a]) * 1000 for a in AGENTS])
     for dialog in dialogs:
         session.post(f"{CONTROL}/calls/{dialog}/end", json={}, timeout=5)
-    _wait(lambda: redis.scard(keys.routing_chat_interrupted()) == 0, 60, "calls to end and chat to be restored")
+    _wait(lambda: redis.scard(keys.chat_interrupted()) == 0, 60, "calls to end and chat to be restored")
     return result
 
 

@@ -1,4 +1,4 @@
-"""Issue 3 benchmark: the relay both ways through the real stack and the sandbox simulators.
+"""ECE relay benchmark: the relay both ways through the real stack and the sandbox simulators.
 
 100 conversations x 10 messages each way at 200 messages/s:
 - in: signed WhatsApp webhooks → the ECE simulator receiving each message (webhook sent → received);
@@ -11,8 +11,6 @@ duplicated or out of order.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -22,6 +20,7 @@ import requests
 
 from bench.loadgen import build_request, open_loop
 from bench.stack import running_stack
+from connector.sandbox.signing import meta_signature
 from connector.supervisor import default_web_workers
 
 HOST = "127.0.0.1"
@@ -148,7 +147,7 @@ def _inbound(port: int, burst: bool, run: str) -> Direction:
 
     def make(index: int) -> bytes:
         body = inbound_body(index, burst, run)
-        signature = "sha256=" + hmac.new(META_SECRET, body, hashlib.sha256).hexdigest()
+        signature = meta_signature(META_SECRET, body)
         direction.sent_at[index] = time.time()
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
         return build_request(HOST, port, path, body, headers)

@@ -1,4 +1,4 @@
-"""Issue 5 benchmark: every operator page renders in under 200 ms with 1,000 conversations and 100
+"""Operator pages benchmark: every operator page renders in under 200 ms with 1,000 conversations and 100
 entry points in Redis.
 
 The real stack (`python -m connector run`: gunicorn, workers, embedded Redis) is seeded through the
@@ -21,13 +21,12 @@ import redis as redis_lib
 import requests
 
 from bench.stack import running_stack
-from connector.backends.ece import indicators
-from connector.backends.ece.client import Availability
+from connector.backends import Availability, indicators
 from connector.config.loader import load_config
-from connector.config.overrides import ConfigStore
+from connector.config.overrides import ConfigOverrides
 from connector.conversations import State
 from connector.store import dead_letters, keys, threads
-from connector.store.inbox import Box
+from connector.store.boxes import Box
 
 CONVERSATIONS = 1000
 ENTRY_POINTS = 100
@@ -59,7 +58,7 @@ class Seeded:
 def seed(redis: redis_lib.Redis) -> Seeded:
     from bench.stack import SANDBOX_CONFIG
 
-    store = ConfigStore(redis)
+    store = ConfigOverrides(redis)
     provisioned = load_config(SANDBOX_CONFIG)
     store.save(
         "integrations",

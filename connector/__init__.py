@@ -22,10 +22,9 @@ def agent_metrics(redis) -> list[str]:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """The WSGI app; the configuration is loaded (and validated) here, so a broken file fails fast."""
-    from connector import health, metrics, webhooks
+    from connector import backends, health, metrics, webhooks
     from connector.admin import init_admin
     from connector.api import init_api
-    from connector.backends.ece import callback as ece_callback
     from connector.blending import agent_api
     from connector.machine_sessions import OperatorOnlySessions
 
@@ -42,7 +41,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["connector"] = runtime
     app.register_blueprint(health.blueprint)
     app.register_blueprint(webhooks.blueprint)
-    app.register_blueprint(ece_callback.blueprint)
+    for backend in backends.built_in():
+        if backend.blueprint is not None:
+            app.register_blueprint(backend.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(agent_api.blueprint)
     if runtime.config.finesse is not None:

@@ -1,4 +1,5 @@
-"""The command line: `python -m connector run | worker | listen | check-config | sandbox` (DESIGN §3)."""
+"""The command line: `python -m connector run | worker | listen | check-config | sandbox`
+(docs/architecture.md, "Processes and commands")."""
 
 from __future__ import annotations
 

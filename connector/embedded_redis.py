@@ -2,7 +2,7 @@
 
 Started when no `REDIS_URL` is set (and by the test suite), on a private unix socket under the data
 folder, configured for durability: AOF with `appendfsync everysec` and `noeviction`, because queued
-work and inboxes live only in Redis (DESIGN §6).
+work and inboxes live only in Redis (docs/architecture.md, "Redis durability").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The error hierarchy, and its mapping to HTTP answers in one place (DESIGN §5).
+"""The error hierarchy, and its mapping to HTTP answers in one place (docs/architecture.md, "Webhook answers").
 
 Inbound errors carry what an operator or a provider's developer console needs to fix the call;
 outbound errors tell retryable from permanent.

@@ -12,6 +12,9 @@ credentials for that host.
 from __future__ import annotations
 
 import os
+import time
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,3 +58,22 @@ class OutboundSession(requests.Session):
 
 def outbound_session() -> requests.Session:
     return OutboundSession()
+
+
+def retry_after(response: requests.Response, *, now: float | None = None) -> float | None:
+    """The server's `Retry-After` in seconds, or None without a readable one. RFC 9110 allows
+    delta-seconds or an HTTP-date; a date without a zone is read as UTC (HTTP dates are GMT)."""
+    raw = response.headers.get("Retry-After", "").strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))

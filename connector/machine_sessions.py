@@ -12,7 +12,7 @@ from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 MACHINE_PREFIXES = ("/webhooks/", "/ece/")
-"""Paths called by providers and contact centers (DESIGN §5), never by a browser."""
+"""Paths called by providers and contact centers (docs/architecture.md, "HTTP surface"), never by a browser."""
 
 
 class OperatorOnlySessions(SecureCookieSessionInterface):

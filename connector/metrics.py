@@ -14,9 +14,9 @@ from flask import Blueprint, Response, current_app
 from redis import Redis
 from rq import Queue
 
+from connector import queues
 from connector.config.model import Integration
 from connector.health import live_workers
-from connector.relay import queues
 from connector.relay.breaker import service_of
 from connector.store import keys
 

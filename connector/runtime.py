@@ -7,17 +7,22 @@ request, read it with `current()`. One process serves one deployment, so one run
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis as redis_lib
 
+from connector.channels import channel_class
+from connector.channels.base import Channel
 from connector.config.loader import load_config
 from connector.config.model import Config
-from connector.config.overrides import ConfigStore
+from connector.config.overrides import ConfigOverrides
+from connector.errors import PermanentError
 from connector.settings import Settings
-from connector.store.inbox import Inboxes
+from connector.store.boxes import Boxes
+from connector.store.dispatch import Dispatch
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,8 @@ class Runtime:
     _merged_version: int = field(default=-1, repr=False)
     _merged_base: Config | None = field(default=None, repr=False)
     _checked_at: float = field(default=float("-inf"), repr=False)
+    _channels: dict[tuple[int, str, str], Channel] = field(default_factory=dict, repr=False)
+    _channels_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @cached_property
     def redis(self) -> redis_lib.Redis:
@@ -49,8 +56,14 @@ class Runtime:
         return redis_lib.Redis.from_url(url, health_check_interval=30, socket_timeout=10)
 
     @cached_property
-    def inboxes(self) -> Inboxes:
-        return Inboxes(
+    def boxes(self) -> Boxes:
+        return Boxes(
+            self.redis, wake_ttl_seconds=int(self.settings.wake_ttl_seconds), dispatchers=self.settings.dispatchers
+        )
+
+    @cached_property
+    def dispatch(self) -> Dispatch:
+        return Dispatch(
             self.redis, wake_ttl_seconds=int(self.settings.wake_ttl_seconds), dispatchers=self.settings.dispatchers
         )
 
@@ -62,8 +75,8 @@ class Runtime:
         return self._config
 
     @property
-    def config_store(self) -> ConfigStore:
-        return ConfigStore(self.redis)
+    def overrides(self) -> ConfigOverrides:
+        return ConfigOverrides(self.redis)
 
     @property
     def config(self) -> Config:
@@ -79,9 +92,9 @@ class Runtime:
         stale = self._merged is None or self._merged_base is not provisioned
         if stale or now - self._checked_at >= CONFIG_CHECK_SECONDS:
             try:
-                version = self.config_store.version()
+                version = self.overrides.version()
                 if stale or version != self._merged_version:
-                    self._merged = self.config_store.merged(provisioned)
+                    self._merged = self.overrides.merged(provisioned)
                     self._merged_version = version
                     self._merged_base = provisioned
             except redis_lib.RedisError as exc:
@@ -94,6 +107,24 @@ class Runtime:
     def config_changed(self) -> None:
         """Re-read the store on the next `config` (after a write by this process)."""
         self._checked_at = float("-inf")
+
+    def channel(self, channel: str, asset: str) -> Channel:
+        """The channel instance that talks to `asset`'s customers: one per configuration and asset, so
+        its HTTP session (and connection pool) is reused across sends. PermanentError when the asset
+        is no longer configured."""
+        config = self.config
+        cache_key = (id(config), channel, asset)
+        with self._channels_lock:
+            instance = self._channels.get(cache_key)
+            if instance is None:
+                cls = channel_class(channel)
+                configured = config.asset(channel, asset)
+                if cls is None or configured is None:
+                    raise PermanentError(
+                        f"{channel} asset {asset!r} is no longer configured: messages for this customer cannot be sent"
+                    )
+                instance = self._channels[cache_key] = cls(configured, self.settings)
+        return instance
 
     def reload_config(self) -> Config:
         self._config = load_config(self.settings.config_dir)

@@ -1,144 +1,149 @@
 """Environment → typed settings, read in one place.
 
 Every process (web, worker, listener, CLI) builds its settings with `Settings.from_env()`; nothing
-else reads `os.environ` for configuration.
+else reads `os.environ` for configuration. Each field names its environment variable next to its
+default, so a default is written once: an unset or empty variable keeps it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
+def _int(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError as exc:
         raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from exc
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
+def _float(name: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError as exc:
         raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from exc
 
 
+def _text(_name: str, raw: str) -> str:
+    return raw
+
+
+def _path(_name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _flag(_name: str, raw: str) -> bool:
+    return raw.strip().lower() in {"1", "true", "yes"}
+
+
+def _url(_name: str, raw: str) -> str:
+    return raw.rstrip("/")
+
+
+def _upper(_name: str, raw: str) -> str:
+    return raw.upper()
+
+
+def _hosts(_name: str, raw: str) -> tuple[str, ...]:
+    return tuple(h.strip() for h in raw.split(",") if h.strip())
+
+
+def env(variable: str, default: Any, parse: Callable[[str, str], Any]) -> Any:
+    """A setting read from `variable` with `parse`; `default` when the variable is unset or empty."""
+    return field(default=default, metadata={"env": variable, "parse": parse})
+
+
 @dataclass(frozen=True)
 class Settings:
-    redis_url: str | None = None
+    redis_url: str | None = env("REDIS_URL", None, _text)
     """Redis to use; unset means start the embedded redis-server under `data_dir`."""
 
-    config_dir: Path = PROJECT_ROOT / "entrypoints"
+    config_dir: Path = env("CONNECTOR_CONFIG_DIR", PROJECT_ROOT / "entrypoints", _path)
     """Folder of provisioned YAML files (`entrypoints/*.yaml`)."""
 
-    templates_dir: Path = PROJECT_ROOT / "message_templates"
+    templates_dir: Path = env("CONNECTOR_TEMPLATES_DIR", PROJECT_ROOT / "message_templates", _path)
     """Folder of default system-message templates, one sub-folder per locale."""
 
-    public_base_url: str = "http://localhost:8000"
+    public_base_url: str = env("PUBLIC_BASE_URL", "http://localhost:8000", _url)
     """The URL providers call; webhook signatures are checked against it, never the request URL."""
 
-    secret_key: str = ""
+    secret_key: str = env("CONNECTOR_SECRET_KEY", "", _text)
     """Flask session signing key; a random per-process key is used when unset (dev only)."""
 
-    admin_password: str | None = None
+    admin_password: str | None = env("CONNECTOR_ADMIN_PASSWORD", None, _text)
     """Bootstraps the `admin` operator user."""
 
-    api_token: str = ""
+    api_token: str = env("CONNECTOR_API_TOKEN", "", _text)
     """Bearer token of the read-only agents API until operator accounts and API tokens exist."""
 
-    log_level: str = "INFO"
+    log_level: str = env("LOG_LEVEL", "INFO", _upper)
     """Root log level."""
 
-    data_dir: Path = PROJECT_ROOT / "var"
+    data_dir: Path = env("CONNECTOR_DATA_DIR", PROJECT_ROOT / "var", _path)
     """Embedded Redis data (AOF) and other local state."""
 
-    max_body_bytes: int = 3 * 1024 * 1024
+    max_body_bytes: int = env("CONNECTOR_MAX_BODY_BYTES", 3 * 1024 * 1024, _int)
     """Largest webhook body accepted; Meta sends up to 3 MB, anything larger is answered 413."""
 
-    lease_seconds: float = 30.0
+    lease_seconds: float = env("CONNECTOR_LEASE_SECONDS", 30.0, _float)
     """How long a drain job may hold a conversation without renewing; a dead worker's lease lapses after it."""
 
-    sweep_interval_seconds: float = 5.0
+    sweep_interval_seconds: float = env("CONNECTOR_SWEEP_INTERVAL_SECONDS", 5.0, _float)
     """How often a worker looks for inboxes with items and no live lease."""
 
-    wake_ttl_seconds: float = 30.0
+    wake_ttl_seconds: float = env("CONNECTOR_WAKE_TTL_SECONDS", 30.0, _float)
     """How long a queued drain wake-up is trusted; after it the sweeper re-wakes a waiting inbox."""
 
-    dispatchers: int = 2
+    dispatchers: int = env("CONNECTOR_DISPATCHERS", 2, _int)
     """Most drain dispatch jobs at once: parallel conversations, without one RQ job per message."""
 
-    drain_threads: int = 4
+    drain_threads: int = env("CONNECTOR_DRAIN_THREADS", 4, _int)
     """Drain loops per dispatch job, side by side: draining mostly waits on ECE and providers."""
 
-    availability_cache_seconds: float = 2.0
+    availability_cache_seconds: float = env("CONNECTOR_AVAILABILITY_CACHE_SECONDS", 2.0, _float)
     """How long an entry point's availability answer is reused by a worker: a burst of new chats
     asks ECE once, not five calls per chat (0: ask every time)."""
 
-    worker_nice: int = 10
+    worker_nice: int = env("CONNECTOR_WORKER_NICE", 10, _int)
     """CPU priority step of workers below the web process: under a burst, acknowledging webhooks
     (which providers time out and retry) comes before draining inboxes (which only queue)."""
 
-    sandbox: bool = False
+    sandbox: bool = env("CONNECTOR_SANDBOX", False, _flag)
     """Run with the simulators and the sandbox configuration (customer files may then come from
     loopback and private addresses)."""
 
-    retry_base_seconds: float = 1.0
+    retry_base_seconds: float = env("CONNECTOR_RETRY_BASE_SECONDS", 1.0, _float)
     """First wait after a retryable failure (ECE or provider down, 5xx, 429); doubles, with jitter."""
 
-    retry_max_seconds: float = 30.0
+    retry_max_seconds: float = env("CONNECTOR_RETRY_MAX_SECONDS", 30.0, _float)
     """Longest wait between two attempts of the same item."""
 
-    retry_horizon_seconds: float = 3600.0
+    retry_horizon_seconds: float = env("CONNECTOR_RETRY_HORIZON_SECONDS", 3600.0, _float)
     """How long an item is retried before it goes to the dead-letter list (a long ECE outage keeps
     the customer's messages, in order, for this long)."""
 
-    media_allowlist: tuple[str, ...] = ()
+    media_allowlist: tuple[str, ...] = env("CONNECTOR_MEDIA_ALLOWLIST", (), _hosts)
     """Extra hosts (`host` or `*.suffix`) customer files may be fetched from, besides the providers'."""
 
-    template_output_cap: int = 2000
+    template_output_cap: int = env("CONNECTOR_TEMPLATE_OUTPUT_CAP", 2000, _int)
     """Longest rendered system message, in characters."""
 
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
-        env = os.environ
-        values: dict[str, object] = {
-            "redis_url": env.get("REDIS_URL") or None,
-            "config_dir": Path(env.get("CONNECTOR_CONFIG_DIR") or PROJECT_ROOT / "entrypoints"),
-            "templates_dir": Path(env.get("CONNECTOR_TEMPLATES_DIR") or PROJECT_ROOT / "message_templates"),
-            "public_base_url": (env.get("PUBLIC_BASE_URL") or "http://localhost:8000").rstrip("/"),
-            "secret_key": env.get("CONNECTOR_SECRET_KEY", ""),
-            "admin_password": env.get("CONNECTOR_ADMIN_PASSWORD") or None,
-            "api_token": env.get("CONNECTOR_API_TOKEN", ""),
-            "log_level": (env.get("LOG_LEVEL") or "INFO").upper(),
-            "data_dir": Path(env.get("CONNECTOR_DATA_DIR") or PROJECT_ROOT / "var"),
-            "max_body_bytes": _int("CONNECTOR_MAX_BODY_BYTES", 3 * 1024 * 1024),
-            "lease_seconds": _float("CONNECTOR_LEASE_SECONDS", 30.0),
-            "sweep_interval_seconds": _float("CONNECTOR_SWEEP_INTERVAL_SECONDS", 5.0),
-            "wake_ttl_seconds": _float("CONNECTOR_WAKE_TTL_SECONDS", 30.0),
-            "dispatchers": _int("CONNECTOR_DISPATCHERS", 2),
-            "worker_nice": _int("CONNECTOR_WORKER_NICE", 10),
-            "drain_threads": _int("CONNECTOR_DRAIN_THREADS", 4),
-            "availability_cache_seconds": _float("CONNECTOR_AVAILABILITY_CACHE_SECONDS", 2.0),
-            "sandbox": env.get("CONNECTOR_SANDBOX", "") in {"1", "true", "yes"},
-            "retry_base_seconds": _float("CONNECTOR_RETRY_BASE_SECONDS", 1.0),
-            "retry_max_seconds": _float("CONNECTOR_RETRY_MAX_SECONDS", 30.0),
-            "retry_horizon_seconds": _float("CONNECTOR_RETRY_HORIZON_SECONDS", 3600.0),
-            "media_allowlist": tuple(
-                h.strip() for h in (env.get("CONNECTOR_MEDIA_ALLOWLIST") or "").split(",") if h.strip()
-            ),
-            "template_output_cap": _int("CONNECTOR_TEMPLATE_OUTPUT_CAP", 2000),
-        }
+    def from_env(cls, **overrides: Any) -> Settings:
+        """The settings of this process's environment; `overrides` win (tests, the CLI's flags)."""
+        values: dict[str, Any] = {}
+        for setting in fields(cls):
+            variable = setting.metadata.get("env")
+            raw = os.environ.get(variable, "") if variable else ""
+            if raw != "":
+                values[setting.name] = setting.metadata["parse"](variable, raw)
         values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)

@@ -147,7 +147,7 @@ class Supervisor:
             f"  health     {base}/healthz   readiness {base}/readyz",
             f"  redis      {env['REDIS_URL']}",
             f"  config     {env['CONNECTOR_CONFIG_DIR']}",
-            *(self._sandbox_lines(base) if self.sandbox else []),
+            *(["  sandbox    the simulators print their addresses and demo logins below"] if self.sandbox else []),
             "Press Ctrl-C to stop everything.",
             "",
         ]
@@ -161,26 +161,6 @@ class Supervisor:
         if password:
             return "log in as admin with CONNECTOR_ADMIN_PASSWORD"
         return "set CONNECTOR_ADMIN_PASSWORD to create the admin login"
-
-    @staticmethod
-    def _sandbox_lines(base: str) -> list[str]:
-        from connector.sandbox.main import (
-            CHANNEL_SANDBOX_PORT,
-            DEMO_AGENTS,
-            FINESSE_CONTROL_PORT,
-            FINESSE_PUBLISHER_PORT,
-            demo_password,
-        )
-
-        logins = ", ".join(f"{login} / {demo_password(login)}" for _id, login, *_ in DEMO_AGENTS)
-        sandbox = f"http://127.0.0.1:{CHANNEL_SANDBOX_PORT}"
-        return [
-            f"  customer   {sandbox}/customer/  (write as a WhatsApp, SMS, Messenger, Apple or in-app customer)",
-            f"  agent      {sandbox}/ece/console  (the ECE simulator's agent console: accept, reply, close)",
-            f"  finesse    http://127.0.0.1:{FINESSE_PUBLISHER_PORT}/finesse/api "
-            f"(simulator; control API on :{FINESSE_CONTROL_PORT}/control)",
-            f"  agents     POST {base}/agent/login with one of: {logins}",
-        ]
 
     def _watch(self) -> None:
         while not self._stop.wait(0.5):

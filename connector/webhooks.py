@@ -1,7 +1,8 @@
 """The intake blueprint: verify → parse → dedupe → append to inbox → wake a drain → acknowledge.
 
 Nothing here waits on a contact center or a provider: the answer goes back as soon as the events
-are durably in Redis, so providers never time out and retry (DESIGN §1, §5).
+are durably in Redis, so providers never time out and retry
+(docs/architecture.md, "What the connector does", "Webhook answers").
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from redis.exceptions import RedisError
 from connector.channels import channel_class
 from connector.channels.base import Channel, InboundEvent
 from connector.errors import BodyTooLarge, PayloadError, UnknownAsset, WebhookError
-from connector.relay.queues import enqueue_dispatch
+from connector.queues import enqueue_dispatch
 from connector.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def _accept(runtime: Runtime, channel: Channel, events: list[InboundEvent]) -> N
     if len(events) > 1:
         # Batches arrive in any order (Meta, WhatsApp); within one request, provider time orders them.
         events = sorted(events, key=lambda e: e.timestamp)
-    accepted = runtime.inboxes.accept(events, int(channel.dedupe_ttl.total_seconds()))
+    accepted = runtime.boxes.accept(events, int(channel.dedupe_ttl.total_seconds()))
     for item in accepted:
         log.info(
             "inbound event %s",

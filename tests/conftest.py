@@ -164,7 +164,7 @@ def ece_simulator():
 @pytest.fixture
 def helpdesk(runtime):
     """A UI-made hybrid integration "Helpdesk" with one entry point "Billing" (2001)."""
-    runtime.config_store.save(
+    runtime.overrides.save(
         "integrations",
         {
             "name": "Helpdesk",
@@ -176,3 +176,22 @@ def helpdesk(runtime):
         create=True,
     )
     runtime.config_changed()
+
+
+# -- the fast lane: `make test-fast` runs what is not marked e2e ------------------------------------
+
+E2E_FOLDERS = ("e2e", "sandbox")
+"""Tests under these folders run real worker processes, simulators or a browser."""
+E2E_FIXTURES = frozenset(
+    {"ece_simulator", "start_worker", "live_server", "stack", "stack_factory", "sandbox", "sims", "listener", "wired"}
+)
+"""Fixtures that start a simulator, a worker process or a listener on loopback."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that starts real processes or simulators `e2e`, so `-m "not e2e"` is the unit
+    suite (`make test-fast`) without each module having to remember its marker."""
+    for item in items:
+        folder = Path(str(item.path)).relative_to(TESTS).parts[0]
+        if folder in E2E_FOLDERS or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)

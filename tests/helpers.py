@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
-import hmac
 import ipaddress
 import json
 import logging
@@ -17,6 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from connector.sandbox.signing import meta_signature
 
 WHATSAPP_ASSET = "test-whatsapp"
 WHATSAPP_SECRET = b"whatsapp-app-secret"
@@ -41,12 +41,8 @@ def whatsapp_payload(messages: list[tuple[str, str, str]], timestamp: int = 1_79
     return json.dumps(body).encode()
 
 
-def meta_signature(body: bytes, secret: bytes = WHATSAPP_SECRET) -> str:
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
 def whatsapp_headers(body: bytes) -> dict[str, str]:
-    return {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(body)}
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(WHATSAPP_SECRET, body)}
 
 
 def wait_for(
@@ -108,7 +104,7 @@ def logged_text(records: list[logging.LogRecord]) -> str:
 def route_whatsapp_to_an_unreachable_ece(runtime: Any) -> None:
     """A UI-made ECE integration "DownECE" at an address nobody listens on, and a rule sending the
     WhatsApp test asset there ahead of the others: a real connection refused, no mock."""
-    store = runtime.config_store
+    store = runtime.overrides
     down = {
         "name": "DownECE",
         "type": "ece",

@@ -7,7 +7,8 @@ import json
 from connector.channels.base import thread_id_for
 from connector.relay.drain import drain_thread
 from connector.store import keys, threads
-from connector.store.inbox import LEASE_LOST, Box, Inboxes
+from connector.store.boxes import LEASE_LOST, Box, Boxes
+from connector.store.dispatch import Dispatch
 from tests.helpers import WHATSAPP_ASSET, route_whatsapp_to_an_unreachable_ece, whatsapp_headers, whatsapp_payload
 
 
@@ -49,8 +50,8 @@ def test_items_are_handled_in_arrival_order_across_requests(client, redis):
 def test_a_drain_finds_the_lease_taken_and_leaves_the_items(client, redis):
     post_whatsapp(client, [("15551230003", "wamid.C1", "hi")])
     thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230003")
-    inboxes = Inboxes(redis)
-    held = inboxes.acquire(thread_id, 30)
+    boxes = Boxes(redis)
+    held = boxes.acquire(thread_id, 30)
     assert held
     token, head = held.token, held.heads[Box.IN]
     assert head is not None and b"wamid.C1" in head
@@ -58,23 +59,23 @@ def test_a_drain_finds_the_lease_taken_and_leaves_the_items(client, redis):
     assert drain_thread(thread_id) == 0
     assert redis.llen(keys.inbox(thread_id)) == 1
 
-    assert inboxes.release(thread_id, token) == 1
+    assert boxes.release(thread_id, token) == 1
     assert drain_thread(thread_id) == 1
 
 
 def test_commit_refuses_a_holder_whose_lease_was_taken_over(client, redis):
     post_whatsapp(client, [("15551230004", "wamid.D1", "hi")])
     thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230004")
-    inboxes = Inboxes(redis)
-    first = inboxes.acquire(thread_id, 30)
+    boxes = Boxes(redis)
+    first = boxes.acquire(thread_id, 30)
     stale, item = first.token, first.heads[Box.IN]
     redis.delete(keys.lease(thread_id))  # the lease lapsed ...
-    fresh = inboxes.acquire(thread_id, 30).token  # ... and another worker took the thread
+    fresh = boxes.acquire(thread_id, 30).token  # ... and another worker took the thread
 
     assert isinstance(item, bytes)
-    assert inboxes.commit(thread_id, stale, item, {"kind": "x"}) is LEASE_LOST
+    assert boxes.commit(thread_id, stale, item, {"kind": "x"}) is LEASE_LOST
     assert redis.llen(keys.inbox(thread_id)) == 1
-    assert inboxes.commit(thread_id, fresh, item, {"kind": "x"}, {"state": "new"}) is None, "committed; now empty"
+    assert boxes.commit(thread_id, fresh, item, {"kind": "x"}, {"state": "new"}) is None, "committed; now empty"
     assert redis.llen(keys.inbox(thread_id)) == 0
     assert redis.hget(keys.thread(thread_id), "state") == b"new", "the thread is written with the pop"
 
@@ -124,17 +125,17 @@ def test_metrics_show_the_backlog(client, redis):
 
 
 def test_dispatcher_slots_are_capped_and_a_silent_one_is_reaped(client, redis):
-    inboxes = Inboxes(redis, wake_ttl_seconds=30, dispatchers=2)
+    dispatch = Dispatch(redis, wake_ttl_seconds=30, dispatchers=2)
     post_whatsapp(client, [("15551230009", "wamid.H1", "a"), ("15551230010", "wamid.H2", "b")])
     assert redis.zcard(keys.dispatchers()) == 2, "each arrival claimed a slot, up to the cap"
     post_whatsapp(client, [("15551230011", "wamid.H3", "c")])
-    assert redis.zcard(keys.dispatchers()) == 2 and inboxes.claim_dispatch() is None, "the cap holds"
+    assert redis.zcard(keys.dispatchers()) == 2 and dispatch.claim() is None, "the cap holds"
 
     dead = redis.zrange(keys.dispatchers(), 0, 0)[0]
     redis.zadd(keys.dispatchers(), {dead: 0})  # its job was killed: no heartbeat since
-    slot = inboxes.claim_dispatch()
+    slot = dispatch.claim()
     assert slot is not None and redis.zscore(keys.dispatchers(), dead) is None, "the silent slot is reaped"
-    inboxes.retire_dispatcher(slot)
+    dispatch.retire(slot)
     assert redis.zcard(keys.dispatchers()) == 1
 
 
@@ -143,21 +144,21 @@ def test_an_item_for_a_box_backing_off_wakes_no_drain_until_its_retry_time(redis
     it waiting. The item is still kept, in order, and the other box still wakes."""
     import time
 
-    inboxes = Inboxes(redis, wake_ttl_seconds=30, dispatchers=2)
+    boxes = Boxes(redis, wake_ttl_seconds=30, dispatchers=2)
     redis.hset(keys.retry_state("t1"), mapping={"in_until": time.time() + 60})
 
-    assert inboxes.append(Box.IN, "t1", "second", "dedupe-2", 60) == 0
+    assert boxes.append(Box.IN, "t1", "second", "dedupe-2", 60) == 0
     assert redis.lrange(keys.inbox("t1"), 0, -1) == [b"second"], "kept"
     assert redis.llen(keys.ready()) == 0 and not redis.exists(keys.wake("t1")), "no wake-up"
-    assert not inboxes.stranded("t1"), "nor does the sweeper wake it before its time"
+    assert not boxes.stranded("t1"), "nor does the sweeper wake it before its time"
 
-    assert inboxes.append(Box.OUT, "t1", "agent says hi", "dedupe-3", 60) > 0, "the outbox is not backing off"
+    assert boxes.append(Box.OUT, "t1", "agent says hi", "dedupe-3", 60) > 0, "the outbox is not backing off"
     assert redis.lrange(keys.ready(), 0, -1) == [b"t1"]
 
     redis.delete(keys.ready(), keys.wake("t1"))
     redis.hset(keys.retry_state("t1"), mapping={"in_until": time.time() - 1})
-    assert inboxes.stranded("t1"), "once its time has come the sweeper wakes it"
-    inboxes.append(Box.IN, "t1", "third", "dedupe-4", 60)
+    assert boxes.stranded("t1"), "once its time has come the sweeper wakes it"
+    boxes.append(Box.IN, "t1", "third", "dedupe-4", 60)
     assert redis.lrange(keys.ready(), 0, -1) == [b"t1"], "and so does the next message"
 
 
@@ -166,24 +167,24 @@ def test_deferred_retries_wake_their_thread_when_due_each_box_on_its_own_time(re
     and a box due later keeps its own wake-up."""
     import time
 
-    inboxes = Inboxes(redis, wake_ttl_seconds=30, dispatchers=1)
+    dispatch = Dispatch(redis, wake_ttl_seconds=30, dispatchers=1)
     now = time.time()
-    inboxes.defer("t1", Box.IN, now - 1)
-    inboxes.defer("t1", Box.OUT, now + 60)
-    inboxes.defer("t2", Box.IN, now - 1)
-    inboxes.defer("t3", Box.IN, now + 60)
+    dispatch.defer("t1", Box.IN, now - 1)
+    dispatch.defer("t1", Box.OUT, now + 60)
+    dispatch.defer("t2", Box.IN, now - 1)
+    dispatch.defer("t3", Box.IN, now + 60)
 
-    moved, slot = inboxes.promote_due()
+    moved, slot = dispatch.promote_due()
     assert moved == 2 and slot is not None, "two came due; one dispatch job is to be queued"
     assert sorted(redis.lrange(keys.ready(), 0, -1)) == [b"t1", b"t2"]
     assert redis.zrange(keys.deferred(), 0, -1) == [b"t1:out", b"t3:in"], "the later ones wait on"
 
-    assert inboxes.promote_due() == (0, None), "nothing is due twice"
+    assert dispatch.promote_due() == (0, None), "nothing is due twice"
     redis.zadd(keys.deferred(), {"t1:out": now - 1})
-    assert inboxes.promote_due() == (1, None), "the cap of one dispatcher holds"
+    assert dispatch.promote_due() == (1, None), "the cap of one dispatcher holds"
     assert sorted(redis.lrange(keys.ready(), 0, -1)) == [b"t1", b"t2"], "t1 is ready already: not listed twice"
 
-    inboxes.defer("t3", Box.IN, now - 5)
+    dispatch.defer("t3", Box.IN, now - 5)
     assert redis.zscore(keys.deferred(), "t3:in") == now - 5, "a later failure replaces the box's time"
 
 
@@ -195,7 +196,8 @@ def test_a_retryable_failure_defers_the_head_and_the_poll_drains_it_again(runtim
 
     from rq.registry import ScheduledJobRegistry
 
-    from connector.relay import drain, queues
+    from connector import queues
+    from connector.relay import drain
     from connector.relay.sweeper import promote_due
     from connector.runtime import Runtime
 
@@ -212,7 +214,7 @@ def test_a_retryable_failure_defers_the_head_and_the_poll_drains_it_again(runtim
     assert scheduled.count == 0, "and no RQ job is scheduled for it"
 
     time.sleep(0.05)
-    assert promote_due(redis, fast.inboxes) == 1
+    assert promote_due(redis, fast.dispatch) == 1
     assert redis.lrange(keys.ready(), 0, -1) == [thread_id.encode()], "back on the ready list"
     retries = [e for e in threads.timeline(redis, thread_id) if e.get("kind") == "retry"]
     assert len(retries) == 1 and "127.0.0.1:9" in retries[0]["error"]
@@ -223,9 +225,9 @@ def test_the_sweeper_checks_thousands_of_threads_in_batches_and_finds_exactly_th
     import time
 
     from connector.relay.sweeper import sweep
-    from connector.store.inbox import SWEEP_BATCH
+    from connector.store.boxes import SWEEP_BATCH
 
-    inboxes = Inboxes(redis, wake_ttl_seconds=30, dispatchers=2)
+    boxes = Boxes(redis, wake_ttl_seconds=30, dispatchers=2)
     count = 2 * SWEEP_BATCH + 200
     pipe = redis.pipeline(transaction=False)
     for index in range(count):
@@ -244,6 +246,6 @@ def test_the_sweeper_checks_thousands_of_threads_in_batches_and_finds_exactly_th
     pipe.execute()
 
     expected = [f"t{index:05d}" for index in range(count) if index % 5 == 4]
-    assert inboxes.stranded_among(inboxes.active()) == expected
-    assert sorted(sweep(redis, 1.0, inboxes)) == expected
+    assert boxes.stranded_among(boxes.active()) == expected
+    assert sorted(sweep(redis, 1.0, boxes, Dispatch(redis, wake_ttl_seconds=30, dispatchers=2))) == expected
     assert sorted(m.decode() for m in redis.lrange(keys.ready(), 0, -1)) == expected, "each woken once"

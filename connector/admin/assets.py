@@ -17,6 +17,7 @@ from marshmallow import fields as ma_fields
 from marshmallow import missing
 
 from connector.admin.access import flash_store_errors, guard, requires, runtime, user
+from connector.channels import CHANNELS as CHANNEL_CLASSES
 from connector.config.model import Asset
 from connector.config.overrides import SECRET_FIELDS, NotFound
 from connector.config.schemas import ASSET_SCHEMAS, CHANNELS
@@ -24,13 +25,7 @@ from connector.operations.assets import shown, status_url, webhook_url
 
 KIND = "assets"
 COMMON = ("name", "channel", "default_locale")
-CHANNEL_LABELS = {
-    "sms": "SMS (Twilio)",
-    "messenger": "Facebook Messenger",
-    "whatsapp": "WhatsApp Cloud API",
-    "apple": "Apple Messages for Business",
-    "inapp": "In-app chat",
-}
+CHANNEL_LABELS = {name: cls.title for name, cls in CHANNEL_CLASSES.items()}
 
 blueprint = guard(Blueprint("admin_assets", __name__, url_prefix="/admin/assets"))
 
@@ -121,7 +116,7 @@ def _asset(channel: str, name: str) -> Asset:
 
 def _stored_raw(channel: str, name: str) -> dict[str, Any]:
     try:
-        return runtime().config_store.raw(KIND, f"{channel}/{name}")
+        return runtime().overrides.raw(KIND, f"{channel}/{name}")
     except NotFound:
         abort(404, f"The {channel} asset {name} was not made in the UI: it cannot be changed here.")
     raise AssertionError("unreachable")
@@ -165,7 +160,7 @@ def create() -> Any:
     raw = asset_from_form(channel, request.form)
     errors: dict[str, list[str]] = {}
     with flash_store_errors(errors):
-        rt.config_store.save(KIND, raw, rt.provisioned, create=True)
+        rt.overrides.save(KIND, raw, rt.provisioned, create=True)
     if errors:
         return _render_form(channel, _values(raw), create=True, errors=errors)
     rt.config_changed()
@@ -198,7 +193,7 @@ def edit(channel: str, name: str) -> Any:
     raw = {**asset_from_form(channel, request.form), "name": name}
     errors: dict[str, list[str]] = {}
     with flash_store_errors(errors):
-        rt.config_store.save(KIND, raw, rt.provisioned, create=False)
+        rt.overrides.save(KIND, raw, rt.provisioned, create=False)
     if errors:
         values = _values(raw)
         values["has"] = _values(base)["has"]
@@ -214,7 +209,7 @@ def delete(channel: str, name: str) -> Any:
     rt = runtime()
     errors: dict[str, list[str]] = {}
     with flash_store_errors(errors):
-        rt.config_store.delete(KIND, f"{channel}/{name}", rt.provisioned)
+        rt.overrides.delete(KIND, f"{channel}/{name}", rt.provisioned)
     if errors:
         return redirect(url_for(".show", channel=channel, name=name))
     rt.config_changed()

@@ -13,7 +13,7 @@ from connector.admin.access import guard, requires, runtime
 from connector.operations import conversations
 from connector.operations.dead_letters import conversation_of, requeue_letter
 from connector.store import dead_letters, keys
-from connector.store.inbox import Box
+from connector.store.boxes import Box
 
 log = logging.getLogger(__name__)
 blueprint = guard(Blueprint("admin_dead_letters", __name__, url_prefix="/admin/dead-letters"))

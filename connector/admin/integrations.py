@@ -17,8 +17,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from connector.admin.access import flash_store_errors, guard, requires, runtime, user
-from connector.backends.ece import indicators
-from connector.backends.ece.checks import Finding
+from connector.backends import Finding, indicators
 from connector.config import raw as raw_shape
 from connector.config.model import Integration
 from connector.config.overrides import MASK, NotFound, masked
@@ -44,7 +43,7 @@ def _integration(name: str) -> Integration:
 def _stored_raw(name: str) -> dict[str, Any]:
     """The raw item of a UI integration (404 for a provisioned or unknown one)."""
     try:
-        return runtime().config_store.raw(KIND, name)
+        return runtime().overrides.raw(KIND, name)
     except NotFound:
         abort(404, f"Integration {name} was not made in the UI: it cannot be changed here.")
     raise AssertionError("unreachable")
@@ -200,7 +199,7 @@ def delete(name: str) -> Any:
     rt = runtime()
     errors: dict[str, list[str]] = {}
     with flash_store_errors(errors):
-        rt.config_store.delete(KIND, name, rt.provisioned)
+        rt.overrides.delete(KIND, name, rt.provisioned)
     if errors:
         return redirect(url_for(".show", name=name))
     rt.config_changed()
@@ -275,7 +274,7 @@ def _save_entry_point(name: str, original: str | None) -> Any:
         entry_points[index] = new
     errors: dict[str, list[str]] = {}
     with flash_store_errors(errors):
-        rt.config_store.save(KIND, {**base, "entry_points": entry_points}, rt.provisioned, create=False)
+        rt.overrides.save(KIND, {**base, "entry_points": entry_points}, rt.provisioned, create=False)
     if errors:
         return (
             render_template(
@@ -330,7 +329,7 @@ def delete_entry_point(name: str, entry_point: str) -> Any:
     kept = [ep for ep in base.get("entry_points") or [] if ep.get("name") != entry_point]
     errors: dict[str, list[str]] = {}
     with flash_store_errors(errors):
-        rt.config_store.save(KIND, {**base, "entry_points": kept}, rt.provisioned, create=False)
+        rt.overrides.save(KIND, {**base, "entry_points": kept}, rt.provisioned, create=False)
     if not errors:
         rt.config_changed()
         flash(f"Entry point {entry_point} removed.", "success")
@@ -357,7 +356,7 @@ def save_attributes(name: str) -> Any:
     rows = attributes_from_form(request.form)
     errors: dict[str, list[str]] = {}
     with flash_store_errors(errors):
-        rt.config_store.save(KIND, {**base, "custom_attributes": rows}, rt.provisioned, create=False)
+        rt.overrides.save(KIND, {**base, "custom_attributes": rows}, rt.provisioned, create=False)
     if not errors:
         rt.config_changed()
         flash(f"Custom attributes of {name} saved.", "success")

@@ -4,7 +4,7 @@ message match?" tester.
 
 The tester is a GET form: it changes nothing, so viewers use it under the same guard as every page.
 Reordering without JavaScript posts one move at a time; rules.js drags and saves the whole order
-through `PUT /api/v1/rules/order`. Both end in `ConfigStore.set_rule_order`.
+through `PUT /api/v1/rules/order`. Both end in `ConfigOverrides.set_rule_order`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from connector.admin.access import flash_store_errors, guard, runtime
+from connector.channels import channel_class
 from connector.config import model
 from connector.config.overrides import ConfigInvalid, NotFound
 from connector.config.schemas import CHANNELS, RULE_EVENTS
@@ -71,7 +72,7 @@ def move(name: str) -> Any:
     rt = runtime()
     with flash_store_errors():
         order = rules.moved(rt.config, name, offset)
-        rt.config_store.set_rule_order(order, rt.config)
+        rt.overrides.set_rule_order(order, rt.config)
         rt.config_changed()
         flash(f"Rule {name} is now number {order.index(name) + 1}.", "success")
     return redirect(url_for(".index", _anchor=f"rule-{name}"))
@@ -107,7 +108,8 @@ def _form(raw: dict[str, Any], errors: dict[str, list[str]], *, creating: bool, 
 def create() -> Any:
     if request.method == "GET":
         channel = request.args.get("channel", "sms")
-        event = "mo" if channel == "sms" else "incoming_message"
+        cls = channel_class(channel)
+        event = cls.message_event if cls else ""
         return _form({"channel": channel, "event": event, "status": "active", "action": {}}, {}, creating=True)
     raw = _raw_of(request.form)
     done = f"Rule {raw.get('name')} created; it is evaluated last of the rules (move it where it belongs)."
@@ -119,7 +121,7 @@ def _save(raw: dict[str, Any], *, creating: bool, done: str) -> Any:
     errors: dict[str, list[str]] = {}
     rt = runtime()
     with flash_store_errors(errors):
-        rt.config_store.save("rules", raw, rt.provisioned, create=creating)
+        rt.overrides.save("rules", raw, rt.provisioned, create=creating)
     if errors:
         return _form(raw, errors, creating=creating, status=422)
     rt.config_changed()
@@ -136,7 +138,7 @@ def edit(name: str) -> Any:
         return redirect(url_for(".index", _anchor=f"rule-{name}"))
     if request.method == "GET":
         try:
-            return _form(rt.config_store.raw("rules", name), {}, creating=False)
+            return _form(rt.overrides.raw("rules", name), {}, creating=False)
         except NotFound:
             flash(f"There is no rule {name}: it may have been deleted.", "error")
             return redirect(url_for(".index"))
@@ -148,7 +150,7 @@ def delete(name: str) -> Any:
     rt = runtime()
     errors: dict[str, list[str]] = {}
     with flash_store_errors(errors):
-        rt.config_store.delete("rules", name, rt.provisioned)
+        rt.overrides.delete("rules", name, rt.provisioned)
     if not errors:
         rt.config_changed()
         flash(f"Rule {name} deleted.", "success")

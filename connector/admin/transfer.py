@@ -76,7 +76,7 @@ def digest(text: str) -> str:
 
 def _plan(text: str) -> import_export.Plan:
     rt = runtime()
-    return import_export.plan(text, rt.config, rt.provisioned, rt.config_store)
+    return import_export.plan(text, rt.config, rt.provisioned, rt.overrides)
 
 
 @blueprint.route("/import", methods=["POST"])
@@ -103,7 +103,7 @@ def apply() -> Any:
         flash("Nothing was imported: the file has problems (below).", "error")
         return render_template("admin/transfer/preview.html", plan=planned, text=text, digest=digest(text)), 422
     try:
-        written = import_export.apply(planned, rt.config_store, rt.provisioned)
+        written = import_export.apply(planned, rt.overrides, rt.provisioned)
     except import_export.ImportBlocked as exc:
         rt.config_changed()
         done = ", ".join(f"{c.kind[:-1]} {c.key}" for c in exc.written) or "nothing"

@@ -112,7 +112,7 @@ def list_assets() -> Any:
 def create_asset() -> Any:
     rt = runtime()
     with store_errors():
-        stored = rt.config_store.save(KIND, _body(), rt.provisioned, create=True)
+        stored = rt.overrides.save(KIND, _body(), rt.provisioned, create=True)
     return _after_write(rt, stored.item.channel, stored.item.name, stored.item)
 
 
@@ -143,7 +143,7 @@ def replace_asset(channel: str, name: str) -> Any:
     if provisioned is not None:
         abort(409, message=f"{channel} asset {name!r} is defined in {provisioned.source} and is read-only here")
     with store_errors():
-        stored = rt.config_store.save(KIND, body, rt.provisioned, create=False)
+        stored = rt.overrides.save(KIND, body, rt.provisioned, create=False)
     return _after_write(rt, channel, name, stored.item)
 
 
@@ -155,5 +155,5 @@ def delete_asset(channel: str, name: str) -> None:
     """Delete an asset made in the UI/API; refused (409) while rules use it."""
     rt = runtime()
     with store_errors():
-        rt.config_store.delete(KIND, f"{channel}/{name}", rt.provisioned)
+        rt.overrides.delete(KIND, f"{channel}/{name}", rt.provisioned)
     rt.config_changed()

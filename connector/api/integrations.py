@@ -18,7 +18,7 @@ from marshmallow import Schema, fields
 
 from connector.api.access import F, api_blueprint, requires, runtime, store_errors
 from connector.api.access import documented_errors as access_documented_errors
-from connector.backends.ece import indicators
+from connector.backends import indicators
 from connector.config.model import EntryPoint, Integration
 from connector.config.overrides import NotFound
 from connector.config.schemas import IntegrationSchema
@@ -213,7 +213,7 @@ def delete_integration(name: str) -> None:
     """Delete an integration made in the UI/API; refused (409) while rules forward to it."""
     rt = runtime()
     with store_errors():
-        rt.config_store.delete(KIND, name, rt.provisioned)
+        rt.overrides.delete(KIND, name, rt.provisioned)
     rt.config_changed()
 
 

@@ -134,7 +134,7 @@ def create_rule() -> Any:
     """Create a rule (the YAML shape); it is evaluated after the rules already ordered."""
     rt = runtime()
     with store_errors():
-        stored = rt.config_store.save("rules", _body(), rt.provisioned, create=True)
+        stored = rt.overrides.save("rules", _body(), rt.provisioned, create=True)
     rt.config_changed()
     return _row(stored.item.name)
 
@@ -160,7 +160,7 @@ def replace_rule(name: str) -> Any:
     if provisioned is not None:
         abort(409, message=f"rule {name!r} is defined in {provisioned.source} and is read-only here")
     with store_errors():
-        rt.config_store.save("rules", body, rt.provisioned, create=False)
+        rt.overrides.save("rules", body, rt.provisioned, create=False)
     rt.config_changed()
     return _row(name)
 
@@ -171,7 +171,7 @@ def replace_rule(name: str) -> Any:
 def delete_rule(name: str) -> Any:
     rt = runtime()
     with store_errors():
-        rt.config_store.delete("rules", name, rt.provisioned)
+        rt.overrides.delete("rules", name, rt.provisioned)
     rt.config_changed()
     return None
 
@@ -184,7 +184,7 @@ def set_order(body: dict[str, Any]) -> Any:
     """Store the evaluation order: every rule once (provisioned ones too), the default rule left out."""
     rt = runtime()
     with store_errors():
-        rt.config_store.set_rule_order(body["order"], rt.config)
+        rt.overrides.set_rule_order(body["order"], rt.config)
     rt.config_changed()
     return [_row_out(row) for row in rules.listing(rt.config)]
 

@@ -112,7 +112,7 @@ def import_config(args: dict[str, Any], body: dict[str, Any]) -> Any:
     """Validate a provisioning file and show the diff (dry_run=true, the default), or apply it
     (dry_run=false: re-validated, nothing written when any item has a problem)."""
     rt = runtime()
-    planned = import_export.plan(body["yaml"], rt.config, rt.provisioned, rt.config_store)
+    planned = import_export.plan(body["yaml"], rt.config, rt.provisioned, rt.overrides)
     if args["dry_run"]:
         return _result(planned, 0, applied=False)
     if not planned.ok:
@@ -122,7 +122,7 @@ def import_config(args: dict[str, Any], body: dict[str, Any]) -> Any:
             errors={"json": {"yaml": [str(p) for p in planned.problems]}},
         )
     try:
-        written = import_export.apply(planned, rt.config_store, rt.provisioned)
+        written = import_export.apply(planned, rt.overrides, rt.provisioned)
     except import_export.ImportBlocked as exc:
         rt.config_changed()
         done = ", ".join(f"{c.kind[:-1]} {c.key}" for c in exc.written) or "nothing"

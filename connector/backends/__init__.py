@@ -1,26 +1,62 @@
 """The contact-center side: where a routed conversation goes (ECE, or the Hybrid Chat router).
 
-This is the seam between the drain and a backend. A backend registers itself for an integration
-`type`; the drain hands it each customer event of an open conversation, in order. A type with no
-backend (`hybrid` until the Hybrid Chat router exists) records routed events on the thread and
+This is the seam between the relay and a backend, and the only part of `backends/` the rest of the
+connector imports. A backend registers itself for an integration `type`; the drain hands it each
+customer event of an open conversation, in order (`deliver`); what the agent side does comes back
+as neutral outbox items (`backends/outbox.py`, `backends/events.py`), so the relay never reads a
+backend's own event vocabulary. A type with no backend records routed events on the thread and
 logs them as waiting.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.channels.base import InboundEvent
-from connector.config.model import Integration
+from connector.config.model import EntryPoint, Integration
 from connector.store.effects import Effects
 from connector.store.threads import Thread
 
 if TYPE_CHECKING:
+    from flask import Blueprint
+    from redis import Redis
+
     from connector.runtime import Runtime
 
 
+@dataclass(frozen=True)
+class Availability:
+    """The live state of an entry point: the availability gate before a start, and the Agent /
+    Depth / Wait / Status indicators of the UI. `None` means the contact center did not say."""
+
+    chat_allowed: bool  # the entry point is active
+    agents_available: bool
+    capacity: int | None  # free chat slots
+    eligibility: int | None  # 0 ok, 1 no agent, 2 queue full (ECE's checkEligibility codes)
+    queue_depth: int | None  # chats waiting
+    wait_seconds: int | None  # expected wait
+
+    @property
+    def can_take_chats(self) -> bool:
+        """Unknown capacity or eligibility does not close the gate; only a definite "no" does."""
+        return self.chat_allowed and self.agents_available and self.eligibility in (0, None) and self.capacity != 0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of an integration's "test" (token, each entry point, ...), as an operator reads it."""
+
+    check: str
+    ok: bool
+    message: str
+
+
 class Backend(Protocol):
+    type: str
+    """The integration `type` it serves."""
+
     def deliver(
         self,
         runtime: Runtime,
@@ -40,17 +76,51 @@ class Backend(Protocol):
         breaker counts those); handles permanent failures itself.
         """
 
+    def availability(
+        self, integration: Integration, entry_point: EntryPoint, redis: Redis, *, timeout: tuple[float, float] | None
+    ) -> Availability:
+        """What the contact center says about the entry point now (a network call). `timeout` is an
+        operator's shorter one; None keeps the backend's own. Raises RetryableError / PermanentError."""
+
+    def tell_agent(self, runtime: Runtime, integration: Integration, thread: Thread, note: str) -> None:
+        """Put a note from the connector in front of the thread's agent (e.g. "not delivered: the
+        customer's window is closed"). Raises PermanentError when the conversation is gone."""
+
+    def close(self, runtime: Runtime, integration: Integration, thread: Thread) -> None:
+        """End the thread's conversation on the contact-center side (the customer left); a conversation
+        already ended there counts as done."""
+
+    def test(self, integration: Integration, redis: Redis) -> list[Finding]:
+        """The integration's "test" checks, in order; never raises for a contact-center fault."""
+
+    def neutral_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        """An outbox item this backend wrote in its own words (before items were neutral), as a
+        neutral one; kept so that an upgrade never strands what was queued."""
+
+    @property
+    def blueprint(self) -> Blueprint | None:
+        """The backend's own HTTP endpoints (ECE's callback), registered by `create_app`."""
+
 
 _BACKENDS: dict[str, Backend] = {}
-_BUILT_IN = {"ece": "connector.backends.ece.backend"}
+BUILT_IN = {"ece": "connector.backends.ece.backend"}
 """Backends that register themselves on import, imported the first time their type is needed."""
 
 
-def register(integration_type: str, backend: Backend) -> None:
-    _BACKENDS[integration_type] = backend
+def register(backend: Backend) -> None:
+    _BACKENDS[backend.type] = backend
+
+
+def of_type(integration_type: str) -> Backend | None:
+    if integration_type not in _BACKENDS and integration_type in BUILT_IN:
+        importlib.import_module(BUILT_IN[integration_type])
+    return _BACKENDS.get(integration_type)
 
 
 def backend_for(integration: Integration) -> Backend | None:
-    if integration.type not in _BACKENDS and integration.type in _BUILT_IN:
-        importlib.import_module(_BUILT_IN[integration.type])
-    return _BACKENDS.get(integration.type)
+    return of_type(integration.type)
+
+
+def built_in() -> list[Backend]:
+    """Every built-in backend (the web app registers their endpoints)."""
+    return [backend for name in BUILT_IN if (backend := of_type(name)) is not None]

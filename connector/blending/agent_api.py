@@ -3,8 +3,8 @@
 `POST /agent/login` takes the agent's Finesse login, verifies it against Finesse (a GET of the
 agent's own User with those credentials) and keeps the password encrypted, so the listener can open
 the agent's notification session and change their state; `POST /agent/logout` forgets it.
-`GET /api/v1/agents` lists agents with their voice and chat states (bearer token until the API
-issue adds operator auth).
+`GET /api/v1/agents` lists agents with their voice and chat states (an operator's API token, or
+the deployment-wide CONNECTOR_API_TOKEN).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def agent_logout():
 
 def _authorised(role: str = "viewer") -> bool:
     """An operator's API token with at least `role` (Accounts page), or the deployment-wide
-    CONNECTOR_API_TOKEN (scripts written before operator accounts existed)."""
+    CONNECTOR_API_TOKEN (for scripts that have no operator account)."""
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
@@ -138,7 +138,7 @@ def request_sync():
         return _error(401, "unauthorised", "send Authorization: Bearer <an editor's API token>")
     if _finesse() is None:
         return _error(404, "routing_not_configured", "the routing module (finesse:) is not configured")
-    _runtime().redis.set(keys.routing_sync_requested(), "1", ex=300)
+    _runtime().redis.set(keys.agent_sync_requested(), "1", ex=300)
     return jsonify(status="sync requested"), 202
 
 

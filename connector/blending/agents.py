@@ -142,20 +142,20 @@ class AgentRegistry:
             return False
         pipe = self.redis.pipeline(transaction=True)
         if old and old.login_name and old.login_name.casefold() != profile.login_name.casefold():
-            pipe.hdel(keys.routing_logins(), old.login_name.casefold())
-        pipe.delete(keys.routing_agent_profile(profile.agent_id))
-        pipe.hset(keys.routing_agent_profile(profile.agent_id), mapping=_encode_profile(profile))
+            pipe.hdel(keys.agent_logins(), old.login_name.casefold())
+        pipe.delete(keys.agent_profile(profile.agent_id))
+        pipe.hset(keys.agent_profile(profile.agent_id), mapping=_encode_profile(profile))
         if profile.login_name:
-            pipe.hset(keys.routing_logins(), profile.login_name.casefold(), profile.agent_id)
-        pipe.sadd(keys.routing_agents(), profile.agent_id)
+            pipe.hset(keys.agent_logins(), profile.login_name.casefold(), profile.agent_id)
+        pipe.sadd(keys.agents(), profile.agent_id)
         pipe.execute()
         return True
 
     def profile(self, agent_id: str) -> AgentProfile | None:
-        return _decode_profile(agent_id, self.redis.hgetall(keys.routing_agent_profile(agent_id)))
+        return _decode_profile(agent_id, self.redis.hgetall(keys.agent_profile(agent_id)))
 
     def agent_id_for_login(self, login_name: str) -> str | None:
-        found = self.redis.hget(keys.routing_logins(), login_name.strip().casefold())
+        found = self.redis.hget(keys.agent_logins(), login_name.strip().casefold())
         return _text(found) if found else None
 
     def remove(self, agent_id: str) -> None:
@@ -163,20 +163,20 @@ class AgentRegistry:
         profile = self.profile(agent_id)
         pipe = self.redis.pipeline(transaction=True)
         if profile and profile.login_name:
-            pipe.hdel(keys.routing_logins(), profile.login_name.casefold())
-        pipe.delete(keys.routing_agent_profile(agent_id), keys.routing_agent_state(agent_id))
-        pipe.srem(keys.routing_agents(), agent_id)
-        pipe.srem(keys.routing_due(), agent_id)
+            pipe.hdel(keys.agent_logins(), profile.login_name.casefold())
+        pipe.delete(keys.agent_profile(agent_id), keys.agent_state(agent_id))
+        pipe.srem(keys.agents(), agent_id)
+        pipe.srem(keys.blending_due(), agent_id)
         pipe.execute()
 
     def ids(self) -> list[str]:
-        return sorted(_text(m) for m in self.redis.smembers(keys.routing_agents()))
+        return sorted(_text(m) for m in self.redis.smembers(keys.agents()))
 
     # -- blending state ---------------------------------------------------------------------------
 
     def state(self, agent_id: str) -> AgentState:
         """The stored state (a fresh one for an unknown agent). Read without the lock: a snapshot."""
-        return decode_state(agent_id, self.redis.get(keys.routing_agent_state(agent_id)))
+        return decode_state(agent_id, self.redis.get(keys.agent_state(agent_id)))
 
     def records(self) -> list[AgentRecord]:
         """Every agent with profile and state, read in one round trip per kind."""
@@ -185,9 +185,9 @@ class AgentRegistry:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for agent_id in ids:
-            pipe.hgetall(keys.routing_agent_profile(agent_id))
+            pipe.hgetall(keys.agent_profile(agent_id))
         profiles = pipe.execute()
-        states = self.redis.mget([keys.routing_agent_state(agent_id) for agent_id in ids])
+        states = self.redis.mget([keys.agent_state(agent_id) for agent_id in ids])
         return [
             AgentRecord(agent_id, _decode_profile(agent_id, p), decode_state(agent_id, s))
             for agent_id, p, s in zip(ids, profiles, states, strict=True)
@@ -197,7 +197,7 @@ class AgentRegistry:
     def lock(self, agent_id: str) -> Iterator[AgentLock]:
         """Hold the agent exclusively: the one handler that loads, decides, acts and saves."""
         token = uuid.uuid4().hex
-        key = keys.routing_agent_lock(agent_id)
+        key = keys.agent_lock(agent_id)
         deadline = time.monotonic() + self.wait_seconds
         pause = 0.001
         while not self.redis.set(key, token, nx=True, px=self.lease_ms):
@@ -216,7 +216,7 @@ class AgentRegistry:
             raise ValueError(f"state of agent {state.agent_id} saved under the lock of agent {lock.agent_id}")
         agent_id = lock.agent_id
         saved = self._save(
-            keys=[keys.routing_agent_lock(agent_id), keys.routing_agent_state(agent_id), keys.routing_agents()],
+            keys=[keys.agent_lock(agent_id), keys.agent_state(agent_id), keys.agents()],
             args=[lock.token, encode_state(state), agent_id],
         )
         if not saved:
@@ -226,9 +226,9 @@ class AgentRegistry:
 
     def mark_due(self, agent_id: str, due: bool) -> None:
         if due:
-            self.redis.sadd(keys.routing_due(), agent_id)
+            self.redis.sadd(keys.blending_due(), agent_id)
         else:
-            self.redis.srem(keys.routing_due(), agent_id)
+            self.redis.srem(keys.blending_due(), agent_id)
 
     def due(self) -> list[str]:
-        return sorted(_text(m) for m in self.redis.smembers(keys.routing_due()))
+        return sorted(_text(m) for m in self.redis.smembers(keys.blending_due()))

@@ -35,7 +35,7 @@ def publish_chat_ready(redis: Redis, agent_login: str, ready: bool) -> None:
 
 def _publish(redis: Redis, fields: dict[str, str]) -> None:
     fields["at"] = repr(time.time())
-    redis.xadd(keys.routing_chat_events(), fields, maxlen=STREAM_MAX_LENGTH, approximate=True)
+    redis.xadd(keys.chat_events(), fields, maxlen=STREAM_MAX_LENGTH, approximate=True)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class ChatEventConsumer:
         self.consumer = consumer
         self._pending_first = True
         try:
-            redis.xgroup_create(keys.routing_chat_events(), GROUP, id="0", mkstream=True)
+            redis.xgroup_create(keys.chat_events(), GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -74,7 +74,7 @@ class ChatEventConsumer:
         answer = self.redis.xreadgroup(
             GROUP,
             self.consumer,
-            {keys.routing_chat_events(): start},
+            {keys.chat_events(): start},
             count=count,
             block=None if self._pending_first else block_ms,
         )
@@ -84,7 +84,7 @@ class ChatEventConsumer:
         return entries
 
     def ack(self, entry: ChatEntry) -> None:
-        self.redis.xack(keys.routing_chat_events(), GROUP, entry.entry_id)
+        self.redis.xack(keys.chat_events(), GROUP, entry.entry_id)
 
     @staticmethod
     def _entry(entry_id: bytes | str, data: dict[bytes, bytes]) -> ChatEntry:

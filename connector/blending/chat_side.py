@@ -7,7 +7,7 @@ telling one twice (a reconcile after a failure) is harmless:
 - `RouterChatSide`: the connector's own router keeps a per-agent flag in Redis and offers no chat
   to a flagged agent;
 - `FinesseMediaChatSide`: ECE's chat MRD on Finesse (`PUT /finesse/api/User/{id}/Media/{mrdId}`),
-  so that ECE's routing respects voice too (protocols/ece-finesse.md §2.8).
+  so that ECE's routing respects voice too (docs/protocols/finesse.md, "Non-voice Media API").
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ class RouterChatSide:
         self.redis = redis
 
     def interrupt(self, agent_id: str, *, request_id: str) -> None:
-        self.redis.sadd(keys.routing_chat_interrupted(), agent_id)
+        self.redis.sadd(keys.chat_interrupted(), agent_id)
 
     def resume(self, agent_id: str, state: Chat, *, request_id: str) -> None:
         # Cleared whatever the state: a NOT_READY agent is skipped by its chat state, not by this flag.
-        self.redis.srem(keys.routing_chat_interrupted(), agent_id)
+        self.redis.srem(keys.chat_interrupted(), agent_id)
 
     def is_interrupted(self, agent_id: str) -> bool:
-        return bool(self.redis.sismember(keys.routing_chat_interrupted(), agent_id))
+        return bool(self.redis.sismember(keys.chat_interrupted(), agent_id))
 
 
 class FinesseMediaChatSide:

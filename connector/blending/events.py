@@ -25,7 +25,7 @@ class VoiceStateChanged:
     pending_state: str | None = None
     at: float = 0.0
     request_id: str | None = None  # Finesse's <requestId>: set when the change answers a request that carried one
-    # -- added by the Finesse notification sources (issue 4) --
+    # -- set by the Finesse notification sources --
     extension: str | None = None  # the agent's device; dialog participants are matched on it
 
 
@@ -43,8 +43,9 @@ class DialogChanged:
     state: str
     ended: bool = False
     at: float = 0.0
-    # -- added by the Finesse notification sources (issue 4) --
-    associated_dialog_id: str | None = None  # consult legs: the held original call (protocols §2.4)
+    # -- set by the Finesse notification sources --
+    # consult legs: the held original call (docs/protocols/finesse.md, "Dialogs", "Classifying a call")
+    associated_dialog_id: str | None = None
 
 
 # -- chat side -----------------------------------------------------------------------------------
@@ -111,14 +112,14 @@ class ChatEnabledChanged:
     at: float = 0.0
 
 
-# -- added by the Finesse notification sources (issue 4); not part of FinesseEvent, so blend() never
+# -- produced by the Finesse notification sources; not part of FinesseEvent, so blend() never
 # sees it unless a source is built with media=True (only with finesse.chat_mrd_id set).
 
 
 @dataclass(frozen=True)
 class MediaStateChanged:
     """Finesse reported the agent's state in a non-voice MRD (ECE chat on Finesse): LOGOUT, NOT_READY,
-    READY, RESERVED, WORK, INTERRUPTED (protocols §2.8)."""
+    READY, RESERVED, WORK, INTERRUPTED (docs/protocols/finesse.md, "Non-voice Media API")."""
 
     agent_id: str
     mrd_id: str

@@ -33,10 +33,10 @@ from connector.blending.finesse.client import FinesseClient, FinesseError
 from connector.blending.finesse.credentials import CredentialStore
 from connector.blending.finesse.failover import Failover
 from connector.blending.finesse.polling import PollingSource
-from connector.blending.finesse.sync import AgentSync, ChatEnabledPolicy, SyncInProgress
 from connector.blending.finesse.xmpp import XmppNotifications, endpoint_provider
 from connector.blending.service import BlendingService, ReasonCodeMissing
-from connector.config.model import FinesseConfig
+from connector.blending.sync import AgentSync, SyncInProgress
+from connector.config.model import ChatEnabledPolicy, FinesseConfig
 from connector.runtime import Runtime, install
 from connector.store import keys
 
@@ -170,7 +170,7 @@ class Listener:
         next_run = 0.0
         while not self.stop_event.is_set():
             try:
-                requested = bool(self.redis.delete(keys.routing_sync_requested()))
+                requested = bool(self.redis.delete(keys.agent_sync_requested()))
             except RedisError:
                 requested = False
             if requested or time.monotonic() >= next_run:
@@ -256,7 +256,8 @@ class Listener:
         if node is None:
             return
         if self.xmpp is not None:
-            self.xmpp.reconnect_all()  # sessions re-subscribe on the new node (protocols §2.5)
+            # sessions re-subscribe on the new node (docs/protocols/finesse.md, "SystemInfo and failover")
+            self.xmpp.reconnect_all()
         self._reconcile_everyone()
 
     def _reconcile_everyone(self) -> None:

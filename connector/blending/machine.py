@@ -43,7 +43,7 @@ from connector.blending.events import (
     VoiceStateChanged,
 )
 
-# -- Finesse facts (protocols/ece-finesse.md §2.2, §2.4) ----------------------------------------
+# -- Finesse facts (docs/protocols/finesse.md, "User and agent states", "Classifying a call") ----
 
 READY = "READY"
 NOT_READY = "NOT_READY"
@@ -72,7 +72,8 @@ RESERVED_STATES = frozenset({"RESERVED", "RESERVED_OUTBOUND", "RESERVED_OUTBOUND
 # States the agent (or a supervisor) picks; the others are set by Finesse as calls come and go.
 AGENT_PICKED_STATES = frozenset({READY, NOT_READY, LOGOUT})
 # Internal calls interrupt chat only when the agent has no chat (table 2). CCE/CCX names for
-# transfer, consult, conference and a direct call to the extension (§2.4 "Classifying a call").
+# transfer, consult, conference and a direct call to the extension (docs/protocols/finesse.md,
+# "Classifying a call").
 INTERNAL_CALL_TYPES = frozenset(
     {
         "TRANSFER",
@@ -207,7 +208,7 @@ Action = SetVoiceState | InterruptChat | ResumeChat
 
 def on_call(s: AgentState) -> bool:
     """On a call or wrapping one up. The dialog check matters on UCCX, where a non-routed call
-    leaves the agent NOT_READY (§2.2)."""
+    leaves the agent NOT_READY (docs/protocols/finesse.md, "User and agent states")."""
     return s.voice in ON_CALL_STATES or bool(s.dialogs)
 
 
@@ -409,7 +410,8 @@ def _observe_dialog(s: AgentState, e: DialogChanged, p: Policy) -> AgentState:
     known = next((d.call_type for d in s.dialogs if d.id == e.dialog_id), "")
     call_type = e.call_type or known
     if call_type in CONSULT_LEG_TYPES and e.associated_dialog_id:
-        call_type = "CONSULT"  # CCE: an outgoing leg tied to a held call is a consult (§2.4)
+        # CCE: an outgoing leg tied to a held call is a consult (docs/protocols/finesse.md, "Classifying a call")
+        call_type = "CONSULT"
     return replace(s, dialogs=(*others, Dialog(e.dialog_id, call_type, e.at)))
 
 

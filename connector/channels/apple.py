@@ -17,15 +17,7 @@ from flask import Request
 
 from connector.channels import apple_crypto, media
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent, attachment_objects
-from connector.channels.sending import (
-    OutboundFile,
-    OutboundText,
-    Recipient,
-    SendResult,
-    call,
-    json_body,
-    retry_after,
-)
+from connector.channels.sending import OutboundFile, OutboundText, Recipient, SendResult, call, json_body
 from connector.errors import (
     BodyTooLarge,
     MissingSignature,
@@ -34,6 +26,7 @@ from connector.errors import (
     RetryableError,
     SignatureError,
 )
+from connector.http_session import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +50,9 @@ PERMANENT_REASONS = {
 
 class Apple(Channel):
     name = "apple"
+    title = "Apple Messages for Business"
+    secret_fields = ("secret",)
+    example_address = "urn:mbid:AQAAsandboxcustomer0001"
     # No predetermined maximum for `body`; only Apple's payload size limit applies.
     max_text = None
     typing = True  # outbound typing_start / typing_end messages

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -36,10 +36,12 @@ from connector.channels.sending import (
     Recipient,
     SendResult,
 )
-from connector.config.model import Asset
 from connector.errors import PayloadError, PermanentError, UnsupportedMediaType, WindowClosed
 from connector.http_session import outbound_session
 from connector.settings import Settings
+
+if TYPE_CHECKING:  # the configuration's type only: channels never import config at run time
+    from connector.config.model import Asset
 
 ACK_BODY = b'{"status":"ok"}'  # a constant: serialising it per request is measurable at webhook rates
 
@@ -153,6 +155,12 @@ class Channel:
     """Base of the five channels. Subclasses set the capabilities and implement verify / parse."""
 
     name: ClassVar[str]
+    title: ClassVar[str]
+    """How operators read the channel's name (forms, lists)."""
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+    """Asset fields that hold secrets: masked in the UI, the API, exports and logs."""
+    example_address: ClassVar[str]
+    """A well-formed customer address (the sandbox's first demo customer; a template test's default)."""
     max_text: ClassVar[int | None] = None
     """Longest text one outbound message may carry; longer agent text is split."""
     typing: ClassVar[bool] = False

@@ -1,4 +1,5 @@
-"""In-app messaging: our own contract (DESIGN §5), spoken by the app's backend or SDK.
+"""In-app messaging: our own contract (docs/protocols/channels.md, "In-app contract"), spoken by the
+app's backend or SDK.
 
 Requests are signed `X-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>` with
 `X-Timestamp: <unix seconds>`; the timestamp is inside the MAC, so a captured request replays only
@@ -13,24 +14,20 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from flask import Request
 
 from connector.channels import media
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent, attachment_objects
-from connector.channels.sending import (
-    OutboundFile,
-    OutboundText,
-    Recipient,
-    SendResult,
-    call,
-    retry_after,
-)
-from connector.config.model import Asset
+from connector.channels.sending import OutboundFile, OutboundText, Recipient, SendResult, call
 from connector.errors import MissingSignature, PayloadError, PermanentError, RetryableError, SignatureError
+from connector.http_session import retry_after
 from connector.settings import Settings
+
+if TYPE_CHECKING:  # the configuration's type only: channels never import config at run time
+    from connector.config.model import Asset
 
 # Requests older or newer than this are refused, in either direction (clock skew or replay).
 MAX_SKEW_SECONDS = 300
@@ -55,6 +52,9 @@ PERMANENT_REASONS = {
 
 class InApp(Channel):
     name = "inapp"
+    title = "In-app chat"
+    secret_fields = ("secret",)
+    example_address = "user-0001"
     max_text = None  # our own contract sets no limit: the app renders what it gets
     typing = True
     window = None

@@ -1,4 +1,5 @@
-"""Fetching files whose URL arrived inside a message, safely (DESIGN §7).
+"""Fetching files whose URL arrived inside a message, safely (docs/architecture.md, "Security";
+docs/protocols/channels.md, "Inbound media").
 
 A URL in a webhook is chosen by whoever sent the message, so a fetch is allowed only when
 - the scheme is http(s) and the host is one the channel expects (its provider's media hosts, the
@@ -25,8 +26,9 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from connector.channels.sending import call, retry_after
+from connector.channels.sending import call
 from connector.errors import PermanentError, RetryableError
+from connector.http_session import retry_after
 
 MAX_REDIRECTS = 3
 CHUNK_BYTES = 64 * 1024

@@ -33,6 +33,9 @@ HUMAN_AGENT_WINDOW = timedelta(days=7)
 
 class Messenger(MetaChannel):
     name = "messenger"
+    title = "Facebook Messenger"
+    secret_fields = ("app_secret", "page_access_token")  # the verify token is shown: Meta's console asks for it
+    example_address = "7000000000000001"
     object_type = "page"
     # Send API text limit: 2000 UTF-8 characters.
     max_text = 2000

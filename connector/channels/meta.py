@@ -13,7 +13,7 @@ from flask import Request, Response
 
 from connector.channels import media
 from connector.channels.base import Channel
-from connector.channels.sending import call, json_body, retry_after
+from connector.channels.sending import call, json_body
 from connector.errors import (
     MissingSignature,
     PayloadError,
@@ -22,6 +22,7 @@ from connector.errors import (
     SignatureError,
     WindowClosed,
 )
+from connector.http_session import retry_after
 
 
 class MetaChannel(Channel):

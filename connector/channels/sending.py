@@ -7,10 +7,8 @@ errors, `Retry-After`); each provider family interprets its own error bodies in 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -101,22 +99,6 @@ def call(session: requests.Session, method: str, url: str, *, what: str, **kwarg
         raise RetryableError(f"{what}: connection failed ({type(exc).__name__})") from None
     except requests.RequestException as exc:  # a malformed URL: configuration, not a passing fault
         raise PermanentError(f"{what}: the request could not be made ({exc}); check the asset's URLs") from None
-
-
-def retry_after(response: requests.Response, *, now: float | None = None) -> float | None:
-    """The server's `Retry-After` in seconds (delta-seconds or an HTTP date), or None without one."""
-    raw = response.headers.get("Retry-After", "").strip()
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
 def json_body(response: requests.Response) -> dict[str, Any]:

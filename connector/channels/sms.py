@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 
 from connector.channels import media
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent
-from connector.channels.sending import OutboundFile, OutboundText, Recipient, SendResult, call, json_body, retry_after
+from connector.channels.sending import OutboundFile, OutboundText, Recipient, SendResult, call, json_body
 from connector.errors import (
     MissingSignature,
     PayloadError,
@@ -26,6 +26,7 @@ from connector.errors import (
     SignatureError,
     UnsupportedMediaType,
 )
+from connector.http_session import retry_after
 
 FORM = "application/x-www-form-urlencoded"
 # Twilio delivers at most 10 media per MMS (MediaUrl0..MediaUrl9).
@@ -51,6 +52,9 @@ RATE_LIMITED = 20429
 
 class Sms(Channel):
     name = "sms"
+    title = "SMS (Twilio)"
+    secret_fields = ("auth_token",)
+    example_address = "+15551230001"
     message_event = "mo"
     # Twilio accepts up to 1600 characters per message body and splits it into segments itself.
     max_text = 1600

@@ -21,6 +21,9 @@ LINK_TYPES = {"image": "image", "audio": "audio", "video": "video"}
 
 class WhatsApp(MetaChannel):
     name = "whatsapp"
+    title = "WhatsApp Cloud API"
+    secret_fields = ("app_secret", "access_token")  # the verify token is shown: Meta's console asks for it
+    example_address = "15551230001"
     object_type = "whatsapp_business_account"
     max_text = 4096
     typing = True

@@ -7,17 +7,18 @@ items read-only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
 class Asset:
     """A channel account ("app" in Webex Connect): one number, page, phone number id, business or app.
 
-    `options` holds the channel-specific fields of DESIGN §4 (secrets already resolved).
+    `options` holds the channel-specific fields (docs/architecture.md, "Configuration concepts"; the
+    schemas are in connector/config/schemas.py), secrets already resolved.
     """
 
     name: str
@@ -123,7 +124,7 @@ class DefaultRule:
 
 @dataclass(frozen=True)
 class FinesseConfig:
-    """The routing module's section (DESIGN §4); one per deployment."""
+    """The routing module's section (docs/architecture.md, "Configuration concepts"); one per deployment."""
 
     publisher: str
     subscriber: str | None = None
@@ -161,3 +162,47 @@ class Config:
 
     def integration(self, name: str) -> Integration | None:
         return next((i for i in self.integrations if i.name == name), None)
+
+
+class TeamMember(Protocol):
+    """What the chat-enabled policy reads of an agent (a Finesse user)."""
+
+    @property
+    def team_name(self) -> str | None: ...
+
+    @property
+    def roles(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class ChatEnabledPolicy:
+    """Which agents may take chats: `all`, `none`, `team:<name>[,<name>…]` or `role:<role>`
+    (names compared case-insensitively)."""
+
+    kind: str
+    names: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str) -> ChatEnabledPolicy:
+        value = (text or "").strip()
+        kind, _, rest = value.partition(":")
+        kind = kind.strip().lower()
+        names = frozenset(n.strip().casefold() for n in rest.split(",") if n.strip())
+        if kind in ("all", "none") and not rest:
+            return cls(kind)
+        if kind in ("team", "role") and names:
+            return cls(kind, names)
+        raise ValueError(
+            f'finesse.chat_enabled "{text}" is not one of: all, none, team:<name>[,<name>...], role:<role> '
+            '(e.g. "team:Support,Billing" or "role:Agent")'
+        )
+
+    def includes(self, user: TeamMember) -> bool:
+        match self.kind:
+            case "all":
+                return True
+            case "team":
+                return (user.team_name or "").strip().casefold() in self.names
+            case "role":
+                return any(role.casefold() in self.names for role in user.roles)
+        return False

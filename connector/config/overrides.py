@@ -1,4 +1,5 @@
-"""Configuration made in the UI or API, kept in Redis beside the provisioned files (DESIGN §4).
+"""Configuration made in the UI or API, kept in Redis beside the provisioned files
+(docs/architecture.md, "Configuration concepts").
 
 Invariants:
 - Items are stored as the raw mapping an operator wrote (the YAML shape), validated with the same
@@ -22,6 +23,7 @@ from typing import Any
 from marshmallow import ValidationError
 from redis import Redis
 
+from connector import channels
 from connector.config import model, schemas
 from connector.store import keys
 
@@ -33,10 +35,10 @@ MASK = "********"
 
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "integrations": ("client_secret", "callback_auth.token", "callback_auth.password"),
-    "assets": ("auth_token", "app_secret", "page_access_token", "access_token", "secret"),
+    "assets": tuple(dict.fromkeys(name for cls in channels.CHANNELS.values() for name in cls.secret_fields)),
     "rules": (),
 }
-"""Dotted paths of the secret fields of each kind (the verify token is shown: Meta's console needs it)."""
+"""Dotted paths of the secret fields of each kind (the assets' from their channels)."""
 
 
 class ConfigInvalid(Exception):
@@ -158,7 +160,7 @@ def keep_secrets(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> d
 # -- the store --------------------------------------------------------------------------------------
 
 
-class ConfigStore:
+class ConfigOverrides:
     """CRUD of UI/API items and the deployment-wide template overrides, over one Redis."""
 
     def __init__(self, redis: Redis) -> None:

@@ -19,9 +19,10 @@ from marshmallow import (
     validates_schema,
 )
 
-from connector.config import model
+from connector import channels
+from connector.config import ece_paths, model
 
-CHANNELS = ("sms", "messenger", "whatsapp", "apple", "inapp")
+CHANNELS = channels.NAMES
 MESSAGE_TYPES = (
     "welcome",
     "agent_assigned",
@@ -253,13 +254,11 @@ class IntegrationSchema(StrictSchema):
 
     @validates_schema
     def known_api_paths(self, data: dict[str, Any], **_: Any) -> None:
-        from connector.backends.ece import paths  # the one table of ECE path names
-
-        unknown = paths.unknown_names(data.get("api_paths") or {})
+        unknown = ece_paths.unknown_names(data.get("api_paths") or {})
         if unknown:
             raise ValidationError(
-                f"unknown ECE path name(s) {', '.join(unknown)}; use {', '.join(sorted(paths.NAMES))} "
-                f"or {paths.API_VERSION_KEY}",
+                f"unknown ECE path name(s) {', '.join(unknown)}; use {', '.join(sorted(ece_paths.NAMES))} "
+                f"or {ece_paths.API_VERSION_KEY}",
                 "api_paths",
             )
 
@@ -284,7 +283,7 @@ class RuleActionSchema(StrictSchema):
         return model.RuleAction(**data)
 
 
-RULE_EVENTS = ("incoming_message", "mo")
+RULE_EVENTS = channels.MESSAGE_EVENTS
 
 
 class RuleSchema(StrictSchema):
@@ -300,8 +299,9 @@ class RuleSchema(StrictSchema):
 
     @validates_schema
     def consistent(self, data: dict[str, Any], **_: Any) -> None:
-        expected = "mo" if data.get("channel") == "sms" else "incoming_message"
-        if data.get("event") and data.get("channel") and data["event"] != expected:
+        channel = channels.channel_class(data.get("channel") or "")
+        expected = channel.message_event if channel else None
+        if data.get("event") and expected and data["event"] != expected:
             raise ValidationError(f"{data['channel']} rules use event {expected!r}", "event")
         if data.get("keyword") and data.get("channel") != "sms":
             raise ValidationError("keywords apply to sms rules only", "keyword")
@@ -345,11 +345,9 @@ class FinesseSchema(StrictSchema):
 
     @validates_schema
     def known_policy(self, data: dict[str, Any], **_: Any) -> None:
-        from connector.blending.finesse.sync import ChatEnabledPolicy
-
         if "chat_enabled" in data:
             try:
-                ChatEnabledPolicy.parse(data["chat_enabled"])
+                model.ChatEnabledPolicy.parse(data["chat_enabled"])
             except ValueError as exc:
                 raise ValidationError(str(exc), "chat_enabled") from None
 

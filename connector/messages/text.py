@@ -1,9 +1,10 @@
 """Outbound text shaping: agent HTML to plain text, splitting at a channel's limit, page pushes.
 
-ECE sends agent messages as `text/plain` or `text/html` (protocols/ece-profile.md); SMS, Messenger,
-WhatsApp and Apple show plain text only, and each caps one message (protocols/channels.md: SMS 1600,
-Messenger 2000, WhatsApp 4096 characters), so a longer reply goes out as several messages, cut where
-a reader would pause rather than mid-word.
+ECE sends agent messages as `text/plain` or `text/html` (docs/protocols/ece.md, "Callback events");
+SMS, Messenger, WhatsApp and Apple show plain text only, and each caps one message
+(docs/protocols/channels.md, "Channels at a glance": SMS 1600, Messenger 2000, WhatsApp 4096
+characters), so a longer reply goes out as several messages, cut where a reader would pause rather
+than mid-word.
 """
 
 from __future__ import annotations

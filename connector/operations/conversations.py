@@ -23,7 +23,7 @@ from redis import Redis
 
 from connector.conversations import State
 from connector.store import keys, threads
-from connector.store.inbox import Box
+from connector.store.boxes import Box
 
 PER_PAGE = 50
 SCAN_BATCH = 200

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from connector.operations import conversations
-from connector.relay.queues import enqueue_dispatch
+from connector.queues import enqueue_dispatch
 from connector.runtime import Runtime
 from connector.store import dead_letters
 
@@ -19,7 +19,7 @@ def requeue_letter(rt: Runtime, letter_id: str) -> dead_letters.DeadLetter | Non
     letter = dead_letters.get(rt.redis, letter_id)
     if letter is None:
         return None
-    slot = dead_letters.requeue(rt.redis, rt.inboxes, letter_id)
+    slot = dead_letters.requeue(rt.redis, rt.boxes, letter_id)
     if slot is None:  # requeued or deleted by someone else meanwhile
         return None
     if slot:

@@ -1,5 +1,5 @@
 """Configuration as a provisioning file and back: export to `entrypoints/*.yaml` YAML, import with
-validation and a diff (DESIGN §4, §7).
+validation and a diff (docs/architecture.md, "Configuration concepts", "Security").
 
 Invariants:
 - An export never holds a secret in clear: each secret field is written as an environment reference
@@ -37,7 +37,7 @@ from connector.config.overrides import (
     SECRET_FIELDS,
     ConfigConflict,
     ConfigInvalid,
-    ConfigStore,
+    ConfigOverrides,
     NotFound,
     flatten_errors,
     get_path,
@@ -197,7 +197,7 @@ def plan(
     text: str,
     current: model.Config,
     provisioned: model.Config,
-    store: ConfigStore,
+    store: ConfigOverrides,
     env: Mapping[str, str] | None = None,
     label: str = "import",
 ) -> Plan:
@@ -232,7 +232,7 @@ def plan(
     return result
 
 
-def apply(planned: Plan, store: ConfigStore, provisioned: model.Config) -> list[Change]:
+def apply(planned: Plan, store: ConfigOverrides, provisioned: model.Config) -> list[Change]:
     """Write a plan without problems through the config store (integrations, then assets, then
     rules, so references resolve), then keep the file's rule order. Returns what was written."""
     if not planned.ok:

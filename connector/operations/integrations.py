@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connector.backends.ece.checks import Finding, test_integration
+from connector.backends import Finding, backend_for
 from connector.config import raw as raw_shape
 from connector.config.model import Integration
 from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound, Stored, keep_secrets, masked, validate
@@ -49,7 +49,7 @@ def candidate(rt: Runtime, body: Any, *, create: bool) -> Candidate:
         raise ConfigConflict(
             f"integration {name!r} is defined in {found.source or 'a provisioned file'} and is read-only here"
         )
-    store = rt.config_store
+    store = rt.overrides
     try:
         stored = store.raw(KIND, name) if name else None
     except NotFound:
@@ -63,10 +63,9 @@ def candidate(rt: Runtime, body: Any, *, create: bool) -> Candidate:
 
 
 def run_test(rt: Runtime, item: Integration) -> list[Finding]:
-    """The ECE checks of `item` (a hybrid integration has no ECE to ask: no findings)."""
-    if item.type != "ece":
-        return []
-    return test_integration(item, rt.redis)
+    """The backend's checks of `item` (none for a type without a backend)."""
+    backend = backend_for(item)
+    return backend.test(item, rt.redis) if backend is not None else []
 
 
 def save(rt: Runtime, body: Any, *, create: bool, test: bool) -> Stored:
@@ -77,7 +76,7 @@ def save(rt: Runtime, body: Any, *, create: bool, test: bool) -> Stored:
         findings = run_test(rt, found.item)
         if any(not f.ok for f in findings):
             raise TestFailed(findings)
-    stored = rt.config_store.save(KIND, found.raw, rt.provisioned, create=create)
+    stored = rt.overrides.save(KIND, found.raw, rt.provisioned, create=create)
     rt.config_changed()
     return stored
 

@@ -69,7 +69,7 @@ def listing(config: model.Config) -> list[RuleRow]:
 
 def moved(config: model.Config, name: str, offset: int) -> list[str]:
     """The rule names in order with `name` moved `offset` places (negative: earlier), clamped to the
-    list; what `ConfigStore.set_rule_order` then stores."""
+    list; what `ConfigOverrides.set_rule_order` then stores."""
     names = [rule.name for rule in config.rules]
     if name not in names:
         if config.default_rule is not None and config.default_rule.name == name:

@@ -11,8 +11,8 @@ Invariants:
   would never be used, so it is refused.
 - An override is validated (`MessageTemplates.validate`) before it is written; an empty text is
   allowed and turns the message off.
-- Deployment overrides live in `ConfigStore.save_template`; entry point overrides in the UI
-  integration's raw item (`entry_points[i].messages`), written through `ConfigStore.save` so the
+- Deployment overrides live in `ConfigOverrides.save_template`; entry point overrides in the UI
+  integration's raw item (`entry_points[i].messages`), written through `ConfigOverrides.save` so the
   schema checks them. Entry points of provisioned integrations are read-only.
 """
 
@@ -223,7 +223,7 @@ class TemplateEditor:
         if found is None:
             if all_locales:
                 raise ConfigInvalid({"all_locales": ["only entry point overrides can serve every locale"]})
-            self.runtime.config_store.save_template(locale, message_type, text)
+            self.runtime.overrides.save_template(locale, message_type, text)
         else:
 
             def write(messages: dict[str, Any]) -> None:
@@ -251,7 +251,7 @@ class TemplateEditor:
             return before, None
         found = self._find(self.runtime.config, scope)
         if found is None:
-            self.runtime.config_store.reset_template(locale, message_type)
+            self.runtime.overrides.reset_template(locale, message_type)
         else:
 
             def remove(messages: dict[str, Any]) -> None:
@@ -270,7 +270,7 @@ class TemplateEditor:
         return self.cell(scope, message_type, locale), before.override
 
     def _edit_entry_point(self, found: EntryPointRef, change: Any) -> None:
-        store = self.runtime.config_store
+        store = self.runtime.overrides
         raw = store.raw("integrations", found.integration.name)
         entry = next((ep for ep in raw.get("entry_points") or [] if ep.get("name") == found.entry_point.name), None)
         if entry is None:  # the cached config is behind the store: the entry point was just removed
@@ -292,15 +292,13 @@ class TemplateEditor:
                 "send as test works only in the sandbox (python -m connector run --sandbox): "
                 "here it would message a real customer"
             )
-        from connector.sandbox.customer.page import EXAMPLE_CUSTOMERS  # sandbox only
-
         config = self.runtime.config
         channel, _, name = (asset_key or "").partition("/")
         asset = config.asset(channel, name)
         cls = channel_class(channel)
         if asset is None or cls is None:
             raise ConfigInvalid({"asset": [f"no asset {asset_key!r}: use channel/name, like sms/support-sms"]})
-        address = (customer or "").strip() or EXAMPLE_CUSTOMERS.get(channel, "customer-1")
+        address = (customer or "").strip() or cls.example_address
         cell = self.cell(scope, message_type, locale)
         context = self.sample(message_type, locale, scope)
         context = replace(

@@ -28,7 +28,7 @@ from redis import Redis
 from connector.config.model import Integration
 from connector.errors import RetryableError
 from connector.store import keys
-from connector.store.inbox import Box
+from connector.store.boxes import Box
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The drain job: one thread's inbox and outbox, each in order, by whoever holds the thread's lease.
 
-An item leaves its box only after its effect is done (`Inboxes.commit`), so a worker killed
+An item leaves its box only after its effect is done (`Boxes.commit`), so a worker killed
 mid-item makes the next lease holder repeat that item; effects already done are recorded
 (`Effects`) so the repeat skips them. Every commit renews the lease, and a holder that lost it
 stops at once. A retryable failure (ECE or a provider down) parks the box's head until its retry
@@ -21,13 +21,13 @@ from connector import backends, conversations, rules
 from connector.channels import channel_class
 from connector.channels.base import EventKind, InboundEvent
 from connector.errors import PermanentError, RetryableError
+from connector.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
 from connector.relay import breaker, retry, to_customer
 from connector.relay.breaker import Breaker, Parked, service_of
-from connector.relay.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
 from connector.runtime import Runtime, current
 from connector.store import dead_letters, keys, threads
+from connector.store.boxes import LEASE_LOST, TIMELINE_LIMIT, Box, Held
 from connector.store.effects import Effects
-from connector.store.inbox import LEASE_LOST, TIMELINE_LIMIT, Box, Held
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,9 @@ def drain_ready(slot: int | None = None) -> int:
                 futures = [pool.submit(_dispatch_loop, runtime, slot, deadline) for _ in range(loops)]
                 handled = sum(f.result() for f in futures)
     finally:
-        runtime.inboxes.retire_dispatcher(slot)
+        runtime.dispatch.retire(slot)
     # Work that arrived while every slot was taken (or after our budget) needs a dispatcher.
-    if (next_slot := runtime.inboxes.claim_dispatch()) is not None:
+    if (next_slot := runtime.dispatch.claim()) is not None:
         enqueue_dispatch(runtime.redis, next_slot)
     return handled
 
@@ -65,7 +65,7 @@ def drain_ready(slot: int | None = None) -> int:
 def _dispatch_loop(runtime: Runtime, slot: int | None, deadline: float) -> int:
     handled = 0
     while time.monotonic() < deadline:
-        thread_id = runtime.inboxes.next_ready(DISPATCH_LINGER_SECONDS)
+        thread_id = runtime.dispatch.next_ready(DISPATCH_LINGER_SECONDS)
         if thread_id is None:
             break
         handled += drain_thread(thread_id, runtime, slot)
@@ -76,27 +76,27 @@ def drain_thread(thread_id: str, runtime: Runtime | None = None, slot: int | Non
     """Handle one thread's inbox and outbox until neither has an item due; returns how many items
     were handled."""
     runtime = runtime or current()
-    inboxes = runtime.inboxes
+    boxes = runtime.boxes
     handled = 0
     # Loop: an item appended after our last look but before our release must not be stranded,
     # since its wake-up may have found our lease and left.
     while True:
-        held = inboxes.acquire(thread_id, runtime.settings.lease_seconds, slot)
+        held = boxes.acquire(thread_id, runtime.settings.lease_seconds, slot)
         if held is None:
             return handled
         try:
             handled += _drain_held(runtime, thread_id, held)
         finally:
-            due = inboxes.release(thread_id, held.token)
+            due = boxes.release(thread_id, held.token)
         if due == 0:
             return handled
 
 
 def wake_thread(thread_id: str) -> None:
     """RQ job of earlier versions, which scheduled one per retry (kept so those still queued run);
-    retries now wait in the deferred zset (`Inboxes.defer`)."""
+    retries now wait in the deferred zset (`Boxes.defer`)."""
     runtime = current()
-    if (slot := runtime.inboxes.make_ready(thread_id)) is not None:
+    if (slot := runtime.dispatch.make_ready(thread_id)) is not None:
         enqueue_dispatch(runtime.redis, slot)
 
 
@@ -176,7 +176,7 @@ def _handle_one(runtime: Runtime, thread_id: str, token: str, box: Box, item: by
         )
         entry = {"at": time.time(), "kind": "dead_letter", "box": box.value, "reason": letter.reason, "id": letter.id}
         fields = None
-    return runtime.inboxes.commit(thread_id, token, item, entry, fields, runtime.settings.lease_seconds, box)
+    return runtime.boxes.commit(thread_id, token, item, entry, fields, runtime.settings.lease_seconds, box)
 
 
 def _handle_inbound(runtime: Runtime, item: bytes, effects: Effects) -> tuple[dict[str, Any], dict[str, str] | None]:
@@ -211,7 +211,7 @@ def _note_retry(runtime: Runtime, thread_id: str, box: Box, exc: RetryableError,
     pipe = runtime.redis.pipeline(transaction=False)
     pipe.rpush(keys.timeline(thread_id), json.dumps(entry))
     pipe.ltrim(keys.timeline(thread_id), -TIMELINE_LIMIT, -1)
-    runtime.inboxes.defer(thread_id, box, decision.until, client=pipe)
+    runtime.dispatch.defer(thread_id, box, decision.until, client=pipe)
     if exc.service is not None:
         breaker.park(pipe, exc.service, thread_id, time.time())
     pipe.execute()

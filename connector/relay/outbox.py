@@ -1,70 +1,17 @@
-"""What goes into a thread's outbox, and how: contact-center events, system messages, timers.
+"""The timer job: a timer a backend scheduled (`backends/outbox.py`) has come due.
 
-Everything the customer receives passes through the outbox, so it is ordered, retried and
-idempotent in one place, and every change to a thread happens under its lease. Item shapes (JSON):
-
-- `{"source": "ece", "integration", "conversation", "event": {...}}`: one ECE callback event;
-- `{"source": "system", "type", "sequence", "extra"?}`: a system message the inbound side asked for
-  (welcome, no agents, entry point disabled);
-- `{"source": "timer", "type", "sequence"}`: a scheduled check (queue status, end of the unavailable
-  interval), put in the outbox when it fires so the thread's lease holder acts on it.
-
-Each is accepted at most once per dedupe key: an ECE event id, or "this message for conversation
-N of this thread" (so the welcome is sent once per conversation).
+RQ runs it by this module's path (`queues.TIMER_JOB`), so the path stays put while timers of a
+running deployment are scheduled.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
 from typing import Any
 
-from connector.relay import queues
-from connector.relay.queues import enqueue_dispatch
-from connector.runtime import Runtime, current
-from connector.store import keys
-from connector.store.inbox import Box
-
-ECE_DEDUPE_TTL_SECONDS = 7 * 24 * 3600
-"""ECE retries a callback batch it could not deliver; its horizon is not documented: a week."""
-SYSTEM_DEDUPE_TTL_SECONDS = 30 * 24 * 3600
-TIMER_JOB = "connector.relay.outbox.fire_timer"
-
-
-def append(runtime: Runtime, thread_id: str, item: dict[str, Any], dedupe_key: str, ttl: int) -> bool:
-    """Append unless seen; wakes the thread. False for a duplicate."""
-    result = runtime.inboxes.append(Box.OUT, thread_id, json.dumps(item, separators=(",", ":")), dedupe_key, ttl)
-    if result > 0:
-        enqueue_dispatch(runtime.redis, result)
-    return result != -1
-
-
-def system_message(runtime: Runtime, thread_id: str, sequence: int, message_type: str, **extra: Any) -> bool:
-    item = {"source": "system", "type": message_type, "sequence": sequence, "extra": extra}
-    return append(runtime, thread_id, item, _local_key(thread_id, sequence, message_type), SYSTEM_DEDUPE_TTL_SECONDS)
-
-
-def schedule_timer(runtime: Runtime, thread_id: str, sequence: int, timer_type: str, after_seconds: float) -> None:
-    """Put a timer item in the outbox after `after_seconds`. RQ's scheduler keeps scheduled jobs in
-    Redis, so a timer survives a worker restart."""
-    item = {"source": "timer", "type": timer_type, "sequence": sequence}
-    queues.queue(queues.HOUSEKEEPING, runtime.redis).enqueue_in(
-        timedelta(seconds=after_seconds),
-        TIMER_JOB,
-        thread_id,
-        item,
-        result_ttl=0,
-        failure_ttl=7 * 24 * 3600,
-        description=f"{timer_type} timer",
-    )
+from connector.backends import outbox
+from connector.runtime import current
 
 
 def fire_timer(thread_id: str, item: dict[str, Any]) -> bool:
-    """RQ job: the timer's time has come."""
-    runtime = current()
-    key = _local_key(thread_id, int(item["sequence"]), f"timer:{item['type']}")
-    return append(runtime, thread_id, item, key, SYSTEM_DEDUPE_TTL_SECONDS)
-
-
-def _local_key(thread_id: str, sequence: int, what: str) -> str:
-    return keys.dedupe("out", thread_id, f"{sequence}:{what}")
+    """RQ job: put the timer's item in the thread's outbox, for the lease holder to act on."""
+    return outbox.timer_came_due(current(), thread_id, item)

@@ -16,7 +16,7 @@ from redis import Redis
 
 from connector.settings import Settings
 from connector.store import keys
-from connector.store.inbox import Box
+from connector.store.boxes import Box
 
 
 @dataclass(frozen=True)

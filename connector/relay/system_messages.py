@@ -1,4 +1,5 @@
-"""Rendering the configurable system messages for one thread (DESIGN §4, docs/messages.md).
+"""Rendering the configurable system messages for one thread (docs/messages.md; docs/architecture.md,
+"Configuration concepts").
 
 Which template: the entry point's override, else `message_templates/<locale>/<type>.txt.j2`; the
 locale comes from the customer's channel details, else the asset's default, else the entry

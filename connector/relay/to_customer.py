@@ -1,7 +1,7 @@
-"""The outbox side of the drain: contact-center events and system messages, to the customer.
+"""The outbox side of the drain: agent events, system messages and timers, to the customer.
 
 Runs under the thread's lease, like the inbox side, so it may change the thread. Every send is an
-effect recorded in `Effects` under a key derived from the item (ECE event id + part number), so a
+effect recorded in `Effects` under a key derived from the item (the agent event's key + part number), so a
 repeat after a crash or a retryable failure never sends twice. A send that fails permanently
 (window closed, invalid recipient) does not block the thread: the item is dead-lettered with the
 reason, the agent is told when the window is closed, and state changes still apply.
@@ -15,19 +15,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from connector.backends.ece.client import client_for
+from connector import backends
+from connector.backends.events import SOURCE as AGENT
+from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFile, TransferTarget
 from connector.blending.chat_events import publish_chat_assigned, publish_chat_ended
 from connector.channels.base import Channel
 from connector.channels.sending import Outbound, OutboundClose, OutboundFile, OutboundText, OutboundTyping
 from connector.conversations import State
 from connector.errors import ConversationGone, PermanentError, WindowClosed
 from connector.messages.context import queue_context
-from connector.messages.text import html_to_text, page_push_text, split_text
-from connector.relay import customers, system_messages
+from connector.messages.text import html_to_text, split_text
+from connector.relay import system_messages
 from connector.runtime import Runtime
 from connector.store import dead_letters, threads
+from connector.store.boxes import Box
 from connector.store.effects import Effects
-from connector.store.inbox import Box
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ def handle_item(
     try:
         item = json.loads(raw)
         source = item["source"]
+        if (legacy := backends.of_type(source)) is not None:
+            item, source = legacy.neutral_item(item), AGENT  # written by an earlier version
+        event = AgentEvent.from_item(item) if source == AGENT else None
     except (ValueError, TypeError, KeyError):
         log.error("unreadable outbox item dropped", extra={"conversation": thread_id})
         return {"at": time.time(), "direction": "out", "kind": "error", "note": "unreadable item"}, None
@@ -50,9 +55,9 @@ def handle_item(
     if not thread.channel:
         log.warning("outbox item for a thread that does not exist", extra={"conversation": thread_id})
         return {"at": time.time(), "direction": "out", "kind": "error", "note": "no such thread"}, None
-    relay = _Relay(runtime, thread, effects)
-    if source == "ece":
-        relay.ece_event(item)
+    relay = ItemDelivery(runtime, thread, effects)
+    if event is not None:
+        relay.agent_event(event)
     elif source == "system":
         relay.system_item(item)
     elif source == "timer":
@@ -66,7 +71,10 @@ def handle_item(
     return relay.entry, threads.fields_of(thread)
 
 
-class _Relay:
+class ItemDelivery:
+    """One outbox item on its way to the customer: what it changes on the thread, what it sends,
+    and the timeline entry that records both."""
+
     def __init__(self, runtime: Runtime, thread: threads.Thread, effects: Effects) -> None:
         self.runtime = runtime
         self.thread = thread
@@ -74,55 +82,54 @@ class _Relay:
         self.failures: list[str] = []
         self.entry: dict[str, Any] = {"at": time.time(), "direction": "out", "conversation": thread.conversation_id}
 
-    # -- ECE events ----------------------------------------------------------------------------
+    # -- agent events ------------------------------------------------------------------------
 
-    def ece_event(self, item: dict[str, Any]) -> None:
-        event = item.get("event") or {}
-        kind = str((event.get("type") or {}).get("value") or "")
-        conversation = str(item.get("conversation") or "")
-        key = f"ece:{event.get('id')}"
-        current = conversation == self.thread.remote_id
-        self.entry.update(kind=kind, ece_event=event.get("id"), remote=conversation)
+    def agent_event(self, event: AgentEvent) -> None:
+        kind = event.kind
+        key = event.key
+        current = event.conversation == self.thread.remote_id
+        self.entry.update(kind=kind.value, event=key, remote=event.conversation)
+        if event.label and kind is AgentEventKind.OTHER:
+            self.entry["label"] = event.label
         if not current:
             self.entry["note"] = "event of an earlier conversation: content delivered, state unchanged"
-        sender = (event.get("sender") or {}).get("user") or {}
-        agent = {"id": sender.get("id"), "name": sender.get("name")} if sender else None
-        content = event.get("content")
 
-        if kind in ("text/plain", "text/html"):
-            text = str(content or "")
-            if kind == "text/html" and not self.channel.html:
+        if kind is AgentEventKind.TEXT:
+            text = event.text or ""
+            if event.html and not self.channel.html:
                 text = html_to_text(text)
             self.thread.typing_at = None  # a message ends the typing indicator on every channel
             self.send_text(text, key, system=False)
-        elif kind in ("startTyping", "endTyping"):
+        elif kind in (AgentEventKind.TYPING_START, AgentEventKind.TYPING_END):
             if current:
-                self.typing(kind == "startTyping", key)
-        elif kind == "pagePush":
-            self.send_text(page_push_text(str(content or "")), key, system=False)
-        elif kind == "uploadAttachment":
-            self.agent_file(event.get("attachment") or {}, key)
+                self.typing(kind is AgentEventKind.TYPING_START, key)
+        elif kind is AgentEventKind.FILE:
+            self.agent_file(event.file or AgentFile(), key)
         elif not current:
-            self.entry["note"] = f"{kind or 'untyped'} event of an earlier conversation ignored"
-        elif kind == "assigned":
-            self.assigned(agent, key)
-        elif kind == "transfer":
-            self.transfer(event.get("transfer") or {}, key)
-        elif kind in ("acceptAttachment", "rejectAttachment"):
-            message_type = "attachment_accepted" if kind == "acceptAttachment" else "attachment_rejected"
-            attachment = event.get("attachment") or {}
-            self.system_text(message_type, key, attachment={"name": attachment.get("name"), "id": attachment.get("id")})
-        elif kind == "complete":
+            self.entry["note"] = f"{event.label or kind.value} event of an earlier conversation ignored"
+        elif kind is AgentEventKind.ASSIGNED:
+            self.assigned(event.agent, key)
+        elif kind is AgentEventKind.TRANSFERRED:
+            self.transfer(event.transfer or TransferTarget("queue", None), key)
+        elif kind in (AgentEventKind.FILE_ACCEPTED, AgentEventKind.FILE_REJECTED):
+            accepted = kind is AgentEventKind.FILE_ACCEPTED
+            reviewed = event.file or AgentFile()
+            message_type = "attachment_accepted" if accepted else "attachment_rejected"
+            self.system_text(message_type, key, attachment={"name": reviewed.name, "id": reviewed.id})
+        elif kind is AgentEventKind.CLOSED:
             self.complete(key)
         else:
-            log.warning("unknown ECE event type acknowledged", extra={"conversation": self.thread.id, "type": kind})
-            self.entry["note"] = f"unknown ECE event type {kind!r}: ignored"
+            log.warning(
+                "agent event the connector does not act on acknowledged",
+                extra={"conversation": self.thread.id, "type": event.label},
+            )
+            self.entry["note"] = str(event.extra.get("note") or f"event {event.label!r} not acted on: ignored")
 
-    def assigned(self, agent: dict[str, Any] | None, key: str) -> None:
+    def assigned(self, agent: Agent | None, key: str) -> None:
         previous = self.thread.agent_name
         self.thread.state = State.ASSIGNED
-        self.thread.agent_id = agent.get("id") if agent else None
-        self.thread.agent_name = agent.get("name") if agent else None
+        self.thread.agent_id = agent.id if agent else None
+        self.thread.agent_name = agent.name if agent else None
         self.entry["agent"] = self.thread.agent_name
         self.system_text("agent_assigned", key)
         if previous and previous != self.thread.agent_name:
@@ -130,15 +137,15 @@ class _Relay:
         if self.thread.agent_name:
             self._publish(publish_chat_assigned, self.thread.agent_name, f"{key}:assigned")
 
-    def transfer(self, transfer: dict[str, Any], key: str) -> None:
-        target = {"type": transfer.get("type"), "name": transfer.get("name")}
-        self.entry["transfer"] = target
+    def transfer(self, target: TransferTarget, key: str) -> None:
+        shown = {"type": target.type, "name": target.name}
+        self.entry["transfer"] = shown
         previous = self.thread.agent_name
-        if transfer.get("type") == "agent":
-            self.system_text("transfer_agent", key, transfer=target)
-            self.thread.agent_id, self.thread.agent_name = None, transfer.get("name")
+        if target.type == "agent":
+            self.system_text("transfer_agent", key, transfer=shown)
+            self.thread.agent_id, self.thread.agent_name = None, target.name
         else:
-            self.system_text("transfer_queue", key, transfer=target)
+            self.system_text("transfer_queue", key, transfer=shown)
             self.thread.state = State.QUEUED
             self.thread.queued_at = time.time()
             self.thread.agent_id = self.thread.agent_name = None
@@ -175,19 +182,15 @@ class _Relay:
             self.send(OutboundTyping(on=False), key)
             self.thread.typing_at = None
 
-    def agent_file(self, attachment: dict[str, Any], key: str) -> None:
-        url = attachment.get("url")
-        if not url:
+    def agent_file(self, file: AgentFile, key: str) -> None:
+        if not file.url:
             self.entry["note"] = "agent file without a URL: nothing to send"
             return
-        name = str(attachment.get("name") or "file")
+        name = file.name or "file"
         self.entry["file"] = name
         self.send(
             OutboundFile(
-                url=str(url),
-                name=name,
-                mime_type=str(attachment.get("mimeType") or "application/octet-stream"),
-                size=attachment.get("size"),
+                url=file.url, name=name, mime_type=file.mime_type or "application/octet-stream", size=file.size
             ),
             key,
         )
@@ -225,8 +228,11 @@ class _Relay:
         entry_point = integration.entry_point(self.thread.entry_point or "") if integration else None
         if integration is None or entry_point is None:
             return
-        availability = client_for(integration, self.runtime.redis).availability(entry_point.id)
-        # ECE reports the entry point's depth, not this customer's place: the depth stands in.
+        backend = backends.backend_for(integration)
+        if backend is None:
+            return
+        availability = backend.availability(integration, entry_point, self.runtime.redis, timeout=None)
+        # The contact center reports the entry point's depth, not this customer's place: it stands in.
         queue = queue_context(availability.queue_depth, availability.queue_depth, availability.wait_seconds)
         self.entry["queue"] = queue
         self.system_text("queue_status", "timer:queue_status", queue=queue)
@@ -243,7 +249,7 @@ class _Relay:
 
     @property
     def channel(self) -> Channel:
-        return customers.channel_for(self.runtime, self.thread)
+        return self.runtime.channel(self.thread.channel, self.thread.asset)
 
     def send_text(self, text: str, key: str, *, system: bool) -> None:
         if not text.strip():
@@ -260,7 +266,7 @@ class _Relay:
         """One send, at most once per key; False when it failed permanently (recorded)."""
         if self.effects.get(key) is not None:
             return True
-        to = customers.recipient(self.thread)
+        to = self.thread.recipient()
         try:
             result = self.channel.send(to, message, key=f"{self.thread.conversation_id}:{key}")
         except WindowClosed as exc:
@@ -284,10 +290,11 @@ class _Relay:
 
     def _tell_agent(self, note: str, key: str) -> None:
         integration = self.runtime.config.integration(self.thread.integration or "")
-        if integration is None or not self.thread.remote_id or self.effects.get(key):
+        backend = backends.backend_for(integration) if integration else None
+        if integration is None or backend is None or not self.thread.remote_id or self.effects.get(key):
             return
         try:
-            client_for(integration, self.runtime.redis).send_message(self.thread.remote_id, note)
+            backend.tell_agent(self.runtime, integration, self.thread, note)
         except (ConversationGone, PermanentError) as exc:
             log.warning("could not tell the agent", extra={"conversation": self.thread.id, "reason": str(exc)})
         self.effects.record(key)

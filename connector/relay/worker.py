@@ -14,8 +14,8 @@ import os
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from connector import queues
 from connector.logs import JsonFormatter
-from connector.relay import queues
 from connector.relay.sweeper import Sweeper
 from connector.runtime import Runtime, install
 
@@ -45,7 +45,7 @@ def run_worker(runtime: Runtime, *, burst: bool = False, name: str | None = None
         handler.setFormatter(JsonFormatter())
         rq_logger.addHandler(handler)
         rq_logger.propagate = False
-    sweeper = Sweeper(redis, runtime.settings.sweep_interval_seconds, runtime.inboxes)
+    sweeper = Sweeper(redis, runtime.settings.sweep_interval_seconds, runtime.boxes, runtime.dispatch)
     sweeper.start()
     worker = SimpleWorker(
         [queues.queue(name, redis) for name in queues.ALL],

@@ -86,6 +86,22 @@ def start_channel_sandbox(settings: Settings) -> tuple[LoopbackServer, object]:
     return server, sandbox
 
 
+def banner_lines(connector_url: str) -> list[str]:
+    """What `make run` shows a newcomer about the simulators (printed once they listen)."""
+    logins = ", ".join(f"{login} / {demo_password(login)}" for _id, login, *_ in DEMO_AGENTS)
+    sandbox = f"http://127.0.0.1:{CHANNEL_SANDBOX_PORT}"
+    return [
+        "",
+        "Sandbox simulators are running",
+        f"  customer   {sandbox}/customer/  (write as a WhatsApp, SMS, Messenger, Apple or in-app customer)",
+        f"  agent      {sandbox}/ece/console  (the ECE simulator's agent console: accept, reply, close)",
+        f"  finesse    http://127.0.0.1:{FINESSE_PUBLISHER_PORT}/finesse/api "
+        f"(simulator; control API on :{FINESSE_CONTROL_PORT}/control)",
+        f"  agents     POST {connector_url}/agent/login with one of: {logins}",
+        "",
+    ]
+
+
 def run_sandbox(settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -103,6 +119,7 @@ def run_sandbox(settings: Settings) -> int:
             "finesse_xmpp": f"{finesse.xmpp_host}:{finesse.xmpp_port}",
         },
     )
+    print("\n".join(banner_lines(settings.public_base_url)), flush=True)
     try:
         stop.wait()
     finally:

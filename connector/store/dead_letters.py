@@ -16,7 +16,7 @@ from typing import Any
 from redis import Redis
 
 from connector.store import keys
-from connector.store.inbox import Box, Inboxes
+from connector.store.boxes import Box, Boxes
 
 DEAD_LETTER_LIMIT = 10_000
 
@@ -77,7 +77,7 @@ def delete(redis: Redis, letter_id: str) -> bool:
     return bool(removed)
 
 
-def requeue(redis: Redis, inboxes: Inboxes, letter_id: str) -> int | None:
+def requeue(redis: Redis, inboxes: Boxes, letter_id: str) -> int | None:
     """Put the letter's item back at the tail of its box and wake the thread; returns the dispatch
     slot to queue a job for (or 0), None when no such letter. The letter is deleted."""
     letter = get(redis, letter_id)

@@ -1,4 +1,5 @@
-"""Effects already done for the head item of a box, so a repeat skips them (DESIGN §6).
+"""Effects already done for the head item of a box, so a repeat skips them
+(docs/architecture.md, "Idempotent effects").
 
 A head item is repeated after a crash (its lease lapses) or a retryable failure; its effects are
 calls to ECE or a provider that have no idempotency key of their own (start a conversation, send
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from redis import Redis
 
 from connector.store import keys
-from connector.store.inbox import Box
+from connector.store.boxes import Box
 
 
 class Effects:

@@ -134,7 +134,7 @@ def unrouted() -> str:
     return f"{PREFIX}:unrouted"
 
 
-# -- routing: agent credentials (the lead's; the blending helper adds its own section) -----------
+# -- routing: agent credentials (connector/blending/finesse/credentials.py) ------------------------
 
 
 def agent_credentials() -> str:
@@ -145,47 +145,47 @@ def agent_credentials() -> str:
 # -- routing: agent registry and media blending (connector/blending/agents.py, service.py, sync.py) --
 
 
-def routing_agents() -> str:
+def agents() -> str:
     """SET of the agent ids in the registry (synced from Finesse, or met in an event)."""
     return f"{PREFIX}:routing:agents"
 
 
-def routing_agent_profile(agent_id: str) -> str:
+def agent_profile(agent_id: str) -> str:
     """HASH of the agent as Finesse reports it: login name, names, extension, team, roles."""
     return f"{PREFIX}:routing:agent:{agent_id}"
 
 
-def routing_agent_state(agent_id: str) -> str:
+def agent_state(agent_id: str) -> str:
     """STRING JSON of the agent's blending state; written only by the holder of the agent lock."""
     return f"{PREFIX}:routing:state:{agent_id}"
 
 
-def routing_agent_lock(agent_id: str) -> str:
+def agent_lock(agent_id: str) -> str:
     """STRING token of the one handler changing the agent now (PX expiry = lease)."""
     return f"{PREFIX}:routing:lock:{agent_id}"
 
 
-def routing_logins() -> str:
+def agent_logins() -> str:
     """HASH lower-cased login name → agent id, to map chat-side agents to Finesse agents."""
     return f"{PREFIX}:routing:logins"
 
 
-def routing_due() -> str:
+def blending_due() -> str:
     """SET of agent ids with a change not yet confirmed or taken; reconcile re-reads them."""
     return f"{PREFIX}:routing:due"
 
 
-def routing_chat_interrupted() -> str:
+def chat_interrupted() -> str:
     """SET of agent ids the connector's own router must not offer a chat (voice has them)."""
     return f"{PREFIX}:routing:interrupted"
 
 
-def routing_sync_lock() -> str:
+def agent_sync_lock() -> str:
     """STRING held by the one process syncing agents from Finesse now (EX expiry)."""
     return f"{PREFIX}:routing:sync-lock"
 
 
-def routing_sync_status() -> str:
+def agent_sync_status() -> str:
     """HASH of the last agent sync: at, agents, added, updated, removed, error."""
     return f"{PREFIX}:routing:sync"
 
@@ -195,12 +195,12 @@ def agent_login_failures(login: str) -> str:
     return f"{PREFIX}:routing:login-failures:{login.casefold()}"
 
 
-def routing_chat_events() -> str:
+def chat_events() -> str:
     """STREAM of chat-side events (assigned, ended, ready) for the listener's consumer group."""
     return f"{PREFIX}:routing:chat-events"
 
 
-def routing_sync_requested() -> str:
+def agent_sync_requested() -> str:
     """STRING flag: an operator asked for an agent sync now; the listener runs it and clears it."""
     return f"{PREFIX}:routing:sync-requested"
 
@@ -268,7 +268,8 @@ def login_failures(user: str) -> str:
     return f"{PREFIX}:login-failures:{user}"
 
 
-def ece_indicators(integration: str, entry_point_id: str) -> str:
+def indicator_reading(integration: str, entry_point_id: str) -> str:
     """STRING JSON of an entry point's last availability reading (the UI's four indicators, with the
-    numbers behind them and when they were read); pages render it, refreshes rewrite it."""
+    numbers behind them and when they were read); pages render it, refreshes rewrite it. The name
+    keeps its first form, so readings stored before any backend but ECE existed still show."""
     return f"{PREFIX}:ece:indicators:{integration}:{entry_point_id}"

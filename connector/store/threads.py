@@ -10,6 +10,7 @@ from typing import Any
 
 from redis import Redis
 
+from connector.channels.sending import Recipient
 from connector.conversations import State
 from connector.store import keys
 
@@ -41,6 +42,15 @@ class Thread:
     """While UNAVAILABLE: when the unavailable policy's interval ends."""
     typing_at: float | None = None
     """When a typing-start was last shown to the customer and not yet ended (throttle: one per 10 s)."""
+
+    def recipient(self) -> Recipient:
+        """The customer, as much as a channel's send needs to know."""
+        return Recipient(
+            address=self.customer,
+            details=self.details,
+            last_inbound_at=self.last_inbound_at,
+            last_message_id=self.last_message_id,
+        )
 
     @property
     def conversation_id(self) -> str:

@@ -1,4 +1,4 @@
-"""Login, roles, CSRF and API tokens: the rules every page and endpoint of issue 5 stands on."""
+"""Login, roles, CSRF and API tokens: the rules every operator page and endpoint stands on."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def test_a_change_made_by_another_process_shows_on_the_next_page(operator, setti
     admin = operator("admin")
     elsewhere = Runtime(settings)  # another process's runtime over the same Redis
     assert admin.get("/admin/integrations/").status_code == 200  # this process has read the store now
-    elsewhere.config_store.save(
+    elsewhere.overrides.save(
         "integrations",
         {"name": "Elsewhere", "type": "hybrid", "base_url": "https://router.example.com"},
         elsewhere.provisioned,
@@ -209,7 +209,7 @@ def _routes(app, prefix: str):
 
 def test_a_viewer_can_change_nothing_through_any_ui_route(app, operator, runtime):
     viewer = operator("viewer")
-    version = runtime.config_store.version()
+    version = runtime.overrides.version()
     checked = 0
     for endpoint, method, path in _routes(app, "/admin/"):
         if endpoint in {"admin.login", "admin.logout"}:
@@ -218,12 +218,12 @@ def test_a_viewer_can_change_nothing_through_any_ui_route(app, operator, runtime
         assert answer.status_code == 403, f"{method} {path} ({endpoint}) answered {answer.status_code}"
         checked += 1
     assert checked >= 25, "every write route of the UI was tried"
-    assert runtime.config_store.version() == version, "nothing was written"
+    assert runtime.overrides.version() == version, "nothing was written"
 
 
 def test_a_viewer_can_change_nothing_through_any_api_route(app, api_client, runtime):
     viewer = api_client("viewer")
-    version = runtime.config_store.version()
+    version = runtime.overrides.version()
     checked = 0
     for endpoint, method, path in _routes(app, "/api/v1/"):
         if endpoint == "rules.test":  # the tester is a POST that changes nothing
@@ -235,7 +235,7 @@ def test_a_viewer_can_change_nothing_through_any_api_route(app, api_client, runt
             assert answer.status_code == 403, f"{method} {path} ({endpoint}) answered {answer.status_code}"
         checked += 1
     assert checked >= 15, "every write route of the API was tried"
-    assert runtime.config_store.version() == version, "nothing was written"
+    assert runtime.overrides.version() == version, "nothing was written"
 
 
 def test_every_change_is_logged_with_its_operator_and_never_its_body(operator, api_client, caplog):

@@ -72,7 +72,7 @@ def test_create_each_channel_and_see_its_webhook_url_with_secrets_masked(operato
     admin = operator("admin")
     answer = create(admin, channel)
     assert answer.status_code == 302, text(answer)
-    raw = runtime.config_store.raw("assets", f"{channel}/lab")
+    raw = runtime.overrides.raw("assets", f"{channel}/lab")
     assert {k: raw[k] for k in FORMS[channel]} == FORMS[channel]
     page = text(admin.get(f"/admin/assets/{channel}/lab"))
     assert f'value="{BASE}/webhooks/{channel}/lab"' in page
@@ -101,7 +101,7 @@ def test_an_edit_keeps_secrets_left_empty_and_never_shows_them(operator, runtime
     assert "leave empty to keep it" in form
     data = {"csrf_token": admin.csrf, **FORMS["whatsapp"], "access_token": "", "app_secret": "", "waba_id": "42"}
     assert admin.post("/admin/assets/whatsapp/lab/edit", data=data).status_code == 302
-    raw = runtime.config_store.raw("assets", "whatsapp/lab")
+    raw = runtime.overrides.raw("assets", "whatsapp/lab")
     assert raw["access_token"] == "wa-secret-token" and raw["app_secret"] == "wa-app-secret"
     assert raw["waba_id"] == "42"
 
@@ -113,7 +113,7 @@ def test_invalid_fields_are_shown_inline(operator, runtime):
     page = text(answer)
     assert 'id="number-error"' in page and 'id="name-error"' in page
     assert 'value="5550000"' in page, "the operator's input is kept"
-    assert runtime.config_store.raw_items("assets") == {}
+    assert runtime.overrides.raw_items("assets") == {}
 
 
 def test_a_provisioned_asset_is_read_only(operator, runtime):
@@ -129,7 +129,7 @@ def test_a_provisioned_asset_is_read_only(operator, runtime):
 def test_delete_is_refused_while_a_rule_uses_it(operator, runtime):
     admin = operator("admin")
     create(admin, "inapp")
-    runtime.config_store.save(
+    runtime.overrides.save(
         "rules",
         {
             "name": "lab-inapp",
@@ -143,16 +143,16 @@ def test_delete_is_refused_while_a_rule_uses_it(operator, runtime):
     )
     answer = admin.post("/admin/assets/inapp/lab/delete", data={"csrf_token": admin.csrf}, follow_redirects=True)
     assert "used by rule(s) lab-inapp" in text(answer)
-    runtime.config_store.delete("rules", "lab-inapp", runtime.provisioned)
+    runtime.overrides.delete("rules", "lab-inapp", runtime.provisioned)
     assert admin.post("/admin/assets/inapp/lab/delete", data={"csrf_token": admin.csrf}).status_code == 302
-    assert runtime.config_store.raw_items("assets") == {}
+    assert runtime.overrides.raw_items("assets") == {}
 
 
 @pytest.mark.parametrize("role", ["viewer", "editor"])
 def test_only_an_admin_changes_assets(operator, runtime, role):
     client = operator(role)
     assert create(client, "sms").status_code == 403
-    assert runtime.config_store.raw_items("assets") == {}
+    assert runtime.overrides.raw_items("assets") == {}
 
 
 def test_an_unknown_channel_is_404(operator):

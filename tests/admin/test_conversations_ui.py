@@ -7,8 +7,8 @@ import time
 
 from connector.relay.drain import drain_thread
 from connector.store import dead_letters, keys
-from connector.store.inbox import Box
-from tests.store.test_conversations_view import post_whatsapp, seed
+from connector.store.boxes import Box
+from tests.operations.test_conversations import post_whatsapp, seed
 
 
 def test_the_list_shows_conversations_newest_first_with_their_routing(operator, redis):

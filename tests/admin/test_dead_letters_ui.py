@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from connector.relay import queues
+from connector import queues
 from connector.relay.drain import drain_thread
 from connector.store import dead_letters, keys, threads
-from connector.store.inbox import Box
-from tests.store.test_conversations_view import post_whatsapp
+from connector.store.boxes import Box
+from tests.operations.test_conversations import post_whatsapp
 
 
 def dead_lettered_message(client, redis, wa_id="15551238001", text="Please call me") -> dead_letters.DeadLetter:

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from connector.backends.ece import indicators
-from connector.backends.ece.client import Availability
+from connector.backends import Availability, indicators
 from connector.config.overrides import MASK
 from tests.conftest import ECE_CLIENT
 
@@ -35,7 +34,7 @@ def settings_form(csrf: str, base_url: str, **overrides: str) -> dict[str, str]:
 
 
 def stored(runtime, name: str = "Lab") -> dict:
-    return runtime.config_store.raw("integrations", name)
+    return runtime.overrides.raw("integrations", name)
 
 
 def text(answer) -> str:
@@ -52,7 +51,7 @@ def make_lab(runtime, base_url: str = "http://127.0.0.1:9/ece", **extra) -> None
         "entry_points": [{"name": "Support", "id": "1001", "messages": {"welcome": "Hi from Lab"}}],
         **extra,
     }
-    runtime.config_store.save("integrations", raw, runtime.provisioned, create=True)
+    runtime.overrides.save("integrations", raw, runtime.provisioned, create=True)
     runtime.config_changed()
 
 
@@ -162,7 +161,7 @@ def test_invalid_fields_are_shown_inline_and_nothing_is_saved(operator, runtime)
     assert 'id="name-error"' in page and "use 1-64 letters" in page
     assert 'id="base_url-error"' in page
     assert "basic callback auth needs username and password" in page
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
 
 def test_a_taken_name_is_refused(operator, runtime):
@@ -175,7 +174,7 @@ def test_a_taken_name_is_refused(operator, runtime):
 
 def test_delete_is_refused_while_a_rule_uses_it(operator, runtime):
     make_lab(runtime)
-    runtime.config_store.save(
+    runtime.overrides.save(
         "rules",
         {
             "name": "lab-rule",
@@ -191,11 +190,11 @@ def test_delete_is_refused_while_a_rule_uses_it(operator, runtime):
     admin = operator("admin")
     answer = admin.post("/admin/integrations/Lab/delete", data={"csrf_token": admin.csrf}, follow_redirects=True)
     assert "used by rule(s) lab-rule" in text(answer)
-    assert runtime.config_store.raw("integrations", "Lab")
-    runtime.config_store.delete("rules", "lab-rule", runtime.provisioned)
+    assert runtime.overrides.raw("integrations", "Lab")
+    runtime.overrides.delete("rules", "lab-rule", runtime.provisioned)
     answer = admin.post("/admin/integrations/Lab/delete", data={"csrf_token": admin.csrf})
     assert answer.status_code == 302
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
 
 @pytest.mark.parametrize("role", ["viewer", "editor"])
@@ -206,7 +205,7 @@ def test_only_an_admin_changes_integrations(operator, runtime, role):
     assert answer.status_code == 403
     assert client.post("/admin/integrations/Lab/delete", data={"csrf_token": client.csrf}).status_code == 403
     assert "New integration" not in text(client.get("/admin/integrations/"))
-    assert set(runtime.config_store.raw_items("integrations")) == {"Lab"}
+    assert set(runtime.overrides.raw_items("integrations")) == {"Lab"}
 
 
 def test_a_post_without_csrf_is_refused(operator, runtime):
@@ -214,7 +213,7 @@ def test_a_post_without_csrf_is_refused(operator, runtime):
     form = settings_form("", "http://127.0.0.1:9/x", action="save")
     del form["csrf_token"]
     assert admin.post("/admin/integrations/new", data=form).status_code == 400
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
 
 # -- entry points -------------------------------------------------------------------------------------
@@ -278,7 +277,7 @@ def test_an_invalid_entry_point_shows_the_field_error(operator, runtime):
 
 def test_removing_an_entry_point_a_rule_uses_is_refused_naming_the_rule(operator, runtime):
     make_lab(runtime)
-    runtime.config_store.save(
+    runtime.overrides.save(
         "rules",
         {
             "name": "lab-rule",

@@ -44,7 +44,7 @@ def test_an_editor_moves_a_provisioned_rule_down_and_up(operator, runtime):
     answer = editor.post("/admin/rules/sms-sales/move", data={"csrf_token": editor.csrf, "direction": "down"})
     assert answer.status_code == 302 and answer.headers["Location"].endswith("#rule-sms-sales")
     assert order_on_page(editor.get("/admin/rules/").get_data(as_text=True))[:2] == ["sms-all", "sms-sales"]
-    assert runtime.config_store.rule_order()[:2] == ["sms-all", "sms-sales"]
+    assert runtime.overrides.rule_order()[:2] == ["sms-all", "sms-sales"]
     editor.post("/admin/rules/sms-sales/move", data={"csrf_token": editor.csrf, "direction": "up"})
     assert order_on_page(editor.get("/admin/rules/").get_data(as_text=True)) == PROVISIONED
 
@@ -54,7 +54,7 @@ def test_moving_needs_the_csrf_token_and_the_editor_role(operator, runtime):
     assert editor.post("/admin/rules/sms-sales/move", data={"direction": "down"}).status_code == 400
     refused = viewer.post("/admin/rules/sms-sales/move", data={"csrf_token": viewer.csrf, "direction": "down"})
     assert refused.status_code == 403
-    assert runtime.config_store.rule_order() == []
+    assert runtime.overrides.rule_order() == []
 
 
 def test_create_edit_and_delete_a_ui_rule(operator, runtime):
@@ -63,13 +63,13 @@ def test_create_edit_and_delete_a_ui_rule(operator, runtime):
     assert created.status_code == 302, created.get_data(as_text=True)
     page = editor.get("/admin/rules/").get_data(as_text=True)
     assert order_on_page(page)[-1] == "sms-vip" and "Edit sms-vip" in page
-    assert runtime.config_store.raw("rules", "sms-vip")["start"] == "2026-01-01"
+    assert runtime.overrides.raw("rules", "sms-vip")["start"] == "2026-01-01"
 
     edit_page = editor.get("/admin/rules/sms-vip/edit").get_data(as_text=True)
     assert 'value="VIP"' in edit_page and 'value="2026-01-01"' in edit_page
     saved = editor.post("/admin/rules/sms-vip/edit", data=form(editor.csrf, keyword="GOLD", status="inactive"))
     assert saved.status_code == 302
-    stored = runtime.config_store.raw("rules", "sms-vip")
+    stored = runtime.overrides.raw("rules", "sms-vip")
     assert stored["keyword"] == "GOLD" and stored["status"] == "inactive" and "start" not in stored
 
     deleted = editor.post("/admin/rules/sms-vip/delete", data={"csrf_token": editor.csrf})
@@ -87,7 +87,7 @@ def test_validation_errors_show_next_to_their_field_and_nothing_is_saved(operato
     page = answer.get_data(as_text=True)
     assert re.search(r'id="err-event">sms rules use event &#39;mo&#39;', page)
     assert 'aria-describedby="err-event"' in page
-    assert runtime.config_store.raw_items("rules") == {}
+    assert runtime.overrides.raw_items("rules") == {}
     wrong_target = editor.post("/admin/rules/new", data=form(editor.csrf, entry_point="Nope"))
     assert re.search(
         r'id="err-action-entry_point">integration &#39;TestRouter&#39; has no entry point', wrong_target.get_data(True)

@@ -33,11 +33,11 @@ def test_an_editor_previews_without_saving_then_saves(operator, runtime):
         url, data={"csrf_token": editor.csrf, "action": "preview", "text": "Hi from {{ agent.name }}"}
     )
     assert preview.status_code == 200 and "Hi from CiscoAgent1" in preview.get_data(as_text=True)
-    assert runtime.config_store.templates() == {}, "a preview saves nothing"
+    assert runtime.overrides.templates() == {}, "a preview saves nothing"
 
     saved = editor.post(url, data={"csrf_token": editor.csrf, "action": "save", "text": "Hi from {{ agent.name }}"})
     assert saved.status_code == 302 and saved.headers["Location"].endswith("#cell-agent_assigned-en")
-    assert runtime.config_store.templates() == {"en": {"agent_assigned": "Hi from {{ agent.name }}"}}
+    assert runtime.overrides.templates() == {"en": {"agent_assigned": "Hi from {{ agent.name }}"}}
     matrix = editor.get("/admin/templates/").get_data(as_text=True)
     assert "deployment override" in cell_html(matrix, "agent_assigned", "en")
 
@@ -53,7 +53,7 @@ def test_an_error_is_shown_with_its_line_and_the_text_is_kept(operator, runtime)
     assert "Line 2: " in page and '<span class="line-no">2</span> {{ agent.name }' in page
     assert "Not saved: the template has an error on line 2." in page
     assert "Hello\n{{ agent.name }\nBye</textarea>" in page
-    assert runtime.config_store.templates() == {}
+    assert runtime.overrides.templates() == {}
 
 
 def test_saving_empty_turns_the_message_off_and_reset_brings_the_file_back(operator, runtime):
@@ -66,7 +66,7 @@ def test_saving_empty_turns_the_message_off_and_reset_brings_the_file_back(opera
 
     reset = editor.post("/admin/templates/en/welcome/reset", data={"csrf_token": editor.csrf}, follow_redirects=True)
     assert "is back to the shipped file: message_templates/en/welcome.txt.j2" in reset.get_data(as_text=True)
-    assert runtime.config_store.templates() == {}
+    assert runtime.overrides.templates() == {}
 
 
 def test_an_entry_point_scope_edits_that_entry_points_messages(operator, runtime, helpdesk):
@@ -80,7 +80,7 @@ def test_an_entry_point_scope_edits_that_entry_points_messages(operator, runtime
     )
     assert saved.status_code == 302
     assert saved.headers["Location"] == f"/admin/templates/?{EP_QUERY}#cell-welcome-es"
-    entry_point = runtime.config_store.raw("integrations", "Helpdesk")["entry_points"][0]
+    entry_point = runtime.overrides.raw("integrations", "Helpdesk")["entry_points"][0]
     assert entry_point["messages"] == {"welcome": "Hola {{ entry_point.name }}"}
     page = editor.get(f"/admin/templates/en/welcome?{EP_QUERY}").get_data(as_text=True)
     assert "Hola Billing" in page and "for every locale" in page
@@ -101,7 +101,7 @@ def test_a_provisioned_entry_point_is_read_only_naming_its_file(operator, runtim
     assert "readonly" in page and 'value="save"' not in page
     refused = editor.post(url, data={"csrf_token": editor.csrf, "action": "save", "text": "Hi"})
     assert refused.status_code == 422 and "read-only here" in refused.get_data(as_text=True)
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
 
 def test_another_locale_opens_its_editor_and_a_viewer_cannot_save(operator, runtime):
@@ -112,7 +112,7 @@ def test_another_locale_opens_its_editor_and_a_viewer_cannot_save(operator, runt
     refused = viewer.post("/admin/templates/en/welcome", data={"csrf_token": viewer.csrf, "action": "save", "text": ""})
     assert refused.status_code == 403
     assert 'value="save"' not in viewer.get("/admin/templates/en/welcome").get_data(as_text=True)
-    assert runtime.config_store.templates() == {}
+    assert runtime.overrides.templates() == {}
 
 
 def test_send_as_test_is_absent_outside_the_sandbox(operator):

@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from tests.config.test_transfer import ASSET, ECE, document, rule
+from tests.operations.test_import_export import ASSET, ECE, document, rule
 
 NEW = document(
     integrations=[{**ECE, "client_secret": "ece-secret"}],
@@ -44,14 +44,14 @@ def test_import_shows_the_diff_writes_nothing_then_applies(operator, runtime):
     page = preview.get_data(as_text=True)
     assert preview.status_code == 200
     assert "3 to add" in page and "NewECE" in page and "new-rule" in page
-    assert runtime.config_store.raw_items("rules") == {}, "nothing written before Apply"
+    assert runtime.overrides.raw_items("rules") == {}, "nothing written before Apply"
     checked = re.search(r'name="checked" value="([0-9a-f]+)"', page)[1]
 
     applied = admin.post(
         "/admin/transfer/import/apply", data={"csrf_token": admin.csrf, "yaml": NEW, "checked": checked}
     )
     assert applied.status_code == 302
-    assert set(runtime.config_store.raw_items("rules")) == {"new-rule"}
+    assert set(runtime.overrides.raw_items("rules")) == {"new-rule"}
     assert "Imported: 3 item(s) written" in admin.get("/admin/transfer/").get_data(as_text=True)
 
 
@@ -64,7 +64,7 @@ def test_apply_refuses_text_that_changed_after_the_check(operator, runtime):
         "/admin/transfer/import/apply", data={"csrf_token": admin.csrf, "yaml": edited, "checked": checked}
     )
     assert answer.status_code == 409 and "changed since it was checked" in answer.get_data(as_text=True)
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
 
 def test_an_uploaded_file_with_a_problem_is_shown_and_blocks_apply(operator, runtime):
@@ -85,7 +85,7 @@ def test_an_uploaded_file_with_a_problem_is_shown_and_blocks_apply(operator, run
         "/admin/transfer/import/apply", data={"csrf_token": admin.csrf, "yaml": bad, "checked": checked}
     )
     assert answer.status_code == 422
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
 
 def test_only_an_admin_imports(operator, runtime):

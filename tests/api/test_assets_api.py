@@ -46,7 +46,7 @@ def test_create_get_put_delete(api_client, runtime):
     assert got["webhook_url"] == f"{BASE}/webhooks/sms/lab-sms"
     changed = admin.put(f"{URL}/sms/lab-sms", json=sms(auth_token=MASK, number="+15550008888"))
     assert changed.status_code == 200
-    raw = runtime.config_store.raw("assets", "sms/lab-sms")
+    raw = runtime.overrides.raw("assets", "sms/lab-sms")
     assert raw["auth_token"] == "sms-secret-token" and raw["number"] == "+15550008888"
     assert admin.delete(f"{URL}/sms/lab-sms").status_code == 204
     assert admin.get(f"{URL}/sms/lab-sms").status_code == 404
@@ -60,7 +60,7 @@ def test_validation_names_the_field(api_client, runtime):
     wrong_channel = admin.post(URL, json={"name": "x", "channel": "fax"})
     assert wrong_channel.status_code == 422 and "channel" in wrong_channel.json["errors"]["json"]
     assert admin.post(URL, data="nope", content_type="application/json").status_code == 422
-    assert runtime.config_store.raw_items("assets") == {}
+    assert runtime.overrides.raw_items("assets") == {}
 
 
 def test_put_cannot_move_and_provisioned_is_409(api_client, runtime):
@@ -78,7 +78,7 @@ def test_put_cannot_move_and_provisioned_is_409(api_client, runtime):
 def test_delete_refused_while_a_rule_uses_it(api_client, runtime):
     admin = api_client("admin")
     admin.post(URL, json=sms())
-    runtime.config_store.save(
+    runtime.overrides.save(
         "rules",
         {
             "name": "lab",
@@ -97,7 +97,7 @@ def test_delete_refused_while_a_rule_uses_it(api_client, runtime):
 @pytest.mark.parametrize("role", ["viewer", "editor"])
 def test_writes_need_an_admin(api_client, runtime, role):
     assert api_client(role).post(URL, json=sms()).status_code == 403
-    assert runtime.config_store.raw_items("assets") == {}
+    assert runtime.overrides.raw_items("assets") == {}
 
 
 def test_openapi_documents_the_five_channel_bodies(client):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from connector.relay.drain import drain_thread
-from tests.store.test_conversations_view import post_whatsapp, seed
+from tests.operations.test_conversations import post_whatsapp, seed
 
 
 def test_the_list_pages_newest_first(api_client, redis):

@@ -51,7 +51,7 @@ def test_create_get_put_delete_with_secrets_masked_and_kept(api_client, runtime)
         got.pop(key)
     replaced = admin.put(f"{URL}/Lab", json=got)
     assert replaced.status_code == 200, replaced.json
-    raw = runtime.config_store.raw("integrations", "Lab")
+    raw = runtime.overrides.raw("integrations", "Lab")
     assert raw["client_secret"] == SECRET and raw["callback_auth"]["token"] == "cb-token", "MASK keeps the secrets"
     assert raw["version"] == "12.7"
 
@@ -64,7 +64,7 @@ def test_validation_errors_name_the_dotted_field(api_client, runtime):
     assert answer.status_code == 422
     errors = answer.json["errors"]["json"]
     assert "entry_points.0.id" in errors and "base_url" in errors
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
 
 @pytest.mark.parametrize("payload", [None, [], "text", 42])
@@ -96,7 +96,7 @@ def test_writes_need_an_admin(api_client, runtime, role):
     client = api_client(role)
     assert client.post(URL, json=body()).status_code == 403
     assert client.post(f"{URL}/test", json=body()).status_code == 403
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
 
 def test_test_reports_findings_without_saving(api_client, runtime, ece_simulator):
@@ -116,7 +116,7 @@ def test_test_reports_findings_without_saving(api_client, runtime, ece_simulator
         "entry point Support (1001): configuration",
         "entry point Support (1001): active",
     ]
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
 
 def test_test_and_save_saves_only_when_ece_accepts(api_client, runtime, ece_simulator):
@@ -125,13 +125,13 @@ def test_test_and_save_saves_only_when_ece_accepts(api_client, runtime, ece_simu
     refused = admin.post(f"{URL}?test=true", json=body(base_url, client_secret="wrong"))
     assert refused.status_code == 422
     assert "ECE rejected" in refused.json["errors"]["test"]["token"][0]
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
     saved = admin.post(f"{URL}?test=true", json=body(base_url))
     assert saved.status_code == 201
     # an edit sending the secret back as MASK is tested with the stored secret
     edit = {**body(base_url), "client_secret": MASK, "version": "13"}
     assert admin.put(f"{URL}/Lab?test=true", json=edit).status_code == 200
-    assert runtime.config_store.raw("integrations", "Lab")["version"] == "13"
+    assert runtime.overrides.raw("integrations", "Lab")["version"] == "13"
 
 
 def test_indicators_read_stored_and_refresh_from_the_simulator(api_client, runtime, ece_simulator):

@@ -168,7 +168,7 @@ def test_the_tester_explains_every_earlier_rule_and_a_viewer_may_use_it(api_clie
 
 
 def test_the_tester_says_when_no_rule_routes_the_message(api_client, runtime):
-    runtime.config_store.save(
+    runtime.overrides.save(
         "assets",
         {
             "name": "spare-wa",
@@ -229,7 +229,7 @@ def test_the_default_rule_is_listed_last_and_takes_what_no_rule_matches(
     client = create_app(runtime=runtime).test_client()
     add_operator(redis, "reader", "viewer", operator_password_hash)
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ApiTokens(redis).issue('reader', 'tests')}"
-    runtime.config_store.save(
+    runtime.overrides.save(
         "rules",
         rule("only-vip", keyword="VIP"),
         runtime.provisioned,
@@ -241,11 +241,11 @@ def test_the_default_rule_is_listed_last_and_takes_what_no_rule_matches(
     assert listing[-1]["default"] is True and listing[-1]["source"].endswith("default.yaml")
     assert listing[-1]["position"] == 8
 
-    runtime.config_store.set_rule_order(["only-vip", *PROVISIONED], runtime.config)
+    runtime.overrides.set_rule_order(["only-vip", *PROVISIONED], runtime.config)
     runtime.config_changed()
     assert [r["name"] for r in client.get("/api/v1/rules").json] == ["only-vip", *PROVISIONED, "fallback"]
     # a message to an asset no rule names falls through every rule to the default
-    runtime.config_store.save(
+    runtime.overrides.save(
         "assets",
         {"name": "spare-sms", "channel": "sms", "number": "+15550009999", "account_sid": "AC1", "auth_token": "t"},
         runtime.provisioned,

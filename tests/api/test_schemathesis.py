@@ -17,7 +17,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from connector.auth.tokens import ApiTokens
 from connector.store import dead_letters, keys, threads
-from connector.store.inbox import Box
+from connector.store.boxes import Box
 from tests.conftest import add_operator
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +29,7 @@ EXAMPLES = 25
 @pytest.fixture
 def admin_token(runtime, operator_password_hash) -> str:
     add_operator(runtime.redis, "fuzzer", "admin", operator_password_hash)
-    runtime.config_store.save(
+    runtime.overrides.save(
         "integrations",
         {
             "name": "Fuzzed",

@@ -37,7 +37,7 @@ def test_a_broken_template_is_a_422_naming_its_line(api_client, runtime):
     answer = api_client("editor").put("/api/v1/templates/en/welcome", json={"text": "Hello\n{% if agent %}\nno end"})
     assert answer.status_code == 422
     assert answer.json["errors"]["json"]["text"][0].startswith("line 3: ")
-    assert runtime.config_store.templates() == {}
+    assert runtime.overrides.templates() == {}
 
 
 def test_the_preview_renders_with_the_sample_context_or_names_the_line(api_client):
@@ -65,7 +65,7 @@ def test_an_entry_point_override_through_the_query_scope(api_client, runtime, he
     saved = editor.put("/api/v1/templates/es/welcome", query_string=EP, json={"text": "¡Hola!", "all_locales": False})
     assert saved.status_code == 200, saved.json
     assert saved.json["origin"] == "entry_point" and saved.json["entry_point"] == "Billing"
-    stored = runtime.config_store.raw("integrations", "Helpdesk")["entry_points"][0]["messages"]
+    stored = runtime.overrides.raw("integrations", "Helpdesk")["entry_points"][0]["messages"]
     assert stored == {"es": {"welcome": "¡Hola!"}}
     matrix = editor.get("/api/v1/templates", query_string=EP).json
     origins = {(c["type"], c["locale"]): c["origin"] for c in matrix["cells"]}
@@ -93,7 +93,7 @@ def test_a_viewer_cannot_save_or_reset(api_client, runtime):
     viewer = api_client("viewer")
     assert viewer.put("/api/v1/templates/en/welcome", json={"text": "x"}).status_code == 403
     assert viewer.delete("/api/v1/templates/en/welcome").status_code == 403
-    assert runtime.config_store.templates() == {}
+    assert runtime.overrides.templates() == {}
 
 
 def test_send_as_test_is_a_409_outside_the_sandbox(api_client):

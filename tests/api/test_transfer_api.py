@@ -30,11 +30,11 @@ def test_import_is_a_dry_run_until_asked_to_apply(api_client, runtime):
         ("assets", "sms/new-sms", "add"),
         ("rules", "new-rule", "add"),
     ]
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
     applied = api.post("/api/v1/config/import?dry_run=false", json={"yaml": NEW}).get_json()
     assert applied["applied"] and applied["written"] == 3
-    assert "new-rule" in runtime.config_store.raw_items("rules")
+    assert "new-rule" in runtime.overrides.raw_items("rules")
     again = api.post("/api/v1/config/import", json={"yaml": NEW}).get_json()
     assert {c["action"] for c in again["changes"]} == {"unchanged"}
 
@@ -49,7 +49,7 @@ def test_problems_are_listed_by_a_dry_run_and_refuse_an_apply(api_client, runtim
     refused = api.post("/api/v1/config/import?dry_run=false", json={"yaml": bad})
     assert refused.status_code == 422
     assert "field 'number'" in refused.get_json()["errors"]["json"]["yaml"][0]
-    assert runtime.config_store.raw_items("integrations") == {}
+    assert runtime.overrides.raw_items("integrations") == {}
 
 
 def test_bad_bodies_and_roles(api_client):

@@ -1,6 +1,6 @@
 """Finesse at the wire for the blending service and agent sync tests.
 
-`responses` answers the REST calls the way Finesse does (protocols/ece-finesse.md §2): XML bodies,
+`responses` answers the REST calls the way Finesse does (docs/protocols/finesse.md): XML bodies,
 Basic auth, `Content-Type: application/xml` required on PUT, 202 for state changes, `<ApiErrors>` for
 refusals, 503 while out of service. It keeps each agent's User state and applies a PUT the way the
 User API's transition rules do. Finesse confirms a change later by notification: `notifications()`

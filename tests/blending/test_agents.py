@@ -127,7 +127,7 @@ def test_lock_is_released_when_the_handler_raises(redis) -> None:
     registry = AgentRegistry(redis)
     with pytest.raises(RuntimeError), registry.lock("1"):
         raise RuntimeError("handler failed")
-    assert redis.get(keys.routing_agent_lock("1")) is None
+    assert redis.get(keys.agent_lock("1")) is None
 
 
 def test_save_after_the_lease_ran_out_is_refused(redis) -> None:

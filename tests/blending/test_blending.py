@@ -290,7 +290,8 @@ def test_after_an_internal_call_while_chatting_the_connector_still_owns_the_not_
 
 
 def test_uccx_non_routed_call_leaves_the_agent_not_ready_but_is_still_a_call() -> None:
-    # UCCX keeps the agent NOT_READY during a non-routed call (protocols §2.2): only the dialog tells.
+    # UCCX keeps the agent NOT_READY during a non-routed call: only the dialog tells
+    # (docs/protocols/finesse.md, "User and agent states").
     given = (voice("NOT_READY", BREAK),)
     check(Row("", given, (call("d1", "OTHER_IN"),), "NOT_READY", Chat.INTERRUPTED, ("interrupt chat",)))
     check(Row("", (*given, call("d1", "OTHER_IN")), (hang_up("d1"),), "NOT_READY", Chat.READY, ("resume chat READY",)))
@@ -490,7 +491,8 @@ def test_finesse_unavailable_is_a_refusal_that_a_re_read_retries() -> None:
 
 
 def test_asynchronous_refusal_names_only_the_request_id() -> None:
-    # A CTI reject arrives as an <apiErrors> Update: requestId, no state (protocols §2.6).
+    # A CTI reject arrives as an <apiErrors> Update: requestId, no state
+    # (docs/protocols/finesse.md, "Errors (ApiErrors)").
     state, actions, at = play((*READY_BOTH, chat("c1")))
     rejected = FinesseRefused(AGENT, "", "CTI", "rejected", at=at + 1, request_id=actions[0].request_id)
     state, actions = blend(state, rejected, P)

@@ -1,4 +1,4 @@
-"""The Finesse simulator follows the protocol (docs/protocols/ece-finesse.md §2, §5.2): answers,
+"""The Finesse simulator follows the protocol (docs/protocols/finesse.md, "The Finesse simulator"): answers,
 ApiErrors, authorization, transition rules, node status, scripted calls and their notifications,
 and the control API. Talks plain HTTP with `requests`, not through the connector's client."""
 

@@ -11,9 +11,10 @@ import responses
 from connector.blending.agents import AgentProfile, AgentRegistry
 from connector.blending.chat_side import finesse_agent_id
 from connector.blending.finesse.client import FinesseUnavailable, FinesseUser
-from connector.blending.finesse.sync import AgentSync, ChatEnabledPolicy, SyncInProgress
 from connector.blending.machine import Chat
 from connector.blending.service import BlendingService
+from connector.blending.sync import AgentSync, SyncInProgress
+from connector.config.model import ChatEnabledPolicy
 from connector.store import keys
 from tests.blending.finesse_wire import CONFIG, FinesseWire
 from tests.helpers import wait_for
@@ -78,7 +79,7 @@ def test_sync_stores_every_agent_with_id_login_name_team_and_extension(wire, reg
     assert finesse_agent_id(registry, "BSmith") == "1002"
     assert finesse_agent_id(registry, "nobody") is None
     assert finesse_agent_id(registry, " ") is None
-    status = {k.decode(): v.decode() for k, v in registry.redis.hgetall(keys.routing_sync_status()).items()}
+    status = {k.decode(): v.decode() for k, v in registry.redis.hgetall(keys.agent_sync_status()).items()}
     assert (status["agents"], status["added"], status["error"]) == ("3", "3", "")
 
 
@@ -117,13 +118,13 @@ def test_finesse_down_leaves_the_registry_as_it_was(wire, registry) -> None:
     with pytest.raises(FinesseUnavailable):
         sync.sync()
     assert registry.ids() == ["1001", "1002", "1003"]
-    assert b"OUT_OF_SERVICE" in registry.redis.hget(keys.routing_sync_status(), "error")
-    assert registry.redis.get(keys.routing_sync_lock()) is None  # released for the next run
+    assert b"OUT_OF_SERVICE" in registry.redis.hget(keys.agent_sync_status(), "error")
+    assert registry.redis.get(keys.agent_sync_lock()) is None  # released for the next run
 
 
 def test_one_run_at_a_time(wire, registry) -> None:
     sync = make_sync(wire, registry)
-    registry.redis.set(keys.routing_sync_lock(), "another-process")
+    registry.redis.set(keys.agent_sync_lock(), "another-process")
     with pytest.raises(SyncInProgress):
         sync.sync()
     assert registry.ids() == []
@@ -137,7 +138,7 @@ def test_periodic_sync_runs_until_stopped_and_survives_an_outage(wire, registry)
     worker.start()
 
     def status() -> dict[bytes, bytes]:
-        return registry.redis.hgetall(keys.routing_sync_status())
+        return registry.redis.hgetall(keys.agent_sync_status())
 
     try:
         wait_for(lambda: b"OUT_OF_SERVICE" in status().get(b"error", b""), timeout=5, what="a failed run")

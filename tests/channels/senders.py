@@ -1,13 +1,14 @@
 """What the channel send tests share: the test assets, a channel built from one with changed
-options, and DNS answered without the network (`fake_dns`): every name resolves to a public
-address except those in PRIVATE_NAMES; IP literals and localhost resolve for real."""
+options, the providers' error bodies, and DNS answered without the network (`fake_dns`): every
+name resolves to a public address except those in PRIVATE_NAMES; IP literals and localhost resolve
+for real."""
 
 from __future__ import annotations
 
 import socket
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -24,6 +25,28 @@ def channel(cls: type[C], asset_name: str, *, sandbox: bool = False, **options: 
     asset = CONFIG.asset(cls.name, asset_name)
     assert asset is not None, f"no {cls.name} asset {asset_name!r} in tests/config"
     return cls(replace(asset, options={**asset.options, **options}), Settings(sandbox=sandbox))
+
+
+def twilio_error(code: int, message: str = "Something new", *, status: int = 400) -> dict[str, Any]:
+    """Twilio's REST error body: `{"code", "message", "more_info", "status"}`."""
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+def graph_error(
+    code: int, message: str = "An error", *, subcode: int | None = None, whatsapp: bool = False
+) -> dict[str, Any]:
+    """Meta's Graph API error body; WhatsApp Cloud adds `error_data` with the details."""
+    error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbC123"}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if whatsapp:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": message}
+    return {"error": error}
 
 
 PUBLIC_ADDRESS = "151.101.1.1"

@@ -1,17 +1,14 @@
 """Sign test requests the way each provider does, independently of the code under test.
 
-Twilio signatures come from twilio's own `RequestValidator`, Apple's JWTs from PyJWT, Meta's and the
-in-app contract's HMACs from `hmac` written from the specs; secrets come from the test
-configuration (`tests/config/channels.yaml`), the one place they are written. Each `signed_*`
-function returns the keyword arguments of a Flask test-client `post`.
+The signatures come from connector/sandbox/signing.py (written from the providers' specs, sharing no
+code with the channels' checks, and its Twilio signature held against twilio's own validator);
+secrets come from the test configuration (`tests/config/channels.yaml`), the one place they are
+written. Each `signed_*` function returns the keyword arguments of a Flask test-client `post`.
 """
 
 from __future__ import annotations
 
-import base64
 import gzip
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Mapping
@@ -20,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import jwt
 import yaml
-from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
+
+from connector.sandbox import signing
 
 TESTS = Path(__file__).resolve().parent.parent
 FIXTURES = TESTS / "fixtures"
@@ -50,8 +47,8 @@ def fixture_json(channel: str, name: str) -> Any:
 
 
 def twilio_signature(url: str, params: Mapping[str, Any] | MultiDict, token: str | None = None) -> str:
-    validator = RequestValidator(token or asset("test-sms")["auth_token"])
-    return validator.compute_signature(url, params)
+    pairs = params.items(multi=True) if isinstance(params, MultiDict) else params.items()
+    return signing.twilio_signature(token or asset("test-sms")["auth_token"], url, [(k, str(v)) for k, v in pairs])
 
 
 def signed_sms(
@@ -67,8 +64,7 @@ def signed_sms(
 
 
 def meta_signature(body: bytes, secret: str) -> str:
-    # X-Hub-Signature-256: sha256=<lowercase hex HMAC-SHA256(app secret, raw body)>
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return signing.meta_signature(secret, body)
 
 
 def signed_meta(asset_name: str, body: bytes, *, content_type: str = "application/json") -> dict[str, Any]:
@@ -84,11 +80,7 @@ def apple_token(
 ) -> str:
     """An HS256 JWT as Apple signs it: key = base64-decoded API secret, aud = the MSP id."""
     test = asset("test-apple")
-    now = int(time.time())
-    payload: dict[str, Any] = {"aud": audience or test["msp_id"], "iat": now, **claims}
-    if expires_in is not None:
-        payload["exp"] = now + int(expires_in)
-    return jwt.encode(payload, base64.b64decode(secret or test["secret"]), algorithm="HS256")
+    return signing.apple_jwt(secret or test["secret"], audience or test["msp_id"], expires_in=expires_in, **claims)
 
 
 def signed_apple(
@@ -117,9 +109,7 @@ def apple_fixture(name: str, **options: Any) -> dict[str, Any]:
 
 
 def inapp_signature(body: bytes, timestamp: str, secret: str | None = None) -> str:
-    # X-Signature: sha256=<lowercase hex HMAC-SHA256(secret, timestamp + "." + raw body)> (DESIGN §5)
-    key = (secret or asset("test-inapp")["secret"]).encode()
-    return "sha256=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return signing.inapp_signature(secret or asset("test-inapp")["secret"], timestamp, body)
 
 
 def signed_inapp(

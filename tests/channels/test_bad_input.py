@@ -1,4 +1,5 @@
-"""What the webhooks answer to requests they must refuse, and to repeats they must absorb (DESIGN §5)."""
+"""What the webhooks answer to requests they must refuse, and to repeats they must absorb
+(docs/architecture.md, "Webhook answers")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""In-app webhooks (our own contract, DESIGN §5), one test per fixture in tests/fixtures/inapp/."""
+"""In-app webhooks (our own contract: docs/protocols/channels.md, "In-app: inbound body",
+"In-app: signature"), one test per fixture in tests/fixtures/inapp/."""
 
 from __future__ import annotations
 

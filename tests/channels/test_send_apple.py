@@ -15,7 +15,6 @@ import uuid
 
 import jwt
 import pytest
-import requests
 import responses
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -240,42 +239,6 @@ def test_an_agent_file_on_a_private_address_is_fetched_since_it_comes_from_the_c
     mock_upload_flow(b"pdf")
     responses.get(SANDBOX_FILE, body=b"pdf", content_type="application/pdf")
     assert apple().send(CUSTOMER, file, key="k1").sent
-
-
-@pytest.mark.parametrize(
-    ("status", "reason"),
-    [
-        (400, "malformed"),
-        (401, "check the asset's msp_id and secret"),
-        (403, "check the asset's msp_id and secret"),
-        (404, "does not know this customer"),
-    ],
-)
-@responses.activate
-def test_client_errors_are_permanent(status, reason):
-    responses.post(f"{BASE}/v1/message", status=status)
-    with pytest.raises(PermanentError, match=reason) as caught:
-        apple().send(CUSTOMER, OutboundText("Hi"), key="k1")
-    assert f"HTTP {status}" in caught.value.reason
-
-
-@responses.activate
-def test_429_waits_as_told():
-    responses.post(f"{BASE}/v1/message", status=429, headers={"Retry-After": "9"})
-    with pytest.raises(RetryableError) as caught:
-        apple().send(CUSTOMER, OutboundText("Hi"), key="k1")
-    assert caught.value.wait == 9
-
-
-@pytest.mark.parametrize("failure", [503, requests.ConnectionError("down"), requests.ConnectTimeout("slow")])
-@responses.activate
-def test_server_and_transport_failures_are_retryable(failure):
-    if isinstance(failure, int):
-        responses.post(f"{BASE}/v1/message", status=failure)
-    else:
-        responses.post(f"{BASE}/v1/message", body=failure)
-    with pytest.raises(RetryableError):
-        apple().send(CUSTOMER, OutboundText("Hi"), key="k1")
 
 
 @responses.activate

@@ -1,5 +1,6 @@
-"""In-app delivery (our contract, DESIGN §5): signed JSON POSTs to the asset's delivery_url, and
-customer files fetched from the app's own hosts. Signatures are recomputed here with `hmac`."""
+"""In-app delivery (our contract: docs/protocols/channels.md, "In-app: outbound body"): signed JSON
+POSTs to the asset's delivery_url, and customer files fetched from the app's own hosts. Signatures
+are recomputed here with `hmac`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import json
 import time
 
 import pytest
-import requests
 import responses
 
 from connector.channels.base import Attachment
@@ -22,7 +22,7 @@ from connector.channels.sending import (
     Recipient,
     SendResult,
 )
-from connector.errors import PermanentError, RetryableError
+from connector.errors import PermanentError
 from connector.settings import Settings
 
 from .senders import CONFIG, channel
@@ -111,41 +111,6 @@ def test_file_goes_as_an_attachment_with_its_caption():
         ],
         "sent_at": SENT_AT,
     }
-
-
-@pytest.mark.parametrize(
-    ("status", "reason"),
-    [
-        (400, "malformed"),
-        (404, "check the asset's delivery_url"),
-        (401, "the asset's secret differs from the app's"),
-        (403, "the asset's secret differs from the app's"),
-        (409, "the app refused the message"),
-    ],
-)
-@responses.activate
-def test_refusals_are_permanent(status, reason):
-    responses.post(DELIVERY_URL, status=status)
-    with pytest.raises(PermanentError, match=reason) as caught:
-        inapp().send(CUSTOMER, OutboundText("Hi"), key="k1", now=NOW)
-    assert not isinstance(caught.value, RetryableError)
-
-
-@pytest.mark.parametrize("status", [408, 429, 500, 503])
-@responses.activate
-def test_passing_failures_are_retryable(status):
-    responses.post(DELIVERY_URL, status=status, headers={"Retry-After": "5"})
-    with pytest.raises(RetryableError) as caught:
-        inapp().send(CUSTOMER, OutboundText("Hi"), key="k1", now=NOW)
-    assert caught.value.wait == 5
-
-
-@pytest.mark.parametrize("error", [requests.ConnectionError("refused"), requests.ReadTimeout("slow")])
-@responses.activate
-def test_transport_failures_are_retryable(error):
-    responses.post(DELIVERY_URL, body=error)
-    with pytest.raises(RetryableError, match="in-app delivery"):
-        inapp().send(CUSTOMER, OutboundText("Hi"), key="k1", now=NOW)
 
 
 # -- the customer's files --------------------------------------------------------------------------

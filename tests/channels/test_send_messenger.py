@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 import responses
 
 from connector.channels.base import Attachment
@@ -39,13 +38,6 @@ def messenger(*, sandbox: bool = False, **options) -> Messenger:
 
 def sent_json(n: int = 0) -> dict:
     return json.loads(responses.calls[n].request.body)
-
-
-def graph_error(code: int, subcode: int | None = None, message: str = "An error") -> dict:
-    error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbC123"}
-    if subcode is not None:
-        error["error_subcode"] = subcode
-    return {"error": error}
 
 
 @responses.activate
@@ -93,13 +85,6 @@ def test_human_agent_tag_is_not_used_within_24_hours():
 
 def test_unknown_last_message_leaves_the_window_open():
     assert messenger().window_open(Recipient(PSID), now=LAST)
-
-
-@responses.activate
-def test_window_error_from_meta_is_window_closed():
-    responses.post(SEND_URL, json=graph_error(10, 2018278, "Message sent outside allowed window"), status=400)
-    with pytest.raises(WindowClosed, match="Messenger error 10"):
-        messenger().send(CUSTOMER, OutboundText("Hi"), key="k1", now=LAST + HOUR)
 
 
 @responses.activate
@@ -174,56 +159,6 @@ def test_files_respect_the_window():
     with pytest.raises(WindowClosed):
         messenger().send(CUSTOMER, file, key="k1", now=LAST + 30 * HOUR)
     assert len(responses.calls) == 0
-
-
-@pytest.mark.parametrize("code", [4, 17, 32, 613, 80006, 2])
-@responses.activate
-def test_rate_limits_and_temporary_codes_are_retryable(code):
-    responses.post(SEND_URL, json=graph_error(code), status=400)
-    with pytest.raises(RetryableError, match=f"Messenger error {code}"):
-        messenger().send(CUSTOMER, OutboundText("Hi"), key="k1", now=LAST)
-
-
-@responses.activate
-def test_429_waits_as_told():
-    responses.post(SEND_URL, json=graph_error(613), status=429, headers={"Retry-After": "42"})
-    with pytest.raises(RetryableError) as caught:
-        messenger().send(CUSTOMER, OutboundText("Hi"), key="k1", now=LAST)
-    assert caught.value.wait == 42
-
-
-@pytest.mark.parametrize("status", [500, 502])
-@responses.activate
-def test_server_errors_are_retryable(status):
-    responses.post(SEND_URL, body="Bad gateway", status=status)
-    with pytest.raises(RetryableError, match=f"Messenger HTTP {status}"):
-        messenger().send(CUSTOMER, OutboundText("Hi"), key="k1", now=LAST)
-
-
-@responses.activate
-def test_connection_error_is_retryable():
-    responses.post(SEND_URL, body=requests.ConnectionError("reset by peer"))
-    with pytest.raises(RetryableError, match="Messenger send: connection failed"):
-        messenger().send(CUSTOMER, OutboundText("Hi"), key="k1", now=LAST)
-
-
-@pytest.mark.parametrize(
-    ("code", "reason"),
-    [
-        (190, "Messenger error 190: the page access token is invalid or expired"),
-        (100, "Messenger error 100: Meta refused a parameter"),
-        (551, "Messenger error 551: this person is not available"),
-        (10, "Messenger error 10: the page lacks the permission"),
-        (1200, "Messenger error 1200: Something else"),
-    ],
-)
-@responses.activate
-def test_permanent_codes_name_the_reason(code, reason):
-    responses.post(SEND_URL, json=graph_error(code, message="Something else"), status=400)
-    with pytest.raises(PermanentError) as caught:
-        messenger().send(CUSTOMER, OutboundText("Hi"), key="k1", now=LAST)
-    assert caught.value.reason.startswith(reason)
-    assert not isinstance(caught.value, WindowClosed)
 
 
 # -- the customer's attachments --------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Twilio SMS / MMS sends and customer media downloads, as wire.md describes the Messages API."""
+"""Twilio SMS / MMS sends and customer media downloads, as docs/protocols/channels.md describes the
+Messages API ("Twilio: sending", "Twilio: errors", "Inbound media")."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import base64
 from urllib.parse import parse_qsl
 
 import pytest
-import requests
 import responses
 
 from connector.channels.base import Attachment
@@ -19,7 +19,7 @@ from connector.channels.sending import (
     SendResult,
 )
 from connector.channels.sms import Sms
-from connector.errors import PermanentError, RetryableError, WindowClosed
+from connector.errors import PermanentError, RetryableError
 
 from .senders import channel
 
@@ -122,59 +122,6 @@ def test_image_over_5_mb_goes_as_a_link():
     file = OutboundFile("https://ece.example.com/files/3/big.jpg", "big.jpg", "image/jpeg", 5 * 1024 * 1024 + 1)
     sms().send(CUSTOMER, file, key="k1")
     assert form(responses.calls[0])[-1] == ("Body", "big.jpg: https://ece.example.com/files/3/big.jpg")
-
-
-@pytest.mark.parametrize(
-    ("body", "headers", "wait"),
-    [
-        ({"code": 20429, "message": "Too Many Requests", "status": 429}, {"Retry-After": "3"}, 3),
-        ({"code": 20429, "message": "Too Many Requests", "status": 429}, {}, None),
-    ],
-)
-@responses.activate
-def test_rate_limit_is_retryable_with_its_wait(body, headers, wait):
-    responses.post(SEND_URL, json=body, status=429, headers=headers)
-    with pytest.raises(RetryableError, match="20429") as caught:
-        sms().send(CUSTOMER, OutboundText("Hi"), key="k1")
-    assert caught.value.wait == wait
-
-
-@pytest.mark.parametrize("status", [500, 503])
-@responses.activate
-def test_server_errors_are_retryable(status):
-    responses.post(SEND_URL, body="<html>oops</html>", status=status)
-    with pytest.raises(RetryableError):
-        sms().send(CUSTOMER, OutboundText("Hi"), key="k1")
-
-
-@pytest.mark.parametrize("error", [requests.ConnectionError("reset"), requests.ReadTimeout("slow")])
-@responses.activate
-def test_transport_failures_are_retryable(error):
-    responses.post(SEND_URL, body=error)
-    with pytest.raises(RetryableError, match="Twilio send"):
-        sms().send(CUSTOMER, OutboundText("Hi"), key="k1")
-
-
-@pytest.mark.parametrize(
-    ("status", "code", "reason"),
-    [
-        (400, 21610, "Twilio 21610: the customer replied STOP; they must opt in again"),
-        (400, 21211, "Twilio 21211: the customer's number is not a valid phone number"),
-        (400, 21614, "Twilio 21614: the customer's number cannot receive SMS"),
-        (400, 21612, "Twilio 21612: Twilio cannot route"),
-        (400, 21623, "Twilio 21623: too many media"),
-        (401, 20003, "Twilio 20003: authentication failed; check the asset's account_sid and auth_token"),
-        (400, 21999, "Twilio 21999: Something new"),
-    ],
-)
-@responses.activate
-def test_permanent_codes_name_the_reason(status, code, reason):
-    body = {"code": code, "message": "Something new", "more_info": f"https://www.twilio.com/docs/errors/{code}"}
-    responses.post(SEND_URL, json={**body, "status": status}, status=status)
-    with pytest.raises(PermanentError) as caught:
-        sms().send(CUSTOMER, OutboundText("Hi"), key="k1")
-    assert caught.value.reason.startswith(reason)
-    assert not isinstance(caught.value, WindowClosed)
 
 
 # -- the customer's MMS media ----------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 import responses
 
 from connector.channels.base import Attachment
@@ -21,7 +20,7 @@ from connector.channels.sending import (
 from connector.channels.whatsapp import WhatsApp
 from connector.errors import PermanentError, RetryableError, WindowClosed
 
-from .senders import channel
+from .senders import channel, graph_error
 
 pytestmark = pytest.mark.usefixtures("fake_dns")  # names resolve without the network
 
@@ -45,18 +44,6 @@ def whatsapp(*, sandbox: bool = False, **options) -> WhatsApp:
 
 def sent_json(n: int = 0) -> dict:
     return json.loads(responses.calls[n].request.body)
-
-
-def graph_error(code: int, message: str = "An error") -> dict:
-    return {
-        "error": {
-            "message": message,
-            "type": "OAuthException",
-            "code": code,
-            "error_data": {"messaging_product": "whatsapp", "details": message},
-            "fbtrace_id": "AbC",
-        }
-    }
 
 
 @responses.activate
@@ -86,13 +73,6 @@ def test_window_closed_after_24_hours_before_the_call():
     with pytest.raises(WindowClosed):
         whatsapp().send(CUSTOMER, OutboundText("Hello"), key="k1", now=LAST + 24 * HOUR + 1)
     assert len(responses.calls) == 0
-
-
-@responses.activate
-def test_window_error_131047_is_window_closed():
-    responses.post(SEND_URL, json=graph_error(131047, "Re-engagement message"), status=400)
-    with pytest.raises(WindowClosed, match="WhatsApp error 131047"):
-        whatsapp().send(CUSTOMER, OutboundText("Hello"), key="k1", now=LAST + HOUR)
 
 
 @responses.activate
@@ -159,50 +139,6 @@ def test_unsupported_type_goes_as_a_link():
     file = OutboundFile("https://ece.example.com/f/3", "sticker.webp", "image/webp")
     whatsapp().send(CUSTOMER, file, key="k1", now=LAST)
     assert sent_json()["text"]["body"] == "sticker.webp: https://ece.example.com/f/3"
-
-
-@pytest.mark.parametrize("code", [130429, 131056, 80007, 4, 131000])
-@responses.activate
-def test_rate_limits_and_temporary_codes_are_retryable(code):
-    responses.post(SEND_URL, json=graph_error(code), status=400)
-    with pytest.raises(RetryableError, match=f"WhatsApp error {code}"):
-        whatsapp().send(CUSTOMER, OutboundText("Hi"), key="k1", now=LAST)
-
-
-@responses.activate
-def test_429_waits_as_told():
-    responses.post(SEND_URL, json=graph_error(130429), status=429, headers={"Retry-After": "30"})
-    with pytest.raises(RetryableError) as caught:
-        whatsapp().send(CUSTOMER, OutboundText("Hi"), key="k1", now=LAST)
-    assert caught.value.wait == 30
-
-
-@responses.activate
-def test_server_error_and_timeout_are_retryable():
-    responses.post(SEND_URL, status=500)
-    responses.post(SEND_URL, body=requests.ReadTimeout("slow"))
-    for _ in range(2):
-        with pytest.raises(RetryableError):
-            whatsapp().send(CUSTOMER, OutboundText("Hi"), key="k1", now=LAST)
-
-
-@pytest.mark.parametrize(
-    ("code", "reason"),
-    [
-        (131026, "WhatsApp error 131026: the message is undeliverable"),
-        (131051, "WhatsApp error 131051: WhatsApp does not support this message type"),
-        (100, "WhatsApp error 100: Meta refused a parameter"),
-        (190, "WhatsApp error 190: the access token is invalid or expired"),
-        (368, "WhatsApp error 368: the business account is temporarily blocked"),
-    ],
-)
-@responses.activate
-def test_permanent_codes_name_the_reason(code, reason):
-    responses.post(SEND_URL, json=graph_error(code), status=400)
-    with pytest.raises(PermanentError) as caught:
-        whatsapp().send(CUSTOMER, OutboundText("Hi"), key="k1", now=LAST)
-    assert caught.value.reason.startswith(reason)
-    assert not isinstance(caught.value, WindowClosed)
 
 
 # -- the customer's media --------------------------------------------------------------------------
@@ -282,6 +218,6 @@ def test_private_address_refused_outside_and_fetched_inside_the_sandbox():
 @pytest.mark.parametrize(("status", "error"), [(500, RetryableError), (400, PermanentError)])
 @responses.activate
 def test_lookup_failures(status, error):
-    responses.get(LOOKUP_URL, json=graph_error(100, "Invalid media id"), status=status)
+    responses.get(LOOKUP_URL, json=graph_error(100, "Invalid media id", whatsapp=True), status=status)
     with pytest.raises(error):
         whatsapp().fetch_attachment(Attachment(media_id=MEDIA_ID), CUSTOMER)

@@ -24,9 +24,9 @@ from connector.config.model import Asset
 from connector.runtime import Runtime
 from connector.sandbox.customer import CustomerEmulator, customer_blueprint
 from connector.sandbox.customer.__main__ import main as cli_main
-from connector.sandbox.customer.emulator import twilio_signature
 from connector.sandbox.http import serving
 from connector.sandbox.providers import ProviderSimulators
+from connector.sandbox.signing import twilio_signature
 from connector.store import keys
 from tests.conftest import PUBLIC_BASE_URL
 from tests.sandbox import CONFIG_DIR
@@ -119,7 +119,8 @@ def test_send_file_lands_and_is_fetchable_the_providers_way(
 
 
 def fetch(channel: str, attachment: Attachment, asset: Asset, providers: ProviderSimulators) -> bytes:
-    """Download a customer's file as the connector must (wire.md "Inbound media"), checking that
+    """Download a customer's file as the connector must (docs/protocols/channels.md,
+    "Inbound media"), checking that
     the provider's auth is required where the provider requires it."""
     base = providers.base_url
     if channel == "sms":

@@ -1,6 +1,6 @@
-"""The provider simulators answer as the providers do (wire.md): accepted sends are recorded with the
-right fields; wrong credentials, malformed bodies, closed windows and injected failures get the
-provider's status and error JSON. Requests are built here from the wire document, signed with
+"""The provider simulators answer as the providers do (docs/protocols/channels.md): accepted sends are
+recorded with the right fields; wrong credentials, malformed bodies, closed windows and injected
+failures get the provider's status and error JSON. Requests are built here from that page, signed with
 PyJWT / hmac and encrypted with `cryptography` directly, never with the simulators' own helpers.
 """
 
@@ -464,7 +464,8 @@ def test_whatsapp_media_id_to_url_to_bytes_with_bearer(sims: ProviderSimulators,
 
 
 def apple_headers(business: Asset, *, secret: str | None = None, iss: str | None = None) -> dict[str, str]:
-    # Outbound JWT: HS256 with the base64-decoded secret, iss = MSP id, iat = now (wire.md).
+    # Outbound JWT: HS256 with the base64-decoded secret, iss = MSP id, iat = now
+    # (docs/protocols/channels.md, "Apple: JWT authorization").
     claims = {"iss": iss or str(business["msp_id"]), "iat": int(time.time())}
     token = jwt.encode(claims, base64.b64decode(secret or str(business["secret"])), algorithm="HS256")
     return {"Authorization": f"Bearer {token}", "source-id": str(business["business_id"])}
@@ -481,7 +482,8 @@ def apple_message(
     iss: str | None = None,
     extra_headers: dict[str, str] | None = None,
 ) -> tuple[requests.Response, str]:
-    """POST /v1/message with the body and headers of wire.md; returns (response, the id used)."""
+    """POST /v1/message with the body and headers of docs/protocols/channels.md, "Apple: sending";
+    returns (response, the id used)."""
     message_id = message_id or str(uuid.uuid4())
     body = {"v": 1, "id": message_id, "sourceId": str(business["business_id"]), "destinationId": opaque, **fields}
     headers = {

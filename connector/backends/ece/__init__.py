@@ -1,1 +1,1 @@
-"""Cisco ECE asynchronous messaging: the client of the API profile in docs/protocols/ece-profile.md."""
+"""Cisco ECE asynchronous messaging: the client of the API profile in docs/protocols/ece.md."""

@@ -1,5 +1,6 @@
-"""The ECE backend: customer events into ECE conversations (the inbound half of issue "ECE end to
-end"). Registered for integrations of type `ece`.
+"""The ECE backend: customer events into ECE conversations, and what the relay and the operator
+pages ask of ECE (availability, a note to the agent, ending a chat, the "test" checks). Registered
+for integrations of type `ece`.
 
 Resolve conversation (Webex Connect): an open conversation receives the event; none, or one ECE
 no longer knows, means a new one is started. Before starting, the availability gate: an inactive
@@ -15,15 +16,19 @@ import json
 import logging
 import threading
 import time
+from typing import Any
+
+from redis import Redis
 
 from connector import backends
+from connector.backends import Availability, Finding, outbox
+from connector.backends.ece import callback, checks, events
 from connector.backends.ece.attributes import custom_attributes, customer_attributes
-from connector.backends.ece.client import Availability, EceClient, client_for
+from connector.backends.ece.client import EceClient, client_for
 from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
 from connector.errors import ConversationGone, PermanentError
-from connector.relay import customers, outbox
 from connector.runtime import Runtime
 from connector.store import keys
 from connector.store.effects import Effects
@@ -72,6 +77,9 @@ CONVERSATION_MAP_TTL_SECONDS = 30 * 24 * 3600
 
 
 class EceBackend:
+    type = "ece"
+    blueprint = callback.blueprint
+
     def deliver(
         self,
         runtime: Runtime,
@@ -89,6 +97,26 @@ class EceBackend:
         if thread.state is State.UNAVAILABLE:
             return step.while_unavailable()
         return step.forward()
+
+    def availability(
+        self, integration: Integration, entry_point: EntryPoint, redis: Redis, *, timeout: tuple[float, float] | None
+    ) -> Availability:
+        return client_for(integration, redis, timeout).availability(entry_point.id)
+
+    def tell_agent(self, runtime: Runtime, integration: Integration, thread: Thread, note: str) -> None:
+        if thread.remote_id:
+            client_for(integration, runtime.redis).send_message(thread.remote_id, note)
+
+    def close(self, runtime: Runtime, integration: Integration, thread: Thread) -> None:
+        if thread.remote_id:
+            _end(client_for(integration, runtime.redis), thread.remote_id)
+
+    def test(self, integration: Integration, redis: Redis) -> list[Finding]:
+        return checks.test_integration(integration, redis)
+
+    def neutral_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        """`{"source": "ece", "integration", "conversation", "event"}` as earlier versions queued it."""
+        return events.agent_event(item["event"]).to_item(str(item["integration"]))
 
 
 class _Step:
@@ -157,8 +185,9 @@ class _Step:
             not availability.agents_available or availability.eligibility in (1, 2) or availability.capacity == 0
         )
         if not no_agents:
-            # chatAllowed folds depth, availability and "entry point active" together (ece-finesse
-            # §1.2): with agents and room, a refusal means the entry point is not active.
+            # chatAllowed folds depth, availability and "entry point active" together
+            # (docs/protocols/ece.md, "Availability checks"): with agents and room, a refusal means
+            # the entry point is not active.
             return self._disabled("entry point not active in ECE")
         policy = entry_point.unavailable
         outbox.system_message(self.runtime, thread.id, thread.sequence, "no_agents")
@@ -213,7 +242,7 @@ class _Step:
             return "no ECE conversation yet"
         try:
             if event.kind is EventKind.CLOSE:
-                self.effects.once("end", lambda: self._end(remote))
+                self.effects.once("end", lambda: _end(self.client, remote))
                 return "ended by the customer"
             if not event.kind.routable:
                 return None  # customer typing: the ECE profile has no call for it
@@ -234,20 +263,15 @@ class _Step:
             thread.remote_id = None
             return self.start()
 
-    def _end(self, remote: str) -> None:
-        # Already ended on ECE's side (ConversationGone): the customer's close is satisfied.
-        with contextlib.suppress(ConversationGone):
-            self.client.end_conversation(remote)
-
     def _relay_file(self, remote: str, index: int, attachment: Attachment) -> str | None:
         """Fetch the customer's file from the provider and upload it to ECE; a note on failure.
         A file the channel refuses (size, type, host) is reported to the agent, never retried."""
         effect = f"attachment:{self.event.provider_id}:{index}"
         if self.effects.get(effect) is not None:
             return None
-        channel = customers.channel_for(self.runtime, self.thread)
+        channel = self.runtime.channel(self.thread.channel, self.thread.asset)
         try:
-            fetched = channel.fetch_attachment(attachment, customers.recipient(self.thread))
+            fetched = channel.fetch_attachment(attachment, self.thread.recipient())
             attachment_id = self.client.send_attachment(remote, fetched.name, fetched.mime_type, fetched.data)
         except ConversationGone:
             raise
@@ -262,4 +286,10 @@ class _Step:
         return None
 
 
-backends.register("ece", EceBackend())
+def _end(client: EceClient, conversation_id: str) -> None:
+    # Already ended on ECE's side (ConversationGone): the customer's close is satisfied.
+    with contextlib.suppress(ConversationGone):
+        client.end_conversation(conversation_id)
+
+
+backends.register(EceBackend())

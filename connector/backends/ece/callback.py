@@ -1,4 +1,5 @@
-"""`POST /ece/<integration>/callback`: ECE's asynchronous messaging webhook (ece-profile.md).
+"""`POST /ece/<integration>/callback`: ECE's asynchronous messaging webhook
+(docs/protocols/ece.md, "Callback webhook").
 
 Authenticate per the integration (none / basic / bearer, constant-time) → validate the batch
 (1 to 1000 events) → order it → dedupe by event id → append each event to its thread's outbox →
@@ -19,6 +20,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 
+from connector.backends import outbox
+from connector.backends.ece.events import agent_event
 from connector.config.model import Integration
 from connector.errors import (
     BodyTooLarge,
@@ -29,7 +32,6 @@ from connector.errors import (
     UnsupportedMediaType,
     WebhookError,
 )
-from connector.relay import outbox
 from connector.runtime import Runtime
 from connector.store import keys
 
@@ -37,7 +39,9 @@ log = logging.getLogger(__name__)
 
 blueprint = Blueprint("ece_callback", __name__)
 
-MAX_EVENTS = 1000  # ece-profile.md: 1 to 1000 items a request
+MAX_EVENTS = 1000  # docs/protocols/ece.md, "Callback webhook": 1 to 1000 items a request
+DEDUPE_TTL_SECONDS = 7 * 24 * 3600
+"""ECE retries a callback batch it could not deliver; its horizon is not documented: a week."""
 
 
 def _runtime() -> Runtime:
@@ -65,9 +69,8 @@ def receive(integration_name: str) -> Response:
             log.warning("ECE event for an unknown conversation acknowledged", extra=extra)
             continue
         thread_id = json.loads(mapped)["thread"]
-        item = {"source": "ece", "integration": integration.name, "conversation": conversation, "event": event}
         dedupe_key = keys.dedupe("ece", integration.name, str(event["id"]))
-        if outbox.append(runtime, thread_id, item, dedupe_key, outbox.ECE_DEDUPE_TTL_SECONDS):
+        if outbox.agent_event(runtime, thread_id, integration.name, agent_event(event), dedupe_key, DEDUPE_TTL_SECONDS):
             accepted += 1
             log.info("ECE event accepted", extra={**extra, "conversation": thread_id, "type": event["type"]["value"]})
         else:

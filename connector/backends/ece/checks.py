@@ -8,23 +8,15 @@ own errors, so the UI and the dead-letter list say the same thing about the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import requests
 from redis import Redis
 
+from connector.backends import Finding
 from connector.backends.ece.client import EceClient
 from connector.config.model import Integration
 from connector.errors import PermanentError, RetryableError
 
-__all__ = ["Finding", "test_integration"]
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    ok: bool
-    message: str
+__all__ = ["test_integration"]
 
 
 def test_integration(integration: Integration, redis: Redis, session: requests.Session | None = None) -> list[Finding]:

@@ -1,6 +1,6 @@
 """The ECE client: token, entry point configuration, availability, and the conversation calls.
 
-It speaks docs/protocols/ece-profile.md exactly; the paths come from `paths.py`, so a site whose ECE
+It speaks docs/protocols/ece.md exactly; the paths come from `config/ece_paths.py`, so a site whose ECE
 differs overrides them per integration (`api_paths`). Every HTTP outcome leaves as a value or as one
 of RetryableError / PermanentError / ConversationGone whose text an operator can act on; no
 `requests` exception escapes.
@@ -19,8 +19,6 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,10 +26,11 @@ import requests
 from defusedxml.ElementTree import ParseError, fromstring
 from redis import Redis
 
-from connector.backends.ece import paths
+from connector.backends import Availability
+from connector.config import ece_paths as paths
 from connector.config.model import Integration
 from connector.errors import ConversationGone, PermanentError, RetryableError
-from connector.http_session import outbound_session
+from connector.http_session import outbound_session, retry_after
 from connector.store import keys
 
 __all__ = ["Availability", "EceClient", "EntryPointConfiguration", "StartedConversation", "client_for"]
@@ -54,23 +53,6 @@ class EntryPointConfiguration:
     id: str
     last_modified: str
     attachment_policies: Any
-
-
-@dataclass(frozen=True)
-class Availability:
-    """The live state of an entry point (the Agent / Depth / Wait / Status indicators of the UI)."""
-
-    chat_allowed: bool  # chatAllowed: the entry point is active
-    agents_available: bool  # agentAvailability
-    capacity: int | None  # capacity count (available slots); None if the call failed softly
-    eligibility: int | None  # checkEligibility responseType: 0 ok, 1 no agent, 2 queue full
-    queue_depth: int | None  # liveSessionStatus (inferred path)
-    wait_seconds: int | None
-
-    @property
-    def can_take_chats(self) -> bool:
-        """Unknown capacity or eligibility does not close the gate; only a definite "no" does."""
-        return self.chat_allowed and self.agents_available and self.eligibility in (0, None) and self.capacity != 0
 
 
 @dataclass(frozen=True)
@@ -170,7 +152,8 @@ class EceClient:
                 f"integration {self.name} has no client_key/client_secret: "
                 "copy them from the client application in ECE's administration"
             )
-        # protocols §1.5: Basic base64(key:secret), form grant_type=client_credentials
+        # docs/protocols/ece.md, "Client-application token": Basic base64(key:secret), form
+        # grant_type=client_credentials
         response = self._request(
             "POST",
             "token",
@@ -495,7 +478,7 @@ class EceClient:
         if status == 429 or status == 408 or status >= 500:
             raise RetryableError(
                 f"ECE answered {status} to {name} (integration {self.name}){': ' + detail if detail else ''}",
-                wait=_retry_after(response),
+                wait=retry_after(response),
                 outage=status >= 500,
             )
         if status == 404:
@@ -622,41 +605,25 @@ def _ece_message(response: requests.Response) -> str:
     return text[:_ECE_MESSAGE_LIMIT]
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    """Retry-After in seconds (delta-seconds or an HTTP date), or None."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
 # -- one client per (integration, process) ----------------------------------------------------------
 
-_clients: dict[str, tuple[int, Integration, Redis, EceClient]] = {}
+_clients: dict[tuple[str, tuple[float, float] | None], tuple[int, Integration, Redis, EceClient]] = {}
 _clients_lock = threading.Lock()
 
 
-def client_for(integration: Integration, redis: Redis) -> EceClient:
-    """The process's client of `integration`, rebuilt when the integration changes (a config reload
-    hands over a new, unequal object), for another Redis, or after a fork (a Session's pooled
-    connections must not be shared across processes)."""
+def client_for(integration: Integration, redis: Redis, timeout: tuple[float, float] | None = None) -> EceClient:
+    """The process's client of `integration` (one per `timeout`: an operator's refresh waits less
+    than a worker), rebuilt when the integration changes (a config reload hands over a new, unequal
+    object), for another Redis, or after a fork (a Session's pooled connections must not be shared
+    across processes)."""
     pid = os.getpid()
+    key = (integration.name, timeout)
     with _clients_lock:
-        cached = _clients.get(integration.name)
+        cached = _clients.get(key)
         if cached is not None:
             cached_pid, cached_integration, cached_redis, client = cached
             if cached_pid == pid and cached_redis is redis and cached_integration == integration:
                 return client
-        client = EceClient(integration, redis)
-        _clients[integration.name] = (pid, integration, redis, client)
+        client = EceClient(integration, redis) if timeout is None else EceClient(integration, redis, timeout=timeout)
+        _clients[key] = (pid, integration, redis, client)
         return client

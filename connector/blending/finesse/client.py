@@ -117,7 +117,7 @@ _BY_STATUS: Mapping[int, type[FinesseError]] = {401: AuthorizationError, 404: No
 
 def error_for(status: int, api_error: ApiError | None, reason: str = "") -> FinesseError:
     """The typed error for an HTTP answer; 400 splits on ErrorType because only Invalid State means
-    "the agent is not where you think" (protocols §2.6)."""
+    "the agent is not where you think" (docs/protocols/finesse.md, "Errors (ApiErrors)")."""
     error_type = api_error.error_type if api_error else reason or f"HTTP {status}"
     message = (api_error.message if api_error else "") or reason or f"HTTP {status}"
     data = api_error.data if api_error else None

@@ -10,7 +10,7 @@ Every `liveness_interval_seconds` the SystemInfo of the publisher and of the sub
   failover agents come back NOT_READY, so their state must be re-derived, not assumed).
 
 Only IN_SERVICE counts as up: an OUT_OF_SERVICE or PARTIAL_SERVICE node answers 503 to every API
-but SystemInfo (protocols §2.5).
+but SystemInfo (docs/protocols/finesse.md, "SystemInfo and failover").
 """
 
 from __future__ import annotations

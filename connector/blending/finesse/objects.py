@@ -4,7 +4,8 @@ and how to read them from Finesse's XML.
 Every document that arrives over the network is parsed with `defusedxml`, so a hostile or broken
 peer cannot expand entities or fetch external DTDs. Element names are matched case-insensitively
 and without namespace: Finesse REST bodies say `<User>` / `<Dialog>` while notification payloads
-say `<user>` / `<dialog>`, and the documentation samples show both (protocols §2.7).
+say `<user>` / `<dialog>`, and the documentation samples show both
+(docs/protocols/finesse.md, "Update envelopes").
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def last_path_segment(uri: str | None) -> str | None:
 @dataclass(frozen=True)
 class ReasonCode:
     """A NOT_READY or LOGOUT reason code. `id` is the database id that PUT bodies carry (`reasonCodeId`),
-    `code` the number reports show; they differ (protocols §2.3)."""
+    `code` the number reports show; they differ (docs/protocols/finesse.md, "Reason codes")."""
 
     id: str
     code: str = ""
@@ -134,8 +135,9 @@ class Participant:
 
 @dataclass(frozen=True)
 class Dialog:
-    """A voice call (protocols §2.4). `call_type` is mediaProperties/callType; `state` the dialog state
-    (ALERTING, ACTIVE, DROPPED, ...); the agent's own state is its participant's."""
+    """A voice call (docs/protocols/finesse.md, "Dialogs"). `call_type` is mediaProperties/callType;
+    `state` the dialog state (ALERTING, ACTIVE, DROPPED, ...); the agent's own state is its
+    participant's."""
 
     id: str
     call_type: str = ""
@@ -174,7 +176,7 @@ class FinesseNodeInfo:
 @dataclass(frozen=True)
 class SystemInfo:
     """A node's view of the system. Only IN_SERVICE means usable: OUT_OF_SERVICE (and PARTIAL_SERVICE)
-    nodes answer 503 to every other API (protocols §2.5)."""
+    nodes answer 503 to every other API (docs/protocols/finesse.md, "SystemInfo and failover")."""
 
     status: str
     status_reason: str | None = None
@@ -192,7 +194,8 @@ class SystemInfo:
 
 @dataclass(frozen=True)
 class MediaState:
-    """An agent's state in a non-voice MRD (the ECE chat MRD as Finesse sees it, protocols §2.8)."""
+    """An agent's state in a non-voice MRD (the ECE chat MRD as Finesse sees it;
+    docs/protocols/finesse.md, "Non-voice Media API")."""
 
     mrd_id: str
     state: str

@@ -3,7 +3,8 @@
     <Update><event>PUT|POST|DELETE</event><requestId/><source>/finesse/api/User/1001</source>
             <data><user>…</user></data></Update>
 
-`data` holds a `<user>`, `<dialogs>` / `<dialog>`, `<media>` or `<apiErrors>` (protocols §2.7).
+`data` holds a `<user>`, `<dialogs>` / `<dialog>`, `<media>` or `<apiErrors>`
+(docs/protocols/finesse.md, "Update envelopes").
 Nothing here raises on input: a malformed document or an unknown payload is logged and skipped,
 because one bad notification must not stop an agent's event stream. `at` is when the connector read
 the update (its own clock), so events from XMPP and from polling order the same way.

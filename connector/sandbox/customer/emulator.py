@@ -7,7 +7,7 @@ signed the provider's way with the asset's secret and carries fresh provider ids
   configured with, which the connector checks against its PUBLIC_BASE_URL);
 - Messenger / WhatsApp: Meta JSON, `X-Hub-Signature-256` over the raw bytes with the app secret;
 - Apple: gzip JSON, a HS256 JWT with `aud` = the MSP id, headers id / source-id / destination-id;
-- in-app: JSON with `X-Timestamp` / `X-Signature` (DESIGN §5).
+- in-app: JSON with `X-Timestamp` / `X-Signature` (docs/protocols/channels.md, "In-app: signature").
 
 Files go into the provider simulators' media store first (in-process, or over HTTP at
 `{sandbox_url}/providers/files` when the simulators run in another process), so the connector
@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -32,7 +31,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import jwt
 import requests
 
 from connector.config.model import Asset, Config
@@ -44,6 +42,7 @@ from connector.sandbox.providers.files import (
     messenger_cdn_url,
     twilio_media_url,
 )
+from connector.sandbox.signing import apple_jwt, inapp_headers, meta_signature, twilio_signature
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ DEFAULT_SANDBOX_URL = "http://127.0.0.1:8100"
 FORM = "application/x-www-form-urlencoded"
 OBJECT_REPLACEMENT = "\ufffc"  # Apple: where an attachment bubble sits in `body`
 APPLE_CAPABILITIES = "QUICK,LIST,TIME,AUTH,AUTH2,FORM"
-APPLE_JWT_LIFETIME = 300
+JWT_LIFETIME = 300  # seconds an Apple JWT of the emulator is valid
 
 
 class SandboxUnavailable(RuntimeError):
@@ -265,33 +264,6 @@ class CustomerEmulator:
         return str(response.json()["id"])
 
 
-# -- signing -------------------------------------------------------------------------------------------
-
-
-def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
-    """Base64(HMAC-SHA1(auth token, URL + name+value of every parameter sorted by name, then value))."""
-    data = url + "".join(name + value for name, value in sorted(params))
-    return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
-
-
-def meta_signature(app_secret: str, body: bytes) -> str:
-    # Meta signs the raw bytes of the body with the app secret.
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def apple_jwt(asset: Asset) -> str:
-    """What Apple sends the MSP: HS256 with the base64-decoded secret, `aud` = the MSP id."""
-    now = int(time.time())
-    claims = {"aud": str(asset["msp_id"]), "iat": now, "exp": now + APPLE_JWT_LIFETIME}
-    return jwt.encode(claims, base64.b64decode(str(asset["secret"])), algorithm="HS256")
-
-
-def inapp_headers(secret: str, body: bytes) -> dict[str, str]:
-    timestamp = str(int(time.time()))
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {"X-Timestamp": timestamp, "X-Signature": f"sha256={mac}"}
-
-
 # -- payloads ------------------------------------------------------------------------------------------
 
 
@@ -464,7 +436,7 @@ def _apple_request(asset: Asset, opaque_id: str, fields: dict[str, Any], *, loca
     headers = {
         "Content-Type": "application/json",
         "Content-Encoding": "gzip",  # Apple usually gzips the body
-        "Authorization": f"Bearer {apple_jwt(asset)}",
+        "Authorization": "Bearer " + apple_jwt(str(asset["secret"]), str(asset["msp_id"]), expires_in=JWT_LIFETIME),
         "id": message_id,
         "source-id": opaque_id,
         "destination-id": business,

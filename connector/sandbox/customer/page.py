@@ -14,17 +14,12 @@ from typing import Any
 import requests
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 
+from connector.channels import CHANNELS
 from connector.sandbox.customer.emulator import CustomerEmulator, SandboxUnavailable
 from connector.sandbox.providers import ProviderSimulators
 
 # A customer address to start with, per channel (each channel's own address form).
-EXAMPLE_CUSTOMERS = {
-    "sms": "+15551230001",
-    "messenger": "7000000000000001",
-    "whatsapp": "15551230001",
-    "apple": "urn:mbid:AQAAsandboxcustomer0001",
-    "inapp": "user-0001",
-}
+EXAMPLE_CUSTOMERS = {name: cls.example_address for name, cls in CHANNELS.items()}
 # Typing indicators fade on the provider's side (WhatsApp after 25 s, Messenger after 20 s) even
 # when no typing_off follows; the page stops showing one this long after it arrived.
 TYPING_SHOWN_SECONDS = 30

@@ -1,4 +1,4 @@
-"""A faithful Cisco ECE on loopback: the API of docs/protocols/ece-profile.md (client-app token,
+"""A faithful Cisco ECE on loopback: the API of docs/protocols/ece.md (client-app token,
 entry point configuration, availability checks, start / send / attach / end), agent events POSTed
 to the connector's callback, a JSON control API and an agent console page.
 
@@ -8,7 +8,8 @@ to the connector's callback, a JSON control API and an agent console page.
     sim.model.assign(conv_id, "1001", "Alice")   # or POST /ece/control/conversations/<id>/assign
     sim.stop()
 
-Protocol facts and their sources: docs/protocols/ece-finesse.md §1.2, §1.5 and §5.1.
+Protocol facts and their sources: docs/protocols/ece.md, "Availability checks",
+"Client-application token", "Callback webhook" and "The ECE simulator".
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""The ECE API the connector calls, exactly as docs/protocols/ece-profile.md fixes it: the client-app
+"""The ECE API the connector calls, exactly as docs/protocols/ece.md fixes it: the client-app
 token, entry point configuration, the five availability checks, and start / send / attach / end.
 
 Refusals are eGain-style JSON errors (`{"code": "401-101", "developerMessage": ...}`), except the
 availability checks, which answer XML unless the caller sends `Accept: application/json`
-(protocols ece-finesse.md §1.2). Failure switches apply before any effect: `down` answers 503 to
-every API call (token and availability included); `fail_next` answers its status to the next
-messaging calls.
+(docs/protocols/ece.md, "Availability checks"). Failure switches apply before any effect: `down`
+answers 503 to every API call (token and availability included); `fail_next` answers its status to
+the next messaging calls.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ JSON = "application/json"
 XML = "application/xml"
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # [I] the sandbox's cap; ECE's is set per entry point
 AVAILABILITY = "/system/egain/chat/entrypoint"
-# The availability XML root declares the eGain chat binding namespace (protocols §1.2).
+# The availability XML root declares the eGain chat binding namespace
+# (docs/protocols/ece.md, "Availability checks").
 MESSAGING_ENDPOINTS = {"configuration", "start_conversation", "send_message", "send_attachment", "end_conversation"}
 API_ENDPOINTS = {"token", "availability", "download_file", *MESSAGING_ENDPOINTS}
 NS2 = 'xmlns:ns2="http://bindings.egain.com/chat"'
@@ -35,7 +36,7 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-# check name → (JSON answer, XML answer), protocols ece-finesse.md §1.2 and §5.1.
+# check name → (JSON answer, XML answer): docs/protocols/ece.md, "Availability checks", "The ECE simulator".
 CHECKS: dict[str, tuple[Callable[[EntryPoint], dict[str, Any]], Callable[[EntryPoint], str]]] = {
     "agentAvailability": (
         lambda ep: {"available": ep.agents_available},
@@ -53,7 +54,8 @@ CHECKS: dict[str, tuple[Callable[[EntryPoint], dict[str, Any]], Callable[[EntryP
         lambda ep: {"allowed": ep.chat_allowed},
         lambda ep: f'<chatAllowed {NS2} allowed="{_flag(ep.chat_allowed)}"/>',
     ),
-    # [I] path and XML shape: the ECE path was not captured; modelled on sessionStatus (§1.2).
+    # [I] path and XML shape: the ECE path was not captured; modelled on sessionStatus
+    # (docs/protocols/ece.md, "Queue depth and wait (inferred)").
     "liveSessionStatus": (
         lambda ep: {"queueDepth": ep.queue_depth, "waitTime": ep.wait_seconds},
         lambda ep: (
@@ -86,7 +88,8 @@ def _json_body() -> dict[str, Any]:
     try:
         data = json.loads(request.get_data(as_text=True) or "null")
     except ValueError as exc:
-        # ECE answers bad escaping with a parser message (protocols §1.5 "illegal unquoted character").
+        # ECE answers bad escaping with a parser message, "illegal unquoted character"
+        # (docs/protocols/ece.md, "Send message").
         raise SimError(400, f"request body is not valid JSON: {exc}", "400-100") from exc
     if not isinstance(data, dict):
         raise SimError(400, "request body must be a JSON object", "400-100")
@@ -137,7 +140,7 @@ def register_api(bp: Blueprint, model: EceModel) -> None:
                 )
         return None
 
-    # -- client application token (confirmed, protocols §1.5) -----------------------------------
+    # -- client application token (confirmed: docs/protocols/ece.md, "Client-application token") --
 
     @bp.post(f"{client_apps}/authentication/oauth2/token")
     def token() -> Response:
@@ -148,7 +151,8 @@ def register_api(bp: Blueprint, model: EceModel) -> None:
         if request.form.get("grant_type") != "client_credentials":
             raise SimError(400, "grant_type must be client_credentials (form encoded)", "400-104")
         issued = model.issue_token(auth.username, auth.password)
-        # The confirmed answer (protocols §1.5): {"access_token", "expires_in", "token_type": "Bearer"}.
+        # The confirmed answer (docs/protocols/ece.md, "Client-application token"):
+        # {"access_token", "expires_in", "token_type": "Bearer"}.
         return jsonify({"access_token": issued.value, "expires_in": model.token_ttl, "token_type": "Bearer"})
 
     # -- entry point configuration (confirmed) --------------------------------------------------
@@ -254,7 +258,7 @@ def register_api(bp: Blueprint, model: EceModel) -> None:
     @bp.get("/files/<file_id>")
     def download_file(file_id: str) -> Response:
         """Both directions' files. No auth here: whether real ECE protects its attachment URLs (and
-        how) is unconfirmed (protocols §4 open gaps), so the connector must not rely on either."""
+        how) is unconfirmed (docs/protocols/ece.md, "Open gaps"), so the connector must not rely on either."""
         with model.lock:
             att = model.files.get(file_id)
             if att is None:

@@ -1,7 +1,7 @@
 """The simulator's control API (`/control/...`, JSON) and the agent console page (`/console`).
 
 Tests and the console drive the agent's side here: entry point switches, agent actions (each
-produces the callback events of docs/protocols/ece-profile.md), failure switches and emitter
+produces the callback events of docs/protocols/ece.md, "Callback events"), failure switches and emitter
 options; `GET /control/state` shows everything the simulator holds.
 
 No authentication on purpose: the sandbox binds to loopback only and this API exists to be scripted.

@@ -1,8 +1,8 @@
 """Delivers the simulator's agent events to the registered callback URL, the way ECE does, plus the
 faults a connector must survive.
 
-ECE POSTs `{"message": [...]}` with 1 to 1000 events and the configured Authorization (protocols
-ece-finesse.md §1.5). A batch that fails (non-2xx or no connection) is kept and sent again, same
+ECE POSTs `{"message": [...]}` with 1 to 1000 events and the configured Authorization (docs/protocols/ece.md,
+"Callback webhook"). A batch that fails (non-2xx or no connection) is kept and sent again, same
 items, same order, with backoff; nothing behind it goes first. Test switches produce what the
 connector must be idempotent and order-proof against: duplicates, a reversed batch, and held events
 released together.
@@ -24,7 +24,7 @@ from connector.sandbox.ece.model import EceModel, Event, SimError
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 50  # without batch_size: whatever is pending, up to this many
-MAX_BATCH = 1000  # protocols §1.5: 1 to 1000 messages per request
+MAX_BATCH = 1000  # docs/protocols/ece.md, "Callback webhook": 1 to 1000 messages per request
 FIRST_BACKOFF = 0.2
 MAX_BACKOFF = 5.0
 POST_TIMEOUT = 5.0

@@ -2,8 +2,8 @@
 switches, conversations with what the connector sent and what the agent did, files, and the failure
 switches. One lock guards it all.
 
-Every agent action appends callback events (docs/protocols/ece-profile.md, "Callback type.value
-strings") to the conversation and hands them to the listeners (the emitter) while the lock is held,
+Every agent action appends callback events (docs/protocols/ece.md, "Callback events") to the
+conversation and hands them to the listeners (the emitter) while the lock is held,
 so events reach the emitter in the order they happened, whichever HTTP thread caused them. A
 listener must therefore never call back into the model.
 """
@@ -30,8 +30,8 @@ AGENT_TYPES = ("text/plain", "text/html")
 class SimError(Exception):
     """A refusal the API renders as an eGain-style JSON error `{"code": "401-101", "developerMessage"}`.
 
-    eGain error codes are `{http status}-{n}` (protocols ece-finesse.md §1.6); the `n` values used
-    here are illustrative [I]."""
+    eGain error codes are `{http status}-{n}` (docs/protocols/ece.md, "Error answers"); the `n`
+    values used here are illustrative [I]."""
 
     def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
@@ -51,7 +51,7 @@ class EntryPoint:
     name: str
     active: bool = True
     agents_available: bool = True
-    capacity: int = 3  # available slots (protocols §1.2 `capacity`)
+    capacity: int = 3  # available slots (docs/protocols/ece.md, "Availability checks": `capacity`)
     queue_depth: int = 0
     wait_seconds: int = 0
     bound: bool = True  # the client apps are bound to it in the messaging adapter
@@ -60,7 +60,8 @@ class EntryPoint:
 
     @property
     def eligibility(self) -> int:
-        """checkEligibility's responseType: 0 can take chats, 1 no agent, 2 queue full (protocols §1.2)."""
+        """checkEligibility's responseType: 0 can take chats, 1 no agent, 2 queue full
+        (docs/protocols/ece.md, "Availability checks")."""
         if not self.agents_available:
             return 1
         if self.capacity <= 0:
@@ -69,12 +70,14 @@ class EntryPoint:
 
     @property
     def slots(self) -> int:
-        """capacity's count: 0 means no agents or all at maximum load (protocols §1.2)."""
+        """capacity's count: 0 means no agents or all at maximum load
+        (docs/protocols/ece.md, "Availability checks")."""
         return max(self.capacity, 0) if self.agents_available else 0
 
     @property
     def chat_allowed(self) -> bool:
-        """chatAllowed combines depth, availability and the entry point being active (protocols §1.2)."""
+        """chatAllowed combines depth, availability and the entry point being active
+        (docs/protocols/ece.md, "Availability checks")."""
         return self.active and self.eligibility == 0
 
 
@@ -181,7 +184,7 @@ class EceModel:
 
     def configure_callback(self, url: str | None, auth: Mapping[str, str] | None = None) -> None:
         """Where and how ECE POSTs agent events: the registered Callback URL and the External App
-        Authentication of protocols §1.5 (none / basic / bearer)."""
+        Authentication (none / basic / bearer; docs/protocols/ece.md, "Callback authentication")."""
         auth = dict(auth or {"type": "none"})
         kind = auth.get("type", "none")
         if kind not in CALLBACK_AUTH_TYPES:
@@ -313,7 +316,8 @@ class EceModel:
             return key or ""
 
     def issue_token(self, key: str | None, secret: str | None) -> Token:
-        """OAuth2 client_credentials (protocols §1.5): a fresh token valid `token_ttl` seconds."""
+        """OAuth2 client_credentials: a fresh token valid `token_ttl` seconds
+        (docs/protocols/ece.md, "Client-application token")."""
         with self.lock:
             app = self.authenticate_app(key, secret)
             token = Token(str(uuid.uuid4()), app, self.clock() + self.token_ttl)
@@ -357,7 +361,8 @@ class EceModel:
         locale: str | None,
     ) -> Conversation:
         """Start a chat on an entry point. The entry point must exist (400), be bound (403), be
-        active (400) and the caller's `lastModified` must be the current one (409, protocols §1.5)."""
+        active (400) and the caller's `lastModified` must be the current one
+        (409; docs/protocols/ece.md, "Start conversation")."""
         with self.lock:
             ep = self.entry_points.get(str(ep_id))
             if ep is None:
@@ -536,7 +541,8 @@ class EceModel:
         return self._decide(conv_id, attachment_id, "rejected")
 
     def complete(self, conv_id: str) -> Event:
-        """The agent closes the chat: `complete` comes exactly once and is final (protocols §1.5)."""
+        """The agent closes the chat: `complete` comes exactly once and is final
+        (docs/protocols/ece.md, "Callback events")."""
         with self.lock:
             conv = self._open(conv_id, needs_agent=False)
             who = conv.agent.name if conv.agent else "The agent"
@@ -544,7 +550,7 @@ class EceModel:
 
     def _finish(self, conv: Conversation, content: str) -> Event:
         conv.state = "ended"
-        # The public sample of `complete` has sender system (protocols §1.5).
+        # The public sample of `complete` has sender system (docs/protocols/ece.md, "Callback webhook").
         return self._emit(conv, "complete", content, system=True)
 
     def conversation(self, conv_id: str) -> Conversation:

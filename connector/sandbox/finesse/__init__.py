@@ -7,7 +7,7 @@ the XMPP notification service, and a JSON control API.
     sandbox.node_down("publisher")             # connection refused; or mode="out_of_service" (503)
     sandbox.stop()
 
-Protocol facts and their sources: docs/protocols/ece-finesse.md §2 and §5.2.
+Protocol facts and their sources: docs/protocols/finesse.md, including "The Finesse simulator".
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Finesse's XML documents as the simulator writes them (protocols §2.2 to §2.8).
+"""Finesse's XML documents as the simulator writes them (docs/protocols/finesse.md, sections
+"User and agent states" to "Non-voice Media API").
 
 REST bodies use capitalised roots (`<User>`, `<Dialog>`); notification payloads use lower-case ones
 (`<user>`, `<dialog>`), as the real notification service does, so clients must read both.
@@ -204,7 +205,8 @@ def api_errors(errors: Iterable[tuple[str, str, str | None]], *, notification: b
 
 
 def update(event: str, source: str, payload: Element, request_id: str | None = None) -> str:
-    """An `<Update>` envelope as the notification service publishes it (protocols §2.7)."""
+    """An `<Update>` envelope as the notification service publishes it
+    (docs/protocols/finesse.md, "Update envelopes")."""
     root = Element("Update")
     data = _add(root, "data")
     data.append(payload)

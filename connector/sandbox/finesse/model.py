@@ -2,10 +2,10 @@
 status, the requests received and the notifications published.
 
 Both nodes (publisher, subscriber) serve this one model, as a real cluster replicates its state.
-Every change goes through a method that holds the lock, checks the transition rules of protocols
-§2.2 and queues the `<Update>` notifications; they are handed to the listeners (the XMPP server) only
-after the lock is released, so a notification never races ahead of the change it reports and a
-listener can call back into the model.
+Every change goes through a method that holds the lock, checks the transition rules
+(docs/protocols/finesse.md, "Changing the agent state") and queues the `<Update>` notifications;
+they are handed to the listeners (the XMPP server) only after the lock is released, so a
+notification never races ahead of the change it reports and a listener can call back into the model.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class SimParticipant:
 
     @property
     def actions(self) -> tuple[str, ...]:
-        """Allowed actions by participant state (protocols §2.4)."""
+        """Allowed actions by participant state (docs/protocols/finesse.md, "Dialogs")."""
         return {
             "INITIATING": ("DROP", "UPDATE_CALL_DATA"),
             "INITIATED": ("DROP", "UPDATE_CALL_DATA"),
@@ -172,8 +172,9 @@ class Principal:
 
 class FinesseModel:
     """The cluster's state. `deployment` (UCCE | UCCX) changes how non-routed calls and hold show in
-    the agent state (protocols §2.2). `reason_code_required` makes NOT_READY without a reasonCodeId a
-    400 Parameter Missing, as deployments that enforce reason codes do."""
+    the agent state (docs/protocols/finesse.md, "User and agent states"). `reason_code_required`
+    makes NOT_READY without a reasonCodeId a 400 Parameter Missing, as deployments that enforce
+    reason codes do."""
 
     def __init__(
         self,
@@ -248,7 +249,7 @@ class FinesseModel:
 
     def publish_dialog(self, dialog: SimDialog, event: str, request_id: str | None = None) -> None:
         """POST (new dialog) goes out as `<dialogs><Dialog>` from the user's Dialogs collection;
-        PUT and DELETE as `<dialog>` from the dialog itself (protocols §2.7)."""
+        PUT and DELETE as `<dialog>` from the dialog itself (docs/protocols/finesse.md, "Update envelopes")."""
         node = f"{API}/User/{dialog.agent_id}/Dialogs"
         if event == "POST":
             payload, source = doc.dialogs([dialog], tag="dialogs"), node
@@ -321,7 +322,7 @@ class FinesseModel:
             return self._reason(rc_id)
 
     def visible_reason_codes(self, category: str) -> list[SimReasonCode]:
-        """What the User API lists: no system codes (protocols §2.3)."""
+        """What the User API lists: no system codes (docs/protocols/finesse.md, "Reason codes")."""
         if category not in ("NOT_READY", "LOGOUT", "ALL"):
             raise SimError(400, "Invalid Input", f"category must be NOT_READY or LOGOUT, got {category!r}")
         with self.lock:
@@ -343,7 +344,8 @@ class FinesseModel:
     # -- authentication and authorization -------------------------------------------------------
 
     def authenticate(self, username: str | None, password: str | None) -> Principal | None:
-        """Basic auth is `loginId|loginName:password` (protocols §2.1); constant-time compares."""
+        """Basic auth is `loginId|loginName:password`; constant-time compares
+        (docs/protocols/finesse.md, "Transport and authentication")."""
         if username is None or password is None:
             return None
         with self.lock:
@@ -432,7 +434,7 @@ class FinesseModel:
                 if state == "NOT_READY":
                     self._check_reason("NOT_READY", reason_code_id)
             elif state == "LOGOUT":
-                # LOGOUT is allowed only from NOT_READY (protocols §2.2).
+                # LOGOUT is allowed only from NOT_READY (docs/protocols/finesse.md, "Changing the agent state").
                 if current != "NOT_READY":
                     raise SimError(400, "Invalid State", f"LOGOUT is allowed only from NOT_READY, agent is {current}")
                 self._check_reason("LOGOUT", reason_code_id)
@@ -466,7 +468,8 @@ class FinesseModel:
         self.publish_user(agent, request_id)
 
     def end_wrapup(self, agent_id: str) -> None:
-        """The wrap-up timer expired: WORK → NOT_READY, WORK_READY → READY (protocols §2.2)."""
+        """The wrap-up timer expired: WORK → NOT_READY, WORK_READY → READY
+        (docs/protocols/finesse.md, "User and agent states")."""
         with self.changing():
             agent = self.agent(agent_id)
             if agent.state not in ("WORK", "WORK_READY"):
@@ -517,7 +520,7 @@ class FinesseModel:
         request_id: str | None = None,
     ) -> None:
         """PUT Media: LOGIN (→ NOT_READY) from LOGOUT; READY / NOT_READY once logged in; LOGOUT only from
-        NOT_READY, mirroring the voice rules (protocols §2.8)."""
+        NOT_READY, mirroring the voice rules ([I], docs/protocols/finesse.md, "Non-voice Media API")."""
         with self.changing():
             if state is None:
                 raise SimError(400, "Parameter Missing", "state is required")

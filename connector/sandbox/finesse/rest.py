@@ -1,4 +1,5 @@
-"""One Finesse node's REST API (protocols §2, §5.2), served from the shared model.
+"""One Finesse node's REST API (docs/protocols/finesse.md, "The Finesse simulator"), served from the
+shared model.
 
 Every answer is XML; every refusal is an `<ApiErrors>` body with the status Finesse uses. While the
 node is OUT_OF_SERVICE every API except SystemInfo answers 503, so a client must fail over. Each
@@ -37,7 +38,8 @@ def create_node_app(model: FinesseModel, switch: Switch, node: str) -> Flask:
         g.user = request.authorization.username if request.authorization else None
         state = model.node(node)
         if state.status != "IN_SERVICE" and not request.path.endswith("/SystemInfo"):
-            # While out of service every API but SystemInfo answers 503 (protocols §2.5).
+            # While out of service every API but SystemInfo answers 503
+            # (docs/protocols/finesse.md, "SystemInfo and failover").
             return _error(503, "Service Unavailable", f"Finesse is {state.status}; retry on the other node")
         return None
 
@@ -125,7 +127,8 @@ def create_node_app(model: FinesseModel, switch: Switch, node: str) -> Flask:
             extension=fields["extension"],
             request_id=request.headers.get("requestId"),
         )
-        # Accepted; the outcome is published as an XMPP Update (protocols §2.1).
+        # Accepted; the outcome is published as an XMPP Update
+        # (docs/protocols/finesse.md, "Transport and authentication").
         return Response(status=202)
 
     # -- reason codes -------------------------------------------------------------------------

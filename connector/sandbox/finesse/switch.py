@@ -1,8 +1,9 @@
 """The phone switch and router behind the simulated Finesse: scripted voice calls.
 
 A call rings, is answered, held, retrieved, ends (optionally into wrap-up) or rings out (RONA), and
-each step moves the agent's User state and the Dialog the way Finesse reports it (protocols §2.2,
-§2.4): routed calls go READY → RESERVED → TALKING → WORK / WORK_READY / READY; non-routed calls leave
+each step moves the agent's User state and the Dialog the way Finesse reports it
+(docs/protocols/finesse.md, "User and agent states", "Classifying a call"): routed calls go READY →
+RESERVED → TALKING → WORK / WORK_READY / READY; non-routed calls leave
 the agent's state alone while ringing, show TALKING once answered (NOT_READY on UCCX) and restore the
 previous state afterwards; a request made during a call is applied as the pending state at its end.
 Each step publishes the Dialog POST / PUT / DELETE and User PUT notifications.
@@ -97,7 +98,7 @@ class Switch:
             )
             model.dialogs[dialog.id] = dialog
             if held is not None:
-                # The consult puts the original call on hold (protocols §2.4).
+                # The consult puts the original call on hold (docs/protocols/finesse.md, "Classifying a call").
                 self._participant_state(held, agent, "HELD")
                 model.publish_dialog(held, "PUT")
             model.publish_dialog(dialog, "POST")
@@ -118,7 +119,8 @@ class Switch:
             dialog.state = "ACTIVE"
             model.publish_dialog(dialog, "PUT")
             if model.deployment == "UCCX" and not dialog.routed:
-                # UCCX: the agent is NOT_READY during a non-routed call (protocols §2.2).
+                # UCCX: the agent is NOT_READY during a non-routed call
+                # (docs/protocols/finesse.md, "User and agent states").
                 if agent.state != "NOT_READY":
                     self._user_state(agent, "NOT_READY")
             else:

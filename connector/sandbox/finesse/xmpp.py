@@ -1,7 +1,8 @@
 """A minimal Finesse Notification Service: an XMPP server (RFC 6120 client streams over TCP, optional
-direct TLS) with just what a Finesse client uses (protocols §2.7): SASL PLAIN checked against the
-agents' passwords, resource binding, session, XEP-0199 ping, XEP-0060 subscribe / unsubscribe, and
-pubsub event `<message>`s whose `<notification>` wraps the escaped `<Update>` document.
+direct TLS) with just what a Finesse client uses (docs/protocols/finesse.md, "XMPP notifications"):
+SASL PLAIN checked against the agents' passwords, resource binding, session, XEP-0199 ping, XEP-0060
+subscribe / unsubscribe, and pubsub event `<message>`s whose `<notification>` wraps the escaped
+`<Update>` document.
 
 Subscriptions belong to the bare JID and outlive a connection, as Openfire's pubsub does; an agent may
 subscribe to its own nodes (`/finesse/api/User/{id}` and below) and to `/finesse/api/SystemInfo`.

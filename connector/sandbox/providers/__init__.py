@@ -8,7 +8,7 @@
     providers.fail_next("sms", 2, 429, retry_after=3)      # the next two sends are throttled
 
 Each simulator checks credentials the provider's way, answers with the provider's success and error
-shapes (protocols/channels.md, wire.md) and records every accepted send in `store`. `files` holds
+shapes (docs/protocols/channels.md) and records every accepted send in `store`. `files` holds
 the media customers send, served back at the provider's URL shapes. The `/providers` blueprint is
 the simulators' own HTTP control surface (for the customer emulator's CLI and for demos).
 """

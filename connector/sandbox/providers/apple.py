@@ -1,4 +1,5 @@
-"""Apple Messages for Business, the MSP gateway side (wire.md "Apple"; protocols/channels.md §4).
+"""Apple Messages for Business, the MSP gateway side (docs/protocols/channels.md,
+"Apple Messages for Business").
 
 Every call carries `Authorization: Bearer <JWT>` (HS256, key = the base64-decoded API secret,
 `iss` = the MSP id) and `source-id` = the business id, which picks the asset. Status codes follow

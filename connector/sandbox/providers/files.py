@@ -63,7 +63,7 @@ def file_response(stored: StoredFile) -> Response:
     return response
 
 
-# -- the providers' media URL shapes (wire.md "Inbound media") -------------------------------------
+# -- the providers' media URL shapes (docs/protocols/channels.md, "Inbound media") -----------------
 
 
 def twilio_media_url(base_url: str, account_sid: str, message_sid: str, file_id: str) -> str:

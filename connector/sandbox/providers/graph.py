@@ -1,5 +1,5 @@
-"""Meta's Graph API, the provider side of Messenger and WhatsApp Cloud (wire.md; protocols/channels.md
-§2d, §3d).
+"""Meta's Graph API, the provider side of Messenger and WhatsApp Cloud (docs/protocols/channels.md,
+"Messenger: sending and typing", "WhatsApp: sending", "Meta: Graph API errors").
 
 `POST /{v}/{page_id | phone_number_id}/messages` with `Authorization: Bearer <token>` (or
 `?access_token=`); the id in the path picks the asset and its token must match. Refusals are Graph's
@@ -152,7 +152,8 @@ def create_blueprint(state: ProviderState) -> Blueprint:
 
     @bp.get("/media-download/<file_id>")
     def media_download(file_id: str) -> Response:
-        # The download URL needs the same Bearer token as the media id lookup (wire.md).
+        # The download URL needs the same Bearer token as the media id lookup
+        # (docs/protocols/channels.md, "Inbound media").
         whatsapp_token()
         stored = state.files.get(file_id)
         if stored is None:

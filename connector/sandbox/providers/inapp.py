@@ -1,4 +1,5 @@
-"""The in-app app's backend, the receiving side of our own contract (DESIGN §5; wire.md "In-app").
+"""The in-app app's backend, the receiving side of our own contract (docs/protocols/channels.md,
+"In-app: outbound body", "In-app: signature").
 
 An in-app asset's `delivery_url` names the path served here: a POST to it is looked up among the
 in-app assets by path, and must be signed `X-Signature: sha256=<hex HMAC-SHA256(secret, timestamp
@@ -9,7 +10,6 @@ dedupes on `message_id`. Customer files the emulator put are served at `/inapp/f
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from datetime import datetime
@@ -23,6 +23,7 @@ from connector.config.model import Asset
 from connector.sandbox.providers.files import file_response
 from connector.sandbox.providers.hooks import install_hooks
 from connector.sandbox.providers.store import ProviderState, Refusal
+from connector.sandbox.signing import inapp_signature
 
 CHANNEL = "inapp"
 TYPES = {
@@ -60,7 +61,7 @@ def create_blueprint(state: ProviderState) -> Blueprint:
 
     @bp.get("/files/<file_id>")
     def files(file_id: str) -> Response:
-        # The app's own upload URLs: fetched without auth (wire.md).
+        # The app's own upload URLs: fetched without auth (docs/protocols/channels.md, "Inbound media").
         stored = state.files.get(file_id)
         if stored is None:
             raise Refusal(404, "no such file", code="not_found")
@@ -90,9 +91,8 @@ def _verify(candidates: list[Asset]) -> Asset:
         raise Refusal(
             403, f"X-Timestamp must be unix seconds within {MAX_SKEW_SECONDS} s of now", code="invalid_signature"
         )
-    signed = timestamp.encode() + b"." + request.get_data()
     for asset in candidates:
-        expected = "sha256=" + hmac.new(str(asset["secret"]).encode(), signed, hashlib.sha256).hexdigest()
+        expected = inapp_signature(str(asset["secret"]), timestamp, request.get_data())
         if hmac.compare_digest(signature.encode(), expected.encode()):
             return asset
     raise Refusal(403, "X-Signature does not match the app's secret", code="invalid_signature")

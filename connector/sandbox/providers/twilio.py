@@ -1,4 +1,5 @@
-"""Twilio Programmable Messaging, the provider side (wire.md "Twilio"; protocols/channels.md §1d).
+"""Twilio Programmable Messaging, the provider side (docs/protocols/channels.md, "Twilio: sending",
+"Twilio: errors").
 
 `POST /2010-04-01/Accounts/{sid}/Messages.json` with HTTP Basic sid:token and form fields answers
 201 with the Message resource; refusals are Twilio's JSON `{code, message, more_info, status}`.
@@ -102,7 +103,7 @@ def create_blueprint(state: ProviderState) -> Blueprint:
 
     @bp.get(f"/{API_VERSION}/Accounts/<sid>/Messages/<message_sid>/Media/<file_id>")
     def media(sid: str, message_sid: str, file_id: str) -> Response:
-        # Twilio enforces HTTP Basic auth on media URLs (protocols/channels.md §1a).
+        # Twilio enforces HTTP Basic auth on media URLs (docs/protocols/channels.md, "Inbound media").
         account(sid)
         stored = state.files.get(file_id)
         if stored is None:

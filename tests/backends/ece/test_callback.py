@@ -1,5 +1,5 @@
 """`POST /ece/<integration>/callback`: authentication, batch validation, ordering, dedupe, unknown
-conversations (ece-profile.md; DESIGN §5)."""
+conversations (docs/protocols/ece.md, "Callback webhook", "Callback authentication")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from connector import create_app
 from connector.runtime import Runtime
 from connector.settings import Settings
 from connector.store import keys
-from connector.store.inbox import Box
+from connector.store.boxes import Box
 from tests.e2e.stack import INTEGRATION, write_config
 
 TOKEN = "e2e-callback-token"
@@ -55,7 +55,8 @@ def post(client, events, auth=f"Bearer {TOKEN}", body=None, content_type="applic
 
 
 def outbox(redis):
-    return [json.loads(i)["event"]["id"] for i in redis.lrange(Box.OUT.key(THREAD), 0, -1)]
+    """The ECE event ids in the outbox, in order (each item carries its neutral event keyed `ece:<id>`)."""
+    return [json.loads(i)["event"]["key"].removeprefix("ece:") for i in redis.lrange(Box.OUT.key(THREAD), 0, -1)]
 
 
 def test_events_land_in_the_conversations_outbox_in_ece_order(ece_client, redis):

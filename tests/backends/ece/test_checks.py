@@ -17,8 +17,8 @@ import redis as redis_lib
 import requests
 import responses
 
+from connector.backends import Finding
 from connector.backends.ece import checks
-from connector.backends.ece.checks import Finding
 from connector.config.model import EntryPoint, Integration
 from tests.helpers import self_signed
 

@@ -1,4 +1,4 @@
-"""The ECE client against the API profile (docs/protocols/ece-profile.md), with `responses` for ECE and
+"""The ECE client against the API profile (docs/protocols/ece.md), with `responses` for ECE and
 a real Redis for the shared token and configuration caches."""
 
 from __future__ import annotations

@@ -23,14 +23,14 @@ def test_test_and_save_fails_with_a_wrong_secret_and_passes_with_the_right_one(p
 
     expect(page.get_by_text("Nothing was saved: the ECE test failed.")).to_be_visible()
     expect(page.get_by_text("ECE rejected the client key/secret of integration Lab")).to_be_visible()
-    assert stack.runtime.config_store.raw_items("integrations") == {}
+    assert stack.runtime.overrides.raw_items("integrations") == {}
     screenshot(page, "integration-test-failed")
 
     page.get_by_label("Client secret").fill(CLIENT[1])
     page.get_by_role("button", name="Test and save").click()
     page.wait_for_url("**/admin/integrations/Lab")
     expect(page.get_by_text("Integration Lab tested and saved.")).to_be_visible()
-    assert stack.runtime.config_store.raw("integrations", "Lab")["client_secret"] == CLIENT[1]
+    assert stack.runtime.overrides.raw("integrations", "Lab")["client_secret"] == CLIENT[1]
     expect(page.locator("dd", has_text="********")).to_be_visible()
 
     page.get_by_role("link", name="Integrations", exact=True).click()
@@ -43,7 +43,7 @@ def test_test_and_save_fails_with_a_wrong_secret_and_passes_with_the_right_one(p
 
 def test_indicators_turn_red_without_agents_and_green_after_refresh(page, log_in, stack):
     runtime = stack.runtime
-    runtime.config_store.save(
+    runtime.overrides.save(
         "integrations",
         {
             "name": "Lab",

@@ -1,6 +1,5 @@
-"""A customer on each of the five channels chats with an ECE agent, end to end (issue: ECE
-integration end to end). One story per channel, through the simulators, real HTTP, real Redis and
-a real worker process."""
+"""A customer on each of the five channels chats with an ECE agent, end to end. One story per
+channel, through the simulators, real HTTP, real Redis and a real worker process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ECE simulator serves docs/protocols/ece-profile.md row by row, errors included: token, entry
+"""The ECE simulator serves docs/protocols/ece.md row by row, errors included: token, entry
 point configuration, availability checks (JSON and XML), start / send / attach / end, and the
 failure switches. Plain HTTP with `requests` against a loopback server."""
 

@@ -25,7 +25,7 @@ WELCOME_EN = "message_templates/en/welcome.txt.j2"
 def add_integration(runtime: Runtime, messages: dict | None = None) -> None:
     """A UI integration (editable) with one entry point."""
     entry_point = {"name": "Billing", "id": "2001", **({"messages": messages} if messages else {})}
-    runtime.config_store.save(
+    runtime.overrides.save(
         "integrations",
         {"name": "Helpdesk", "type": "hybrid", "base_url": "http://127.0.0.1:9/router", "entry_points": [entry_point]},
         runtime.provisioned,
@@ -87,7 +87,7 @@ def test_a_broken_template_is_refused_with_its_line_and_nothing_is_saved(runtime
     with pytest.raises(TemplateError, match="unknown variable 'agnet'") as unknown:
         editor.save(Scope(), "welcome", "en", "Hi\n\n{{ agnet.name }}")
     assert unknown.value.line == 3
-    assert runtime.config_store.templates() == {}
+    assert runtime.overrides.templates() == {}
 
 
 def test_a_new_locale_comes_from_a_deployment_override(runtime):
@@ -109,7 +109,7 @@ def test_an_entry_point_override_per_locale_is_stored_in_the_integration(runtime
     editor = TemplateEditor(runtime)
     cell = editor.save(HELPDESK, "welcome", "es", "¡Hola desde Billing!")
     assert (cell.origin, cell.override, cell.where) == ("entry_point", "locale", "entry point Billing override (es)")
-    stored = runtime.config_store.raw("integrations", "Helpdesk")["entry_points"][0]["messages"]
+    stored = runtime.overrides.raw("integrations", "Helpdesk")["entry_points"][0]["messages"]
     assert stored == {"es": {"welcome": "¡Hola desde Billing!"}}
     assert relay_text(runtime, "welcome", "es", billing(runtime)) == "¡Hola desde Billing!"
     assert editor.cell(HELPDESK, "welcome", "en").origin == "file", "English keeps the file"
@@ -121,13 +121,13 @@ def test_an_entry_point_override_for_every_locale_replaces_this_locales_own(runt
     editor = TemplateEditor(runtime)
     cell = editor.save(HELPDESK, "welcome", "es", "Welcome to Billing", all_locales=True)
     assert cell.override == "all locales" and cell.text == "Welcome to Billing"
-    stored = runtime.config_store.raw("integrations", "Helpdesk")["entry_points"][0]["messages"]
+    stored = runtime.overrides.raw("integrations", "Helpdesk")["entry_points"][0]["messages"]
     assert stored == {"welcome": "Welcome to Billing", "es": {"agent_closed": "Adiós"}}
     assert relay_text(runtime, "welcome", "en", billing(runtime)) == "Welcome to Billing"
 
     after, removed = editor.reset(HELPDESK, "welcome", "en")
     assert removed == "all locales" and after.origin == "file"
-    assert runtime.config_store.raw("integrations", "Helpdesk")["entry_points"][0]["messages"] == {
+    assert runtime.overrides.raw("integrations", "Helpdesk")["entry_points"][0]["messages"] == {
         "es": {"agent_closed": "Adiós"}
     }
 
@@ -180,7 +180,7 @@ def test_send_as_test_is_refused_outside_the_sandbox(runtime):
 def test_send_as_test_goes_through_the_channel_to_the_sandbox_customer(settings, redis):
     runtime = Runtime(replace(settings, sandbox=True))
     with serving() as server:
-        runtime.config_store.save(
+        runtime.overrides.save(
             "assets",
             {
                 "name": "sim-sms",

@@ -12,9 +12,8 @@ import pytest
 import requests
 import responses
 
-from connector.backends.ece import indicators
-from connector.backends.ece.client import Availability
-from connector.backends.ece.indicators import Reading
+from connector.backends import Availability, indicators
+from connector.backends.indicators import Reading
 from connector.config.model import EntryPoint, Integration
 from connector.sandbox.ece import EceSimulator
 from connector.sandbox.http import LoopbackServer
@@ -81,7 +80,7 @@ def test_the_detail_names_the_number_behind_each_colour():
     assert shown["agent"].detail == "an agent can take chats: 2 slots free"
     assert shown["depth"].detail == "2 slots free, 4 waiting"
     assert shown["wait"].detail == "wait 45 s, threshold 120 s"
-    assert "chatAllowed true" in shown["status"].detail
+    assert "the contact center and the connector both take chats" in shown["status"].detail
 
 
 def test_disabled_in_the_connector_is_red_status_even_without_a_reading():
@@ -118,9 +117,9 @@ def test_readings_round_trip_through_redis_and_expire(redis):
     reading = Reading("1001", 1234.5, availability())
     indicators.store(redis, "ece-ind", reading)
     assert indicators.read(redis, "ece-ind", "1001") == reading
-    assert 0 < redis.ttl(keys.ece_indicators("ece-ind", "1001")) <= indicators.READING_TTL_SECONDS
+    assert 0 < redis.ttl(keys.indicator_reading("ece-ind", "1001")) <= indicators.READING_TTL_SECONDS
     assert indicators.read_all(redis, "ece-ind", ["1001", "1002"]) == {"1001": reading, "1002": None}
-    redis.set(keys.ece_indicators("ece-ind", "1002"), "{not json")
+    redis.set(keys.indicator_reading("ece-ind", "1002"), "{not json")
     assert indicators.read(redis, "ece-ind", "1002") is None, "an unreadable record is as if never checked"
 
 
@@ -191,7 +190,7 @@ def test_refresh_all_runs_side_by_side_within_its_deadline(redis):
         readings = indicators.refresh_all(integration(entry_points=eps), redis, deadline=1.0)
         elapsed = time.monotonic() - started
         assert elapsed < 2.0
-        assert {r.error for r in readings.values()} == {"ECE did not answer within 1 s"}
+        assert {r.error for r in readings.values()} == {"ece-ind did not answer within 1 s"}
         deadline = time.monotonic() + 10
         while any(t.name.startswith("indicators") for t in threading.enumerate()) and time.monotonic() < deadline:
             time.sleep(0.05)

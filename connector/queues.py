@@ -1,7 +1,8 @@
 """RQ queue names, job defaults and enqueue helpers: the one place that knows them.
 
-Jobs are wake-ups, not records (DESIGN §6): losing one delays work until the sweeper re-wakes the
-inbox, it never loses a message. Hence short result TTLs and no RQ-level retries for drains.
+Jobs are wake-ups, not records (docs/architecture.md, "The inbox is the record, the job is a wake-up"):
+losing one delays work until the sweeper re-wakes the inbox, it never loses a message. Hence short
+result TTLs and no RQ-level retries for drains.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ HOUSEKEEPING = "housekeeping"
 ALL = (INBOUND, OUTBOUND, HOUSEKEEPING)
 
 DISPATCH_JOB = "connector.relay.drain.drain_ready"
+TIMER_JOB = "connector.relay.outbox.fire_timer"
+"""RQ job paths: scheduled and queued jobs name them, so they stay put across versions."""
 DISPATCH_TIMEOUT_SECONDS = 600
 DISPATCH_BUDGET_SECONDS = 5.0
 """A dispatch job hands over to a fresh job after this long, so none nears its timeout."""

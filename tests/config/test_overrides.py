@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from connector.config.overrides import MASK, ConfigConflict, ConfigInvalid, ConfigStore, NotFound, masked
+from connector.config.overrides import MASK, ConfigConflict, ConfigInvalid, ConfigOverrides, NotFound, masked
 from connector.config.schemas import EntryPointSchema
 from connector.messages.context import sample_context
 from connector.relay import system_messages
@@ -39,11 +39,11 @@ RULE = {
 
 
 @pytest.fixture
-def store(runtime: Runtime) -> ConfigStore:
-    return runtime.config_store
+def store(runtime: Runtime) -> ConfigOverrides:
+    return runtime.overrides
 
 
-def save_all(store: ConfigStore, runtime: Runtime) -> None:
+def save_all(store: ConfigOverrides, runtime: Runtime) -> None:
     store.save("integrations", INTEGRATION, runtime.provisioned, create=True)
     store.save("assets", ASSET, runtime.provisioned, create=True)
     store.save("rules", RULE, runtime.provisioned, create=True)

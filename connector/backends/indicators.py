@@ -1,13 +1,13 @@
-"""The four live indicators of an ECE entry point (Webex Connect's Agent / Depth / Wait / Status).
+"""The four live indicators of an entry point (Webex Connect's Agent / Depth / Wait / Status).
 
-A refresh asks ECE for the entry point's availability and stores the reading (the numbers, or the
-error, and when) under `keys.ece_indicators`; pages only read stored readings, so a page never
-waits on ECE. The colours are computed when a reading is shown, from the reading and the entry
-point's current configuration: a changed wait threshold or an entry point disabled in the connector
-shows at once, without asking ECE again.
+A refresh asks the integration's backend for the entry point's availability (`Backend.availability`)
+and stores the reading (the numbers, or the error, and when) under `keys.indicator_reading`; pages
+only read stored readings, so a page never waits on the contact center. The colours are computed
+when a reading is shown, from the reading and the entry point's current configuration: a changed
+wait threshold or an entry point disabled in the connector shows at once, without asking again.
 
-Colours: green, red, or unknown. A failed reading (ECE down, 401, timeout) is unknown with the
-error named, never red: red states something ECE said.
+Colours: green, red, or unknown. A failed reading (contact center down, 401, timeout) is unknown
+with the error named, never red: red states something the contact center said.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from redis import Redis
 
-from connector.backends.ece.client import Availability, EceClient
+from connector.backends import Availability, backend_for
 from connector.config.model import EntryPoint, Integration
 from connector.errors import PermanentError, RetryableError
 from connector.store import keys
@@ -69,7 +69,8 @@ class Indicator:
 
 @dataclass(frozen=True)
 class Reading:
-    """The last answer of ECE about one entry point: availability, or the error that prevented it."""
+    """The contact center's last answer about one entry point: availability, or the error that
+    prevented it."""
 
     entry_point_id: str
     checked_at: float
@@ -100,7 +101,7 @@ def indicators_of(entry_point: EntryPoint, reading: Reading | None) -> dict[str,
     if reading is None or reading.availability is None:
         why = "never checked: press Refresh" if reading is None else f"reading failed: {reading.error}"
         unknown = {name: Indicator(name, "unknown", "unknown", why) for name in INDICATORS}
-        if not entry_point.enabled:  # known without ECE
+        if not entry_point.enabled:  # known without asking
             unknown["status"] = Indicator("status", "red", "offline", f"disabled in the connector; {why}")
         return unknown
     a = reading.availability
@@ -127,13 +128,15 @@ def _depth(a: Availability) -> Indicator:
     if a.eligibility == 2 or a.capacity == 0:
         return Indicator("depth", "red", "full", f"no capacity left: {_slots(a)}{waiting}")
     if a.capacity is None and a.eligibility is None:
-        return Indicator("depth", "unknown", "unknown", f"ECE did not report capacity{waiting}")
+        return Indicator("depth", "unknown", "unknown", f"the contact center did not report capacity{waiting}")
     return Indicator("depth", "green", "room", f"{_slots(a)}{waiting}")
 
 
 def _wait(a: Availability, threshold: int) -> Indicator:
     if a.wait_seconds is None:
-        return Indicator("wait", "unknown", "unknown", f"ECE did not report the wait time; threshold {threshold} s")
+        return Indicator(
+            "wait", "unknown", "unknown", f"the contact center did not report the wait time; threshold {threshold} s"
+        )
     detail = f"wait {a.wait_seconds} s, threshold {threshold} s"
     if a.wait_seconds > threshold:
         return Indicator("wait", "red", "long", detail)
@@ -144,12 +147,13 @@ def _status(a: Availability, enabled: bool) -> Indicator:
     if not enabled:
         return Indicator("status", "red", "offline", "disabled in the connector: enable the entry point")
     if a.chat_allowed:
-        return Indicator("status", "green", "online", "chatAllowed true and enabled in the connector")
+        return Indicator("status", "green", "online", "the contact center and the connector both take chats on it")
     return Indicator(
         "status",
         "red",
         "offline",
-        "ECE's chatAllowed is false: the entry point is inactive, or has no agent or room (see Agent and Depth)",
+        "the contact center takes no chats on it: the entry point is inactive, or has no agent or room "
+        "(see Agent and Depth)",
     )
 
 
@@ -166,11 +170,11 @@ def age(checked_at: float, now: float | None = None) -> str:
 
 
 def store(redis: Redis, integration: str, reading: Reading) -> None:
-    redis.set(keys.ece_indicators(integration, reading.entry_point_id), reading.to_json(), ex=READING_TTL_SECONDS)
+    redis.set(keys.indicator_reading(integration, reading.entry_point_id), reading.to_json(), ex=READING_TTL_SECONDS)
 
 
 def read(redis: Redis, integration: str, entry_point_id: str) -> Reading | None:
-    raw = redis.get(keys.ece_indicators(integration, entry_point_id))
+    raw = redis.get(keys.indicator_reading(integration, entry_point_id))
     return _decode(raw)
 
 
@@ -179,7 +183,7 @@ def read_all(redis: Redis, integration: str, entry_point_ids: Iterable[str]) -> 
     ids = list(dict.fromkeys(entry_point_ids))
     if not ids:
         return {}
-    values = redis.mget([keys.ece_indicators(integration, ep_id) for ep_id in ids])
+    values = redis.mget([keys.indicator_reading(integration, ep_id) for ep_id in ids])
     return {ep_id: _decode(raw) for ep_id, raw in zip(ids, values, strict=True)}
 
 
@@ -192,20 +196,18 @@ def _decode(raw: bytes | str | None) -> Reading | None:
         return None  # a reading of an older shape: as if never checked
 
 
-# -- refreshing (asks ECE) --------------------------------------------------------------------------
+# -- refreshing (asks the contact center) ----------------------------------------------------------------------
 
 
-def client(integration: Integration, redis: Redis) -> EceClient:
-    """A client with the short timeouts of an operator's refresh (the shared token cache is the
-    same as the workers': the token lives in Redis, keyed by base URL and client key)."""
-    return EceClient(integration, redis, timeout=TIMEOUT)
-
-
-def refresh(integration: Integration, entry_point: EntryPoint, redis: Redis, ece: EceClient | None = None) -> Reading:
-    """Ask ECE about one entry point and store the reading (also when it failed)."""
-    ece = ece or client(integration, redis)
+def refresh(integration: Integration, entry_point: EntryPoint, redis: Redis) -> Reading:
+    """Ask the contact center about one entry point, with an operator's short timeouts, and store the
+    reading (also when it failed)."""
+    backend = backend_for(integration)
     try:
-        reading = Reading(entry_point.id, time.time(), availability=ece.availability(entry_point.id))
+        if backend is None:
+            raise PermanentError(f"no backend for integration type {integration.type!r} is installed")
+        availability = backend.availability(integration, entry_point, redis, timeout=TIMEOUT)
+        reading = Reading(entry_point.id, time.time(), availability=availability)
     except (RetryableError, PermanentError) as exc:
         reading = Reading(entry_point.id, time.time(), error=str(exc))
         log.info(
@@ -217,26 +219,25 @@ def refresh(integration: Integration, entry_point: EntryPoint, redis: Redis, ece
 
 
 def refresh_all(integration: Integration, redis: Redis, *, deadline: float = DEADLINE_SECONDS) -> dict[str, Reading]:
-    """Refresh every entry point side by side (one client, POOL_SIZE threads), within `deadline`.
+    """Refresh every entry point side by side (POOL_SIZE threads), within `deadline`.
 
-    Entry points ECE has not answered for by then get (and store) a reading naming the timeout;
-    their threads finish in the background and store what they learn after all."""
+    Entry points not answered for by then get (and store) a reading naming the timeout; their
+    threads finish in the background and store what they learn after all."""
     entry_points = list(integration.entry_points)
     if not entry_points:
         return {}
-    ece = client(integration, redis)
     pool = ThreadPoolExecutor(max_workers=min(POOL_SIZE, len(entry_points)), thread_name_prefix="indicators")
-    futures = {pool.submit(refresh, integration, ep, redis, ece): ep for ep in entry_points}
+    futures = {pool.submit(refresh, integration, ep, redis): ep for ep in entry_points}
     done, _ = wait(futures, timeout=deadline)
     pool.shutdown(wait=False, cancel_futures=True)
     readings: dict[str, Reading] = {}
     for future, ep in futures.items():
         if future in done and future.exception() is None:
             readings[ep.name] = future.result()
-        elif future in done:  # not an ECE fault (those are readings): Redis, most likely
+        elif future in done:  # not a contact-center fault (those are readings): Redis, most likely
             readings[ep.name] = Reading(ep.id, time.time(), error=f"the reading was not stored: {future.exception()}")
         else:
-            late = Reading(ep.id, time.time(), error=f"ECE did not answer within {deadline:g} s")
+            late = Reading(ep.id, time.time(), error=f"{integration.name} did not answer within {deadline:g} s")
             store(redis, integration.name, late)
             readings[ep.name] = late
     return readings

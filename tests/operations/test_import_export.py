@@ -52,11 +52,11 @@ def document(**sections) -> str:
 
 
 def plan(runtime, text: str, env=ENV) -> import_export.Plan:
-    return import_export.plan(text, runtime.config, runtime.provisioned, runtime.config_store, env)
+    return import_export.plan(text, runtime.config, runtime.provisioned, runtime.overrides, env)
 
 
 def apply(runtime, text: str, env=ENV) -> list[import_export.Change]:
-    written = import_export.apply(plan(runtime, text, env), runtime.config_store, runtime.provisioned)
+    written = import_export.apply(plan(runtime, text, env), runtime.overrides, runtime.provisioned)
     runtime.config_changed()
     return written
 
@@ -110,11 +110,11 @@ def test_new_items_are_added_only_on_apply_and_keep_the_file_rule_order(runtime)
         ("rules", "zeta", "add"),
         ("rules", "alpha", "add"),
     ]
-    assert runtime.config_store.raw_items("integrations") == {}, "nothing written by a plan"
+    assert runtime.overrides.raw_items("integrations") == {}, "nothing written by a plan"
 
     written = apply(runtime, text)
     assert len(written) == 4
-    assert runtime.config_store.raw("integrations", "NewECE")["client_secret"] == "ece-secret", "resolved from env"
+    assert runtime.overrides.raw("integrations", "NewECE")["client_secret"] == "ece-secret", "resolved from env"
     names = [r.name for r in runtime.config.rules]
     assert names.index("zeta") < names.index("alpha"), "file order, not alphabetical"
 
@@ -130,7 +130,7 @@ def test_a_changed_item_lists_its_changed_fields_and_masked_secrets_keep_the_sto
     [change] = planned.changes
     assert (change.action, change.fields) == ("change", ("entry_points.0.max_wait_seconds",))
     apply(runtime, document(integrations=[changed]), env={})
-    stored = runtime.config_store.raw("integrations", "NewECE")
+    stored = runtime.overrides.raw("integrations", "NewECE")
     assert stored["client_secret"] == "ece-secret" and stored["entry_points"][0]["max_wait_seconds"] == 30
 
     again = plan(runtime, document(integrations=[changed]), env={})
@@ -163,8 +163,8 @@ def test_one_bad_item_blocks_the_whole_import_and_problems_name_item_and_field(r
     assert (problem.item, problem.field) == ("assets[1] ('bad-sms')", "number")
     assert str(problem).startswith("import: assets[1] ('bad-sms'): field 'number': ")
     with pytest.raises(import_export.ImportBlocked):
-        import_export.apply(planned, runtime.config_store, runtime.provisioned)
-    assert runtime.config_store.raw_items("integrations") == {} and runtime.config_store.raw_items("assets") == {}
+        import_export.apply(planned, runtime.overrides, runtime.provisioned)
+    assert runtime.overrides.raw_items("integrations") == {} and runtime.overrides.raw_items("assets") == {}
 
 
 @pytest.mark.parametrize(

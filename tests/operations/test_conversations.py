@@ -12,7 +12,7 @@ from connector.conversations import State
 from connector.operations import conversations as view
 from connector.relay.drain import drain_thread
 from connector.store import dead_letters, keys, threads
-from connector.store.inbox import Box, Inboxes
+from connector.store.boxes import Box, Boxes
 from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
 
 
@@ -122,12 +122,12 @@ def test_pending_items_and_a_retry_wait_say_where_it_is_stuck(client, redis):
     assert found.pending.inbox.retry == view.RetryWait(attempts=3, first_failure_at=until - 90, until=until)
     assert "retried" in found.pending.stuck_reason
 
-    held = Inboxes(redis).acquire(thread_id, 30)
+    held = Boxes(redis).acquire(thread_id, 30)
     redis.hdel(keys.retry_state(thread_id), "in", "in_until")
     found = view.detail(redis, thread_id)
     assert found.pending.lease_ms and 0 < found.pending.lease_ms <= 30_000
     assert found.pending.stuck_reason == "a worker is handling it right now"
-    Inboxes(redis).release(thread_id, held.token)
+    Boxes(redis).release(thread_id, held.token)
 
 
 def test_retries_and_dead_letters_are_steps_with_their_reason(redis):

@@ -22,6 +22,7 @@ from connector.blending.agents import AgentProfile, AgentRegistry
 from connector.blending.events import ChatEnabledChanged
 from connector.blending.finesse.client import FinesseClient, FinesseError, FinesseUser
 from connector.blending.service import BlendingService, voice_report
+from connector.config.model import ChatEnabledPolicy
 from connector.store import keys
 
 log = logging.getLogger(__name__)
@@ -35,40 +36,6 @@ return 0
 
 class SyncInProgress(Exception):
     """Another process is syncing agents now."""
-
-
-@dataclass(frozen=True)
-class ChatEnabledPolicy:
-    """Which agents may take chats: `all`, `none`, `team:<name>[,<name>…]` or `role:<role>`
-    (names compared case-insensitively)."""
-
-    kind: str
-    names: frozenset[str] = frozenset()
-
-    @classmethod
-    def parse(cls, text: str) -> ChatEnabledPolicy:
-        value = (text or "").strip()
-        kind, _, rest = value.partition(":")
-        kind = kind.strip().lower()
-        names = frozenset(n.strip().casefold() for n in rest.split(",") if n.strip())
-        if kind in ("all", "none") and not rest:
-            return cls(kind)
-        if kind in ("team", "role") and names:
-            return cls(kind, names)
-        raise ValueError(
-            f'finesse.chat_enabled "{text}" is not one of: all, none, team:<name>[,<name>...], role:<role> '
-            '(e.g. "team:Support,Billing" or "role:Agent")'
-        )
-
-    def includes(self, user: FinesseUser) -> bool:
-        match self.kind:
-            case "all":
-                return True
-            case "team":
-                return (user.team_name or "").strip().casefold() in self.names
-            case "role":
-                return any(role.casefold() in self.names for role in user.roles)
-        return False
 
 
 @dataclass(frozen=True)
@@ -117,15 +84,15 @@ class AgentSync:
         answer (the registry is left as it was)."""
         redis = self.registry.redis
         token = uuid.uuid4().hex
-        if not redis.set(keys.routing_sync_lock(), token, nx=True, ex=_SYNC_LOCK_SECONDS):
+        if not redis.set(keys.agent_sync_lock(), token, nx=True, ex=_SYNC_LOCK_SECONDS):
             raise SyncInProgress("agent sync is already running")
         try:
             return self._run()
         except FinesseError as exc:
-            redis.hset(keys.routing_sync_status(), mapping={"at": str(self.clock()), "error": str(exc)})
+            redis.hset(keys.agent_sync_status(), mapping={"at": str(self.clock()), "error": str(exc)})
             raise
         finally:
-            redis.eval(_RELEASE, 1, keys.routing_sync_lock(), token)
+            redis.eval(_RELEASE, 1, keys.agent_sync_lock(), token)
 
     def _run(self) -> SyncResult:
         at = self.clock()  # before the read: a notification handled meanwhile is newer than this read
@@ -147,7 +114,7 @@ class AgentSync:
             self.registry.remove(agent_id)
         result = SyncResult(at, len(users), added, updated, len(gone), enabled_count)
         self.registry.redis.hset(
-            keys.routing_sync_status(),
+            keys.agent_sync_status(),
             mapping={
                 "at": str(at),
                 "agents": result.agents,

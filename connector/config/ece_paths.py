@@ -1,4 +1,6 @@
-"""The ECE API profile's paths (docs/protocols/ece-profile.md), in one table.
+"""The ECE API profile's paths (docs/protocols/ece.md, "Overriding paths"), in one table: the
+names an integration's `api_paths` may override and their defaults, so the configuration and the
+client read one list.
 
 Only the token, configuration and the four family-A availability checks are confirmed; the rest is
 inferred, so every path can be overridden per integration with `api_paths: {name: path}` and a site
@@ -22,7 +24,8 @@ _ENTRY_POINT = "/system/egain/chat/entrypoint"  # family A: no auth, JSON with A
 
 DEFAULT_PATHS: Mapping[str, str] = MappingProxyType(
     {
-        # confirmed (protocols/ece-finesse.md §1.5, §1.2)
+        # confirmed (docs/protocols/ece.md, "Client-application token", "Entry point configuration",
+        # "Availability checks")
         "token": f"{_CLIENT_APPS}/authentication/oauth2/token",
         "configuration": f"{_CLIENT_APPS}/messaging/configuration?entrypoint={{ep}}",
         "agent_availability": f"{_ENTRY_POINT}/agentAvailability/{{ep}}",

@@ -1,7 +1,7 @@
 """Conversation boxes: the durable, ordered record of what customers sent (inbox) and of what the
 contact center sends them (outbox).
 
-Invariants (DESIGN §6):
+Invariants (docs/architecture.md, "Reliability"):
 - an event is accepted at most once per dedupe key while its dedupe record lives, and the dedupe
   record and the box item are written in one atomic script, so a crash can never leave a dedupe
   record without its item (which would drop the sender's retry as a duplicate);
@@ -27,26 +27,12 @@ from redis import Redis
 
 from connector.channels.base import InboundEvent
 from connector.store import keys
+from connector.store.dispatch import CLAIM
 from connector.store.thread_script import ThreadScript
 
 TIMELINE_LIMIT = 500
 SWEEP_BATCH = 500
 """Threads checked per round trip by the sweeper."""
-
-# Claims a dispatcher slot. The slots are a ZSET id → last heartbeat (Redis time); a slot not
-# heard from for `ttl` seconds belonged to a killed job and is reaped, so a crash never shrinks the
-# pool for long. Returns the new slot id, or false at the cap. Shared by the scripts below.
-_CLAIM = """
-local function claim(slots, seq, cap, ttl)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now - tonumber(ttl))
-  if redis.call('ZCARD', slots) >= tonumber(cap) then return false end
-  local id = redis.call('INCR', seq)
-  redis.call('ZADD', slots, now, id)
-  return id
-end
-"""
 
 # KEYS: dedupe, box, active set, wake flag, ready list, dispatcher slots, slot sequence, retry state.
 # ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap, box name.
@@ -55,7 +41,7 @@ end
 # wake-up is already scheduled, so a drain now would only find it waiting (during an outage
 # that churn would cost more than the intake itself).
 _ACCEPT = (
-    _CLAIM
+    CLAIM
     + """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
@@ -70,48 +56,6 @@ if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then
   local slot = claim(KEYS[6], KEYS[7], ARGV[5], ARGV[4])
   if slot then return slot end
 end
-return 0
-"""
-)
-
-# KEYS: wake flag, ready list, dispatcher slots, slot sequence. ARGV: thread id, wake ttl, cap.
-# The sweeper's re-wake: returns a slot id when a dispatch job must be queued, else 0.
-_MAKE_READY = (
-    _CLAIM
-    + """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then redis.call('RPUSH', KEYS[2], ARGV[1]) end
-if redis.call('LLEN', KEYS[2]) > 0 then return claim(KEYS[3], KEYS[4], ARGV[3], ARGV[2]) or 0 end
-return 0
-"""
-)
-
-# KEYS: deferred zset, ready list, dispatcher slots, slot sequence.
-# ARGV: wake key prefix, wake ttl, cap, most members to move.
-# Moves the due members of the deferred zset to the ready list (a thread whose wake flag is set is
-# already there) and returns {members moved, slot id or 0}: a slot id when a dispatch job must be
-# queued. The wake flags are built from the prefix keys.wake() gives, so the key names stay there.
-_PROMOTE_DUE = (
-    _CLAIM
-    + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
-for _, member in ipairs(due) do
-  redis.call('ZREM', KEYS[1], member)
-  local thread = string.match(member, '^(.*):[^:]*$') or member
-  if redis.call('SET', ARGV[1] .. thread, '1', 'NX', 'EX', ARGV[2]) then redis.call('RPUSH', KEYS[2], thread) end
-end
-if #due > 0 and redis.call('LLEN', KEYS[2]) > 0 then return {#due, claim(KEYS[3], KEYS[4], ARGV[3], ARGV[2]) or 0} end
-return {#due, 0}
-"""
-)
-
-# KEYS: ready list, dispatcher slots, slot sequence. ARGV: wake ttl, cap. Returns a slot id when
-# a dispatch job must be queued (threads wait and a slot is free), else 0.
-_CLAIM_IF_READY = (
-    _CLAIM
-    + """
-if redis.call('LLEN', KEYS[1]) > 0 then return claim(KEYS[2], KEYS[3], ARGV[2], ARGV[1]) or 0 end
 return 0
 """
 )
@@ -204,7 +148,7 @@ class Held:
     """Per box, the time before which its head must not be retried (0: not backing off)."""
 
 
-class Inboxes:
+class Boxes:
     """Intake and drain primitives of both boxes; each step is one round trip to Redis."""
 
     def __init__(self, redis: Redis, wake_ttl_seconds: int = 30, dispatchers: int = 2) -> None:
@@ -213,9 +157,6 @@ class Inboxes:
         self.dispatchers = dispatchers
         self._append_one = ThreadScript(redis, _ACCEPT)
         self._accept = self._append_one.script
-        self._make_ready = redis.register_script(_MAKE_READY)
-        self._claim_if_ready = redis.register_script(_CLAIM_IF_READY)
-        self._promote_due = redis.register_script(_PROMOTE_DUE)
         self._acquire = redis.register_script(_ACQUIRE)
         self._commit = redis.register_script(_COMMIT)
         self._release = redis.register_script(_RELEASE)
@@ -272,53 +213,6 @@ class Inboxes:
             ],
             args=[dedupe_ttl_seconds, item, thread_id, self.wake_ttl_seconds, self.dispatchers, box.value],
         )
-
-    def make_ready(self, thread_id: str) -> int | None:
-        """Put a stranded thread back on the ready list; a slot id when a dispatch job must be queued."""
-        slot = self._make_ready(
-            keys=[keys.wake(thread_id), keys.ready(), keys.dispatchers(), keys.dispatcher_sequence()],
-            args=[thread_id, self.wake_ttl_seconds, self.dispatchers],
-        )
-        return int(slot) or None
-
-    # -- dispatch -----------------------------------------------------------------------------
-
-    def next_ready(self, wait_seconds: float) -> str | None:
-        """The next ready thread, waiting up to `wait_seconds` for one (0: no wait)."""
-        if wait_seconds <= 0:
-            raw = self.redis.lpop(keys.ready())
-        else:
-            popped = self.redis.blpop([keys.ready()], timeout=wait_seconds)
-            raw = popped[1] if popped else None
-        return raw.decode() if raw is not None else None
-
-    def retire_dispatcher(self, slot: int | None) -> None:
-        if slot is not None:
-            self.redis.zrem(keys.dispatchers(), slot)
-
-    def claim_dispatch(self) -> int | None:
-        """A slot id if the caller should queue a dispatch job: threads wait and a slot is free."""
-        slot = self._claim_if_ready(
-            keys=[keys.ready(), keys.dispatchers(), keys.dispatcher_sequence()],
-            args=[self.wake_ttl_seconds, self.dispatchers],
-        )
-        return int(slot) or None
-
-    # -- deferred wake-ups of boxes backing off --------------------------------------------------
-
-    def defer(self, thread_id: str, box: Box, due_at: float, *, client: Redis | None = None) -> None:
-        """Wake the thread at `due_at` (unix s) for `box`'s head; a later call for the box replaces it.
-        Each box has its own member, so the other box's wake-up is never lost to this one."""
-        (client or self.redis).zadd(keys.deferred(), {keys.deferred_member(thread_id, box.value): due_at})
-
-    def promote_due(self, batch: int = 500) -> tuple[int, int | None]:
-        """Put the threads whose deferred time has come on the ready list; returns how many members
-        came due and a slot id when the caller must queue a dispatch job."""
-        moved, slot = self._promote_due(
-            keys=[keys.deferred(), keys.ready(), keys.dispatchers(), keys.dispatcher_sequence()],
-            args=[keys.wake(""), self.wake_ttl_seconds, self.dispatchers, batch],
-        )
-        return int(moved), int(slot) or None
 
     # -- drain --------------------------------------------------------------------------------
 

@@ -1,0 +1,78 @@
+"""What goes into a thread's outbox, and how: agent events, system messages, timers.
+
+Everything the customer receives passes through the outbox, so it is ordered, retried and
+idempotent in one place, and every change to a thread happens under its lease. Backends write here;
+the relay (`relay/to_customer.py`) reads. Item shapes (JSON):
+
+- `{"source": "agent", "integration", "event": {...}}`: one neutral agent event (`backends/events.py`);
+- `{"source": "system", "type", "sequence", "extra"?}`: a system message the inbound side asked for
+  (welcome, no agents, entry point disabled);
+- `{"source": "timer", "type", "sequence"}`: a scheduled check (queue status, end of the unavailable
+  interval), put in the outbox when it fires so the thread's lease holder acts on it.
+
+Each is accepted at most once per dedupe key: the backend's event id, or "this message for
+conversation N of this thread" (so the welcome is sent once per conversation).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from connector import queues
+from connector.backends.events import AgentEvent
+from connector.store import keys
+from connector.store.boxes import Box
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+SYSTEM_DEDUPE_TTL_SECONDS = 30 * 24 * 3600
+
+
+def append(runtime: Runtime, thread_id: str, item: dict[str, Any], dedupe_key: str, ttl: int) -> bool:
+    """Append unless seen; wakes the thread. False for a duplicate."""
+    result = runtime.boxes.append(Box.OUT, thread_id, json.dumps(item, separators=(",", ":")), dedupe_key, ttl)
+    if result > 0:
+        queues.enqueue_dispatch(runtime.redis, result)
+    return result != -1
+
+
+def agent_event(
+    runtime: Runtime, thread_id: str, integration: str, event: AgentEvent, dedupe_key: str, ttl: int
+) -> bool:
+    """Append one agent event unless `dedupe_key` was seen within `ttl` seconds (the backend's
+    redelivery horizon, its own key: a backend that redelivers must find its earlier deliveries);
+    False for a duplicate."""
+    return append(runtime, thread_id, event.to_item(integration), dedupe_key, ttl)
+
+
+def system_message(runtime: Runtime, thread_id: str, sequence: int, message_type: str, **extra: Any) -> bool:
+    item = {"source": "system", "type": message_type, "sequence": sequence, "extra": extra}
+    return append(runtime, thread_id, item, _local_key(thread_id, sequence, message_type), SYSTEM_DEDUPE_TTL_SECONDS)
+
+
+def schedule_timer(runtime: Runtime, thread_id: str, sequence: int, timer_type: str, after_seconds: float) -> None:
+    """Put a timer item in the outbox after `after_seconds`. RQ's scheduler keeps scheduled jobs in
+    Redis, so a timer survives a worker restart."""
+    item = {"source": "timer", "type": timer_type, "sequence": sequence}
+    queues.queue(queues.HOUSEKEEPING, runtime.redis).enqueue_in(
+        timedelta(seconds=after_seconds),
+        queues.TIMER_JOB,
+        thread_id,
+        item,
+        result_ttl=0,
+        failure_ttl=7 * 24 * 3600,
+        description=f"{timer_type} timer",
+    )
+
+
+def timer_came_due(runtime: Runtime, thread_id: str, item: dict[str, Any]) -> bool:
+    """Append a fired timer's item, once per timer and conversation."""
+    key = _local_key(thread_id, int(item["sequence"]), f"timer:{item['type']}")
+    return append(runtime, thread_id, item, key, SYSTEM_DEDUPE_TTL_SECONDS)
+
+
+def _local_key(thread_id: str, sequence: int, what: str) -> str:
+    return keys.dedupe("out", thread_id, f"{sequence}:{what}")
