@@ -187,7 +187,7 @@ def report(interrupt: Result, not_ready: Result) -> str:
 
     return "\n".join(
         [
-            "## Media blending with 200 agents (issue 4)",
+            "## Media blending with 200 agents",
             "",
             f"200 agents, each with an XMPP session; events at {RATE_PER_SECOND:.0f}/s. Goal p99 ≤ 50 ms.",
             "",

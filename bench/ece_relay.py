@@ -236,7 +236,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def report(rows: list[tuple[str, Direction, Direction]]) -> str:
     lines = [
-        "## ECE relay both ways (issue 3)",
+        "## ECE relay both ways",
         "",
         f"{CONVERSATIONS} conversations x {MESSAGES} messages each way at {RATE:.0f} messages/s, real stack "
         f"(gunicorn {default_web_workers()}x4, 2 workers) with the sandbox simulators on the same 2 cores.",

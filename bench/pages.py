@@ -204,7 +204,7 @@ def run() -> str:
 
 def report(rows: list[tuple[str, str, int | None, float, float, float]]) -> str:
     lines = [
-        "## Operator pages (issue 5)",
+        "## Operator pages",
         "",
         f"{CONVERSATIONS} conversations ({TIMELINE_ENTRIES} timeline entries each), {ENTRY_POINTS} entry points on one "
         f"integration, {RULES} UI rules, {DEAD_LETTERS} dead letters in Redis; real stack (gunicorn, 1 worker); "

@@ -264,7 +264,7 @@ def report(
         f"{pipeline.backlog / pipeline.drain_seconds:,.0f} messages/s" if pipeline.drain_seconds else "rate unknown"
     )
     lines = [
-        "## Webhook acknowledgement (issue 2)",
+        "## Webhook acknowledgement",
         "",
         "The stack `make run` starts (gunicorn "
         f"{default_web_workers()}x4, 2 workers, the sandbox simulators), all on the same 2 cores.",

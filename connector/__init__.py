@@ -6,6 +6,8 @@ import logging
 import secrets
 
 from flask import Flask, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from redis import Redis
 from werkzeug.exceptions import HTTPException
 
 from connector import logs
@@ -13,7 +15,7 @@ from connector.runtime import Runtime, install
 from connector.settings import Settings
 
 
-def agent_metrics(redis) -> list[str]:
+def agent_metrics(redis: Redis) -> list[str]:
     from connector.blending.agents import AgentRegistry
     from connector.blending.metrics import render_registry
 
@@ -60,10 +62,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             runtime.config_changed()
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
+    def http_error(error: HTTPException) -> ResponseReturnValue:
         """JSON for machines (webhooks, callbacks, the API's own shape), a page for operators."""
         if request.path.startswith("/api/"):
-            return api.handle_http_exception(error)
+            answer: ResponseReturnValue = api.handle_http_exception(error)  # flask-smorest is untyped
+            return answer
         if request.path.startswith("/admin/") and request.accept_mimetypes.accept_html:
             title = error.name or "Error"
             page = render_template("admin/error.html", code=error.code, title=title, message=error.description)

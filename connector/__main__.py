@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logs.configure(Settings.from_env().log_level if args.command != "check-config" else "WARNING")
-    return args.handler(args)
+    code: int = args.handler(args)  # the command's exit status
+    return code
 
 
 if __name__ == "__main__":

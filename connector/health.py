@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
@@ -14,11 +15,11 @@ WORKER_STALE_SECONDS = 120
 
 
 @blueprint.get("/healthz")
-def healthz():
+def healthz() -> Response:
     return jsonify(status="ok")
 
 
-def live_workers(redis) -> int:
+def live_workers(redis: Redis) -> int:
     """Workers whose heartbeat is recent: a registered but silent worker drains nothing."""
     now = time.time()
     count = 0
@@ -30,7 +31,7 @@ def live_workers(redis) -> int:
 
 
 @blueprint.get("/readyz")
-def readyz():
+def readyz() -> Response:
     runtime = current_app.extensions["connector"]
     checks: dict[str, object] = {}
     try:

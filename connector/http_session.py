@@ -15,11 +15,15 @@ import os
 import time
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
 from requests.utils import get_environ_proxies
+
+if TYPE_CHECKING:
+    # Aliases of the requests stubs (types-requests), not names of requests itself.
+    from requests.sessions import _Cert, _Settings, _TextMapping, _Verify
 
 PROXY_CACHE_LIMIT = 256
 """Hosts whose proxy choice is kept; media downloads reach many CDN hosts, so the cache is bounded."""
@@ -47,7 +51,14 @@ class OutboundSession(requests.Session):
             self._proxies_by_host[key] = found
         return found
 
-    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+    def merge_environment_settings(  # type: ignore[override]  # requests passes the prepared URL: a str
+        self,
+        url: str,
+        proxies: _TextMapping | None,
+        stream: bool | None,
+        verify: _Verify | None,
+        cert: _Cert | None,
+    ) -> _Settings:
         proxies = dict(proxies or {})
         for scheme, proxy in self.environment_proxies(url).items():
             proxies.setdefault(scheme, proxy)

@@ -48,7 +48,7 @@ def configure(level: str = "INFO") -> None:
     """Install the JSON formatter on the root logger (idempotent)."""
     # The lines carry none of what these cost per record to gather (the logging HOWTO's
     # "Optimization"): the caller's file and line (a stack walk), thread and process names.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

@@ -20,5 +20,5 @@ class OperatorOnlySessions(SecureCookieSessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if request.path.startswith(MACHINE_PREFIXES):
-            return self.make_null_session(app)  # type: ignore[return-value]
+            return self.make_null_session(app)
         return super().open_session(app, request)

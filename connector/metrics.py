@@ -2,7 +2,7 @@
 
 Reading state at scrape time (instead of per-process counters) keeps every gunicorn worker's answer
 identical and survives restarts; the figures are the ones an operator acts on: backlog, stranded
-conversations, unrouted messages, live workers, and (with the routing module) agents' states.
+conversations, unrouted messages, live workers, and (with media blending configured) agents' states.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from connector import queues
 from connector.config.model import Integration
 from connector.health import live_workers
 from connector.relay.breaker import service_of
-from connector.store import keys
+from connector.store import keys, replies
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -27,17 +27,17 @@ _sources: list[MetricSource] = []
 
 
 def register_source(source: MetricSource) -> None:
-    """Add lines of exposition text from another module (the routing module's agent gauges)."""
+    """Add lines of exposition text from another module (the blending module's agent gauges)."""
     if source not in _sources:
         _sources.append(source)
 
 
 def core_metrics(redis: Redis) -> Iterable[str]:
-    active = [m.decode() for m in redis.smembers(keys.active_inboxes())]
+    active = [m.decode() for m in replies.bytes_set(redis.smembers(keys.active_inboxes()))]
     pipe = redis.pipeline(transaction=False)
     for thread_id in active:
         pipe.llen(keys.inbox(thread_id))
-    depths = pipe.execute() if active else []
+    depths = replies.execute(pipe) if active else []
     yield "# HELP connector_inbox_items Customer events waiting in conversation inboxes."
     yield "# TYPE connector_inbox_items gauge"
     yield f"connector_inbox_items {sum(depths)}"
@@ -63,7 +63,7 @@ def breaker_metrics(redis: Redis, integrations: Iterable[Integration]) -> Iterab
     rows = []
     for integration in integrations:
         service = service_of(integration)
-        open_until = float(redis.hget(keys.breaker(service), "open_until") or 0)
+        open_until = float(replies.bytes_or_none(redis.hget(keys.breaker(service), "open_until")) or 0)
         rows.append((f'{{integration="{integration.name}"}}', int(open_until > now), redis.zcard(keys.parked(service))))
     yield "# HELP connector_breaker_open 1 while an integration's circuit breaker keeps calls from it."
     yield "# TYPE connector_breaker_open gauge"

@@ -102,6 +102,7 @@ class Runtime:
                     return provisioned  # nothing merged over these files yet
                 log.warning("configuration store unreachable; using the last loaded", extra={"error": str(exc)})
             self._checked_at = now
+        assert self._merged is not None  # set above, or was already: only the type checker needs telling
         return self._merged
 
     def config_changed(self) -> None:

@@ -8,6 +8,7 @@ are durably in Redis, so providers never time out and retry
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, Request, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
@@ -24,7 +25,8 @@ blueprint = Blueprint("webhooks", __name__)
 
 
 def _runtime() -> Runtime:
-    return current_app.extensions["connector"]
+    runtime: Runtime = current_app.extensions["connector"]
+    return runtime
 
 
 def _channel_for(runtime: Runtime, channel: str, asset_name: str) -> Channel:
@@ -46,7 +48,7 @@ def _read_body(req: Request, limit: int) -> bytes:
     return body
 
 
-def _parse_safely(parse, req: Request) -> list[InboundEvent]:
+def _parse_safely(parse: Callable[[Request], list[InboundEvent]], req: Request) -> list[InboundEvent]:
     """A provider can send anything; a parser bug on odd input must answer 400, not 500."""
     try:
         return parse(req)
@@ -84,7 +86,7 @@ def _intake(channel_name: str, asset_name: str, status_callback: bool) -> Respon
     # The objects behind Flask's proxies, fetched once: each proxy access costs a context lookup,
     # and this path runs for every provider event.
     runtime = _runtime()
-    req = request._get_current_object()  # type: ignore[attr-defined]
+    req = request._get_current_object()  # type: ignore[attr-defined]  # werkzeug's LocalProxy has it at run time
     channel = _channel_for(runtime, channel_name, asset_name)
     if req.method == "GET" and not status_callback:
         return channel.handshake(req)

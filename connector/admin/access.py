@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import LoginManager, current_user
@@ -30,7 +30,8 @@ login_manager.login_view = "admin.login"
 login_manager.login_message = "Please log in to continue."
 login_manager.session_protection = "strong"
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @login_manager.user_loader
@@ -39,11 +40,13 @@ def _load_user(name: str) -> User | None:
 
 
 def runtime() -> Runtime:
-    return current_app.extensions["connector"]
+    found: Runtime = current_app.extensions["connector"]  # Flask types extensions as dict[str, Any]; see create_app
+    return found
 
 
 def user() -> User:
-    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    found: User = current_user._get_current_object()  # flask-login is untyped; its user loader returns a User
+    return found
 
 
 def guard(blueprint: Blueprint, *, public: tuple[str, ...] = ()) -> Blueprint:
@@ -79,17 +82,17 @@ def audit(name: str, via: str) -> None:
     )
 
 
-def requires(role: str) -> Callable[[F], F]:
+def requires(role: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """The view needs at least `role` (the guard already demands a login)."""
 
-    def decorate(view: F) -> F:
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
-        def checked(*args: Any, **kwargs: Any) -> Any:
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
             if not user().can(role):
                 abort(403, f"This needs the {role} role.")
             return view(*args, **kwargs)
 
-        return checked  # type: ignore[return-value]
+        return checked
 
     return decorate
 

@@ -111,7 +111,7 @@ def _asset(channel: str, name: str) -> Asset:
     asset = runtime().config.asset(channel, name)
     if asset is None:
         abort(404, f"No {channel} asset named {name}.")
-    return asset  # type: ignore[return-value]
+    return asset
 
 
 def _stored_raw(channel: str, name: str) -> dict[str, Any]:

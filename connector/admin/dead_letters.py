@@ -24,8 +24,8 @@ BOX_NAMES = {Box.IN.value: "inbox (from the customer)", Box.OUT.value: "outbox (
 
 @blueprint.route("/")
 def index() -> Any:
-    page = request.args.get("page", "1")
-    page = min(int(page), 1_000_000) if page.isdigit() and int(page) > 0 else 1
+    asked = request.args.get("page", "1")
+    page = min(int(asked), 1_000_000) if asked.isdigit() and int(asked) > 0 else 1
     redis = runtime().redis
     letters = dead_letters.listing(redis, (page - 1) * PER_PAGE, PER_PAGE + 1)
     shown = letters[:PER_PAGE]

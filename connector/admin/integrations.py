@@ -37,7 +37,7 @@ def _integration(name: str) -> Integration:
     item = runtime().config.integration(name)
     if item is None:
         abort(404, f"No integration named {name}.")
-    return item  # type: ignore[return-value]
+    return item
 
 
 def _stored_raw(name: str) -> dict[str, Any]:
@@ -398,7 +398,7 @@ def refresh_one(name: str, entry_point: str) -> Any:
     if item.type != "ece":
         flash(f"Integration {name} is type {item.type}: it has no ECE to ask.", "error")
     else:
-        reading = indicators.refresh(item, ep, runtime().redis)  # type: ignore[arg-type]
+        reading = indicators.refresh(item, ep, runtime().redis)
         if reading.error:
             flash(f"No reading for {entry_point}: {reading.error}", "error")
         else:

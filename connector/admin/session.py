@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -28,7 +28,7 @@ blueprint = guard(
 )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(FlaskForm):  # type: ignore[misc]  # flask-wtf ships no types: FlaskForm is Any
     name = StringField("User name", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
 
@@ -45,7 +45,9 @@ def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():  # Flask-WTF checks the CSRF token here
         try:
-            found = Users(runtime().redis).authenticate(form.name.data, form.password.data)
+            # DataRequired: once the form validates, both fields hold a non-empty string
+            name, password = cast(str, form.name.data), cast(str, form.password.data)
+            found = Users(runtime().redis).authenticate(name, password)
         except LockedOut:
             flash("Too many failed logins for this account: try again in 15 minutes.", "error")
             return render_template("admin/login.html", form=form), 429
@@ -81,7 +83,7 @@ def home() -> Any:
 
 
 @blueprint.app_template_filter("datetime")
-def format_datetime(value: float | None) -> str:
+def format_datetime(value: float | str | None) -> str:
     """Unix seconds → "2026-11-22 21:30:05 UTC" (operators compare times with logs, which are UTC)."""
     from datetime import UTC, datetime
 

@@ -9,7 +9,8 @@ templates_editor.js previews while typing through `POST /api/v1/templates/previe
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
@@ -33,7 +34,14 @@ def _scope() -> Scope:
     return Scope.of(request.args.get("integration"), request.args.get("entry_point"))
 
 
-def _scope_args(scope: Scope) -> dict[str, str]:
+class ScopeQuery(TypedDict, total=False):
+    """The query string naming an entry point's scope (empty for deployment-wide)."""
+
+    integration: str
+    entry_point: str
+
+
+def _scope_args(scope: Scope) -> ScopeQuery:
     return {} if scope.deployment else {"integration": scope.integration or "", "entry_point": scope.entry_point or ""}
 
 
@@ -41,9 +49,8 @@ def _scope_args(scope: Scope) -> dict[str, str]:
 def index() -> Any:
     if "scope" in request.args:  # the scope picker: "integration|entry point", or "" for deployment-wide
         integration, _, entry_point = request.args["scope"].partition("|")
-        return redirect(
-            url_for(".index", **({"integration": integration, "entry_point": entry_point} if integration else {}))
-        )
+        query: ScopeQuery = {"integration": integration, "entry_point": entry_point} if integration else {}
+        return redirect(url_for(".index", **query))
     if "locale" in request.args and "type" in request.args:  # "another locale"
         return redirect(url_for(".edit", locale=request.args["locale"].strip(), message_type=request.args["type"]))
     editor = TemplateEditor(runtime())
@@ -168,5 +175,8 @@ def send_test(locale: str, message_type: str) -> Any:
         )
     except (ConfigInvalid, ConfigConflict, NotFound, SendTestUnavailable, SendTestFailed, TemplateError) as exc:
         flash(f"Not sent: {_message(exc)}", "error")
-        return redirect(url_for(".edit", locale=locale, message_type=message_type, **request.args))
+        # the query string as it came, typed as url_for's **values (Any): as a MultiDict[str, str], mypy
+        # would also match its values against url_for's own keywords (_external: bool | None, ...)
+        query: Mapping[str, Any] = request.args
+        return redirect(url_for(".edit", locale=locale, message_type=message_type, **query))
     return _cell_page(editor, scope, message_type, locale, sent=sent)

@@ -56,7 +56,7 @@ def _submitted_text() -> str | None:
     """The YAML of the form: an uploaded file wins over the text area."""
     upload = request.files.get("file")
     if upload is not None and upload.filename:
-        data = upload.read(MAX_IMPORT_BYTES + 1)
+        data: bytes = upload.read(MAX_IMPORT_BYTES + 1)  # FileStorage passes read() to its stream, untyped
     else:
         data = request.form.get("yaml", "").encode()
     if len(data) > MAX_IMPORT_BYTES:

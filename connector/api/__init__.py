@@ -3,6 +3,9 @@
 One module per area (AREAS), each a blueprint from `access.api_blueprint`. Requests and answers
 use the same marshmallow schemas as the YAML files where an item is concerned; errors are JSON
 `{"code", "status", "message", "errors": {"json": {"field": [...]}}}` naming the field.
+
+Views are annotated with what they really return (a dict, a list, dataclasses); `@blueprint.response`
+serialises it through the view's schema.
 """
 
 from __future__ import annotations

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, ParamSpec, Protocol, TypeVar
 
 from flask import current_app, g, request
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
+from flask_smorest import abort as smorest_abort
 from marshmallow import Schema, fields
 
 from connector.admin.access import SAFE_METHODS, audit, csrf
@@ -24,14 +25,28 @@ from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound
 from connector.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Abort(Protocol):
+    def __call__(self, http_status_code: int, exc: Exception | None = None, **kwargs: Any) -> NoReturn: ...
+
+
+abort: Abort = smorest_abort
+"""flask-smorest's `abort` (raises the HTTP error the API answers with), with the signature its source declares:
+the package ships no type information (no py.typed), so mypy would not know that nothing after it runs.
+The API modules import it from here."""
 
 
 def runtime() -> Runtime:
-    return current_app.extensions["connector"]
+    found: Runtime = current_app.extensions["connector"]  # Flask types extensions as dict[str, Any]; see create_app
+    return found
 
 
 def api_user() -> User:
-    return g.api_user  # type: ignore[no-any-return]
+    found: User = g.api_user  # Flask's g is untyped; _authenticate stores the caller's User there
+    return found
 
 
 def api_blueprint(name: str, url_prefix: str, description: str, *, read_only_posts: tuple[str, ...] = ()) -> Blueprint:
@@ -64,15 +79,15 @@ def api_blueprint(name: str, url_prefix: str, description: str, *, read_only_pos
     return blueprint
 
 
-def requires(role: str) -> Callable[[F], F]:
-    def decorate(view: F) -> F:
+def requires(role: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
-        def checked(*args: Any, **kwargs: Any) -> Any:
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
             if not api_user().can(role):
                 abort(403, message=f"this needs the {role} role")
             return view(*args, **kwargs)
 
-        return checked  # type: ignore[return-value]
+        return checked
 
     return decorate
 

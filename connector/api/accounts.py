@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import Schema, fields
 
 from connector.api.access import api_blueprint, api_user
@@ -18,7 +16,7 @@ class MeSchema(Schema):
 
 @blueprint.route("")
 @blueprint.response(200, MeSchema)
-def me() -> Any:
+def me() -> dict[str, str]:
     """The user the token or session acts as."""
     found = api_user()
     return {"name": found.name, "role": found.role}

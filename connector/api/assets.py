@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request
-from flask_smorest import abort
 from marshmallow import Schema, fields
 
-from connector.api.access import F, api_blueprint, requires, runtime, store_errors
+from connector.api.access import F, abort, api_blueprint, requires, runtime, store_errors
 from connector.api.access import documented_errors as access_documented_errors
 from connector.config.model import Asset
 from connector.config.overrides import SECRET_FIELDS
@@ -36,11 +35,12 @@ def documented_errors(*codes: int) -> Callable[[F], F]:
 # -- schemas ----------------------------------------------------------------------------------------
 
 
-def _union_fields() -> dict[str, fields.Field]:
+def _union_fields() -> dict[str, fields.Field[Any]]:
     """Every field of every channel's schema, none required (each channel has its own), so one
     answer schema describes all five shapes and stays in step with the YAML schemas."""
-    union: dict[str, fields.Field] = {}
-    for schema in (AssetBase, *ASSET_SCHEMAS.values()):
+    union: dict[str, fields.Field[Any]] = {}
+    schemas: tuple[type[AssetBase], ...] = (AssetBase, *ASSET_SCHEMAS.values())
+    for schema in schemas:
         for name, field in schema._declared_fields.items():
             if name not in union:
                 shown = copy.copy(field)
@@ -77,14 +77,14 @@ def find(rt: Runtime, channel: str, name: str) -> Asset:
     asset = rt.config.asset(channel, name)
     if asset is None:
         abort(404, message=f"no {channel} asset named {name!r}")
-    return asset  # type: ignore[return-value]
+    return asset
 
 
 def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(422, message="the body is not valid", errors={"json": {"_schema": ["send a JSON object"]}})
-    return body  # type: ignore[return-value]
+    return body
 
 
 def _after_write(rt: Runtime, channel: str, name: str, fallback: Asset) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def _after_write(rt: Runtime, channel: str, name: str, fallback: Asset) -> dict[
 @blueprint.route("")
 @blueprint.response(200, AssetOut(many=True))
 @documented_errors(401)
-def list_assets() -> Any:
+def list_assets() -> list[dict[str, Any]]:
     """Every asset: provisioned ones (read-only, with their file) and those made in the UI/API."""
     rt = runtime()
     return [shown(rt, asset) for asset in rt.config.assets]
@@ -109,7 +109,7 @@ def list_assets() -> Any:
 @blueprint.doc(**BODY_DOC)
 @blueprint.response(201, AssetOut)
 @documented_errors(401, 403, 409, 422)
-def create_asset() -> Any:
+def create_asset() -> dict[str, Any]:
     rt = runtime()
     with store_errors():
         stored = rt.overrides.save(KIND, _body(), rt.provisioned, create=True)
@@ -119,7 +119,7 @@ def create_asset() -> Any:
 @blueprint.route("/<channel>/<name>")
 @blueprint.response(200, AssetOut)
 @documented_errors(401, 404)
-def get_asset(channel: str, name: str) -> Any:
+def get_asset(channel: str, name: str) -> dict[str, Any]:
     rt = runtime()
     return shown(rt, find(rt, channel, name))
 
@@ -129,7 +129,7 @@ def get_asset(channel: str, name: str) -> Any:
 @blueprint.doc(**BODY_DOC)
 @blueprint.response(200, AssetOut)
 @documented_errors(401, 403, 404, 409, 422)
-def replace_asset(channel: str, name: str) -> Any:
+def replace_asset(channel: str, name: str) -> dict[str, Any]:
     """Replace an asset made in the UI/API; its channel and name cannot change (rules refer to them).
     Secrets sent as MASK or left out keep their stored values."""
     rt = runtime()

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import PageSchema, api_blueprint, runtime
+from connector.api.access import PageSchema, abort, api_blueprint, runtime
 from connector.config.schemas import CHANNELS
 from connector.conversations import State
 from connector.operations import conversations as view
@@ -103,7 +102,7 @@ class DetailSchema(Schema):
 @blueprint.route("")
 @blueprint.arguments(ListArgs, location="query")
 @blueprint.response(200, ListingSchema)
-def list_conversations(args: dict[str, Any]) -> Any:
+def list_conversations(args: dict[str, Any]) -> dict[str, Any]:
     """Conversations, newest activity first, filtered by channel, entry point, state and agent."""
     filters = view.Filters(
         channel=args.get("channel", ""),
@@ -121,7 +120,7 @@ def list_conversations(args: dict[str, Any]) -> Any:
 @blueprint.route("/<thread_id>")
 @blueprint.response(200, DetailSchema)
 @blueprint.alt_response(404, response="NOT_FOUND")
-def get_conversation(thread_id: str) -> Any:
+def get_conversation(thread_id: str) -> dict[str, Any]:
     """One conversation: who, routing, state, agent, its whole timeline and what is pending now."""
     found = view.detail(runtime().redis, thread_id)
     if found is None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import PageSchema, api_blueprint, requires, runtime
+from connector.api.access import PageSchema, abort, api_blueprint, requires, runtime
 from connector.operations import conversations
 from connector.operations.dead_letters import conversation_of, requeue_letter
 from connector.store import dead_letters, keys
@@ -67,7 +66,7 @@ def _dump(letter: dead_letters.DeadLetter, threads: dict[str, conversations.Summ
 @blueprint.route("")
 @blueprint.arguments(PageArgs, location="query")
 @blueprint.response(200, DeadLetterPageSchema)
-def list_dead_letters(args: dict[str, Any]) -> Any:
+def list_dead_letters(args: dict[str, Any]) -> dict[str, Any]:
     """Dead letters, newest first."""
     redis = runtime().redis
     page, per_page = args["page"], args["per_page"]
@@ -87,13 +86,13 @@ def _letter(letter_id: str) -> dead_letters.DeadLetter:
     letter = dead_letters.get(runtime().redis, letter_id)
     if letter is None:
         abort(404, message=f"no dead letter {letter_id}: it was requeued or deleted")
-    return letter  # type: ignore[return-value]
+    return letter
 
 
 @blueprint.route("/<letter_id>")
 @blueprint.response(200, DeadLetterSchema)
 @blueprint.alt_response(404, response="NOT_FOUND")
-def get_dead_letter(letter_id: str) -> Any:
+def get_dead_letter(letter_id: str) -> dict[str, Any]:
     """One dead letter with its payload."""
     letter = _letter(letter_id)
     return _dump(letter, conversations.who(runtime().redis, [letter.thread]))
@@ -115,7 +114,7 @@ def delete_dead_letter(letter_id: str) -> None:
 @blueprint.response(200, RequeuedSchema)
 @blueprint.alt_response(403, response="FORBIDDEN")
 @blueprint.alt_response(404, response="NOT_FOUND")
-def requeue_dead_letter(letter_id: str) -> Any:
+def requeue_dead_letter(letter_id: str) -> dict[str, Any]:
     """Put the item back at the end of its conversation's box and wake a worker (admin). Fix the
     cause the reason names first, or it fails again."""
     letter = requeue_letter(runtime(), letter_id)

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request
-from flask_smorest import abort
 from marshmallow import Schema, fields
 
-from connector.api.access import F, api_blueprint, requires, runtime, store_errors
+from connector.api.access import F, abort, api_blueprint, requires, runtime, store_errors
 from connector.api.access import documented_errors as access_documented_errors
 from connector.backends import indicators
 from connector.config.model import EntryPoint, Integration
@@ -100,17 +99,17 @@ def find(rt: Runtime, name: str) -> Integration:
     item = rt.config.integration(name)
     if item is None:
         abort(404, message=f"no integration named {name!r}")
-    return item  # type: ignore[return-value]
+    return item
 
 
 def find_entry_point(item: Integration, name: str) -> EntryPoint:
     ep = item.entry_point(name)
     if ep is None:
         abort(404, message=f"integration {item.name!r} has no entry point named {name!r}")
-    return ep  # type: ignore[return-value]
+    return ep
 
 
-def _body() -> Any:
+def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(422, message="the body is not valid", errors={"json": {"_schema": ["send a JSON object"]}})
@@ -137,7 +136,7 @@ def _saved(rt: Runtime, body: Any, *, create: bool, test: bool) -> Integration:
 @blueprint.route("")
 @blueprint.response(200, IntegrationOut(many=True))
 @documented_errors(401)
-def list_integrations() -> Any:
+def list_integrations() -> list[dict[str, Any]]:
     """Every integration: provisioned ones (read-only, with their file) and those made in the UI/API."""
     rt = runtime()
     return [shown(rt, item) for item in rt.config.integrations]
@@ -149,7 +148,7 @@ def list_integrations() -> Any:
 @blueprint.doc(**BODY_DOC)
 @blueprint.response(201, IntegrationOut)
 @documented_errors(401, 403, 409, 422)
-def create_integration(test: bool) -> Any:
+def create_integration(test: bool) -> dict[str, Any]:
     """Create an integration; with `?test=true` only after ECE accepts its key and secret and its entry
     points (422 with `errors.test` naming each failed check otherwise)."""
     rt = runtime()
@@ -161,7 +160,7 @@ def create_integration(test: bool) -> Any:
 @blueprint.doc(**BODY_DOC)
 @blueprint.response(200, TestOut)
 @documented_errors(401, 403, 409, 422)
-def test_candidate() -> Any:
+def test_candidate() -> dict[str, Any]:
     """Run the ECE checks of a candidate integration without saving it; secrets sent as MASK take
     those of the stored integration of the same name."""
     rt = runtime()
@@ -178,7 +177,7 @@ def test_candidate() -> Any:
 @blueprint.route("/<name>")
 @blueprint.response(200, IntegrationOut)
 @documented_errors(401, 404)
-def get_integration(name: str) -> Any:
+def get_integration(name: str) -> dict[str, Any]:
     rt = runtime()
     return shown(rt, find(rt, name))
 
@@ -189,7 +188,7 @@ def get_integration(name: str) -> Any:
 @blueprint.doc(**BODY_DOC)
 @blueprint.response(200, IntegrationOut)
 @documented_errors(401, 403, 404, 409, 422)
-def replace_integration(name: str, test: bool) -> Any:
+def replace_integration(name: str, test: bool) -> dict[str, Any]:
     """Replace an integration made in the UI/API (its name cannot change: rules refer to it).
     Secrets sent as MASK or left out keep their stored values."""
     rt = runtime()
@@ -228,7 +227,7 @@ def _ece_only(item: Integration) -> None:
 @blueprint.route("/<name>/entry-points/<entry_point>/indicators")
 @blueprint.response(200, ReadingOut)
 @documented_errors(401, 404)
-def get_indicators(name: str, entry_point: str) -> Any:
+def get_indicators(name: str, entry_point: str) -> dict[str, Any]:
     """The entry point's last reading and its four indicators (never asks ECE)."""
     rt = runtime()
     item = find(rt, name)
@@ -239,7 +238,7 @@ def get_indicators(name: str, entry_point: str) -> Any:
 @blueprint.route("/<name>/entry-points/<entry_point>/indicators/refresh", methods=["POST"])
 @blueprint.response(200, ReadingOut)
 @documented_errors(401, 403, 404, 409)
-def refresh_indicators(name: str, entry_point: str) -> Any:
+def refresh_indicators(name: str, entry_point: str) -> dict[str, Any]:
     """Ask ECE now about one entry point; a failed reading is answered 200 with `error` set."""
     rt = runtime()
     item = find(rt, name)
@@ -251,7 +250,7 @@ def refresh_indicators(name: str, entry_point: str) -> Any:
 @blueprint.route("/<name>/indicators/refresh", methods=["POST"])
 @blueprint.response(200, ReadingOut(many=True))
 @documented_errors(401, 403, 404, 409)
-def refresh_all_indicators(name: str) -> Any:
+def refresh_all_indicators(name: str) -> list[dict[str, Any]]:
     """Ask ECE about every entry point of the integration, side by side with a short timeout."""
     rt = runtime()
     item = find(rt, name)

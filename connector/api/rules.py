@@ -14,10 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import request
-from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import api_blueprint, documented_errors, runtime, store_errors
+from connector.api.access import abort, api_blueprint, documented_errors, runtime, store_errors
 from connector.config.schemas import CHANNELS, RuleSchema
 from connector.operations import rules
 
@@ -121,7 +120,7 @@ def _body() -> dict[str, Any]:
 @blueprint.route("")
 @blueprint.response(200, RuleOut(many=True))
 @errors()
-def list_rules() -> Any:
+def list_rules() -> list[dict[str, Any]]:
     """Every rule in evaluation order (first match wins), the default rule last."""
     return [_row_out(row) for row in rules.listing(runtime().config)]
 
@@ -130,7 +129,7 @@ def list_rules() -> Any:
 @blueprint.doc(requestBody=RULE_BODY)
 @blueprint.response(201, RuleOut)
 @errors(409, 422)
-def create_rule() -> Any:
+def create_rule() -> dict[str, Any]:
     """Create a rule (the YAML shape); it is evaluated after the rules already ordered."""
     rt = runtime()
     with store_errors():
@@ -142,7 +141,7 @@ def create_rule() -> Any:
 @blueprint.route("/<name>")
 @blueprint.response(200, RuleOut)
 @errors(404)
-def get_rule(name: str) -> Any:
+def get_rule(name: str) -> dict[str, Any]:
     return _row(name)
 
 
@@ -150,7 +149,7 @@ def get_rule(name: str) -> Any:
 @blueprint.doc(requestBody=RULE_BODY)
 @blueprint.response(200, RuleOut)
 @errors(404, 409, 422)
-def replace_rule(name: str) -> Any:
+def replace_rule(name: str) -> dict[str, Any]:
     """Replace a rule made in the UI or API; the name is its identity and cannot change."""
     rt = runtime()
     body = _body()
@@ -168,7 +167,7 @@ def replace_rule(name: str) -> Any:
 @blueprint.route("/<name>", methods=["DELETE"])
 @blueprint.response(204)
 @errors(404, 409)
-def delete_rule(name: str) -> Any:
+def delete_rule(name: str) -> None:
     rt = runtime()
     with store_errors():
         rt.overrides.delete("rules", name, rt.provisioned)
@@ -180,7 +179,7 @@ def delete_rule(name: str) -> Any:
 @blueprint.arguments(OrderSchema)
 @blueprint.response(200, RuleOut(many=True))
 @errors(422)
-def set_order(body: dict[str, Any]) -> Any:
+def set_order(body: dict[str, Any]) -> list[dict[str, Any]]:
     """Store the evaluation order: every rule once (provisioned ones too), the default rule left out."""
     rt = runtime()
     with store_errors():
@@ -193,7 +192,7 @@ def set_order(body: dict[str, Any]) -> Any:
 @blueprint.arguments(ProbeSchema)
 @blueprint.response(200, TesterOut)
 @errors(422)
-def test(probe: dict[str, Any]) -> Any:
+def test(probe: dict[str, Any]) -> dict[str, Any]:
     """Which rule would a customer message match, and why each earlier rule did not (viewers too)."""
     day = probe["date"] or datetime.now(UTC).date()
     with store_errors():

@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import api_blueprint, documented_errors, runtime, store_errors
+from connector.api.access import abort, api_blueprint, documented_errors, runtime, store_errors
 from connector.config.schemas import MESSAGE_TYPES
 from connector.operations.templates import (
     ORIGINS,
@@ -153,7 +152,7 @@ def cell_out(cell: Cell) -> dict[str, Any]:
 @blueprint.arguments(ScopeArgs, location="query")
 @blueprint.response(200, MatrixOut)
 @errors(404, 422)
-def matrix(args: dict[str, Any]) -> Any:
+def matrix(args: dict[str, Any]) -> dict[str, Any]:
     """Every message type in every locale at the scope, with where the text in effect comes from."""
     editor = TemplateEditor(runtime())
     with editor_errors():
@@ -172,7 +171,7 @@ def matrix(args: dict[str, Any]) -> Any:
 @blueprint.arguments(ScopeArgs, location="query")
 @blueprint.response(200, CellOut)
 @errors(404, 422)
-def get_cell(args: dict[str, Any], locale: str, message_type: str) -> Any:
+def get_cell(args: dict[str, Any], locale: str, message_type: str) -> dict[str, Any]:
     with editor_errors():
         scope = Scope.of(args["integration"], args["entry_point"])
         return cell_out(TemplateEditor(runtime()).cell(scope, message_type, locale))
@@ -183,7 +182,7 @@ def get_cell(args: dict[str, Any], locale: str, message_type: str) -> Any:
 @blueprint.arguments(TextBody)
 @blueprint.response(200, CellOut)
 @errors(404, 409, 422)
-def save_cell(args: dict[str, Any], body: dict[str, Any], locale: str, message_type: str) -> Any:
+def save_cell(args: dict[str, Any], body: dict[str, Any], locale: str, message_type: str) -> dict[str, Any]:
     """Save an override (validated first; an empty text turns the message off)."""
     with editor_errors():
         scope = Scope.of(args["integration"], args["entry_point"])
@@ -197,7 +196,7 @@ def save_cell(args: dict[str, Any], body: dict[str, Any], locale: str, message_t
 @blueprint.arguments(ScopeArgs, location="query")
 @blueprint.response(200, ResetOut)
 @errors(404, 409, 422)
-def reset_cell(args: dict[str, Any], locale: str, message_type: str) -> Any:
+def reset_cell(args: dict[str, Any], locale: str, message_type: str) -> dict[str, Any]:
     """Reset to default: remove this scope's override (an entry point's locale one first)."""
     with editor_errors():
         scope = Scope.of(args["integration"], args["entry_point"])
@@ -209,7 +208,7 @@ def reset_cell(args: dict[str, Any], locale: str, message_type: str) -> Any:
 @blueprint.arguments(PreviewBody)
 @blueprint.response(200, PreviewOut)
 @errors(404, 422)
-def preview(body: dict[str, Any]) -> Any:
+def preview(body: dict[str, Any]) -> dict[str, Any]:
     """Render a template text with the type's sample context, as the relay would."""
     with editor_errors():
         scope = Scope.of(body["integration"], body["entry_point"])
@@ -221,7 +220,7 @@ def preview(body: dict[str, Any]) -> Any:
 @blueprint.arguments(SendTestBody)
 @blueprint.response(200, SentOut)
 @errors(404, 409, 422, 502)
-def send_test(body: dict[str, Any]) -> Any:
+def send_test(body: dict[str, Any]) -> dict[str, Any]:
     """Send the text in effect, rendered with the sample context, to a sandbox test customer (sandbox only)."""
     with editor_errors():
         scope = Scope.of(body["integration"], body["entry_point"])

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import api_blueprint, api_user, documented_errors, runtime
-from connector.auth.tokens import ApiTokens
+from connector.api.access import abort, api_blueprint, api_user, documented_errors, runtime
+from connector.auth.tokens import ApiTokens, TokenInfo
 
 blueprint = api_blueprint("tokens", "/tokens", "API tokens: issue (shown once), list, revoke")
 
@@ -38,7 +37,7 @@ def _mine() -> str | None:
 @blueprint.route("")
 @blueprint.response(200, TokenSchema(many=True))
 @documented_errors(blueprint)
-def list_tokens() -> Any:
+def list_tokens() -> list[TokenInfo]:
     """Your tokens (an admin: every user's)."""
     return ApiTokens(runtime().redis).listing(_mine())
 
@@ -47,11 +46,13 @@ def list_tokens() -> Any:
 @blueprint.arguments(IssueBody)
 @blueprint.response(201, IssuedSchema)
 @documented_errors(blueprint, 403, 422)
-def issue_token(body: dict[str, Any]) -> Any:
+def issue_token(body: dict[str, Any]) -> dict[str, Any]:
     """A new token acting as you, with your role."""
     tokens = ApiTokens(runtime().redis)
     token = tokens.issue(api_user().name, body["label"])
-    return {**asdict(tokens.describe(token)), "token": token}
+    issued = tokens.describe(token)
+    assert issued is not None  # just issued: describe() finds it (None is for unknown tokens)
+    return {**asdict(issued), "token": token}
 
 
 @blueprint.route("/<token_id>", methods=["DELETE"])

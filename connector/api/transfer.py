@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import api_blueprint, requires, runtime
+from connector.api.access import abort, api_blueprint, requires, runtime
 from connector.config.overrides import KINDS, NotFound
 from connector.operations import import_export
 
@@ -70,7 +69,7 @@ class ImportResultSchema(Schema):
 @blueprint.response(200, ExportSchema)
 @blueprint.alt_response(404, response="NOT_FOUND")
 @blueprint.alt_response(400, response="BAD_REQUEST")
-def export_config(args: dict[str, Any]) -> Any:
+def export_config(args: dict[str, Any]) -> dict[str, Any]:
     """Everything, every item of a kind, or one item, as YAML loadable by `check-config`."""
     try:
         exported = import_export.export(runtime().config, args.get("kind"), args.get("name"))
@@ -108,7 +107,7 @@ def _result(planned: import_export.Plan, written: int, applied: bool) -> dict[st
 @blueprint.response(200, ImportResultSchema)
 @blueprint.alt_response(403, response="FORBIDDEN")
 @blueprint.alt_response(409, response="CONFLICT")
-def import_config(args: dict[str, Any], body: dict[str, Any]) -> Any:
+def import_config(args: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """Validate a provisioning file and show the diff (dry_run=true, the default), or apply it
     (dry_run=false: re-validated, nothing written when any item has a problem)."""
     rt = runtime()

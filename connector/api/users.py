@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
-from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import api_blueprint, api_user, documented_errors, requires, runtime
+from connector.api.access import abort, api_blueprint, api_user, documented_errors, requires, runtime
 from connector.auth.users import ROLES, AccountError, Users
 
 blueprint = api_blueprint("users", "/users", "Operator accounts and their roles (admin only)")
@@ -25,7 +24,7 @@ class UserBody(Schema):
     )
 
 
-def _account_error(exc: AccountError) -> None:
+def _account_error(exc: AccountError) -> NoReturn:
     if exc.field is None:
         abort(409, message=str(exc))
     abort(422, message="the account change is not valid", errors={"json": {exc.field: [str(exc)]}})
@@ -35,7 +34,7 @@ def _account_error(exc: AccountError) -> None:
 @requires("admin")
 @blueprint.response(200, UserSchema(many=True))
 @documented_errors(blueprint, 403)
-def list_users() -> Any:
+def list_users() -> list[dict[str, str]]:
     """Every operator account with its role."""
     return [{"name": u.name, "role": u.role} for u in Users(runtime().redis).listing()]
 
@@ -45,7 +44,7 @@ def list_users() -> Any:
 @blueprint.arguments(UserBody)
 @blueprint.response(200, UserSchema)
 @documented_errors(blueprint, 403, 409, 422)
-def save_user(body: dict[str, Any], name: str) -> Any:
+def save_user(body: dict[str, Any], name: str) -> dict[str, str]:
     """Create a user, or change one's role or password."""
     try:
         saved = Users(runtime().redis).save(name, body["role"], body.get("password"))

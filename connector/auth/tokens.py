@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from redis import Redis
 
 from connector.auth.users import User, Users
-from connector.store import keys
+from connector.store import keys, replies
 
 PREFIX = "cct_"
 
@@ -46,21 +46,22 @@ class ApiTokens:
     def describe(self, token: str) -> TokenInfo | None:
         """What is stored about `token` (to show right after issuing it)."""
         digest = _digest(token)
-        raw = self.redis.hget(keys.api_tokens(), digest)
+        raw = replies.bytes_or_none(self.redis.hget(keys.api_tokens(), digest))
         if raw is None:
             return None
         record = json.loads(raw)
         return TokenInfo(digest[:12], record["user"], record["label"], record["created_at"])
 
     def resolve(self, token: str) -> User | None:
-        raw = self.redis.hget(keys.api_tokens(), _digest(token))
+        raw = replies.bytes_or_none(self.redis.hget(keys.api_tokens(), _digest(token)))
         if raw is None:
             return None
         return Users(self.redis).get(json.loads(raw)["user"])
 
     def listing(self, user: str | None = None) -> list[TokenInfo]:
         found = []
-        for digest, raw in self.redis.hgetall(keys.api_tokens()).items():
+        stored = replies.bytes_hash(self.redis.hgetall(keys.api_tokens()))
+        for digest, raw in stored.items():
             record = json.loads(raw)
             if user is None or record["user"] == user:
                 found.append(TokenInfo(digest.decode()[:12], record["user"], record["label"], record["created_at"]))
@@ -68,9 +69,11 @@ class ApiTokens:
 
     def revoke(self, token_id: str, user: str | None = None) -> bool:
         """Revoke by id (any user's when `user` is None, i.e. an admin)."""
-        for digest, raw in self.redis.hgetall(keys.api_tokens()).items():
+        stored = replies.bytes_hash(self.redis.hgetall(keys.api_tokens()))
+        for digest, raw in stored.items():
             if digest.decode().startswith(token_id) and len(token_id) >= 12:
                 if user is not None and json.loads(raw)["user"] != user:
                     return False
-                return bool(self.redis.hdel(keys.api_tokens(), digest))
+                removed = self.redis.hdel(keys.api_tokens(), digest)  # type: ignore[arg-type]  # typed str, takes bytes
+                return bool(removed)
         return False

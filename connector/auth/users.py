@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from redis import Redis
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from connector.store import keys
+from connector.store import keys, replies
 
 ROLES = ("viewer", "editor", "admin")
 ADMIN = "admin"
@@ -60,16 +60,14 @@ class Users:
         self.redis = redis
 
     def get(self, name: str) -> User | None:
-        raw = self.redis.hget(keys.users(), name)
+        raw = replies.bytes_or_none(self.redis.hget(keys.users(), name))
         if raw is None:
             return None
         return User(name=name, role=json.loads(raw)["role"])
 
     def listing(self) -> list[User]:
-        return [
-            User(name=name.decode(), role=json.loads(raw)["role"])
-            for name, raw in sorted(self.redis.hgetall(keys.users()).items())
-        ]
+        stored = replies.bytes_hash(self.redis.hgetall(keys.users()))
+        return [User(name=name.decode(), role=json.loads(raw)["role"]) for name, raw in sorted(stored.items())]
 
     def save(self, name: str, role: str, password: str | None = None) -> User:
         """Create or update; a new account needs a password."""
@@ -77,7 +75,7 @@ class Users:
             raise AccountError("user names are 1-64 letters, digits, _ . -", "name")
         if role not in ROLES:
             raise AccountError(f"role must be one of {', '.join(ROLES)}", "role")
-        current = self.redis.hget(keys.users(), name)
+        current = replies.bytes_or_none(self.redis.hget(keys.users(), name))
         record = json.loads(current) if current else {"created_at": time.time()}
         if current and record["role"] == ADMIN and role != ADMIN and self._admins() == [name]:
             raise AccountError("the last admin cannot lose the admin role")
@@ -99,9 +97,9 @@ class Users:
     def authenticate(self, name: str, password: str) -> User | None:
         """The user if the password is right; LockedOut after MAX_FAILURES recent failures."""
         failures_key = keys.login_failures(name)
-        if int(self.redis.get(failures_key) or 0) >= MAX_FAILURES:
+        if int(replies.bytes_or_none(self.redis.get(failures_key)) or 0) >= MAX_FAILURES:
             raise LockedOut(name)
-        raw = self.redis.hget(keys.users(), name)
+        raw = replies.bytes_or_none(self.redis.hget(keys.users(), name))
         record = json.loads(raw) if raw else None
         if check_password_hash(record["password_hash"] if record else _DUMMY_HASH, password) and record:
             self.redis.delete(failures_key)
@@ -109,12 +107,12 @@ class Users:
         pipe = self.redis.pipeline()
         pipe.incr(failures_key)
         pipe.expire(failures_key, LOCKOUT_SECONDS)
-        pipe.execute()
+        replies.execute(pipe)
         return None
 
     def bootstrap_admin(self, password: str) -> None:
         """CONNECTOR_ADMIN_PASSWORD: the `admin` account exists with this password and the admin role."""
-        raw = self.redis.hget(keys.users(), ADMIN)
+        raw = replies.bytes_or_none(self.redis.hget(keys.users(), ADMIN))
         record = json.loads(raw) if raw else None
         if record and record["role"] == ADMIN and check_password_hash(record["password_hash"], password):
             return

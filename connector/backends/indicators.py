@@ -25,7 +25,7 @@ from redis import Redis
 from connector.backends import Availability, backend_for
 from connector.config.model import EntryPoint, Integration
 from connector.errors import PermanentError, RetryableError
-from connector.store import keys
+from connector.store import keys, replies
 
 __all__ = [
     "INDICATORS",
@@ -174,7 +174,7 @@ def store(redis: Redis, integration: str, reading: Reading) -> None:
 
 
 def read(redis: Redis, integration: str, entry_point_id: str) -> Reading | None:
-    raw = redis.get(keys.indicator_reading(integration, entry_point_id))
+    raw = replies.bytes_or_none(redis.get(keys.indicator_reading(integration, entry_point_id)))
     return _decode(raw)
 
 
@@ -183,7 +183,7 @@ def read_all(redis: Redis, integration: str, entry_point_ids: Iterable[str]) -> 
     ids = list(dict.fromkeys(entry_point_ids))
     if not ids:
         return {}
-    values = redis.mget([keys.indicator_reading(integration, ep_id) for ep_id in ids])
+    values = replies.bytes_or_none_list(redis.mget([keys.indicator_reading(integration, ep_id) for ep_id in ids]))
     return {ep_id: _decode(raw) for ep_id, raw in zip(ids, values, strict=True)}
 
 

@@ -1,4 +1,4 @@
-"""The agent's side of the routing module over HTTP.
+"""The agent's side of media blending over HTTP.
 
 `POST /agent/login` takes the agent's Finesse login, verifies it against Finesse (a GET of the
 agent's own User with those credentials) and keeps the password encrypted, so the listener can open
@@ -27,7 +27,7 @@ from connector.blending.finesse.client import (
 from connector.blending.finesse.credentials import CredentialStore
 from connector.config.model import FinesseConfig
 from connector.runtime import Runtime
-from connector.store import keys
+from connector.store import keys, replies
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ LOCKOUT_SECONDS = 300
 
 
 def _runtime() -> Runtime:
-    return current_app.extensions["connector"]
+    runtime: Runtime = current_app.extensions["connector"]
+    return runtime
 
 
 def _error(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -67,10 +68,10 @@ def verify_agent_login(config: FinesseConfig, agent_id: str, login: str, passwor
 
 
 @blueprint.post("/agent/login")
-def agent_login():
+def agent_login() -> Response | tuple[Response, int]:
     config = _finesse()
     if config is None:
-        return _error(404, "routing_not_configured", "the routing module (finesse:) is not configured")
+        return _error(404, "routing_not_configured", "media blending (finesse:) is not configured")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _error(400, "invalid_payload", 'send JSON {"username": ..., "password": ...}')
@@ -80,7 +81,7 @@ def agent_login():
     runtime = _runtime()
     username = username.strip()
     failures_key = keys.agent_login_failures(username)
-    if int(runtime.redis.get(failures_key) or 0) >= MAX_FAILURES:
+    if int(replies.bytes_or_none(runtime.redis.get(failures_key)) or 0) >= MAX_FAILURES:
         return _error(429, "locked_out", f"too many failed logins; try again in {LOCKOUT_SECONDS // 60} minutes")
     registry = AgentRegistry(runtime.redis)
     agent_id = registry.agent_id_for_login(username) or username
@@ -90,7 +91,7 @@ def agent_login():
         pipe = runtime.redis.pipeline()
         pipe.incr(failures_key)
         pipe.expire(failures_key, LOCKOUT_SECONDS)
-        pipe.execute()
+        replies.execute(pipe)
         log.warning("agent login refused by Finesse", extra={"agent": agent_id})
         return _error(401, "invalid_credentials", "Finesse refused this username and password")
     except FinesseUnavailable:
@@ -102,7 +103,7 @@ def agent_login():
 
 
 @blueprint.post("/agent/logout")
-def agent_logout():
+def agent_logout() -> Response | tuple[Response, int]:
     body = request.get_json(silent=True) or {}
     username, password = body.get("username"), body.get("password")
     config = _finesse()
@@ -132,18 +133,18 @@ def _authorised(role: str = "viewer") -> bool:
 
 
 @blueprint.post("/api/v1/agents/sync")
-def request_sync():
+def request_sync() -> tuple[Response, int]:
     """On-demand agent sync: the listener runs it within a second (it owns the Finesse sessions)."""
     if not _authorised("editor"):
         return _error(401, "unauthorised", "send Authorization: Bearer <an editor's API token>")
     if _finesse() is None:
-        return _error(404, "routing_not_configured", "the routing module (finesse:) is not configured")
+        return _error(404, "routing_not_configured", "media blending (finesse:) is not configured")
     _runtime().redis.set(keys.agent_sync_requested(), "1", ex=300)
     return jsonify(status="sync requested"), 202
 
 
 @blueprint.get("/api/v1/agents")
-def list_agents():
+def list_agents() -> Response | tuple[Response, int]:
     if not _authorised():
         return _error(401, "unauthorised", "send Authorization: Bearer <API token> (issue one under Accounts)")
     runtime = _runtime()

@@ -22,7 +22,7 @@ from typing import Any
 from redis import Redis
 
 from connector.blending.machine import AgentState, Chat, Dialog, VoiceRequest, new_agent
-from connector.store import keys
+from connector.store import keys, replies
 
 # KEYS: lock, state, agents set. ARGV: token, state JSON, agent id.
 _SAVE = """
@@ -113,14 +113,16 @@ def _encode_profile(profile: AgentProfile) -> dict[str, str]:
     return {k: "" if v is None else str(v) for k, v in data.items()}
 
 
-def _decode_profile(agent_id: str, data: dict[Any, Any]) -> AgentProfile | None:
+def _decode_profile(agent_id: str, data: dict[bytes, bytes]) -> AgentProfile | None:
     if not data:
         return None
     raw = {_text(k): _text(v) for k, v in data.items() if _text(k) in _PROFILE_FIELDS}
     roles = tuple(json.loads(raw.pop("roles", "[]")))
-    optional = {name: raw.pop(name, "") or None for name in ("extension", "team_id", "team_name")}
+    extension, team_id, team_name = (raw.pop(name, "") or None for name in ("extension", "team_id", "team_name"))
     raw.pop("agent_id", None)
-    return AgentProfile(agent_id=agent_id, roles=roles, **optional, **raw)
+    return AgentProfile(
+        agent_id=agent_id, roles=roles, extension=extension, team_id=team_id, team_name=team_name, **raw
+    )
 
 
 class AgentRegistry:
@@ -148,14 +150,14 @@ class AgentRegistry:
         if profile.login_name:
             pipe.hset(keys.agent_logins(), profile.login_name.casefold(), profile.agent_id)
         pipe.sadd(keys.agents(), profile.agent_id)
-        pipe.execute()
+        replies.execute(pipe)
         return True
 
     def profile(self, agent_id: str) -> AgentProfile | None:
-        return _decode_profile(agent_id, self.redis.hgetall(keys.agent_profile(agent_id)))
+        return _decode_profile(agent_id, replies.bytes_hash(self.redis.hgetall(keys.agent_profile(agent_id))))
 
     def agent_id_for_login(self, login_name: str) -> str | None:
-        found = self.redis.hget(keys.agent_logins(), login_name.strip().casefold())
+        found = replies.bytes_or_none(self.redis.hget(keys.agent_logins(), login_name.strip().casefold()))
         return _text(found) if found else None
 
     def remove(self, agent_id: str) -> None:
@@ -167,16 +169,16 @@ class AgentRegistry:
         pipe.delete(keys.agent_profile(agent_id), keys.agent_state(agent_id))
         pipe.srem(keys.agents(), agent_id)
         pipe.srem(keys.blending_due(), agent_id)
-        pipe.execute()
+        replies.execute(pipe)
 
     def ids(self) -> list[str]:
-        return sorted(_text(m) for m in self.redis.smembers(keys.agents()))
+        return sorted(_text(m) for m in replies.bytes_set(self.redis.smembers(keys.agents())))
 
     # -- blending state ---------------------------------------------------------------------------
 
     def state(self, agent_id: str) -> AgentState:
         """The stored state (a fresh one for an unknown agent). Read without the lock: a snapshot."""
-        return decode_state(agent_id, self.redis.get(keys.agent_state(agent_id)))
+        return decode_state(agent_id, replies.bytes_or_none(self.redis.get(keys.agent_state(agent_id))))
 
     def records(self) -> list[AgentRecord]:
         """Every agent with profile and state, read in one round trip per kind."""
@@ -186,8 +188,8 @@ class AgentRegistry:
         pipe = self.redis.pipeline(transaction=False)
         for agent_id in ids:
             pipe.hgetall(keys.agent_profile(agent_id))
-        profiles = pipe.execute()
-        states = self.redis.mget([keys.agent_state(agent_id) for agent_id in ids])
+        profiles = replies.execute(pipe)
+        states = replies.bytes_or_none_list(self.redis.mget([keys.agent_state(agent_id) for agent_id in ids]))
         return [
             AgentRecord(agent_id, _decode_profile(agent_id, p), decode_state(agent_id, s))
             for agent_id, p, s in zip(ids, profiles, states, strict=True)
@@ -231,4 +233,4 @@ class AgentRegistry:
             self.redis.srem(keys.blending_due(), agent_id)
 
     def due(self) -> list[str]:
-        return sorted(_text(m) for m in self.redis.smembers(keys.blending_due()))
+        return sorted(_text(m) for m in replies.bytes_set(self.redis.smembers(keys.blending_due())))

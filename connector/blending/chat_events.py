@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from redis import Redis
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
 from connector.blending.events import ChatAssigned, ChatEnded, ChatEvent, ChatReadyChanged
-from connector.store import keys
+from connector.store import keys, replies
 
 GROUP = "listener"
 STREAM_MAX_LENGTH = 100_000
@@ -33,7 +34,7 @@ def publish_chat_ready(redis: Redis, agent_login: str, ready: bool) -> None:
     _publish(redis, {"kind": "ready", "agent": agent_login, "ready": "1" if ready else "0"})
 
 
-def _publish(redis: Redis, fields: dict[str, str]) -> None:
+def _publish(redis: Redis, fields: dict[FieldT, EncodableT]) -> None:
     fields["at"] = repr(time.time())
     redis.xadd(keys.chat_events(), fields, maxlen=STREAM_MAX_LENGTH, approximate=True)
 
@@ -71,12 +72,14 @@ class ChatEventConsumer:
 
     def read(self, block_ms: int = 1000, count: int = 100) -> list[ChatEntry]:
         start = "0" if self._pending_first else ">"
-        answer = self.redis.xreadgroup(
-            GROUP,
-            self.consumer,
-            {keys.chat_events(): start},
-            count=count,
-            block=None if self._pending_first else block_ms,
+        answer = replies.stream_reads(
+            self.redis.xreadgroup(
+                GROUP,
+                self.consumer,
+                {keys.chat_events(): start},
+                count=count,
+                block=None if self._pending_first else block_ms,
+            )
         )
         entries = [self._entry(entry_id, data) for _stream, items in answer or [] for entry_id, data in items]
         if self._pending_first and not entries:

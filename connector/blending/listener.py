@@ -1,4 +1,4 @@
-"""`python -m connector listen`: the routing module's long-lived process.
+"""`python -m connector listen`: the blending module's long-lived process.
 
 It watches Finesse node liveness (failover), keeps the agent registry in sync, receives voice
 events (XMPP for agents who logged in to the connector, REST polling with the admin account for the
@@ -127,7 +127,9 @@ class Listener:
         self._spawn("agent-sync", lambda: self._sync_loop(sync))
         if self.config.events == "xmpp":
             self.xmpp = XmppNotifications(
-                endpoint_provider(self.config, self.client), self.dispatcher.submit, media=bool(self.config.chat_mrd_id)
+                endpoint_provider(self.config, self.client),
+                self.dispatcher.submit,  # type: ignore[arg-type]  # media=True adds MediaStateChanged, which blend() lacks
+                media=bool(self.config.chat_mrd_id),
             ).start()
         self.polling = PollingSource(self.client, self._polled_agents, self.dispatcher.submit).start()
         self._spawn("credentials", self._watch_credentials)
@@ -271,7 +273,7 @@ def run_listener(runtime: Runtime) -> int:
     install(runtime)
     config = runtime.config.finesse
     if config is None:
-        log.error("the routing module is not configured: add a finesse: section to the provisioning files")
+        log.error("media blending is not configured: add a finesse: section to the provisioning files")
         return 2
     listener = Listener(runtime, config)
     stop = threading.Event()

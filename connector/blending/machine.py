@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from connector.blending.events import (
     BlendingEvent,
@@ -443,7 +443,7 @@ def _observe_refused(s: AgentState, e: FinesseRefused, p: Policy) -> AgentState:
         matches = e.request_id == r.request_id
     else:
         matches = r.state == e.requested_state
-    if not matches:
+    if r is None or not matches:  # r is None only if nothing matches; said so the type checker knows r below
         return replace(s, last_error=error)  # about an older request, already superseded
     return replace(s, request=replace(r, open=False), refused=r.state, last_error=error)
 
@@ -454,7 +454,8 @@ def _observe_chat_side_failed(s: AgentState, e: ChatSideFailed, p: Policy) -> Ag
     return replace(s, chat_held=not e.held, last_error=f"chat side: {e.message}")
 
 
-_OBSERVERS: dict[type, Callable[[AgentState, object, Policy], AgentState]] = {
+# The event's type selects its observer, which takes that type: Any is the one parameter type all share.
+_OBSERVERS: dict[type, Callable[[AgentState, Any, Policy], AgentState]] = {
     VoiceStateChanged: _observe_voice,
     DialogChanged: _observe_dialog,
     ChatAssigned: _observe_chat_assigned,

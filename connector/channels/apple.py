@@ -138,7 +138,8 @@ class Apple(Channel):
             data=encrypted,
             headers={"Content-Type": "application/octet-stream"},
         )
-        single = uploaded.get("singleFile") if isinstance(uploaded.get("singleFile"), dict) else {}
+        single_file = uploaded.get("singleFile")
+        single: dict[str, Any] = single_file if isinstance(single_file, dict) else {}
         checksum = single.get("fileChecksum")
         if not isinstance(checksum, str) or not checksum:
             raise RetryableError("Apple upload answered without singleFile.fileChecksum")

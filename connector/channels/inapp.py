@@ -14,7 +14,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import requests
 from flask import Request
@@ -199,6 +199,14 @@ def _raise_for_app(response: requests.Response) -> None:
         raise RetryableError(f"in-app delivery: HTTP {status}", wait=retry_after(response))
     reason = PERMANENT_REASONS.get(status, "the app refused the message")
     raise PermanentError(f"in-app delivery: HTTP {status}: {reason}")
+
+
+@overload
+def _string(body: dict[str, Any], key: str, *, required: Literal[True], where: str = "") -> str: ...
+
+
+@overload
+def _string(body: dict[str, Any], key: str, *, required: bool = False, where: str = "") -> str | None: ...
 
 
 def _string(body: dict[str, Any], key: str, *, required: bool = False, where: str = "") -> str | None:

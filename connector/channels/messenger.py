@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from flask import Request
 
@@ -29,6 +29,15 @@ MEDIA_TYPES = ("image", "video", "audio", "file")
 # With the HUMAN_AGENT tag (an App Review permission, asset option human_agent_tag) a human agent
 # may answer up to 7 days after the customer's last message.
 HUMAN_AGENT_WINDOW = timedelta(days=7)
+
+
+class _EventBase(TypedDict):
+    """The InboundEvent fields every event of one messaging item shares."""
+
+    channel: str
+    asset: str
+    customer: str
+    details: dict[str, Any]
 
 
 class Messenger(MetaChannel):
@@ -143,7 +152,7 @@ class Messenger(MetaChannel):
         for holder in (item, message, item.get("postback")):
             if isinstance(holder, dict) and isinstance(holder.get("referral"), dict):
                 details["referral"] = holder["referral"]  # m.me link / ad / Get Started referral
-        base = {"channel": self.name, "asset": self.asset.name, "customer": psid, "details": details}
+        base: _EventBase = {"channel": self.name, "asset": self.asset.name, "customer": psid, "details": details}
 
         if message is not None:
             return self._message(require(item, "message", where, dict), f"{where}.message", timestamp, base)
@@ -179,7 +188,7 @@ class Messenger(MetaChannel):
         log.info("messenger event not handled", extra={"asset": self.asset.name, "fields": ",".join(sorted(item)[:10])})
         return None
 
-    def _message(self, message: dict[str, Any], where: str, timestamp: float, base: dict[str, Any]) -> InboundEvent:
+    def _message(self, message: dict[str, Any], where: str, timestamp: float, base: _EventBase) -> InboundEvent:
         mid = require(message, "mid", where)
         text = optional(message, "text", where, str)
         attachments = tuple(self._attachments(message.get("attachments"), f"{where}.attachments"))

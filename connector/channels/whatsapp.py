@@ -173,7 +173,8 @@ class WhatsApp(MetaChannel):
         kind_name = require(message, "type", where)
         contact = contacts.get(sender) or {}
         details: dict[str, Any] = {"wa_id": contact.get("wa_id") or sender}
-        profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
+        raw_profile = contact.get("profile")
+        profile: dict[str, Any] = raw_profile if isinstance(raw_profile, dict) else {}
         if profile.get("name"):
             details["profile_name"] = profile["name"]
         for key in ("user_id", "parent_user_id", "username"):  # BSUID and usernames (2026)

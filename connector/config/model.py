@@ -124,7 +124,7 @@ class DefaultRule:
 
 @dataclass(frozen=True)
 class FinesseConfig:
-    """The routing module's section (docs/architecture.md, "Configuration concepts"); one per deployment."""
+    """The media-blending section (docs/architecture.md, "Configuration concepts"); one per deployment."""
 
     publisher: str
     subscriber: str | None = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,7 +25,7 @@ from redis import Redis
 
 from connector import channels
 from connector.config import model, schemas
-from connector.store import keys
+from connector.store import keys, replies
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,9 @@ class Stored:
 
 def item_key(kind: str, raw_or_item: Any) -> str:
     """The key of an item inside its kind: `channel/name` for assets, the name otherwise."""
-    get = raw_or_item.get if isinstance(raw_or_item, Mapping) else lambda k: getattr(raw_or_item, k, None)
+    get: Callable[[str], Any] = (
+        raw_or_item.get if isinstance(raw_or_item, Mapping) else lambda k: getattr(raw_or_item, k, None)
+    )
     if kind == "assets":
         return f"{get('channel')}/{get('name')}"
     return str(get("name"))
@@ -79,7 +81,7 @@ def validate(kind: str, raw: Any) -> Any:
         raise ValueError(f"unknown kind {kind!r}")
     if not isinstance(raw, Mapping):
         raise ConfigInvalid({"_schema": ["an item must be a mapping"]})
-    loaders = {
+    loaders: dict[str, Callable[[dict[str, Any]], Any]] = {
         "integrations": lambda d: schemas.IntegrationSchema().load(d),
         "assets": schemas.load_asset,
         "rules": lambda d: schemas.RuleSchema().load(d),
@@ -135,7 +137,7 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 def masked(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of `raw` with every secret that is set shown as MASK."""
-    copy = json.loads(json.dumps(raw, default=str))
+    copy: dict[str, Any] = json.loads(json.dumps(raw, default=str))
     for path in SECRET_FIELDS[kind]:
         if get_path(copy, path):
             set_path(copy, path, MASK)
@@ -145,7 +147,7 @@ def masked(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 def keep_secrets(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """`new` with each secret that came back as MASK, or empty, replaced by the stored one: an
     operator editing other fields never has to retype (or see) a secret."""
-    merged = json.loads(json.dumps(new, default=str))
+    merged: dict[str, Any] = json.loads(json.dumps(new, default=str))
     for path in SECRET_FIELDS[kind]:
         value = get_path(merged, path)
         if value in (MASK, "", None) and get_path(old, path):
@@ -167,28 +169,31 @@ class ConfigOverrides:
         self.redis = redis
 
     def version(self) -> int:
-        return int(self.redis.get(keys.config_version()) or 0)
+        return int(replies.bytes_or_none(self.redis.get(keys.config_version())) or 0)
 
     # -- reading --------------------------------------------------------------------------------
 
     def raw_items(self, kind: str) -> dict[str, dict[str, Any]]:
         """key → raw mapping, in key order."""
-        stored = self.redis.hgetall(keys.config_items(kind))
+        stored = replies.bytes_hash(self.redis.hgetall(keys.config_items(kind)))
         return {k.decode(): json.loads(v) for k, v in sorted(stored.items())}
 
     def raw(self, kind: str, key: str) -> dict[str, Any]:
-        value = self.redis.hget(keys.config_items(kind), key)
+        value = replies.bytes_or_none(self.redis.hget(keys.config_items(kind), key))
         if value is None:
             raise NotFound(f"no {kind[:-1]} {key!r} made in the UI or API")
-        return json.loads(value)
+        item: dict[str, Any] = json.loads(value)  # stored by save(): a JSON object
+        return item
 
     def rule_order(self) -> list[str]:
-        return [name.decode() for name in self.redis.lrange(keys.config_rule_order(), 0, -1)]
+        order = replies.bytes_list(self.redis.lrange(keys.config_rule_order(), 0, -1))
+        return [name.decode() for name in order]
 
     def templates(self) -> dict[str, dict[str, str]]:
         """locale → type → text of the deployment-wide overrides."""
         result: dict[str, dict[str, str]] = {}
-        for key, text in self.redis.hgetall(keys.config_templates()).items():
+        stored = replies.bytes_hash(self.redis.hgetall(keys.config_templates()))
+        for key, text in stored.items():
             locale, _, message_type = key.decode().partition("/")
             result.setdefault(locale, {})[message_type] = text.decode()
         return result
@@ -206,7 +211,11 @@ class ConfigOverrides:
             "assets": {item_key("assets", a) for a in assets},
             "rules": {r.name for r in rules},
         }
-        targets = {"integrations": integrations, "assets": assets, "rules": rules}
+        targets: dict[str, list[model.Integration] | list[model.Asset] | list[model.Rule]] = {
+            "integrations": integrations,
+            "assets": assets,
+            "rules": rules,
+        }
         for kind in KINDS:
             for key, raw in self.raw_items(kind).items():
                 if key in taken[kind]:
@@ -234,7 +243,7 @@ class ConfigOverrides:
         if not isinstance(raw, Mapping):
             raise ConfigInvalid({"_schema": ["an item must be a mapping"]})
         key = item_key(kind, raw)
-        existing = self.redis.hget(keys.config_items(kind), key)
+        existing = replies.bytes_or_none(self.redis.hget(keys.config_items(kind), key))
         if not create:
             if existing is None:
                 raise NotFound(f"no {kind[:-1]} {key!r} made in the UI or API")
@@ -253,7 +262,7 @@ class ConfigOverrides:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.config_items(kind), key, json.dumps(stored, sort_keys=True))
         pipe.incr(keys.config_version())
-        pipe.execute()
+        replies.execute(pipe)
         log.info("configuration saved", extra={"kind": kind, "item": key, "new_item": create})
         return Stored(stored, item)
 
@@ -271,7 +280,7 @@ class ConfigOverrides:
         if kind == "rules":
             pipe.lrem(keys.config_rule_order(), 0, key)
         pipe.incr(keys.config_version())
-        pipe.execute()
+        replies.execute(pipe)
         log.info("configuration deleted", extra={"kind": kind, "item": key})
 
     def set_rule_order(self, names: Iterable[str], config: model.Config) -> list[str]:
@@ -293,7 +302,7 @@ class ConfigOverrides:
         if names:
             pipe.rpush(keys.config_rule_order(), *names)
         pipe.incr(keys.config_version())
-        pipe.execute()
+        replies.execute(pipe)
         return names
 
     def save_template(self, locale: str, message_type: str, text: str) -> None:
@@ -302,7 +311,7 @@ class ConfigOverrides:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.config_templates(), f"{locale}/{message_type}", text)
         pipe.incr(keys.config_version())
-        pipe.execute()
+        replies.execute(pipe)
 
     def reset_template(self, locale: str, message_type: str) -> bool:
         """Back to the shipped file; False if there was no override."""
@@ -310,7 +319,7 @@ class ConfigOverrides:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hdel(keys.config_templates(), f"{locale}/{message_type}")
         pipe.incr(keys.config_version())
-        removed, _ = pipe.execute()
+        removed, _ = replies.execute(pipe)
         return bool(removed)
 
     def _check_rule(self, rule: model.Rule, config: model.Config) -> None:
@@ -338,7 +347,7 @@ def ordered_rules(rules: Iterable[model.Rule], order: list[str]) -> list[model.R
 
 def _check_template_key(locale: str, message_type: str) -> None:
     errors: dict[str, list[str]] = {}
-    if not schemas.LOCALE.regex.match(locale or ""):
+    if not schemas.LOCALE_PATTERN.match(locale or ""):
         errors["locale"] = ["not a locale like en or pt_BR"]
     if message_type not in schemas.MESSAGE_TYPES:
         errors["type"] = [f"use one of {', '.join(schemas.MESSAGE_TYPES)}"]
@@ -347,9 +356,9 @@ def _check_template_key(locale: str, message_type: str) -> None:
 
 
 def _check_entry_points_kept(integration: model.Integration, config: model.Config) -> None:
-    rules = [r for r in config.rules if r.action.forward_to == integration.name]
+    rules: list[model.Rule | model.DefaultRule] = [r for r in config.rules if r.action.forward_to == integration.name]
     if config.default_rule is not None and config.default_rule.action.forward_to == integration.name:
-        rules.append(config.default_rule)  # type: ignore[arg-type]
+        rules.append(config.default_rule)
     gone = [
         f"{r.action.entry_point} (rule {r.name})" for r in rules if not integration.entry_point(r.action.entry_point)
     ]
@@ -358,7 +367,12 @@ def _check_entry_points_kept(integration: model.Integration, config: model.Confi
 
 
 def _provisioned_source(kind: str, key: str, provisioned: model.Config) -> str | None:
-    items = {"integrations": provisioned.integrations, "assets": provisioned.assets, "rules": provisioned.rules}[kind]
+    by_kind: dict[str, tuple[model.Integration, ...] | tuple[model.Asset, ...] | tuple[model.Rule, ...]] = {
+        "integrations": provisioned.integrations,
+        "assets": provisioned.assets,
+        "rules": provisioned.rules,
+    }
+    items = by_kind[kind]
     found = next((i for i in items if item_key(kind, i) == key), None)
     return (found.source or "a provisioned file") if found is not None else None
 

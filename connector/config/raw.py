@@ -6,6 +6,7 @@ export states what is in effect). Secrets come out as they are in the model: cal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -17,10 +18,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return _plain_dict(value)
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def _plain_dict(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in data.items()}
 
 
 def integration(item: model.Integration) -> dict[str, Any]:
@@ -35,7 +40,7 @@ def integration(item: model.Integration) -> dict[str, Any]:
     for optional in ("version", "client_key", "client_secret", "ca_bundle"):
         if data[optional] is None:
             data.pop(optional)
-    return _plain(data)
+    return _plain_dict(data)
 
 
 def asset(item: model.Asset) -> dict[str, Any]:
@@ -43,7 +48,7 @@ def asset(item: model.Asset) -> dict[str, Any]:
     if item.default_locale:
         data["default_locale"] = item.default_locale
     data.update({k: v for k, v in item.options.items() if v is not None})
-    return _plain(data)
+    return _plain_dict(data)
 
 
 def rule(item: model.Rule) -> dict[str, Any]:
@@ -52,10 +57,10 @@ def rule(item: model.Rule) -> dict[str, Any]:
     for optional in ("keyword", "start", "end"):
         if data[optional] is None:
             data.pop(optional)
-    return _plain(data)
+    return _plain_dict(data)
 
 
-BY_KIND = {"integrations": integration, "assets": asset, "rules": rule}
+BY_KIND: dict[str, Callable[[Any], dict[str, Any]]] = {"integrations": integration, "assets": asset, "rules": rule}
 
 
 def of(kind: str, item: Any) -> dict[str, Any]:

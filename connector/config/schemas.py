@@ -36,7 +36,9 @@ MESSAGE_TYPES = (
     "queue_status",
 )
 NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", error="use 1-64 letters, digits, _ . -")
-LOCALE = validate.Regexp(r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$", error="not a locale like en or pt_BR")
+LOCALE_PATTERN = re.compile(r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$")
+"""A locale name (`en`, `pt_BR`). Match with this rather than `LOCALE.regex`, typed str-or-bytes by marshmallow."""
+LOCALE = validate.Regexp(LOCALE_PATTERN, error="not a locale like en or pt_BR")
 URL = validate.URL(schemes={"http", "https"}, require_tld=False)
 
 
@@ -137,7 +139,8 @@ def load_asset(data: Any, partial: tuple[str, ...] = ()) -> model.Asset:
     schema = ASSET_SCHEMAS.get(channel) if isinstance(channel, str) else None
     if schema is None:
         raise ValidationError({"channel": [f"must be one of: {', '.join(CHANNELS)}"]})
-    return schema().load(data, partial=partial)
+    asset: model.Asset = schema().load(data, partial=partial)  # marshmallow's load is unannotated; `make` builds it
+    return asset
 
 
 # -- integrations ---------------------------------------------------------------------------------
@@ -187,7 +190,7 @@ def message_override_errors(messages: dict[str, Any]) -> dict[str, list[str]]:
         if key in MESSAGE_TYPES:
             if not isinstance(value, str):
                 errors[key] = ["must be the template text"]
-        elif LOCALE.regex.match(key):
+        elif LOCALE_PATTERN.match(key):
             if not isinstance(value, dict):
                 errors[key] = ["a locale holds {message type: template text}"]
                 continue
@@ -322,7 +325,7 @@ class DefaultRuleSchema(StrictSchema):
         return model.DefaultRule(**data)
 
 
-# -- routing module -------------------------------------------------------------------------------
+# -- media blending (finesse:) ----------------------------------------------------------------------------
 
 
 class FinesseSchema(StrictSchema):

@@ -19,15 +19,16 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import str_join
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.config.model import EntryPoint
-from connector.config.schemas import LOCALE, MESSAGE_TYPES
+from connector.config.schemas import LOCALE_PATTERN, MESSAGE_TYPES
 from connector.messages.context import VARIABLES, MessageContext
 from connector.messages.text import truncate_text
 
@@ -47,6 +48,9 @@ Overrides = Mapping[str, Mapping[str, str]]
 """Deployment-wide template overrides: locale → message type → text (Config.templates)."""
 
 _loop_budget: ContextVar[list[int] | None] = ContextVar("message_template_loop_budget", default=None)
+_V = TypeVar("_V")
+_ATTRIBUTE_ACCESS: tuple[type[nodes.Getattr | nodes.Getitem], ...] = (nodes.Getattr, nodes.Getitem)
+"""`x.name` and `x[key]` (typed as their union, so `find_all` yields either, not any expression)."""
 
 
 class TemplateError(Exception):
@@ -65,7 +69,7 @@ def _refuse(what: str) -> SecurityError:
     return SecurityError(f"{what} is not allowed in a message template")
 
 
-def _check_size(value: Any) -> Any:
+def _check_size(value: _V) -> _V:
     if isinstance(value, str | list | tuple) and len(value) > MAX_SIZE:
         raise _refuse(f"a text or list longer than {MAX_SIZE}")
     return value
@@ -245,7 +249,7 @@ class MessageTemplates:
         """Locale folders present (names like en, es, pt_BR), sorted."""
         if not self.directory.is_dir():
             return []
-        return sorted(p.name for p in self.directory.iterdir() if p.is_dir() and LOCALE.regex.match(p.name))
+        return sorted(p.name for p in self.directory.iterdir() if p.is_dir() and LOCALE_PATTERN.match(p.name))
 
     def source(
         self,
@@ -386,7 +390,7 @@ class MessageTemplates:
                 f"unknown variable {name!r}: use one of {', '.join(VARIABLES)}",
                 name_node.lineno if name_node else None,
             )
-        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        for node in tree.find_all(_ATTRIBUTE_ACCESS):
             attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
             if isinstance(attr, str) and attr.startswith("_"):
                 raise TemplateError(str(_refuse(f"the attribute {attr!r}")), node.lineno)

@@ -22,7 +22,7 @@ from typing import Any
 from redis import Redis
 
 from connector.conversations import State
-from connector.store import keys, threads
+from connector.store import keys, replies, threads
 from connector.store.boxes import Box
 
 PER_PAGE = 50
@@ -108,10 +108,10 @@ def listing(
     """Conversations newest activity first, one page of them."""
     filters = filters or Filters()
     page, per_page = max(1, page), max(1, per_page)
-    total = int(redis.zcard(keys.threads_by_activity()))
+    total = replies.integer(redis.zcard(keys.threads_by_activity()))
     if not filters.any:
         start = (page - 1) * per_page
-        scored = redis.zrevrange(keys.threads_by_activity(), start, start + per_page, withscores=True)
+        scored = replies.scored(redis.zrevrange(keys.threads_by_activity(), start, start + per_page, withscores=True))
         rows = _summaries(redis, scored)
         return Listing(rows[:per_page], page, per_page, len(scored) > per_page, total, len(scored), False)
 
@@ -120,7 +120,9 @@ def listing(
     scanned, offset = 0, 0
     while len(found) < skip + wanted and scanned < scan_limit:
         batch = min(SCAN_BATCH, scan_limit - scanned)
-        scored = redis.zrevrange(keys.threads_by_activity(), offset, offset + batch - 1, withscores=True)
+        scored = replies.scored(
+            redis.zrevrange(keys.threads_by_activity(), offset, offset + batch - 1, withscores=True)
+        )
         if not scored:
             break
         offset += len(scored)
@@ -134,9 +136,10 @@ def listing(
 def _summaries(redis: Redis, scored: Sequence[tuple[bytes, float]]) -> list[Summary]:
     pipe = redis.pipeline(transaction=False)
     for member, _ in scored:
-        pipe.hmget(keys.thread(member.decode()), _LIST_FIELDS)
+        pipe.hmget(keys.thread(member.decode()), list(_LIST_FIELDS))
     rows = []
-    for (member, score), values in zip(scored, pipe.execute(), strict=True):
+    answers = replies.execute(pipe)
+    for (member, score), values in zip(scored, answers, strict=True):
         data = dict(zip(_LIST_FIELDS, (v.decode() if v else "" for v in values), strict=True))
         rows.append(
             Summary(
@@ -229,7 +232,7 @@ def detail(redis: Redis, thread_id: str) -> Detail | None:
     pipe.hgetall(keys.retry_state(thread_id))
     pipe.pttl(keys.lease(thread_id))
     pipe.exists(keys.wake(thread_id))
-    score, timeline, in_len, in_items, out_len, out_items, retry, lease_ms, wake = pipe.execute()
+    score, timeline, in_len, in_items, out_len, out_items, retry, lease_ms, wake = replies.execute(pipe)
     if not thread.channel and score is None and not timeline and not in_len and not out_len:
         return None
     retry = {k.decode(): v.decode() for k, v in retry.items()}

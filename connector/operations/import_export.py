@@ -278,7 +278,11 @@ def _parse(text: str, problem: Any) -> dict[str, Any] | None:
         problem("file", None, "the file is empty: paste or upload a provisioning file (entrypoints/*.yaml)")
         return None
     try:
-        return schemas.FileSchema().load(document if isinstance(document, dict) else {"_": document})
+        # marshmallow's load is unannotated; FileSchema (no post_load) loads a mapping to a dict.
+        sections: dict[str, Any] = schemas.FileSchema().load(
+            document if isinstance(document, dict) else {"_": document}
+        )
+        return sections
     except ValidationError as exc:
         for field_name, messages in flatten_errors(exc.messages).items():
             for message in messages:
@@ -394,7 +398,7 @@ def _reference_problems(
 
 
 def _resolve(kind: str, data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    resolved = _copy(data)
+    resolved: dict[str, Any] = _copy(data)  # a copy of a dict is a dict
     for path in SECRET_FIELDS[kind]:
         value = get_path(resolved, path)
         if isinstance(value, str):

@@ -27,7 +27,7 @@ from connector.channels import channel_class
 from connector.channels.sending import OutboundText, Recipient
 from connector.config import model
 from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound
-from connector.config.schemas import LOCALE, MESSAGE_TYPES
+from connector.config.schemas import LOCALE_PATTERN, MESSAGE_TYPES
 from connector.errors import PermanentError, RetryableError
 from connector.messages.context import MessageContext, customer_context, entry_point_context, sample_context
 from connector.messages.templates import MessageTemplates, TemplateError
@@ -203,7 +203,7 @@ class TemplateEditor:
         TemplateError (with its line) exactly when saving would be refused."""
         if message_type not in MESSAGE_TYPES:
             raise ConfigInvalid({"type": [f"use one of {', '.join(MESSAGE_TYPES)}"]})
-        if not LOCALE.regex.match(locale or ""):
+        if not LOCALE_PATTERN.match(locale or ""):
             raise ConfigInvalid({"locale": ["not a locale like en or pt_BR"]})
         self.templates.validate(text)
         return self.templates.render_source(text, self.sample(message_type, locale, scope))
@@ -336,7 +336,7 @@ class TemplateEditor:
         errors: dict[str, list[str]] = {}
         if message_type not in MESSAGE_TYPES:
             errors["type"] = [f"use one of {', '.join(MESSAGE_TYPES)}"]
-        if not LOCALE.regex.match(locale or ""):
+        if not LOCALE_PATTERN.match(locale or ""):
             errors["locale"] = ["not a locale like en or pt_BR"]
         elif not scope.deployment and locale not in self.locales(config):
             errors["locale"] = [

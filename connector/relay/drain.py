@@ -25,8 +25,8 @@ from connector.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, e
 from connector.relay import breaker, retry, to_customer
 from connector.relay.breaker import Breaker, Parked, service_of
 from connector.runtime import Runtime, current
-from connector.store import dead_letters, keys, threads
-from connector.store.boxes import LEASE_LOST, TIMELINE_LIMIT, Box, Held
+from connector.store import dead_letters, keys, replies, threads
+from connector.store.boxes import LEASE_LOST, TIMELINE_LIMIT, Box, Held, LeaseLost
 from connector.store.effects import Effects
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def _drain_held(runtime: Runtime, thread_id: str, held: Held) -> int:
                 heads[box] = None
                 continue
             handled += 1
-            heads[box] = outcome  # type: ignore[assignment]
+            heads[box] = outcome  # type: ignore[assignment]  # both markers are ruled out above (`is` does not narrow)
     return handled
 
 
@@ -139,7 +139,9 @@ class _BackingOff:
 _BACKING_OFF = _BackingOff()
 
 
-def _handle_one(runtime: Runtime, thread_id: str, token: str, box: Box, item: bytes) -> object:
+def _handle_one(
+    runtime: Runtime, thread_id: str, token: str, box: Box, item: bytes
+) -> bytes | LeaseLost | _BackingOff | None:
     """Handle and commit one head item; the box's next head, LEASE_LOST, or _BACKING_OFF."""
     effects = Effects(runtime.redis, box, thread_id)
     try:
@@ -214,7 +216,7 @@ def _note_retry(runtime: Runtime, thread_id: str, box: Box, exc: RetryableError,
     runtime.dispatch.defer(thread_id, box, decision.until, client=pipe)
     if exc.service is not None:
         breaker.park(pipe, exc.service, thread_id, time.time())
-    pipe.execute()
+    replies.execute(pipe)
 
 
 def handle_event(
@@ -348,4 +350,4 @@ def _record_unrouted(runtime: Runtime, event: InboundEvent, decision: rules.Deci
     pipe = runtime.redis.pipeline()
     pipe.lpush(keys.unrouted(), json.dumps(record))
     pipe.ltrim(keys.unrouted(), 0, 999)
-    pipe.execute()
+    replies.execute(pipe)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from redis import Redis
 
 from connector.settings import Settings
-from connector.store import keys
+from connector.store import keys, replies
 from connector.store.boxes import Box
 
 
@@ -32,7 +32,7 @@ class RetryDecision:
 def backoff_seconds(attempts: int, base: float, cap: float, hint: float | None = None) -> float:
     """Exponential backoff with jitter in [½, 1] of the step (so retries of many threads spread
     out), never shorter than the server's own hint (429 Retry-After)."""
-    step = min(cap, base * (2 ** max(attempts - 1, 0)))
+    step: float = min(cap, base * (2 ** max(attempts - 1, 0)))  # int ** int is Any to typeshed
     wait = step * (0.5 + random.random() / 2)
     return max(wait, hint or 0.0)
 
@@ -51,7 +51,7 @@ def record_failure(
     """Count the head's failure and choose its retry time: the backoff, or `not_after` when that is
     sooner (the thread probes a service whose breaker it opened)."""
     digest = hashlib.sha256(item).hexdigest()[:16]
-    raw = redis.hget(keys.retry_state(thread_id), box.value)
+    raw = replies.bytes_or_none(redis.hget(keys.retry_state(thread_id), box.value))
     state = json.loads(raw) if raw else {}
     if state.get("digest") != digest:
         state = {"digest": digest, "attempts": 0, "first_at": now}

@@ -300,7 +300,7 @@ class ItemDelivery:
         self.effects.record(key)
 
     def _publish(self, publish: Callable[..., None], agent: str, key: str) -> None:
-        """Tell the blending module (routing/) that an agent's chat began or ended."""
+        """Tell the blending module (blending/) that an agent's chat began or ended."""
         if self.effects.get(key) is None and self.thread.remote_id:
             publish(self.runtime.redis, agent, self.thread.remote_id)
             self.effects.record(key)

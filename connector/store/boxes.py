@@ -24,9 +24,10 @@ from enum import StrEnum
 from functools import partial
 
 from redis import Redis
+from redis.typing import EncodableT
 
 from connector.channels.base import InboundEvent
-from connector.store import keys
+from connector.store import keys, replies
 from connector.store.dispatch import CLAIM
 from connector.store.thread_script import ThreadScript
 
@@ -178,7 +179,7 @@ class Boxes:
             pipe = self.redis.pipeline(transaction=False)
             for event in events:
                 append_event(event, pipe)
-            results = pipe.execute()
+            results = replies.execute(pipe)
         return [
             Accepted(event, duplicate=(result == -1), dispatch_slot=int(result) if result > 0 else None)
             for event, result in zip(events, results, strict=True)
@@ -200,7 +201,7 @@ class Boxes:
         With `client` a pipeline, the call is queued on it; otherwise it runs at once on this
         thread's own connection (the intake's fast path, store/thread_script.py)."""
         script = self._append_one if client is None else partial(self._accept, client=client)
-        return script(
+        result: int = script(
             keys=[
                 dedupe_key,
                 box.key(thread_id),
@@ -213,6 +214,7 @@ class Boxes:
             ],
             args=[dedupe_ttl_seconds, item, thread_id, self.wake_ttl_seconds, self.dispatchers, box.value],
         )
+        return result
 
     # -- drain --------------------------------------------------------------------------------
 
@@ -253,7 +255,7 @@ class Boxes:
         """Pop the handled head of `box`, record its timeline entry and the thread, forget its retry
         state and effects, renew the lease, all in one atomic step; returns the box's next head
         (None: empty), or LEASE_LOST."""
-        args: list[object] = [
+        args: list[EncodableT] = [
             token,
             item,
             json.dumps(entry, separators=(",", ":")) if entry else "",
@@ -299,13 +301,13 @@ class Boxes:
     # -- inspection (sweeper, tests) ----------------------------------------------------------
 
     def head(self, thread_id: str, box: Box = Box.IN) -> bytes | None:
-        return self.redis.lindex(box.key(thread_id), 0)
+        return replies.bytes_or_none(self.redis.lindex(box.key(thread_id), 0))
 
     def length(self, thread_id: str, box: Box = Box.IN) -> int:
-        return int(self.redis.llen(box.key(thread_id)))
+        return replies.integer(self.redis.llen(box.key(thread_id)))
 
     def active(self) -> list[str]:
-        return sorted(m.decode() for m in self.redis.smembers(keys.active_inboxes()))
+        return sorted(m.decode() for m in replies.bytes_set(self.redis.smembers(keys.active_inboxes())))
 
     def stranded(self, thread_id: str, now: float | None = None) -> bool:
         """Items due, no drain holding the lease and no wake-up queued: nobody will come. Items of
@@ -324,8 +326,8 @@ class Boxes:
                 pipe.exists(keys.lease(thread_id), keys.wake(thread_id))
                 pipe.llen(keys.inbox(thread_id))
                 pipe.llen(keys.outbox(thread_id))
-                pipe.hmget(keys.retry_state(thread_id), "in_until", "out_until")
-            answers = pipe.execute()
+                pipe.hmget(keys.retry_state(thread_id), ["in_until", "out_until"])
+            answers = replies.execute(pipe)
             for index, thread_id in enumerate(chunk):
                 held_or_queued, length_in, length_out, (until_in, until_out) = answers[4 * index : 4 * index + 4]
                 if held_or_queued:

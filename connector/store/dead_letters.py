@@ -15,7 +15,7 @@ from typing import Any
 
 from redis import Redis
 
-from connector.store import keys
+from connector.store import keys, replies
 from connector.store.boxes import Box, Boxes
 
 DEAD_LETTER_LIMIT = 10_000
@@ -52,20 +52,20 @@ def add(redis: Redis, thread_id: str, box: Box, item: bytes | str, reason: str, 
     pipe.set(keys.dead_letter(letter.id), json.dumps(asdict(letter)))
     pipe.lpush(keys.dead_letters(), letter.id)
     pipe.ltrim(keys.dead_letters(), 0, DEAD_LETTER_LIMIT - 1)
-    pipe.execute()
+    replies.execute(pipe)
     return letter
 
 
 def get(redis: Redis, letter_id: str) -> DeadLetter | None:
-    raw = redis.get(keys.dead_letter(letter_id))
+    raw = replies.bytes_or_none(redis.get(keys.dead_letter(letter_id)))
     return DeadLetter(**json.loads(raw)) if raw else None
 
 
 def listing(redis: Redis, start: int = 0, count: int = 100) -> list[DeadLetter]:
-    ids = [i.decode() for i in redis.lrange(keys.dead_letters(), start, start + count - 1)]
+    ids = [i.decode() for i in replies.bytes_list(redis.lrange(keys.dead_letters(), start, start + count - 1))]
     if not ids:
         return []
-    found = redis.mget([keys.dead_letter(i) for i in ids])  # one round trip for the page
+    found = replies.bytes_or_none_list(redis.mget([keys.dead_letter(i) for i in ids]))  # one round trip for the page
     return [DeadLetter(**json.loads(raw)) for raw in found if raw]
 
 
@@ -73,7 +73,7 @@ def delete(redis: Redis, letter_id: str) -> bool:
     pipe = redis.pipeline()
     pipe.delete(keys.dead_letter(letter_id))
     pipe.lrem(keys.dead_letters(), 0, letter_id)
-    removed, _ = pipe.execute()
+    removed, _ = replies.execute(pipe)
     return bool(removed)
 
 

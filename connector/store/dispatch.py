@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from redis import Redis
 
-from connector.store import keys
+from connector.store import keys, replies
 
 # Claims a dispatcher slot. The slots are a ZSET id → last heartbeat (Redis time); a slot not
 # heard from for `ttl` seconds belonged to a killed job and is reaped, so a crash never shrinks the
@@ -97,9 +97,10 @@ class Dispatch:
     def next_ready(self, wait_seconds: float) -> str | None:
         """The next ready thread, waiting up to `wait_seconds` for one (0: no wait)."""
         if wait_seconds <= 0:
-            raw = self.redis.lpop(keys.ready())
+            raw = replies.bytes_or_none(self.redis.lpop(keys.ready()))
         else:
-            popped = self.redis.blpop([keys.ready()], timeout=wait_seconds)
+            reply = self.redis.blpop([keys.ready()], timeout=wait_seconds)  # type: ignore[arg-type]  # seconds may be decimal since Redis 6; redis-py says int
+            popped = replies.popped(reply)
             raw = popped[1] if popped else None
         return raw.decode() if raw is not None else None
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from redis import Redis
 
-from connector.store import keys
+from connector.store import keys, replies
 from connector.store.boxes import Box
 
 
@@ -23,7 +23,7 @@ class Effects:
         self.key = keys.effects(box.value, thread_id)
 
     def get(self, effect: str) -> str | None:
-        raw = self.redis.hget(self.key, effect)
+        raw = replies.bytes_or_none(self.redis.hget(self.key, effect))
         return raw.decode() if raw is not None else None
 
     def record(self, effect: str, result: str = "1") -> None:

@@ -20,13 +20,22 @@ import os
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from redis import Redis
 from redis.commands.core import Script
-from redis.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+
+
+class _Connection(Protocol):
+    """What a call uses of a redis-py connection (`AbstractConnection`, whose methods carry no types)."""
+
+    def pack_command(self, *args: Any) -> list[bytes | memoryview]: ...
+
+    def send_packed_command(self, command: list[bytes | memoryview], check_health: bool = True) -> None: ...
+
+    def read_response(self) -> Any: ...
 
 
 class ThreadScript:
@@ -41,7 +50,7 @@ class ThreadScript:
 
     def __call__(self, keys: Sequence[str], args: Sequence[str | int | float]) -> Any:
         command = ("EVALSHA", self.script.sha, len(keys), *keys, *args)
-        connection: AbstractConnection | None = getattr(self._local, "connection", None)
+        connection: _Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             pool = self.redis.connection_pool
             connection = pool.connection_class(**pool.connection_kwargs)
@@ -58,7 +67,7 @@ class ThreadScript:
     def forget_connections(self) -> None:
         self._local = threading.local()
 
-    def _run(self, connection: AbstractConnection, command: tuple[Any, ...]) -> Any:
+    def _run(self, connection: _Connection, command: tuple[Any, ...]) -> Any:
         packed = connection.pack_command(*command)
         try:
             connection.send_packed_command(packed)

@@ -12,7 +12,7 @@ from redis import Redis
 
 from connector.channels.sending import Recipient
 from connector.conversations import State
-from connector.store import keys
+from connector.store import keys, replies
 
 
 @dataclass
@@ -73,7 +73,7 @@ _TIMES = ("started_at", "last_inbound_at", "queued_at", "unavailable_until", "ty
 
 
 def load(redis: Redis, thread_id: str) -> Thread:
-    raw = {k.decode(): v.decode() for k, v in redis.hgetall(keys.thread(thread_id)).items()}
+    raw = {k.decode(): v.decode() for k, v in replies.bytes_hash(redis.hgetall(keys.thread(thread_id))).items()}
     thread = Thread(id=thread_id)
     for name in _SCALARS:
         if raw.get(name):
@@ -113,4 +113,4 @@ def merge_details(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[st
 
 
 def timeline(redis: Redis, thread_id: str) -> list[dict[str, Any]]:
-    return [json.loads(item) for item in redis.lrange(keys.timeline(thread_id), 0, -1)]
+    return [json.loads(item) for item in replies.bytes_list(redis.lrange(keys.timeline(thread_id), 0, -1))]

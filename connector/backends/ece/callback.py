@@ -33,7 +33,7 @@ from connector.errors import (
     WebhookError,
 )
 from connector.runtime import Runtime
-from connector.store import keys
+from connector.store import keys, replies
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,8 @@ DEDUPE_TTL_SECONDS = 7 * 24 * 3600
 
 
 def _runtime() -> Runtime:
-    return current_app.extensions["connector"]
+    runtime: Runtime = current_app.extensions["connector"]
+    return runtime
 
 
 @blueprint.route("/ece/<integration_name>/callback", methods=["POST"])
@@ -62,7 +63,7 @@ def receive(integration_name: str) -> Response:
     accepted = duplicates = unknown = 0
     for event in sorted(events, key=_order):
         conversation = event["conversation"]["id"]
-        mapped = runtime.redis.get(keys.ece_conversation(integration.name, conversation))
+        mapped = replies.bytes_or_none(runtime.redis.get(keys.ece_conversation(integration.name, conversation)))
         extra = {"integration": integration.name, "remote": conversation, "ece_event": event["id"]}
         if mapped is None:
             unknown += 1

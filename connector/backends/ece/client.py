@@ -31,7 +31,7 @@ from connector.config import ece_paths as paths
 from connector.config.model import Integration
 from connector.errors import ConversationGone, PermanentError, RetryableError
 from connector.http_session import outbound_session, retry_after
-from connector.store import keys
+from connector.store import keys, replies
 
 __all__ = ["Availability", "EceClient", "EntryPointConfiguration", "StartedConversation", "client_for"]
 
@@ -177,7 +177,7 @@ class EceClient:
     def _renewed_token(self, rejected: str) -> str:
         """A token to replace `rejected`: another worker's newer one if it already renewed, else a fresh
         one (after an ECE restart, workers that meet the 401 later reuse the first renewal)."""
-        cached = self.redis.get(self._token_key)
+        cached = replies.bytes_or_none(self.redis.get(self._token_key))
         current = cached.decode() if isinstance(cached, bytes) else cached
         if current and current != rejected:
             return current
@@ -196,7 +196,7 @@ class EceClient:
         meets 409 asks again with `fresh`."""
         cache_key = keys.ece_entry_point_config(self.name, entry_point_id)
         if not fresh:
-            cached = self.redis.get(cache_key)
+            cached = replies.bytes_or_none(self.redis.get(cache_key))
             if cached:
                 data = json.loads(cached)
                 return EntryPointConfiguration(data["id"], data["lastModified"], data.get("attachmentPolicies"))
@@ -224,7 +224,7 @@ class EceClient:
             )
         entries = [item for item in items if isinstance(item, dict)]
         matching = [e for e in entries if _id_of(e, "entryPoint") == str(entry_point_id)]
-        entry = (matching or entries or [None])[0]
+        entry = next(iter(matching or entries), None)
         if entry is None:
             raise PermanentError(f"no entry point {entry_point_id} in ECE")
         last_modified = entry.get("lastModified")

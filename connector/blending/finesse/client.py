@@ -157,7 +157,8 @@ def _xml_body(root_tag: str, fields: Mapping[str, str | None]) -> bytes:
     for name, value in fields.items():
         if value is not None:
             SubElement(root, name).text = value
-    return tostring(root, encoding="utf-8", xml_declaration=False)
+    body: bytes = tostring(root, encoding="utf-8", xml_declaration=False)  # typeshed: Any for a named encoding
+    return body
 
 
 class FinesseClient:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis import Redis
 
-from connector.store import keys
+from connector.store import keys, replies
 
 
 def _fernet(secret_key: str) -> Fernet:
@@ -34,7 +34,7 @@ class CredentialStore:
 
     def save(self, agent_id: str, login: str, password: str) -> None:
         token = _fernet(self.secret_key).encrypt(f"{login}\0{password}".encode())
-        self.redis.hset(keys.agent_credentials(), agent_id, token)
+        self.redis.hset(keys.agent_credentials(), mapping={agent_id: token})
 
     def remove(self, agent_id: str) -> None:
         self.redis.hdel(keys.agent_credentials(), agent_id)
@@ -42,7 +42,7 @@ class CredentialStore:
     def get(self, agent_id: str) -> tuple[str, str] | None:
         """(login, password) for Basic auth / XMPP, or None; a token the key cannot open is None
         (the secret key was rotated: the agent logs in again)."""
-        token = self.redis.hget(keys.agent_credentials(), agent_id)
+        token = replies.bytes_or_none(self.redis.hget(keys.agent_credentials(), agent_id))
         if token is None:
             return None
         try:
@@ -52,4 +52,4 @@ class CredentialStore:
         return login, password
 
     def agents(self) -> list[str]:
-        return sorted(a.decode() for a in self.redis.hkeys(keys.agent_credentials()))
+        return sorted(a.decode() for a in replies.bytes_list(self.redis.hkeys(keys.agent_credentials())))

@@ -22,8 +22,9 @@ import random
 import re
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element, tostring
 
@@ -108,7 +109,7 @@ def endpoint_provider(config: FinesseConfig, client: FinesseClient) -> EndpointP
 def backoff_delay(failures: int, initial: float, maximum: float) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random, so a fleet of agent sessions
     cut off together does not reconnect in lock-step."""
-    ceiling = min(maximum, initial * (2 ** max(0, failures)))
+    ceiling: float = min(maximum, initial * (2 ** max(0, failures)))  # int ** int is Any to typeshed
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -255,7 +256,9 @@ class AgentSession:
         client.send_presence()
         for node in (f"/finesse/api/User/{self.agent_id}", f"/finesse/api/User/{self.agent_id}/Dialogs"):
             try:
-                await client.plugin["xep_0060"].subscribe(endpoint.pubsub_jid, node, timeout=self.ping_timeout)
+                await client.plugin["xep_0060"].subscribe(  # type: ignore[no-untyped-call]  # slixmpp's XEP-0060 is unannotated
+                    endpoint.pubsub_jid, node, timeout=self.ping_timeout
+                )
             except IqError as exc:
                 log.error(
                     "finesse xmpp: agent %s may not subscribe to %s: %s",
@@ -400,10 +403,10 @@ class XmppNotifications:
         self.sessions.clear()
         self._tasks.clear()
 
-    def _call(self, coroutine: object, timeout: float = 5.0) -> object:
+    def _call(self, coroutine: Coroutine[Any, Any, object], timeout: float = 5.0) -> object:
         if self._loop is None:
             raise RuntimeError("XmppNotifications is not started")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)  # type: ignore[arg-type]
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         return future.result(timeout)
 
     # -- agents ---------------------------------------------------------------------------------
@@ -422,7 +425,7 @@ class XmppNotifications:
             self.endpoint,
             self._deliver,
             on_plain_tcp=self._warn_plain_tcp,
-            **self.settings,  # type: ignore[arg-type]
+            **self.settings,
         )
         self.sessions[agent_id] = session
         self._tasks[agent_id] = asyncio.get_running_loop().create_task(session.run(), name=f"xmpp-{agent_id}")
