@@ -30,7 +30,13 @@ from bench.loadgen import Result
 from connector.blending.chat_events import publish_chat_assigned
 from connector.blending.finesse.credentials import CredentialStore
 from connector.embedded_redis import EmbeddedRedis
-from connector.sandbox.main import FINESSE_ADMIN, FINESSE_CONTROL_PORT, FINESSE_PUBLISHER_PORT, FINESSE_XMPP_PORT
+from connector.sandbox.main import (
+    FINESSE_ADMIN,
+    FINESSE_CONTROL_PORT,
+    FINESSE_PUBLISHER_PORT,
+    FINESSE_XMPP_CA,
+    FINESSE_XMPP_PORT,
+)
 from connector.settings import PROJECT_ROOT
 from connector.store import keys
 
@@ -46,6 +52,7 @@ finesse:
   admin_password: {FINESSE_ADMIN[1]}
   events: xmpp
   xmpp_port: {FINESSE_XMPP_PORT}
+  ca_bundle: {FINESSE_XMPP_CA}
   not_ready_reason: Handling Chat
   liveness_interval_seconds: 5
   sync_interval_seconds: 3600

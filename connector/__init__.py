@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterable
 
 from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
+from prometheus_client.core import Metric
 from redis import Redis
 from werkzeug.exceptions import HTTPException
 
@@ -15,11 +17,11 @@ from connector.runtime import Runtime, install
 from connector.settings import Settings
 
 
-def agent_metrics(redis: Redis) -> list[str]:
+def agent_metrics(redis: Redis) -> Iterable[Metric]:
     from connector.blending.agents import AgentRegistry
-    from connector.blending.metrics import render_registry
+    from connector.blending.metrics import families
 
-    return render_registry(AgentRegistry(redis)).splitlines()
+    return families(AgentRegistry(redis).records())
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:

@@ -22,15 +22,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from connector.config.loader import load_config
     from connector.supervisor import Supervisor
 
     settings = _settings(args)
     if (code := _check(settings.config_dir)) != 0:
         return code
-    routing = load_config(settings.config_dir).finesse is not None
+    # The listener always runs: without a finesse: section (in the files or made on the Finesse page)
+    # it waits for one, so a section added later takes effect without a restart.
     supervisor = Supervisor(
-        settings, port=args.port, workers=args.workers, sandbox=args.sandbox, wsgi_app=args.app, listen=routing
+        settings, port=args.port, workers=args.workers, sandbox=args.sandbox, wsgi_app=args.app, listen=True
     )
     if args.web_workers:
         supervisor.web_workers = args.web_workers
@@ -50,7 +50,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from connector.blending.listener import run_listener
     from connector.runtime import Runtime
 
-    return run_listener(Runtime(Settings.from_env()))
+    return run_listener(Runtime(Settings.from_env()), wait_for_section=args.wait_for_section)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -107,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     worker.set_defaults(handler=cmd_worker)
 
     listen = commands.add_parser("listen", help="Finesse notifications and node liveness")
+    listen.add_argument(
+        "--wait-for-section",
+        action="store_true",
+        help="without a finesse: section, wait for one (as `run` starts it) instead of exiting with an error",
+    )
     listen.set_defaults(handler=cmd_listen)
 
     check = commands.add_parser("check-config", help="validate the provisioning files")

@@ -3,7 +3,12 @@
 Children run in their own sessions so a terminal's Ctrl-C reaches only the supervisor, which then
 stops them in order (web first so nothing new arrives, then workers finish their jobs, Redis last
 with its AOF flushed). Each child also gets PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves
-no orphans. A child that dies on its own is restarted with a growing delay.
+no orphans. A child that dies on its own is restarted with a growing delay; one that exits with
+EXIT_TO_RELOAD (the listener applying a reloaded `finesse:` section) is restarted at once.
+
+SIGHUP reloads the provisioned files in every process (connector/config/reload.py): the supervisor
+loads them first and, if one has a problem, logs every problem at ERROR and changes nothing;
+otherwise it starts a new generation, which each child applies at its next configuration check.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis as redis_lib
+
+from connector.config import reload
+from connector.config.loader import ConfigError
 from connector.embedded_redis import EmbeddedRedis
 from connector.processes import die_with_parent
 from connector.settings import PROJECT_ROOT, Settings
@@ -87,10 +96,13 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     redis: EmbeddedRedis | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _reload: threading.Event = field(default_factory=threading.Event)
+    _env: dict[str, str] = field(default_factory=dict)
 
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_reload_signal)
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         if self.settings.redis_url:
@@ -109,6 +121,7 @@ class Supervisor:
             env["CONNECTOR_SECRET_KEY"] = secrets.token_hex(32)
             log.warning("CONNECTOR_SECRET_KEY is not set; using a key that lasts for this run only")
         env["CONNECTOR_CONFIG_DIR"] = str(self.settings.config_dir)
+        self._env = env
         env.setdefault("PUBLIC_BASE_URL", f"http://localhost:{self.port}")
         python = sys.executable
         self.children.append(Child("web", self.gunicorn_argv(python), env))
@@ -117,7 +130,7 @@ class Supervisor:
         if self.sandbox:
             self.children.append(Child("sandbox", [python, "-m", "connector", "sandbox"], env))
         if self.listen:
-            self.children.append(Child("listener", [python, "-m", "connector", "listen"], env))
+            self.children.append(Child("listener", [python, "-m", "connector", "listen", "--wait-for-section"], env))
         for child in self.children:
             child.start()
         self._banner(env)
@@ -164,10 +177,17 @@ class Supervisor:
 
     def _watch(self) -> None:
         while not self._stop.wait(0.5):
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
             for child in self.children:
                 if child.alive() or self._stop.is_set():
                     continue
                 code = child.process.returncode if child.process else None
+                if code == reload.EXIT_TO_RELOAD:
+                    log.info("%s exited to apply reloaded configuration; restarting it now", child.name)
+                    child.start()
+                    continue
                 delay = min(30.0, 2.0**child.restarts)
                 if time.monotonic() - child.started_at > 60:
                     child.restarts = 0
@@ -181,6 +201,28 @@ class Supervisor:
     def _on_signal(self, signum: int, _frame: object) -> None:
         log.info("stopping on %s", signal.Signals(signum).name)
         self._stop.set()
+
+    def _on_reload_signal(self, _signum: int, _frame: object) -> None:
+        self._reload.set()  # the watch loop reloads: no file or Redis work inside a signal handler
+
+    def reload(self) -> bool:
+        """SIGHUP: validate the files here; if good, start a new generation every child applies."""
+        log.info("reloading the provisioned files on SIGHUP", extra={"config_dir": str(self.settings.config_dir)})
+        client = redis_lib.Redis.from_url(self._env["REDIS_URL"], socket_timeout=10)
+        try:
+            # Checked with the environment the children get, since they will load the files with it.
+            generation, _ = reload.trigger(
+                client, self.settings.config_dir, requested_by="SIGHUP", via="signal", env=self._env
+            )
+        except ConfigError:
+            return False  # trigger logged every problem at ERROR
+        except redis_lib.RedisError as exc:
+            log.error("reload not started: Redis did not answer (%s)", exc)
+            return False
+        finally:
+            client.close()  # type: ignore[no-untyped-call]  # redis-py's Redis.close is unannotated
+        log.info("reload started: the processes apply generation %d within a second", generation)
+        return True
 
     def _shutdown(self) -> None:
         self._stop.set()

@@ -153,3 +153,88 @@ def test_shipped_example_is_valid_with_its_secrets_set():
 def test_sandbox_configuration_is_valid():
     config = load_config(PROJECT_ROOT / "entrypoints" / "sandbox", env={})
     assert {a.channel for a in config.assets} == {"sms", "messenger", "whatsapp", "apple", "inapp"}
+
+
+# -- media blending with ECE: ECE's chat MRD on Finesse ----------------------------------------------
+
+FINESSE = """
+finesse:
+  publisher: https://finesse-a.example.com:8445
+  admin_user: admin
+  admin_password: secret
+"""
+
+
+def test_ece_with_blending_needs_the_chat_mrd_by_id_or_by_name(tmp_path):
+    """Without ECE's chat MRD a voice call would not stop ECE routing chats to the agent."""
+    result = check_config(write(tmp_path, VALID + FINESSE), {"ECE_SECRET": "s3cret"})
+    assert result.returncode == 1
+    assert "deploy.yaml: finesse: field 'chat_mrd_id': ECE integration 'ECE' routes chats" in result.stderr
+    assert "finesse.chat_mrd_id" in result.stderr and "finesse.chat_mrd_name" in result.stderr, result.stderr
+    for field in ("chat_mrd_id: '5000'", "chat_mrd_name: Cisco_Chat_MRD"):
+        assert load_config(write(tmp_path, VALID + FINESSE + f"  {field}\n"), env={"ECE_SECRET": "x"}).finesse
+    without_ece = VALID.replace("type: ece", "type: hybrid") + FINESSE
+    assert load_config(write(tmp_path, without_ece), env={"ECE_SECRET": "x"}).finesse, "no ECE, no MRD needed"
+
+
+def test_ece_agent_mapping_loads_from_a_mapping_or_a_form_text(tmp_path):
+    mapped = FINESSE + "  chat_mrd_name: Chat\n  ece_agent_field: id\n  ece_agents: {'4711': asmith}\n"
+    finesse = load_config(write(tmp_path, VALID + mapped), env={"ECE_SECRET": "x"}).finesse
+    assert finesse is not None
+    assert (finesse.ece_agent_field, dict(finesse.ece_agents)) == ("id", {"4711": "asmith"})
+    assert finesse.media_list_path == "/finesse/api/User/{id}/Media"
+    texted = FINESSE + "  chat_mrd_name: Chat\n  ece_agents: 'Alice Smith=asmith, Bob=bjones'\n"
+    finesse = load_config(write(tmp_path, VALID + texted), env={"ECE_SECRET": "x"}).finesse
+    assert finesse is not None and dict(finesse.ece_agents) == {"Alice Smith": "asmith", "Bob": "bjones"}
+    assert finesse.ece_agent_field == "name", "ECE's sender.user.name is the default"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("ece_agent_field: login", "finesse: field 'ece_agent_field': Must be one of: name, id."),
+        ("ece_agents: just-a-name", "finesse: field 'ece_agents': must map each ECE agent to a Finesse login"),
+        ("ece_agents: {Alice: ''}", "finesse: field 'ece_agents': must map each ECE agent to a Finesse login"),
+        ("media_list_path: /finesse/api/User/Media", "finesse: field 'media_list_path': must be a Finesse API path"),
+    ],
+)
+def test_bad_ece_agent_fields_are_named(tmp_path, line, expected):
+    text = VALID + FINESSE + f"  chat_mrd_name: Chat\n  {line}\n"
+    result = check_config(write(tmp_path, text), {"ECE_SECRET": "s3cret"})
+    assert result.returncode == 1
+    assert expected in result.stderr, result.stderr
+
+
+UI_ECE = {
+    "name": "LabECE",
+    "type": "ece",
+    "base_url": "https://ece.lab.example.com",
+    "client_key": "key",
+    "client_secret": "secret-value",
+    "entry_points": [{"name": "Care", "id": "2001"}],
+}
+UI_FINESSE = {"publisher": "https://finesse-a.example.com:8445", "admin_user": "admin", "admin_password": "pw"}
+
+
+def test_a_finesse_section_made_in_the_ui_is_checked_against_ece_like_the_files(runtime):
+    from connector.config.overrides import ConfigInvalid
+
+    store = runtime.overrides
+    store.save("integrations", UI_ECE, runtime.provisioned, create=True)
+    with pytest.raises(ConfigInvalid) as refused:
+        store.save_singleton("finesse", UI_FINESSE, runtime.provisioned)
+    [message] = refused.value.errors["chat_mrd_id"]
+    assert "ECE integration 'LabECE'" in message and "finesse.chat_mrd_name" in message
+    assert store.singleton("finesse") is None, "nothing was saved"
+    store.save_singleton("finesse", {**UI_FINESSE, "chat_mrd_name": "Chat"}, runtime.provisioned)
+
+
+def test_an_ece_integration_made_in_the_ui_is_checked_against_the_finesse_section(runtime):
+    from connector.config.overrides import ConfigInvalid
+
+    store = runtime.overrides
+    store.save_singleton("finesse", UI_FINESSE, runtime.provisioned)  # no ECE yet: fine
+    with pytest.raises(ConfigInvalid) as refused:
+        store.save("integrations", UI_ECE, runtime.provisioned, create=True)
+    assert "finesse.chat_mrd_id" in refused.value.errors["type"][0]
+    store.save("integrations", {**UI_ECE, "type": "hybrid"}, runtime.provisioned, create=True)

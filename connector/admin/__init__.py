@@ -23,6 +23,8 @@ AREAS = (
     "rules",
     "templates_editor",
     "conversations",
+    "agents",
+    "finesse",
     "dead_letters",
     "transfer",
     "accounts",

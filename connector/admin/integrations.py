@@ -228,9 +228,9 @@ def entry_point_from_form(form: Mapping[str, str], base: Mapping[str, Any] | Non
         "after_seconds": _number(form.get("unavailable_after_seconds", "300")),
     }
     raw["default_locale"] = form.get("default_locale", "en").strip()
-    queue_status = form.get("queue_status_after_seconds", "").strip()
-    if queue_status:
-        raw["queue_status_after_seconds"] = _number(queue_status)
+    for name in ("queue_status_after_seconds", "queue_status_interval_seconds"):
+        if value := form.get(name, "").strip():
+            raw[name] = _number(value)
     return raw
 
 
@@ -245,6 +245,7 @@ def _entry_point_values(raw: Mapping[str, Any]) -> dict[str, Any]:
         "unavailable_after_seconds": unavailable.get("after_seconds", 300),
         "default_locale": raw.get("default_locale", "en"),
         "queue_status_after_seconds": raw.get("queue_status_after_seconds") or "",
+        "queue_status_interval_seconds": raw.get("queue_status_interval_seconds") or "",
     }
 
 

@@ -1,7 +1,12 @@
-"""Provisioned items (read-only, with their file), export as YAML, and import with a diff.
+"""Provisioned items (read-only, with their file), export as YAML, import with a diff, and the
+reload of the provisioned files.
 
 Import is two posts carrying the same YAML: the first shows what would change and writes nothing;
 "Apply" validates the text again and writes it through the config store (admin only).
+
+"Reload the provisioned files" (admin only) loads `entrypoints/*.yaml` in this process: a problem is
+shown (file, item, field) and changes nothing; good files start a new generation that every process
+applies within a second (connector/config/reload.py). The page shows what each process did.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from connector.admin.access import guard, requires, runtime
+from connector.admin.access import guard, requires, runtime, user
+from connector.config.loader import ConfigError, ConfigProblem
 from connector.config.overrides import KINDS, NotFound, item_key
+from connector.config.reload import ReloadStore
 from connector.operations import import_export
 
 log = logging.getLogger(__name__)
@@ -24,14 +31,38 @@ MAX_IMPORT_BYTES = 1_000_000
 
 @blueprint.route("/")
 def index() -> Any:
-    config = runtime().config
+    return _index()
+
+
+def _index(reload_problems: list[ConfigProblem] | None = None) -> str:
+    rt = runtime()
+    config = rt.config
     items = {kind: [(item_key(kind, i), i) for i in getattr(config, kind)] for kind in KINDS}
     return render_template(
         "admin/transfer/index.html",
         items=items,
         default_rule=config.default_rule,
         finesse=config.finesse,
+        reload=ReloadStore(rt.redis).status(),
+        reload_problems=reload_problems or [],
     )
+
+
+@blueprint.route("/reload", methods=["POST"])
+@requires("admin")
+def reload() -> Any:
+    """Reload the provisioned files in every process; a file with a problem changes nothing."""
+    try:
+        generation = runtime().reload_config(requested_by=user().name, via="ui")
+    except ConfigError as exc:
+        flash(f"Nothing was reloaded: the provisioned files have {len(exc.problems)} problem(s) (below).", "error")
+        return _index(exc.problems), 422
+    flash(
+        f"Reloaded the provisioned files: generation {generation}. This page already uses them; "
+        "every other process applies them within a second (below).",
+        "success",
+    )
+    return redirect(url_for(".index"))
 
 
 @blueprint.route("/export")
@@ -106,10 +137,15 @@ def apply() -> Any:
         written = import_export.apply(planned, rt.overrides, rt.provisioned)
     except import_export.ImportBlocked as exc:
         rt.config_changed()
-        done = ", ".join(f"{c.kind[:-1]} {c.key}" for c in exc.written) or "nothing"
+        done = ", ".join(f"{_singular(c.kind)} {c.key}" for c in exc.written) or "nothing"
         flash(f"The import stopped: {exc}. Written before it stopped: {done}.", "error")
         return redirect(url_for(".index"))
     rt.config_changed()
     log.info("configuration imported", extra={"written": len(written)})
     flash(f"Imported: {len(written)} item(s) written, {planned.count(import_export.UNCHANGED)} unchanged.", "success")
     return redirect(url_for(".index"))
+
+
+def _singular(kind: str) -> str:
+    """ "rules" → "rule"; a singleton section ("finesse") is its own name."""
+    return kind[:-1] if kind in ("integrations", "assets", "rules") else kind

@@ -3,10 +3,13 @@
 A session call that changes something must carry the page's CSRF token in `X-CSRFToken` (the
 UI's own JavaScript does); a token call needs none, since no browser sends it on its own.
 Reads need a viewer, writes an editor, and `@requires("admin")` marks the admin-only ones.
+A few endpoints (the agents API) also take the deployment-wide `CONNECTOR_API_TOKEN`, for scripts
+that have no operator account: it acts there as an editor, and nowhere else.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -49,18 +52,41 @@ def api_user() -> User:
     return found
 
 
-def api_blueprint(name: str, url_prefix: str, description: str, *, read_only_posts: tuple[str, ...] = ()) -> Blueprint:
+DEPLOYMENT_TOKEN_USER = User(name="CONNECTOR_API_TOKEN", role="editor")
+"""Who a call with the deployment-wide token acts as, on the endpoints that take it (and in the audit log)."""
+
+
+def _deployment_token(given: str) -> bool:
+    expected = runtime().settings.api_token
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def api_blueprint(
+    name: str,
+    url_prefix: str,
+    description: str,
+    *,
+    read_only_posts: tuple[str, ...] = (),
+    deployment_token: tuple[str, ...] = (),
+) -> Blueprint:
     """A flask-smorest blueprint under /api/v1 whose every call is authenticated first.
 
     `read_only_posts`: endpoints (e.g. "rules.test") that take a POST body but change nothing, so
-    viewers may call them; they are still authenticated, and CSRF-checked for sessions."""
+    viewers may call them; they are still authenticated, and CSRF-checked for sessions.
+    `deployment_token`: endpoints that also take the deployment-wide CONNECTOR_API_TOKEN (acting as
+    DEPLOYMENT_TOKEN_USER, an editor); operators' tokens and sessions work there as everywhere."""
     blueprint = Blueprint(name, name, url_prefix=f"/api/v1{url_prefix}", description=description)
 
     @blueprint.before_request
     def _authenticate() -> None:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            found = ApiTokens(runtime().redis).resolve(header.removeprefix("Bearer ").strip())
+            given = header.removeprefix("Bearer ").strip()
+            if request.endpoint in deployment_token and _deployment_token(given):
+                g.api_user = DEPLOYMENT_TOKEN_USER
+                _authorise(read_only_posts)
+                return
+            found = ApiTokens(runtime().redis).resolve(given)
             if found is None:
                 abort(401, message="unknown or revoked API token")
             g.api_user = found
@@ -70,13 +96,18 @@ def api_blueprint(name: str, url_prefix: str, description: str, *, read_only_pos
             g.api_user = current_user._get_current_object()
         else:
             abort(401, message="send Authorization: Bearer <API token> (issue one under Accounts)")
-        changes = request.method not in SAFE_METHODS and request.endpoint not in read_only_posts
-        if changes and not g.api_user.can("editor"):
-            abort(403, message="your role can read but not change anything")
-        if changes:
-            audit(g.api_user.name, "api")
+        _authorise(read_only_posts)
 
     return blueprint
+
+
+def _authorise(read_only_posts: tuple[str, ...]) -> None:
+    """Writes need an editor (or more); each is audited with its caller."""
+    changes = request.method not in SAFE_METHODS and request.endpoint not in read_only_posts
+    if changes and not api_user().can("editor"):
+        abort(403, message="your role can read but not change anything")
+    if changes:
+        audit(api_user().name, "api")
 
 
 def requires(role: str) -> Callable[[Callable[P, R]], Callable[P, R]]:

@@ -45,6 +45,15 @@ class Availability:
 
 
 @dataclass(frozen=True)
+class QueuePosition:
+    """A waiting customer's place: 1 is next. `exact` is False when the contact center does not say
+    and the connector counts only the conversations it queued itself (ECE)."""
+
+    position: int
+    exact: bool
+
+
+@dataclass(frozen=True)
 class Finding:
     """One result of an integration's "test" (token, each entry point, ...), as an operator reads it."""
 
@@ -81,6 +90,9 @@ class Backend(Protocol):
     ) -> Availability:
         """What the contact center says about the entry point now (a network call). `timeout` is an
         operator's shorter one; None keeps the backend's own. Raises RetryableError / PermanentError."""
+
+    def queue_position(self, runtime: Runtime, integration: Integration, thread: Thread) -> QueuePosition | None:
+        """The thread's place in its entry point's queue, None when it is not waiting there."""
 
     def tell_agent(self, runtime: Runtime, integration: Integration, thread: Thread, note: str) -> None:
         """Put a note from the connector in front of the thread's agent (e.g. "not delivered: the

@@ -71,7 +71,8 @@ class AgentEvent:
     """The backend's conversation id (the thread's `remote_id` while it is current)."""
     key: str
     """Unique per event within the integration ("ece:8812"): the base of every effect key and of
-    the idempotency keys the providers get, so a repeat never sends twice."""
+    the idempotency keys the providers get, so a repeated item skips what it already sent (see
+    docs/architecture.md, "Idempotent effects", for the one send a crash can repeat)."""
     text: str | None = None
     html: bool = False
     agent: Agent | None = None

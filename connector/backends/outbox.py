@@ -17,6 +17,7 @@ conversation N of this thread" (so the welcome is sent once per conversation).
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,9 @@ SYSTEM_DEDUPE_TTL_SECONDS = 30 * 24 * 3600
 
 
 def append(runtime: Runtime, thread_id: str, item: dict[str, Any], dedupe_key: str, ttl: int) -> bool:
-    """Append unless seen; wakes the thread. False for a duplicate."""
+    """Append unless seen; wakes the thread. False for a duplicate. The item carries when it arrived
+    (`received_at`), the start of its contact-center-to-provider latency."""
+    item = {**item, "received_at": time.time()}
     result = runtime.boxes.append(Box.OUT, thread_id, json.dumps(item, separators=(",", ":")), dedupe_key, ttl)
     if result > 0:
         queues.enqueue_dispatch(runtime.redis, result)
@@ -53,10 +56,15 @@ def system_message(runtime: Runtime, thread_id: str, sequence: int, message_type
     return append(runtime, thread_id, item, _local_key(thread_id, sequence, message_type), SYSTEM_DEDUPE_TTL_SECONDS)
 
 
-def schedule_timer(runtime: Runtime, thread_id: str, sequence: int, timer_type: str, after_seconds: float) -> None:
+def schedule_timer(
+    runtime: Runtime, thread_id: str, sequence: int, timer_type: str, after_seconds: float, *, firing: int = 0
+) -> None:
     """Put a timer item in the outbox after `after_seconds`. RQ's scheduler keeps scheduled jobs in
-    Redis, so a timer survives a worker restart."""
-    item = {"source": "timer", "type": timer_type, "sequence": sequence}
+    Redis, so a timer survives a worker restart. A timer that repeats numbers each `firing`: a timer
+    fires once per (conversation, type, firing), however often it was scheduled."""
+    item: dict[str, Any] = {"source": "timer", "type": timer_type, "sequence": sequence}
+    if firing:
+        item["firing"] = firing
     queues.queue(queues.HOUSEKEEPING, runtime.redis).enqueue_in(
         timedelta(seconds=after_seconds),
         queues.TIMER_JOB,
@@ -70,7 +78,8 @@ def schedule_timer(runtime: Runtime, thread_id: str, sequence: int, timer_type: 
 
 def timer_came_due(runtime: Runtime, thread_id: str, item: dict[str, Any]) -> bool:
     """Append a fired timer's item, once per timer and conversation."""
-    key = _local_key(thread_id, int(item["sequence"]), f"timer:{item['type']}")
+    firing = int(item.get("firing") or 0)
+    key = _local_key(thread_id, int(item["sequence"]), f"timer:{item['type']}" + (f":{firing}" if firing else ""))
     return append(runtime, thread_id, item, key, SYSTEM_DEDUPE_TTL_SECONDS)
 
 

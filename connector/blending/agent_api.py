@@ -3,8 +3,8 @@
 `POST /agent/login` takes the agent's Finesse login, verifies it against Finesse (a GET of the
 agent's own User with those credentials) and keeps the password encrypted, so the listener can open
 the agent's notification session and change their state; `POST /agent/logout` forgets it.
-`GET /api/v1/agents` lists agents with their voice and chat states (an operator's API token, or
-the deployment-wide CONNECTOR_API_TOKEN).
+Operators see the agents and ask for a sync through the REST API (`connector/api/agents.py`) and
+the Agents page.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from connector.auth.tokens import ApiTokens
 from connector.blending.agents import AgentRegistry
 from connector.blending.finesse.client import (
     AuthorizationError,
@@ -116,56 +115,3 @@ def agent_logout() -> Response | tuple[Response, int]:
         return _error(401, "invalid_credentials", "not logged in with these credentials")
     CredentialStore(runtime.redis, runtime.settings.secret_key).remove(agent_id)
     return jsonify(agent_id=agent_id, status="logged_out")
-
-
-def _authorised(role: str = "viewer") -> bool:
-    """An operator's API token with at least `role` (Accounts page), or the deployment-wide
-    CONNECTOR_API_TOKEN (for scripts that have no operator account)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return False
-    token = _runtime().settings.api_token
-    if token and hmac.compare_digest(given.strip().encode(), token.encode()):
-        return True
-    user = ApiTokens(_runtime().redis).resolve(given.strip())
-    return user is not None and user.can(role)
-
-
-@blueprint.post("/api/v1/agents/sync")
-def request_sync() -> tuple[Response, int]:
-    """On-demand agent sync: the listener runs it within a second (it owns the Finesse sessions)."""
-    if not _authorised("editor"):
-        return _error(401, "unauthorised", "send Authorization: Bearer <an editor's API token>")
-    if _finesse() is None:
-        return _error(404, "routing_not_configured", "media blending (finesse:) is not configured")
-    _runtime().redis.set(keys.agent_sync_requested(), "1", ex=300)
-    return jsonify(status="sync requested"), 202
-
-
-@blueprint.get("/api/v1/agents")
-def list_agents() -> Response | tuple[Response, int]:
-    if not _authorised():
-        return _error(401, "unauthorised", "send Authorization: Bearer <API token> (issue one under Accounts)")
-    runtime = _runtime()
-    logged_in = set(CredentialStore(runtime.redis, runtime.settings.secret_key).agents())
-    agents = []
-    for record in AgentRegistry(runtime.redis).records():
-        profile = record.profile
-        agents.append(
-            {
-                "id": record.agent_id,
-                "login_name": profile.login_name if profile else None,
-                "name": profile.name if profile else None,
-                "team": profile.team_name if profile else None,
-                "extension": profile.extension if profile else None,
-                "logged_in_to_connector": record.agent_id in logged_in,
-                "voice_state": record.state.voice,
-                "chat_state": record.state.chat.value,
-                "active_chats": len(record.state.chats),
-                "chat_enabled": record.state.chat_enabled,
-                "held_not_ready_by_connector": record.state.voice_hold,
-                "last_error": record.state.last_error,
-            }
-        )
-    return jsonify(agents=agents)

@@ -2,8 +2,14 @@
 
 The chat side (the ECE callback's `assigned` / `complete`, later the Hybrid Chat router) publishes
 here; the listener consumes with a consumer group and acknowledges an entry only after the blending
-service has handled it, so a listener restart re-reads what it had not finished. Agents are named as
-the chat side knows them (login name); the consumer maps them to Finesse agent ids.
+service has handled it, so a listener restart re-reads what it had not finished.
+
+An entry names the agent as the chat side knows them: `agent_id` and `agent_name` (ECE's
+`sender.user` id and name), and `backend`, the type of the integration the chat belongs to (`ece`,
+`hybrid`). The listener maps them to a Finesse agent (`chat_side.finesse_agent_for`): for ECE through
+`finesse.ece_agent_field` and `finesse.ece_agents`; any other chat side names the Finesse agent
+directly. Entries of the earlier shape carry only `agent` (a Finesse login) and are still read;
+new entries carry `agent` too (the name), so a listener of the earlier version reads them as before.
 """
 
 from __future__ import annotations
@@ -22,19 +28,41 @@ GROUP = "listener"
 STREAM_MAX_LENGTH = 100_000
 
 
-def publish_chat_assigned(redis: Redis, agent_login: str, chat_id: str) -> None:
-    _publish(redis, {"kind": "assigned", "agent": agent_login, "chat": chat_id})
+@dataclass(frozen=True)
+class ChatAgent:
+    """An agent as the chat side names them. `backend` None: the name or id is the Finesse agent's
+    (login, else id), as the built-in router and the earlier entries name them."""
+
+    id: str | None = None
+    name: str | None = None
+    backend: str | None = None
+
+    @classmethod
+    def of(cls, agent: ChatAgent | str) -> ChatAgent:
+        return agent if isinstance(agent, ChatAgent) else cls(name=agent)
+
+    def __bool__(self) -> bool:
+        return bool(self.id or self.name)
 
 
-def publish_chat_ended(redis: Redis, agent_login: str, chat_id: str) -> None:
-    _publish(redis, {"kind": "ended", "agent": agent_login, "chat": chat_id})
+def publish_chat_assigned(redis: Redis, agent: ChatAgent | str, chat_id: str) -> None:
+    """`agent`: as the chat side names them, or a Finesse login."""
+    _publish(redis, {"kind": "assigned", "chat": chat_id}, ChatAgent.of(agent))
 
 
-def publish_chat_ready(redis: Redis, agent_login: str, ready: bool) -> None:
-    _publish(redis, {"kind": "ready", "agent": agent_login, "ready": "1" if ready else "0"})
+def publish_chat_ended(redis: Redis, agent: ChatAgent | str, chat_id: str) -> None:
+    _publish(redis, {"kind": "ended", "chat": chat_id}, ChatAgent.of(agent))
 
 
-def _publish(redis: Redis, fields: dict[FieldT, EncodableT]) -> None:
+def publish_chat_ready(redis: Redis, agent: ChatAgent | str, ready: bool) -> None:
+    _publish(redis, {"kind": "ready", "ready": "1" if ready else "0"}, ChatAgent.of(agent))
+
+
+def _publish(redis: Redis, fields: dict[FieldT, EncodableT], agent: ChatAgent) -> None:
+    fields["agent"] = agent.name or agent.id or ""  # the earlier shape, for a listener not upgraded yet
+    for name, value in (("agent_id", agent.id), ("agent_name", agent.name), ("backend", agent.backend)):
+        if value:
+            fields[name] = value
     fields["at"] = repr(time.time())
     redis.xadd(keys.chat_events(), fields, maxlen=STREAM_MAX_LENGTH, approximate=True)
 
@@ -42,9 +70,20 @@ def _publish(redis: Redis, fields: dict[FieldT, EncodableT]) -> None:
 @dataclass(frozen=True)
 class ChatEntry:
     entry_id: str
-    agent_login: str
+    agent_login: str  # `agent`: the earlier shape's Finesse login (now also written, as the name)
     kind: str
     fields: dict[str, str]
+
+    @property
+    def agent(self) -> ChatAgent:
+        """The agent as the chat side named them; an entry of the earlier shape names a Finesse login."""
+        if not any(name in self.fields for name in ("agent_id", "agent_name", "backend")):
+            return ChatAgent(name=self.agent_login or None)
+        return ChatAgent(
+            self.fields.get("agent_id") or None,
+            self.fields.get("agent_name") or None,
+            self.fields.get("backend") or None,
+        )
 
     def to_event(self, agent_id: str) -> ChatEvent | None:
         at = float(self.fields.get("at") or 0.0)

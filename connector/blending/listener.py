@@ -26,18 +26,20 @@ from dataclasses import dataclass, field
 from redis.exceptions import RedisError
 
 from connector.blending.agents import AgentBusy, AgentRegistry
-from connector.blending.chat_events import ChatEventConsumer
-from connector.blending.chat_side import finesse_agent_id
-from connector.blending.events import BlendingEvent
+from connector.blending.chat_events import ChatEntry, ChatEventConsumer
+from connector.blending.chat_side import ECE, chat_ready_from_media, finesse_agent_for
+from connector.blending.events import BlendingEvent, MediaStateChanged
 from connector.blending.finesse.client import FinesseClient, FinesseError
 from connector.blending.finesse.credentials import CredentialStore
 from connector.blending.finesse.failover import Failover
 from connector.blending.finesse.polling import PollingSource
-from connector.blending.finesse.xmpp import XmppNotifications, endpoint_provider
+from connector.blending.finesse.updates import Event
+from connector.blending.finesse.xmpp import XmppNotifications, announce_transport, endpoint_provider
 from connector.blending.service import BlendingService, ReasonCodeMissing
 from connector.blending.sync import AgentSync, SyncInProgress
 from connector.config.model import ChatEnabledPolicy, FinesseConfig
-from connector.runtime import Runtime, install
+from connector.config.reload import EXIT_TO_RELOAD
+from connector.runtime import CONFIG_CHECK_SECONDS, Runtime, install
 from connector.store import keys
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,7 @@ class Listener:
         self.polling: PollingSource | None = None
         self._threads: list[threading.Thread] = []
         self._xmpp_agents: set[str] = set()
+        self._synced = threading.Event()  # the first agent sync was tried: chat events can name agents
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -126,16 +129,20 @@ class Listener:
         sync = AgentSync(self.client, self.registry, self.service, ChatEnabledPolicy.parse(self.config.chat_enabled))
         self._spawn("agent-sync", lambda: self._sync_loop(sync))
         if self.config.events == "xmpp":
+            announce_transport(self.config)  # plain TCP or unverified TLS: a WARNING at every start
             self.xmpp = XmppNotifications(
                 endpoint_provider(self.config, self.client),
-                self.dispatcher.submit,  # type: ignore[arg-type]  # media=True adds MediaStateChanged, which blend() lacks
-                media=bool(self.config.chat_mrd_id),
+                self._on_finesse_event,
+                media=self.service.chat_mrd_id is not None,
             ).start()
         self.polling = PollingSource(self.client, self._polled_agents, self.dispatcher.submit).start()
         self._spawn("credentials", self._watch_credentials)
         self._spawn("chat-events", self._consume_chat_events)
         self._spawn("reconcile", self._reconcile_loop)
-        log.info("routing listener started", extra={"node": self.failover.active, "events": self.config.events})
+        log.info(
+            "routing listener started",
+            extra={"node": self.failover.active, "events": self.config.events, "chat_mrd_id": self.service.chat_mrd_id},
+        )
         return self
 
     def stop(self) -> None:
@@ -152,9 +159,10 @@ class Listener:
 
     def _start_service(self) -> BlendingService:
         """Waits while no node is in service (halted at start); a missing reason label is fatal."""
+        ece = self._ece_configured()
         while not self.stop_event.is_set():
             try:
-                return BlendingService.start(self.config, self.client, self.registry)
+                return BlendingService.start(self.config, self.client, self.registry, ece=ece)
             except ReasonCodeMissing:
                 raise
             except FinesseError as exc:
@@ -185,6 +193,7 @@ class Listener:
                     log.warning("agent sync failed, retried in %.0f s: %s", self.config.sync_interval_seconds, exc)
                 except Exception:
                     log.exception("agent sync failed")
+                self._synced.set()
             self.stop_event.wait(SYNC_POLL_SECONDS)
 
     # -- sources --------------------------------------------------------------------------------
@@ -214,14 +223,53 @@ class Listener:
                 log.exception("credential scan failed")
             self.stop_event.wait(CREDENTIAL_SCAN_SECONDS)
 
+    def _ece_configured(self) -> bool:
+        try:
+            return any(i.type == ECE for i in self.runtime.config.integrations)
+        except Exception:
+            log.exception("configuration check failed")
+            return False
+
+    def _on_finesse_event(self, event: Event) -> None:
+        """A notification to the dispatcher. A Media update becomes the agent's own chat readiness on
+        ECE's chat MRD (`chat_ready_from_media`) or is dropped: blend() takes no Media event."""
+        assert self.dispatcher is not None and self.service is not None
+        if isinstance(event, MediaStateChanged):
+            mrd_id = self.service.chat_mrd_id
+            ready = chat_ready_from_media(event, mrd_id, self.service.policy.reason_code_id) if mrd_id else None
+            if ready is None:
+                return
+            self.dispatcher.submit(ready)
+            return
+        self.dispatcher.submit(event)
+
+    def _chat_agent_id(self, entry: ChatEntry) -> str | None:
+        agent = entry.agent
+        agent_id = finesse_agent_for(agent, self.config, self.registry)
+        if agent_id is None:
+            field = self.config.ece_agent_field
+            log.warning(
+                "chat event for an agent no synced Finesse agent matches (%s agent id %r, name %r; "
+                "finesse.ece_agent_field %s): not blended. Map it with finesse.ece_agents {%s: <Finesse login>}",
+                agent.backend or "chat side",
+                agent.id,
+                agent.name,
+                field,
+                agent.id if field == "id" else agent.name,
+                extra={"chat": entry.fields.get("chat")},
+            )
+        return agent_id
+
     def _consume_chat_events(self) -> None:
         consumer = ChatEventConsumer(self.redis)
         assert self.service is not None
+        while not (self._synced.is_set() or self.stop_event.is_set()):
+            self.stop_event.wait(0.05)  # chat events name agents as sync knows them
         while not self.stop_event.is_set():
             try:
                 for entry in consumer.read(block_ms=500):
-                    agent_id = finesse_agent_id(self.registry, entry.agent_login) or entry.agent_login
-                    event = entry.to_event(agent_id)
+                    agent_id = self._chat_agent_id(entry)
+                    event = entry.to_event(agent_id) if agent_id is not None else None
                     if event is not None:
                         self._handle_now(event)
                     consumer.ack(entry)
@@ -269,14 +317,103 @@ class Listener:
         threading.Thread(target=lambda: service.reconcile_all(everyone=True), name="reconcile-all", daemon=True).start()
 
 
-def run_listener(runtime: Runtime) -> int:
+class FinesseFollower:
+    """Follows reloads for `run_listener`: every CONFIG_CHECK_SECONDS it reads the configuration
+    (which applies a reload of the provisioned files, or a UI edit) and compares the `finesse:`
+    section with the one the listener runs; on a change it sets `wake` (the listener's stop event).
+
+    A changed section is applied by restarting the process, not its parts: the listener stops and
+    exits with EXIT_TO_RELOAD, which the supervisor restarts at once (standalone, run it with a
+    restart policy). Why not stop and start the components in place: every one of them (the client,
+    failover, XMPP sessions, polling, sync, the service) is built from the section, and `start` waits
+    for Finesse and may fail on the new section (a reason label missing): a fresh process takes the
+    one start path that handles all of that, and no thread that outlived its stop timeout keeps
+    talking to the old nodes. Nothing is lost: the registry, the agents' states and the chat events
+    not yet acknowledged are in Redis, and a start re-reads every agent.
+
+    A removed section stops blending: the listener stops and idles (exiting would only have the
+    supervisor restart a listener with nothing to do) until a section comes back."""
+
+    def __init__(self, runtime: Runtime, running: FinesseConfig, wake: threading.Event) -> None:
+        self.runtime = runtime
+        self.running = running
+        self.wake = wake
+        self.changed = False
+        self.section: FinesseConfig | None = running
+
+    def start(self) -> FinesseFollower:
+        threading.Thread(target=self._follow, name="finesse-follower", daemon=True).start()
+        return self
+
+    def current(self) -> FinesseConfig | None:
+        """The section in effect now; the read is the configuration check."""
+        try:
+            return self.runtime.config.finesse
+        except Exception:
+            log.exception("configuration check failed")
+            return self.section
+
+    def _follow(self) -> None:
+        while not self.wake.wait(CONFIG_CHECK_SECONDS):
+            section = self.current()
+            if section == self.running:
+                continue
+            self.changed, self.section = True, section
+            if section is not None:
+                log.warning(
+                    "the finesse: section changed (%s): the listener stops and exits with %d so that its "
+                    "restart applies it",
+                    section.source or "made in the UI",
+                    EXIT_TO_RELOAD,
+                )
+            else:
+                log.warning("the finesse: section was removed: media blending stops")
+            self.wake.set()
+            return
+
+    def exit_code(self, stop: threading.Event) -> int:
+        """After the listener stopped: 0 when a signal stopped it, EXIT_TO_RELOAD for a changed
+        section; a removed one idles here until a section comes back (EXIT_TO_RELOAD) or a signal."""
+        if stop.is_set() or not self.changed:
+            return 0
+        if self.section is not None:
+            return EXIT_TO_RELOAD
+        log.warning("media blending is off (no finesse: section): the listener idles until one is configured")
+        return _wait_for_section(self.runtime, stop)
+
+
+def _wait_for_section(runtime: Runtime, stop: threading.Event) -> int:
+    """Idle until a finesse: section is configured (EXIT_TO_RELOAD: a restart starts with it) or a
+    signal stops the process (0)."""
+    while not stop.wait(CONFIG_CHECK_SECONDS):
+        try:
+            section = runtime.config.finesse
+        except Exception:
+            log.exception("configuration check failed")
+            continue
+        if section is not None:
+            log.warning("a finesse: section was added: the listener exits with %d to start with it", EXIT_TO_RELOAD)
+            return EXIT_TO_RELOAD
+    return 0
+
+
+def run_listener(runtime: Runtime, *, wait_for_section: bool = False) -> int:
+    """The listener's process. Without a finesse: section it exits with an error, or, with
+    `wait_for_section` (as `run` starts it), waits for one and exits with EXIT_TO_RELOAD when it
+    appears, so the supervisor's restart runs it."""
+    runtime.role = "listener"
     install(runtime)
+    stop = threading.Event()
     config = runtime.config.finesse
-    if config is None:
+    if config is None and not wait_for_section:
         log.error("media blending is not configured: add a finesse: section to the provisioning files")
         return 2
+    if config is None:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        log.info("no finesse: section: media blending waits for one (in the files or on the Finesse page)")
+        return _wait_for_section(runtime, stop)
     listener = Listener(runtime, config)
-    stop = threading.Event()
 
     def on_signal(*_: object) -> None:
         stop.set()
@@ -284,6 +421,7 @@ def run_listener(runtime: Runtime) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    follower = FinesseFollower(runtime, config, listener.stop_event).start()  # a change also ends a waiting start
     try:
         listener.start()
     except ReasonCodeMissing as exc:
@@ -291,12 +429,13 @@ def run_listener(runtime: Runtime) -> int:
         print(f"configuration error: {exc}", flush=True)
         return 2
     except RuntimeError:
-        if not stop.is_set():
+        if not listener.stop_event.is_set():
             raise
-        log.info("stopped before Finesse became reachable")
-        return 0
+        if not follower.changed:
+            log.info("stopped before Finesse became reachable")
+        return follower.exit_code(stop)
     try:
-        stop.wait()
+        listener.stop_event.wait()
     finally:
         listener.stop()
-    return 0
+    return follower.exit_code(stop)

@@ -61,6 +61,51 @@ def resolve_reason_code(client: FinesseClient, agent_id: str, label: str) -> str
     )
 
 
+def resolve_chat_mrd(client: FinesseClient, agent_id: str, config: FinesseConfig, *, ece: bool = False) -> str | None:
+    """ECE's chat MRD id: `finesse.chat_mrd_id`, else the MRD named `finesse.chat_mrd_name` in the
+    media list Finesse gives for `agent_id` (every non-voice MRD of the deployment, the same for any
+    agent). None, with an ERROR naming the field, when it cannot be had: blending then runs without the
+    MRD (the router's flag only) instead of not at all. FinesseUnavailable propagates (start waits)."""
+    if config.chat_mrd_id:
+        return config.chat_mrd_id
+    if not config.chat_mrd_name:
+        if ece:
+            log.error(
+                "an ECE integration is configured but neither finesse.chat_mrd_id nor finesse.chat_mrd_name is set: "
+                "voice calls will not stop ECE routing chats to the agent (set one of them)"
+            )
+        return None
+    wanted = config.chat_mrd_name.strip().casefold()
+    try:
+        media = client.media_list(agent_id)
+    except FinesseUnavailable:
+        raise
+    except FinesseError as exc:
+        log.error(
+            'finesse.chat_mrd_name "%s" cannot be resolved: Finesse\'s media list (GET %s for agent %s) failed: %s. '
+            "Blending runs without ECE's chat MRD; set finesse.chat_mrd_id, or finesse.media_list_path if this "
+            "Finesse serves the list elsewhere",
+            config.chat_mrd_name,
+            config.media_list_path,
+            agent_id,
+            exc,
+        )
+        return None
+    for item in media:
+        if (item.name or "").strip().casefold() == wanted and item.mrd_id:
+            log.info("ECE's chat MRD %r is %s", item.name, item.mrd_id, extra={"mrd_id": item.mrd_id})
+            return item.mrd_id
+    found = ", ".join(f'"{m.name}" (id {m.mrd_id})' for m in media) or "none"
+    log.error(
+        'finesse.chat_mrd_name "%s" is not a media routing domain Finesse lists for agent %s (it has: %s). '
+        "Blending runs without ECE's chat MRD: set finesse.chat_mrd_name to one of these names, or finesse.chat_mrd_id",
+        config.chat_mrd_name,
+        agent_id,
+        found,
+    )
+    return None
+
+
 def policy_for(config: FinesseConfig, reason_code_id: str) -> Policy:
     return Policy(reason_code_id=reason_code_id, reason_label=config.not_ready_reason, max_chats=config.max_chats)
 
@@ -130,11 +175,13 @@ class BlendingService:
         policy: Policy,
         *,
         clock: Callable[[], float] = time.time,
+        chat_mrd_id: str | None = None,
     ) -> None:
         self.registry = registry
         self.effector = effector
         self.policy = policy
         self.clock = clock
+        self.chat_mrd_id = chat_mrd_id  # ECE's chat MRD on Finesse, when the chat side drives it
 
     @classmethod
     def start(
@@ -145,19 +192,22 @@ class BlendingService:
         *,
         chat_side: ChatSide | None = None,
         probe_agent_id: str | None = None,
+        ece: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> BlendingService:
         """Resolve the NOT_READY reason once, through one agent's reason codes (global reason codes are
-        the same for every agent), and build the service. The agent is `probe_agent_id`, else one from
-        the registry, else the first user Finesse lists (before the first agent sync)."""
+        the same for every agent), and ECE's chat MRD (`resolve_chat_mrd`; `ece`: an ECE integration is
+        configured), and build the service. The agent is `probe_agent_id`, else one from the registry,
+        else the first user Finesse lists (before the first agent sync)."""
         probe = probe_agent_id or next(iter(registry.ids()), None)
         if probe is None:
             probe = next((u.id for u in client.users()), None)
         if probe is None:
             raise ReasonCodeMissing("Finesse lists no agents: the NOT_READY reason codes cannot be read")
         reason_id = resolve_reason_code(client, probe, config.not_ready_reason)
-        side = chat_side or chat_side_for(config, redis=registry.redis, client=client, reason_code_id=reason_id)
-        return cls(registry, Effector(client, side), policy_for(config, reason_id), clock=clock)
+        mrd_id = resolve_chat_mrd(client, probe, config, ece=ece)
+        side = chat_side or chat_side_for(redis=registry.redis, client=client, reason_code_id=reason_id, mrd_id=mrd_id)
+        return cls(registry, Effector(client, side), policy_for(config, reason_id), clock=clock, chat_mrd_id=mrd_id)
 
     # -- events -----------------------------------------------------------------------------------
 

@@ -121,15 +121,20 @@ class InboundEvent:
     status: str | None = None
     refers_to: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
+    received_at: float | None = field(default=None, compare=False)
+    """When the connector accepted it (unix s): the start of its webhook-to-contact-center latency.
+    Bookkeeping, not content: two events that differ only in it are the same event."""
 
     @cached_property
     def thread_id(self) -> str:
         # Cached: intake and drain ask for it several times per event, and it is a SHA-256.
         return thread_id_for(self.channel, self.asset, self.customer)
 
-    def to_json(self) -> str:
+    def to_json(self, *, received_at: float | None = None) -> str:
         # Built by hand: dataclasses.asdict deep-copies every value, a third of the intake's CPU.
         data = {name: getattr(self, name) for name in _EVENT_FIELDS}
+        if received_at is not None:
+            data["received_at"] = received_at
         data["kind"] = self.kind.value
         data["attachments"] = [{name: getattr(a, name) for name in _ATTACHMENT_FIELDS} for a in self.attachments]
         data["details"] = dict(self.details)
@@ -311,6 +316,21 @@ class Channel:
         if file.caption:
             self.check_text(file.caption)
             self.send_text(to, OutboundText(file.caption), key=f"{key}:caption", now=now)
+
+    # -- customer profile --------------------------------------------------------------------
+
+    @property
+    def profile_fields(self) -> tuple[str, ...]:
+        """The fields `profile` asks the provider for; empty when the channel has no profile to fetch
+        (SMS, Apple's opaque id, WhatsApp and in-app, whose webhooks carry the name themselves)."""
+        return ()
+
+    def profile(self, customer: str) -> dict[str, str] | None:
+        """The customer's details from the provider's profile API, as details to merge into the
+        conversation (names, locale, ...); None when there is none (no such API, no permission, or
+        the call failed). Never raises and never retries: a profile is a nicety, never a reason to
+        delay, retry or dead-letter the customer's message."""
+        return None
 
     # -- customer files ----------------------------------------------------------------------
 

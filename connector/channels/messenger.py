@@ -29,6 +29,11 @@ MEDIA_TYPES = ("image", "video", "audio", "file")
 # With the HUMAN_AGENT tag (an App Review permission, asset option human_agent_tag) a human agent
 # may answer up to 7 days after the customer's last message.
 HUMAN_AGENT_WINDOW = timedelta(days=7)
+# The User Profile API's fields every Page may read once the person has messaged it; `locale` (and
+# timezone, gender) need Meta's approval ("Business Asset User Profile Access"), and asking without
+# it fails the whole call (code 100, subcode 2018247), so it is asked only with profile_locale: true.
+PROFILE_FIELDS = ("first_name", "last_name", "profile_pic")
+PROFILE_LOCALE_FIELDS = ("locale",)
 
 
 class _EventBase(TypedDict):
@@ -71,6 +76,34 @@ class Messenger(MetaChannel):
         551: "this person is not available to receive messages right now",
         10: "the page lacks the permission for this message; check the app's pages_messaging permission",
     }
+    # A profile Graph will not show: 230 (the page lacks pages_messaging for this person), 10 and 200
+    # (permission errors), 100/33 (no such PSID for this page, or not readable), 100/2018247 (a field
+    # asked without Meta's approval). The conversation goes on without the profile.
+    absent_errors = frozenset({(230, None), (10, None), (200, None), (100, 33), (100, 2018247)})
+
+    # -- customer profile --------------------------------------------------------------------
+
+    @property
+    def profile_fields(self) -> tuple[str, ...]:
+        return PROFILE_FIELDS + (PROFILE_LOCALE_FIELDS if self.asset.get("profile_locale") else ())
+
+    def profile(self, customer: str) -> dict[str, str] | None:
+        """The User Profile API's answer for a PSID as customer details: `first_name`, `last_name`,
+        `profile_name` (the two together, as WhatsApp's and Twilio's names are kept), `profile_pic`
+        and, with profile_locale, `locale` (Meta's form, `en_US`); only the fields Graph filled in.
+        None when Graph has no profile for us or the call failed (MetaChannel.graph_lookup)."""
+        answer = self.graph_lookup(customer, what="messenger profile", fields=self.profile_fields)
+        if answer is None:
+            return None
+        details = {
+            name: answer[name].strip()
+            for name in self.profile_fields
+            if isinstance(answer.get(name), str) and answer[name].strip()
+        }
+        full_name = " ".join(details[name] for name in ("first_name", "last_name") if name in details)
+        if full_name:
+            details["profile_name"] = full_name
+        return details
 
     # -- outbound ----------------------------------------------------------------------------
 

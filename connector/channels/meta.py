@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import requests
 from flask import Request, Response
+from urllib3.util import Timeout
 
 from connector.channels import media
 from connector.channels.base import Channel
@@ -23,6 +26,12 @@ from connector.errors import (
     WindowClosed,
 )
 from connector.http_session import retry_after
+
+log = logging.getLogger(__name__)
+
+LOOKUP_TIMEOUT_SECONDS = 3.0
+"""The most a Graph lookup (a customer's profile) may take, connecting and answering together: it runs
+while the customer's message waits, so a slow Graph costs the message at most this."""
 
 
 class MetaChannel(Channel):
@@ -39,6 +48,9 @@ class MetaChannel(Channel):
     """Rate limits and temporary failures: the same call may succeed later."""
     permanent_reasons: ClassVar[Mapping[int, str]]
     """What an operator can do about the codes that repeating cannot fix."""
+    absent_errors: ClassVar[frozenset[tuple[int, int | None]]] = frozenset()
+    """(code, subcode) pairs that mean a lookup has nothing for us (no such object, no permission to
+    read it): an answer, not a failure. Subcode None matches any."""
 
     def handshake(self, request: Request) -> Response:
         """GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=… → the raw challenge, else 403."""
@@ -77,9 +89,75 @@ class MetaChannel(Channel):
         self.raise_for_graph(response)
         return json_body(response)
 
+    def graph_lookup(
+        self, path: str, *, what: str, fields: tuple[str, ...], timeout: float | None = None
+    ) -> dict[str, Any] | None:
+        """GET `{api_base_url}/{graph_version}/{path}?fields=…` with the asset's bearer token → the
+        answer's JSON object, or None. Never raises and never retries: the caller goes on without it.
+
+        An `absent_errors` answer is None, logged at INFO. A failure is None, logged at WARNING
+        without the token (it travels in the header, never in the URL): no connection, no complete
+        answer within `timeout` seconds in all, 429, 5xx, any other Graph error, or a 2xx whose body
+        is not a JSON object. `timeout` defaults to LOOKUP_TIMEOUT_SECONDS.
+        """
+        timeout = LOOKUP_TIMEOUT_SECONDS if timeout is None else timeout
+        base = str(self.asset["api_base_url"]).rstrip("/")
+        url = f"{base}/{self.asset['graph_version']}/{quote(path, safe='')}"
+        about = {"asset": self.asset.name, "lookup": what}
+        try:
+            response = self.session.get(
+                url,
+                params={"fields": ",".join(fields)},
+                headers=self.bearer,
+                # `total` bounds connecting and answering together, where a (connect, read) pair
+                # would allow each its own time; requests passes a urllib3 Timeout through as is.
+                timeout=Timeout(total=timeout),  # type: ignore[arg-type]  # the stubs list floats only
+            )
+        except requests.Timeout:
+            log.warning(
+                "graph lookup failed; going on without it", extra={**about, "error": f"no answer within {timeout:g} s"}
+            )
+            return None
+        except requests.RequestException as exc:
+            log.warning("graph lookup failed; going on without it", extra={**about, "error": type(exc).__name__})
+            return None
+        if not 200 <= response.status_code < 300:
+            code, subcode, message = self.graph_error(response)
+            if code is not None and ((code, subcode) in self.absent_errors or (code, None) in self.absent_errors):
+                log.info(
+                    "graph lookup: nothing to read", extra={**about, "error": f"{self.label} error {code}: {message}"}
+                )
+                return None
+            try:
+                self.raise_for_graph(response)
+            except (RetryableError, PermanentError) as exc:
+                log.warning("graph lookup failed; going on without it", extra={**about, "error": str(exc)})
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            log.warning(
+                "graph lookup failed; going on without it", extra={**about, "error": "the answer is not a JSON object"}
+            )
+            return None
+        return body
+
     @property
     def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.asset[self.bearer_option]}"}
+
+    def graph_error(self, response: requests.Response) -> tuple[int | None, int | None, str]:
+        """(code, error_subcode, message) of a Graph error answer; None where the body lacks one."""
+        error = json_body(response).get("error")
+        error = error if isinstance(error, dict) else {}
+        code, subcode, message = error.get("code"), error.get("error_subcode"), error.get("message")
+        return (
+            code if isinstance(code, int) else None,
+            subcode if isinstance(subcode, int) else None,
+            message if isinstance(message, str) else f"HTTP {response.status_code}",
+        )
 
     def raise_for_graph(self, response: requests.Response) -> None:
         """2xx passes; the window error → WindowClosed; rate limits, temporary codes, 429, 5xx →
@@ -87,11 +165,7 @@ class MetaChannel(Channel):
         status = response.status_code
         if 200 <= status < 300:
             return
-        error = json_body(response).get("error")
-        error = error if isinstance(error, dict) else {}
-        code = error.get("code") if isinstance(error.get("code"), int) else None
-        subcode = error.get("error_subcode") if isinstance(error.get("error_subcode"), int) else None
-        message = error.get("message") if isinstance(error.get("message"), str) else f"HTTP {status}"
+        code, subcode, message = self.graph_error(response)
         label = f"{self.label} error {code}" if code is not None else f"{self.label} HTTP {status}"
         if code is not None and ((code, subcode) in self.window_errors or (code, None) in self.window_errors):
             raise WindowClosed(f"{label}: {message}; the messaging window is closed until the customer writes again")

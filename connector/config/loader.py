@@ -215,6 +215,24 @@ def _cross_check(config: model.Config, problems: list[ConfigProblem]) -> None:
         check_action(rule.source or "?", item, rule.action)
     if config.default_rule is not None:
         check_action(config.default_rule.source or "?", "default_rule", config.default_rule.action)
+    if config.finesse is not None and (missing := chat_mrd_missing(config.finesse, config.integrations)):
+        problems.append(ConfigProblem(config.finesse.source or "?", "finesse", "chat_mrd_id", missing))
+
+
+def chat_mrd_missing(finesse: model.FinesseConfig, integrations: Iterable[model.Integration]) -> str | None:
+    """With an ECE integration, blending must know ECE's chat MRD on Finesse, or a voice call would not
+    stop ECE routing chats to the agent (docs/blending.md, "The chat side"): what is wrong, or None.
+    The overrides (UI-made items) check the same."""
+    if finesse.chat_mrd_id or finesse.chat_mrd_name:
+        return None
+    ece = [i.name for i in integrations if i.type == "ece"]
+    if not ece:
+        return None
+    return (
+        f"ECE integration {', '.join(repr(n) for n in ece)} routes chats that a voice call must interrupt: set "
+        "finesse.chat_mrd_id to the id of ECE's chat media routing domain (MRD) in Finesse, or "
+        "finesse.chat_mrd_name to its name (looked up in Finesse when the listener starts)"
+    )
 
 
 def load_config(directory: Path, env: Mapping[str, str] | None = None) -> model.Config:

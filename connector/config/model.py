@@ -54,6 +54,9 @@ class EntryPoint:
     """Overrides for one locale (locale → type → text); they win over `messages` for that locale."""
     default_locale: str = "en"
     queue_status_after_seconds: int | None = None
+    """When a waiting customer is first told their place and the expected wait (None: never)."""
+    queue_status_interval_seconds: int | None = None
+    """Then how often their place is checked again; they are told only when it has improved."""
     enabled: bool = True
 
 
@@ -132,12 +135,16 @@ class FinesseConfig:
     admin_user: str = ""
     admin_password: str = ""
     events: str = "xmpp"
-    xmpp_port: int = 5222
-    xmpp_tls: bool = False
+    xmpp_port: int | None = None  # None: Finesse's port for the mode, 5223 for direct TLS, else 5222
+    xmpp_tls: str = "starttls"  # starttls | direct | plain (written `false` in YAML): docs/protocols/finesse.md
     not_ready_reason: str = "Handling Chat"
     max_chats: int = 5
     liveness_interval_seconds: float = 5.0
     chat_mrd_id: str | None = None
+    chat_mrd_name: str | None = None  # ECE's chat MRD by name, resolved to its id at listener start
+    media_list_path: str = "/finesse/api/User/{id}/Media"  # Finesse's Media—Get List: docs/protocols/finesse.md
+    ece_agent_field: str = "name"  # name | id: which field of ECE's sender.user names the agent
+    ece_agents: Mapping[str, str] = field(default_factory=dict)  # that value → Finesse login, where they differ
     verify_tls: bool = True
     ca_bundle: str | None = None
     chat_enabled: str = "all"  # all | none | team:<name>[,<name>] | role:<role>

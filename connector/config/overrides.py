@@ -10,6 +10,8 @@ Invariants:
 - Every write bumps one version counter; processes rebuild their merged `Config` when it moves
   (`Runtime.config`), so a change reaches the web and worker processes within a second.
 - Deleting an integration or an asset a rule still uses is refused, naming the rules.
+- A singleton section (`finesse:`) may be made here only while no provisioning file defines it; a
+  file that defines it later wins, and the UI one is skipped (logged), as a shadowed item is.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ from redis import Redis
 
 from connector import channels
 from connector.config import model, schemas
+from connector.config.loader import chat_mrd_missing
 from connector.store import keys, replies
 
 log = logging.getLogger(__name__)
 
 KINDS = ("integrations", "assets", "rules")
+SINGLETONS = ("finesse",)
+"""Sections a deployment has at most one of that the UI / API may make. Each is stored as one item
+(its key is the section name) in `keys.config_items(<section>)`, validated by the section's schema."""
 MASK = "********"
 """What a secret shows as in the UI, the API and exports; sent back unchanged, it keeps the secret."""
 
@@ -37,8 +43,9 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "integrations": ("client_secret", "callback_auth.token", "callback_auth.password"),
     "assets": tuple(dict.fromkeys(name for cls in channels.CHANNELS.values() for name in cls.secret_fields)),
     "rules": (),
+    "finesse": ("admin_password",),
 }
-"""Dotted paths of the secret fields of each kind (the assets' from their channels)."""
+"""Dotted paths of the secret fields of each kind and singleton (the assets' from their channels)."""
 
 
 class ConfigInvalid(Exception):
@@ -76,8 +83,8 @@ def item_key(kind: str, raw_or_item: Any) -> str:
 
 
 def validate(kind: str, raw: Any) -> Any:
-    """The model item of `raw`, or ConfigInvalid naming each bad field."""
-    if kind not in KINDS:
+    """The model item of `raw` (a kind's item or a singleton section), or ConfigInvalid naming each bad field."""
+    if kind not in KINDS and kind not in SINGLETONS:
         raise ValueError(f"unknown kind {kind!r}")
     if not isinstance(raw, Mapping):
         raise ConfigInvalid({"_schema": ["an item must be a mapping"]})
@@ -85,6 +92,7 @@ def validate(kind: str, raw: Any) -> Any:
         "integrations": lambda d: schemas.IntegrationSchema().load(d),
         "assets": schemas.load_asset,
         "rules": lambda d: schemas.RuleSchema().load(d),
+        "finesse": lambda d: schemas.FinesseSchema().load(d),
     }
     try:
         return loaders[kind](dict(raw))
@@ -185,6 +193,15 @@ class ConfigOverrides:
         item: dict[str, Any] = json.loads(value)  # stored by save(): a JSON object
         return item
 
+    def singleton(self, section: str) -> dict[str, Any] | None:
+        """The raw section made in the UI or API (secrets included), or None."""
+        _check_singleton(section)
+        value = replies.bytes_or_none(self.redis.hget(keys.config_items(section), section))
+        if value is None:
+            return None
+        item: dict[str, Any] = json.loads(value)  # stored by save_singleton(): a JSON object
+        return item
+
     def rule_order(self) -> list[str]:
         order = replies.bytes_list(self.redis.lrange(keys.config_rule_order(), 0, -1))
         return [name.decode() for name in order]
@@ -231,7 +248,22 @@ class ConfigOverrides:
             assets=tuple(assets),
             rules=tuple(ordered_rules(rules, self.rule_order())),
             templates=self.templates(),
+            finesse=self._merged_finesse(provisioned),
         )
+
+    def _merged_finesse(self, provisioned: model.Config) -> model.FinesseConfig | None:
+        stored = self.singleton("finesse")
+        if stored is None:
+            return provisioned.finesse
+        if provisioned.finesse is not None:
+            log.warning("UI finesse section shadowed by a provisioned one: skipped", extra={"kind": "finesse"})
+            return provisioned.finesse
+        try:
+            item: model.FinesseConfig = validate("finesse", stored)
+        except ConfigInvalid as exc:
+            log.error("UI finesse section no longer valid: skipped", extra={"kind": "finesse", "error": str(exc)})
+            return None
+        return item
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -257,7 +289,9 @@ class ConfigOverrides:
         if kind == "rules":
             self._check_rule(item, self.merged(provisioned))
         if kind == "integrations":
-            _check_entry_points_kept(item, self.merged(provisioned))
+            merged = self.merged(provisioned)
+            _check_entry_points_kept(item, merged)
+            _check_chat_mrd(merged.finesse, [item], field="type")
         stored = json.loads(json.dumps(raw, default=str))
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.config_items(kind), key, json.dumps(stored, sort_keys=True))
@@ -282,6 +316,62 @@ class ConfigOverrides:
         pipe.incr(keys.config_version())
         replies.execute(pipe)
         log.info("configuration deleted", extra={"kind": kind, "item": key})
+
+    def prepared_singleton(self, section: str, raw: Any, provisioned: model.Config) -> Stored:
+        """A singleton section as `save_singleton` would write it, without writing: secrets sent back
+        as MASK or empty take the stored ones. Raises ConfigConflict, naming the file, while a
+        provisioning file defines the section, and ConfigInvalid naming each bad field."""
+        _check_singleton(section)
+        source = _provisioned_singleton(section, provisioned)
+        if source is not None:
+            raise ConfigConflict(f"the {section} section is defined in {source} and is read-only here")
+        if not isinstance(raw, Mapping):
+            raise ConfigInvalid({"_schema": [f"the {section} section must be a mapping"]})
+        existing = self.singleton(section)
+        merged = (
+            keep_secrets(section, existing, raw) if existing is not None else json.loads(json.dumps(raw, default=str))
+        )
+        errors = {
+            path: ["a masked secret, and no stored one to keep: write it"]
+            if get_path(merged, path) == MASK
+            else ["may not be empty (there is no stored one to keep)"]
+            for path in SECRET_FIELDS[section]
+            if get_path(merged, path) in (MASK, "")
+        }
+        try:
+            item = validate(section, merged)
+        except ConfigInvalid as exc:
+            raise ConfigInvalid({**exc.errors, **errors}) from None
+        if errors:
+            raise ConfigInvalid(errors)
+        if section == "finesse":
+            _check_chat_mrd(item, self.merged(provisioned).integrations, field="chat_mrd_id")
+        return Stored(json.loads(json.dumps(merged, default=str)), item)
+
+    def save_singleton(self, section: str, raw: Any, provisioned: model.Config) -> Stored:
+        """Validate and write a singleton section (created, or replaced), as `prepared_singleton` checks it."""
+        prepared = self.prepared_singleton(section, raw, provisioned)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.config_items(section), section, json.dumps(prepared.raw, sort_keys=True))
+        pipe.incr(keys.config_version())
+        replies.execute(pipe)
+        log.info("configuration saved", extra={"kind": section, "item": section})
+        return prepared
+
+    def delete_singleton(self, section: str, provisioned: model.Config) -> None:
+        """Remove the section made in the UI or API (NotFound if there is none, ConfigConflict if a
+        provisioning file defines the section)."""
+        _check_singleton(section)
+        source = _provisioned_singleton(section, provisioned)
+        if source is not None:
+            raise ConfigConflict(f"the {section} section is defined in {source} and is read-only here")
+        if not self.redis.hexists(keys.config_items(section), section):
+            raise NotFound(f"no {section} section made in the UI or API")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(keys.config_items(section), section)
+        pipe.incr(keys.config_version())
+        replies.execute(pipe)
+        log.info("configuration deleted", extra={"kind": section, "item": section})
 
     def set_rule_order(self, names: Iterable[str], config: model.Config) -> list[str]:
         """Store the evaluation order; `names` must be exactly the rules of `config`, each once."""
@@ -364,6 +454,24 @@ def _check_entry_points_kept(integration: model.Integration, config: model.Confi
     ]
     if gone:
         raise ConfigConflict(f"entry point(s) still used: {', '.join(gone)}; change those rules first")
+
+
+def _check_chat_mrd(finesse: model.FinesseConfig | None, integrations: Iterable[model.Integration], field: str) -> None:
+    """The loader's cross-check of ECE and the finesse: section, for an item made here (`field` names
+    what the refusal is shown on: the section's chat_mrd_id, or the integration's type)."""
+    missing = chat_mrd_missing(finesse, integrations) if finesse is not None else None
+    if missing:
+        raise ConfigInvalid({field: [missing]})
+
+
+def _check_singleton(section: str) -> None:
+    if section not in SINGLETONS:
+        raise ValueError(f"unknown section {section!r}")
+
+
+def _provisioned_singleton(section: str, provisioned: model.Config) -> str | None:
+    found = getattr(provisioned, section)
+    return (found.source or "a provisioned file") if found is not None else None
 
 
 def _provisioned_source(kind: str, key: str, provisioned: model.Config) -> str | None:

@@ -35,8 +35,9 @@ def integration(item: model.Integration) -> dict[str, Any]:
     for ep in data["entry_points"]:
         localized = ep.pop("locale_messages")
         ep["messages"] = {**ep["messages"], **localized}
-        if ep["queue_status_after_seconds"] is None:
-            ep.pop("queue_status_after_seconds")
+        for optional in ("queue_status_after_seconds", "queue_status_interval_seconds"):
+            if ep[optional] is None:
+                ep.pop(optional)
     for optional in ("version", "client_key", "client_secret", "ca_bundle"):
         if data[optional] is None:
             data.pop(optional)

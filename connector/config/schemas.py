@@ -87,6 +87,9 @@ class MessengerAsset(MetaAssetFields):
     page_id = fields.String(required=True)
     page_access_token = fields.String(required=True)
     human_agent_tag = fields.Boolean(load_default=False)
+    # Ask the User Profile API for `locale` too: needs Meta's approval (Business Asset User Profile
+    # Access); without it Graph refuses the whole profile call.
+    profile_locale = fields.Boolean(load_default=False)
 
 
 class WhatsAppAsset(MetaAssetFields):
@@ -163,6 +166,7 @@ class EntryPointSchema(StrictSchema):
     messages = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
     default_locale = fields.String(load_default="en", validate=LOCALE)
     queue_status_after_seconds = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    queue_status_interval_seconds = fields.Integer(load_default=None, validate=validate.Range(min=5))
     enabled = fields.Boolean(load_default=True)
 
     @validates_schema
@@ -328,6 +332,49 @@ class DefaultRuleSchema(StrictSchema):
 # -- media blending (finesse:) ----------------------------------------------------------------------------
 
 
+class XmppTlsField(fields.Field[str]):
+    """`finesse.xmpp_tls`: `starttls` (the default: TLS negotiated on the plain port, as Finesse offers
+    it on 5222), `direct` (TLS from the first byte, Finesse's 5223), or `false` / `plain` (plain TCP,
+    passwords in clear). The booleans of older files still load: `true` was direct TLS, `false` plain."""
+
+    MODES = {"starttls": "starttls", "direct": "direct", "plain": "plain", "false": "plain", "true": "direct"}
+    default_error_messages = {
+        "invalid": "must be starttls (default), direct or false (plain TCP: passwords cross the network unencrypted)"
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, bool):
+            return "direct" if value else "plain"
+        if isinstance(value, str) and value.strip().lower() in self.MODES:
+            return self.MODES[value.strip().lower()]
+        raise self.make_error("invalid")
+
+
+class AgentMapField(fields.Field[dict[str, str]]):
+    """`finesse.ece_agents`: the chat side's agent (by `ece_agent_field`) → the Finesse login, as a
+    mapping, or as text `alice.ece=alice, 4711=bob` (commas or new lines), as a form sends it."""
+
+    default_error_messages = {"invalid": "must map each ECE agent to a Finesse login: {{ece: login}} or ece=login, ..."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, str]:
+        if isinstance(value, str):
+            pairs = [p.partition("=") for p in re.split(r"[,\n]", value) if p.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise self.make_error("invalid")
+            value = {k.strip(): v.strip() for k, _, v in pairs}
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        found = {str(k).strip(): str(v).strip() for k, v in value.items() if v is not None}
+        if len(found) != len(value) or not all(found) or not all(found.values()):
+            raise self.make_error("invalid")
+        return found
+
+
+def _media_list_path(value: str) -> None:
+    if not value.startswith("/finesse/api/") or "{id}" not in value or value.count("{") != 1:
+        raise ValidationError("must be a Finesse API path with {id} for the agent, e.g. /finesse/api/User/{id}/Media")
+
+
 class FinesseSchema(StrictSchema):
     deployment = fields.String(load_default="ucce", validate=validate.OneOf(["ucce", "uccx"]))
     publisher = fields.String(required=True, validate=URL)
@@ -335,20 +382,24 @@ class FinesseSchema(StrictSchema):
     admin_user = fields.String(required=True)
     admin_password = fields.String(required=True)
     events = fields.String(load_default="xmpp", validate=validate.OneOf(["xmpp", "poll"]))
-    xmpp_port = fields.Integer(load_default=5222, validate=validate.Range(min=1, max=65535))
-    xmpp_tls = fields.Boolean(load_default=False)
+    xmpp_port = fields.Integer(load_default=None, validate=validate.Range(min=1, max=65535))
+    xmpp_tls = XmppTlsField(load_default="starttls")
     not_ready_reason = fields.String(load_default="Handling Chat", validate=validate.Length(min=1))
     max_chats = fields.Integer(load_default=5, validate=validate.Range(min=1, max=100))
     liveness_interval_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0.05))
     chat_mrd_id = fields.String(load_default=None)
+    chat_mrd_name = fields.String(load_default=None, validate=validate.Length(min=1))
+    media_list_path = fields.String(load_default="/finesse/api/User/{id}/Media", validate=_media_list_path)
+    ece_agent_field = fields.String(load_default="name", validate=validate.OneOf(["name", "id"]))
+    ece_agents = AgentMapField(load_default=dict)
     verify_tls = fields.Boolean(load_default=True)
     ca_bundle = fields.String(load_default=None)
-    chat_enabled = fields.String(load_default="all")
+    chat_enabled = fields.String(load_default=None)
     sync_interval_seconds = fields.Float(load_default=300.0, validate=validate.Range(min=1))
 
     @validates_schema
     def known_policy(self, data: dict[str, Any], **_: Any) -> None:
-        if "chat_enabled" in data:
+        if data.get("chat_enabled") is not None:
             try:
                 model.ChatEnabledPolicy.parse(data["chat_enabled"])
             except ValueError as exc:
@@ -356,6 +407,9 @@ class FinesseSchema(StrictSchema):
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.FinesseConfig:
+        if data.get("chat_enabled") is None:
+            # UCCX does not give synced agents the chat role: an operator chooses who chats there.
+            data["chat_enabled"] = "none" if data.get("deployment") == "uccx" else "all"
         return model.FinesseConfig(**data)
 
 

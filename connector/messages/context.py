@@ -24,7 +24,7 @@ class MessageContext:
 
     customer: {"name", "locale", "channel", "address", "details": {...}} (the customer's own address
     and the channel's details: profile name, PSID, wa_id, ...); agent: {"id", "name"};
-    entry_point: {"name", "id"}; queue: {"position", "depth", "wait_seconds", "wait_minutes"};
+    entry_point: {"name", "id"}; queue: {"position", "position_estimate", "depth", "wait_seconds", "wait_minutes"};
     transfer: {"type": "queue" | "agent", "name"}; attachment: {"name"}.
     """
 
@@ -67,12 +67,22 @@ def entry_point_context(entry_point: EntryPoint) -> dict[str, Any]:
     return {"name": entry_point.name, "id": entry_point.id}
 
 
-def queue_context(position: int | None, depth: int | None, wait_seconds: float | None) -> dict[str, Any]:
+def queue_context(
+    position: int | None, depth: int | None, wait_seconds: float | None, *, exact: bool = True
+) -> dict[str, Any]:
     """The `queue` part. `wait_minutes` rounds up (a customer told "2 minutes" should not wait 2:59)
-    and is None when the contact center gave no estimate, so templates can say something else."""
+    and is None when the contact center gave no estimate, so templates can say something else.
+    A place the connector only estimates (ECE reports none: the connector counts the conversations
+    it queued itself) is `position_estimate`, never `position`, so a template can say "about"."""
     seconds = None if wait_seconds is None or wait_seconds < 0 else math.ceil(wait_seconds)
     minutes = None if seconds is None else max(1, math.ceil(seconds / 60))
-    return {"position": position, "depth": depth, "wait_seconds": seconds, "wait_minutes": minutes}
+    return {
+        "position": position if exact else None,
+        "position_estimate": None if exact else position,
+        "depth": depth,
+        "wait_seconds": seconds,
+        "wait_minutes": minutes,
+    }
 
 
 def sample_context(message_type: str) -> MessageContext:

@@ -15,6 +15,9 @@ Invariants:
   variable of the server's environment into a field that the UI shows.
 - A secret sent back masked (MASK) keeps the stored secret of an item that exists; on a new item
   it is an error, never a stored "********".
+- The `finesse:` section imports like an item when no provisioning file defines it: added, changed
+  (with its fields) or unchanged against the one made in the UI / API. `default_rule` stays a
+  provisioning-file section: an import shows it unchanged when equal and refuses it otherwise.
 """
 
 from __future__ import annotations
@@ -46,9 +49,11 @@ from connector.config.overrides import (
     set_path,
     validate,
 )
+from connector.config.overrides import SINGLETONS as UI_SINGLETONS
 
 SINGLETONS = ("default_rule", "finesse")
-"""Sections a deployment has at most one of; they live in the provisioning files only."""
+"""Sections a deployment has at most one of; those of UI_SINGLETONS (finesse) may also be made in the UI
+or API, and an import writes them there; the others live in the provisioning files only."""
 FINESSE_SECRETS = ("admin_user", "admin_password")
 ADD, CHANGE, UNCHANGED, REFUSED = "add", "change", "unchanged", "refused"
 
@@ -222,7 +227,7 @@ def plan(
                     result.rule_order.append(change.key)
     for section in SINGLETONS:
         if sections[section] is not None:
-            change = _plan_singleton(section, sections[section], provisioned, env, problem)
+            change = _plan_singleton(section, sections[section], provisioned, store, env, problem)
             if change is not None:
                 result.changes.append(change)
     if result.ok:
@@ -247,6 +252,13 @@ def apply(planned: Plan, store: ConfigOverrides, provisioned: model.Config) -> l
                 item = f"{kind} ({change.key!r})"
                 raise ImportBlocked([ConfigProblem("import", item, None, detail.strip("'\""))], written) from exc
             written.append(change)
+    for change in (c for c in planned.writes if c.kind in UI_SINGLETONS):
+        try:
+            store.save_singleton(change.kind, change.raw, provisioned)
+        except (ConfigInvalid, ConfigConflict) as exc:
+            detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in getattr(exc, "errors", {}).items()) or str(exc)
+            raise ImportBlocked([ConfigProblem("import", change.kind, None, detail.strip("'\""))], written) from exc
+        written.append(change)
     if planned.rule_order:
         merged = store.merged(provisioned)
         order = [r.name for r in merged.rules]
@@ -352,7 +364,7 @@ def _plan_item(
 
 
 def _plan_singleton(
-    section: str, data: Any, provisioned: model.Config, env: Mapping[str, str], problem: Any
+    section: str, data: Any, provisioned: model.Config, store: ConfigOverrides, env: Mapping[str, str], problem: Any
 ) -> Change | None:
     secrets = FINESSE_SECRETS if section == "finesse" else ()
     loader = schemas.FinesseSchema if section == "finesse" else schemas.DefaultRuleSchema
@@ -361,6 +373,10 @@ def _plan_singleton(
         return None
     missing = _reference_problems(data, env, secrets, section, problem)
     resolved = {k: _substitute(v, env) if k in secrets else v for k, v in data.items()}
+    current = getattr(provisioned, section)
+    stored = store.singleton(section) if section in UI_SINGLETONS and current is None else None
+    if stored is not None:
+        resolved = keep_secrets(section, stored, resolved)
     try:
         item = loader().load(resolved)
     except ValidationError as exc:
@@ -368,12 +384,39 @@ def _plan_singleton(
             for message in messages:
                 problem(section, None if field_name == "_schema" else field_name, message)
         return None
+    if current is None and section in UI_SINGLETONS:
+        for path in SECRET_FIELDS[section]:
+            if get_path(resolved, path) == MASK:
+                problem(section, path, "a masked secret, and no stored one to keep: write the secret or ${ENV_NAME}")
+                missing += 1
     if missing:
         return None
-    current = getattr(provisioned, section)
-    if current is not None and replace(item, source=current.source) == current:
-        return Change(section, section, UNCHANGED, reason=f"defined in {current.source or 'a provisioned file'}")
-    return Change(section, section, REFUSED, reason=f"{section} is set in the provisioning files (entrypoints/) only")
+    if current is not None:
+        if replace(item, source=current.source) == current:
+            return Change(section, section, UNCHANGED, reason=f"defined in {current.source or 'a provisioned file'}")
+        return Change(
+            section,
+            section,
+            REFUSED,
+            tuple(_diff(_section_raw(current), _section_raw(item))),
+            f"defined in {current.source or 'a provisioned file'} and read-only here: change that file instead",
+        )
+    if section not in UI_SINGLETONS:
+        return Change(
+            section, section, REFUSED, reason=f"{section} is set in the provisioning files (entrypoints/) only"
+        )
+    if stored is None:
+        return Change(section, section, ADD, raw=resolved)
+    before = _section_raw(validate(section, stored)) if _valid(section, stored) else {"(stored section)": None}
+    differs = _diff(before, _section_raw(item))
+    if not differs:
+        return Change(section, section, UNCHANGED, raw=resolved)
+    return Change(section, section, CHANGE, tuple(differs), raw=resolved)
+
+
+def _section_raw(item: Any) -> dict[str, Any]:
+    """A singleton section's model as its YAML shape, for a diff."""
+    return {k: v for k, v in asdict(item).items() if v is not None and k != "source"}
 
 
 def _reference_problems(
@@ -419,6 +462,7 @@ def _cross_check(writes: list[Change], current: model.Config, problem: Any) -> N
     integrations = {i.name: i for i in current.integrations}
     assets = {item_key("assets", a) for a in current.assets}
     rules = {r.name: r for r in current.rules}
+    writes = [c for c in writes if c.kind in KINDS]  # a singleton section is referred to by no rule
     for change in writes:
         item = validate(change.kind, change.raw)
         if change.kind == "integrations":

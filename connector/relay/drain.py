@@ -22,12 +22,13 @@ from connector.channels import channel_class
 from connector.channels.base import EventKind, InboundEvent
 from connector.errors import PermanentError, RetryableError
 from connector.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
-from connector.relay import breaker, retry, to_customer
+from connector.relay import breaker, profiles, retry, to_customer
 from connector.relay.breaker import Breaker, Parked, service_of
 from connector.runtime import Runtime, current
 from connector.store import dead_letters, keys, replies, threads
 from connector.store.boxes import LEASE_LOST, TIMELINE_LIMIT, Box, Held, LeaseLost
 from connector.store.effects import Effects
+from connector.store.tallies import Counter, Histogram, Tally, counter_field
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +145,16 @@ def _handle_one(
 ) -> bytes | LeaseLost | _BackingOff | None:
     """Handle and commit one head item; the box's next head, LEASE_LOST, or _BACKING_OFF."""
     effects = Effects(runtime.redis, box, thread_id)
+    tally = Tally()
     try:
         if box is Box.IN:
-            entry, fields = _handle_inbound(runtime, item, effects)
+            entry, fields = _handle_inbound(runtime, item, effects, tally)
         else:
-            entry, fields = to_customer.handle_item(runtime, thread_id, item, effects)
+            entry, fields = to_customer.handle_item(runtime, thread_id, item, effects, tally)
     except PermanentError as exc:
+        tally = Tally()  # what the item did before failing is undone with it
+        tally.count(Counter.ERRORS, kind="permanent", box=box.value)
+        tally.count(Counter.DEAD_LETTERS, box=box.value, reason="permanent")
         letter = dead_letters.add(runtime.redis, thread_id, box, item, exc.reason)
         log.error(
             "item dead-lettered: permanent failure",
@@ -164,6 +169,9 @@ def _handle_one(
         if not decision.give_up:
             _note_retry(runtime, thread_id, box, exc, decision)
             return _BACKING_OFF
+        tally = Tally()
+        tally.count(Counter.ERRORS, kind=_error_kind(exc), box=box.value)
+        tally.count(Counter.DEAD_LETTERS, box=box.value, reason="retries_exhausted")
         letter = dead_letters.add(
             runtime.redis, thread_id, box, item, f"retries exhausted: {exc}", attempts=decision.attempts
         )
@@ -178,17 +186,23 @@ def _handle_one(
         )
         entry = {"at": time.time(), "kind": "dead_letter", "box": box.value, "reason": letter.reason, "id": letter.id}
         fields = None
-    return runtime.boxes.commit(thread_id, token, item, entry, fields, runtime.settings.lease_seconds, box)
+    return runtime.boxes.commit(thread_id, token, item, entry, fields, runtime.settings.lease_seconds, box, tally)
 
 
-def _handle_inbound(runtime: Runtime, item: bytes, effects: Effects) -> tuple[dict[str, Any], dict[str, str] | None]:
+def _error_kind(exc: RetryableError) -> str:
+    return "outage" if exc.outage else "throttled"
+
+
+def _handle_inbound(
+    runtime: Runtime, item: bytes, effects: Effects, tally: Tally
+) -> tuple[dict[str, Any], dict[str, str] | None]:
     try:
         event = InboundEvent.from_json(item)
     except (ValueError, TypeError, KeyError):
         # An unreadable item cannot be retried into health; record it, never block the thread.
         log.error("unreadable inbox item dropped")
         return {"at": time.time(), "kind": "error", "note": "unreadable item"}, None
-    return handle_event(runtime, event, effects)
+    return handle_event(runtime, event, effects, tally)
 
 
 def _note_retry(runtime: Runtime, thread_id: str, box: Box, exc: RetryableError, decision: retry.RetryDecision) -> None:
@@ -216,11 +230,14 @@ def _note_retry(runtime: Runtime, thread_id: str, box: Box, exc: RetryableError,
     runtime.dispatch.defer(thread_id, box, decision.until, client=pipe)
     if exc.service is not None:
         breaker.park(pipe, exc.service, thread_id, time.time())
+    # A failed attempt is counted when it happens: the item is not committed, so it has no tally.
+    pipe.hincrbyfloat(keys.tallies(), counter_field(Counter.RETRIES, box=box.value), 1)
+    pipe.hincrbyfloat(keys.tallies(), counter_field(Counter.ERRORS, kind=_error_kind(exc), box=box.value), 1)
     replies.execute(pipe)
 
 
 def handle_event(
-    runtime: Runtime, event: InboundEvent, effects: Effects | None = None
+    runtime: Runtime, event: InboundEvent, effects: Effects | None = None, tally: Tally | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Apply one customer event to its thread; returns the timeline entry and the thread's fields,
     which the commit writes in the same atomic step that takes the item out of the inbox."""
@@ -256,7 +273,12 @@ def handle_event(
         if decision and decision.action is None:
             _record_unrouted(runtime, event, decision)
     if event.kind.routable:
-        thread.details = threads.merge_details(thread.details, event.details)
+        details = event.details
+        if transition.start_new and transition.forward:
+            # The provider's profile (Messenger) before the contact center hears of the customer: it
+            # fills what the event does not say, never what it does (relay/profiles.py).
+            details = threads.merge_details(profiles.customer_profile(runtime, event), event.details)
+        thread.details = threads.merge_details(thread.details, details)
         thread.last_inbound_at = max(thread.last_inbound_at or 0.0, event.timestamp)
     thread.state = transition.state
 
@@ -264,6 +286,11 @@ def handle_event(
         thread.last_message_id = event.provider_id
     effects = effects or Effects(redis, Box.IN, event.thread_id)
     note = _forward(runtime, thread, event, transition, effects) if transition.forward else None
+    if tally is not None and transition.forward and event.kind.routable and _with_contact_center(thread):
+        integration = thread.integration or ""
+        tally.count(Counter.MESSAGES_TO_CONTACT_CENTER, integration=integration)
+        if event.received_at is not None:
+            tally.observe(Histogram.WEBHOOK_TO_CONTACT_CENTER, time.time() - event.received_at, integration=integration)
     log.info(
         "inbound event handled",
         extra={
@@ -332,6 +359,12 @@ def _forward(
         raise
     circuit.succeeded()
     return note
+
+
+def _with_contact_center(thread: threads.Thread) -> bool:
+    """The customer's message now sits in a conversation the contact center holds (not discarded by
+    the unavailable policy, not refused as disabled)."""
+    return thread.remote_id is not None and thread.state in (conversations.State.QUEUED, conversations.State.ASSIGNED)
 
 
 def _record_unrouted(runtime: Runtime, event: InboundEvent, decision: rules.Decision) -> None:

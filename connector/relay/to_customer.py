@@ -1,8 +1,10 @@
 """The outbox side of the drain: agent events, system messages and timers, to the customer.
 
 Runs under the thread's lease, like the inbox side, so it may change the thread. Every send is an
-effect recorded in `Effects` under a key derived from the item (the agent event's key + part number), so a
-repeat after a crash or a retryable failure never sends twice. A send that fails permanently
+effect recorded in `Effects` under a key derived from the item (the agent event's key + part
+number), so a repeat after a retryable failure skips what was sent; a worker killed between a send
+and its record repeats that one send (where the provider dedupes by id, as Apple and in-app do,
+harmlessly: docs/architecture.md, "Idempotent effects"). A send that fails permanently
 (window closed, invalid recipient) does not block the thread: the item is dead-lettered with the
 reason, the agent is told when the window is closed, and state changes still apply.
 """
@@ -16,9 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from connector import backends
+from connector.backends import outbox
 from connector.backends.events import SOURCE as AGENT
 from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFile, TransferTarget
-from connector.blending.chat_events import publish_chat_assigned, publish_chat_ended
+from connector.blending.chat_events import ChatAgent, publish_chat_assigned, publish_chat_ended
 from connector.channels.base import Channel
 from connector.channels.sending import Outbound, OutboundClose, OutboundFile, OutboundText, OutboundTyping
 from connector.conversations import State
@@ -30,6 +33,7 @@ from connector.runtime import Runtime
 from connector.store import dead_letters, threads
 from connector.store.boxes import Box
 from connector.store.effects import Effects
+from connector.store.tallies import Counter, Histogram, Tally
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +43,10 @@ TIMELINE_TEXT_LIMIT = 1000
 
 
 def handle_item(
-    runtime: Runtime, thread_id: str, raw: bytes, effects: Effects
+    runtime: Runtime, thread_id: str, raw: bytes, effects: Effects, tally: Tally | None = None
 ) -> tuple[dict[str, Any], dict[str, str] | None]:
-    """Apply one outbox item; returns the timeline entry and the thread's fields for the commit."""
+    """Apply one outbox item; returns the timeline entry and the thread's fields for the commit, and
+    adds what it sent to `tally` (written with the commit)."""
     try:
         item = json.loads(raw)
         source = item["source"]
@@ -55,8 +60,9 @@ def handle_item(
     if not thread.channel:
         log.warning("outbox item for a thread that does not exist", extra={"conversation": thread_id})
         return {"at": time.time(), "direction": "out", "kind": "error", "note": "no such thread"}, None
-    relay = ItemDelivery(runtime, thread, effects)
+    relay = ItemDelivery(runtime, thread, effects, tally or Tally())
     if event is not None:
+        relay.received_at = item.get("received_at")
         relay.agent_event(event)
     elif source == "system":
         relay.system_item(item)
@@ -65,6 +71,7 @@ def handle_item(
     else:
         relay.entry["note"] = f"unknown outbox item source {source!r}"
     if relay.failures:
+        relay.tally.count(Counter.DEAD_LETTERS, box=Box.OUT.value, reason="permanent")
         letter = dead_letters.add(runtime.redis, thread_id, Box.OUT, raw, "; ".join(relay.failures))
         relay.entry["dead_letter"] = letter.id
     relay.entry["state"] = thread.state.value
@@ -75,10 +82,13 @@ class ItemDelivery:
     """One outbox item on its way to the customer: what it changes on the thread, what it sends,
     and the timeline entry that records both."""
 
-    def __init__(self, runtime: Runtime, thread: threads.Thread, effects: Effects) -> None:
+    def __init__(self, runtime: Runtime, thread: threads.Thread, effects: Effects, tally: Tally) -> None:
         self.runtime = runtime
         self.thread = thread
         self.effects = effects
+        self.tally = tally
+        self.received_at: float | None = None
+        """When the contact center's event reached the connector (agent events): its latency's start."""
         self.failures: list[str] = []
         self.entry: dict[str, Any] = {"at": time.time(), "direction": "out", "conversation": thread.conversation_id}
 
@@ -126,21 +136,22 @@ class ItemDelivery:
             self.entry["note"] = str(event.extra.get("note") or f"event {event.label!r} not acted on: ignored")
 
     def assigned(self, agent: Agent | None, key: str) -> None:
-        previous = self.thread.agent_name
+        previous = Agent(self.thread.agent_id, self.thread.agent_name)
         self.thread.state = State.ASSIGNED
         self.thread.agent_id = agent.id if agent else None
         self.thread.agent_name = agent.name if agent else None
         self.entry["agent"] = self.thread.agent_name
         self.system_text("agent_assigned", key)
-        if previous and previous != self.thread.agent_name:
+        current = Agent(self.thread.agent_id, self.thread.agent_name)
+        if (previous.id or previous.name) and (previous.name != current.name or previous.id not in (None, current.id)):
             self._publish(publish_chat_ended, previous, f"{key}:ended")
-        if self.thread.agent_name:
-            self._publish(publish_chat_assigned, self.thread.agent_name, f"{key}:assigned")
+        if current.id or current.name:
+            self._publish(publish_chat_assigned, current, f"{key}:assigned")
 
     def transfer(self, target: TransferTarget, key: str) -> None:
         shown = {"type": target.type, "name": target.name}
         self.entry["transfer"] = shown
-        previous = self.thread.agent_name
+        previous = Agent(self.thread.agent_id, self.thread.agent_name)
         if target.type == "agent":
             self.system_text("transfer_agent", key, transfer=shown)
             self.thread.agent_id, self.thread.agent_name = None, target.name
@@ -149,7 +160,9 @@ class ItemDelivery:
             self.thread.state = State.QUEUED
             self.thread.queued_at = time.time()
             self.thread.agent_id = self.thread.agent_name = None
-        if previous:
+            self.thread.queue_position = None  # a new queue: the next status tells the new place
+            self.restart_queue_checks(key)
+        if previous.id or previous.name:
             self._publish(publish_chat_ended, previous, f"{key}:ended")
 
     def complete(self, key: str) -> None:
@@ -159,8 +172,8 @@ class ItemDelivery:
             self.send(OutboundClose(), f"{key}:close")
         if self.thread.typing_at is not None:
             self.thread.typing_at = None
-        if self.thread.agent_name:
-            self._publish(publish_chat_ended, self.thread.agent_name, f"{key}:ended")
+        if self.thread.agent_id or self.thread.agent_name:
+            self._publish(publish_chat_ended, Agent(self.thread.agent_id, self.thread.agent_name), f"{key}:ended")
         self.thread.state = State.CLOSED
         self.entry["note"] = "closed by the customer" if closed_by_customer else "closed by the agent"
 
@@ -219,23 +232,55 @@ class ItemDelivery:
                 self.entry["note"] = "unavailable interval over: chat closed"
         elif timer_type == "queue_status":
             if self.thread.state is State.QUEUED and self.thread.remote_id:
-                self.queue_status()
+                self.queue_status(int(item.get("firing") or 0))
         else:
             self.entry["note"] = f"unknown timer {timer_type!r}"
 
-    def queue_status(self) -> None:
+    def queue_status(self, firing: int) -> None:
+        """Tell a waiting customer their place and the expected wait: the first time, then whenever
+        their place has improved, checked every `queue_status_interval_seconds` while they wait."""
         integration = self.runtime.config.integration(self.thread.integration or "")
         entry_point = integration.entry_point(self.thread.entry_point or "") if integration else None
-        if integration is None or entry_point is None:
+        backend = backends.backend_for(integration) if integration else None
+        if integration is None or entry_point is None or backend is None:
             return
-        backend = backends.backend_for(integration)
-        if backend is None:
+        place = backend.queue_position(self.runtime, integration, self.thread)
+        told = self.thread.queue_position
+        if told is None or (place is not None and place.position < told):
+            availability = backend.availability(integration, entry_point, self.runtime.redis, timeout=None)
+            position = place.position if place else None
+            exact = place.exact if place else False
+            queue = queue_context(position, availability.queue_depth, availability.wait_seconds, exact=exact)
+            self.entry["queue"] = queue
+            self.system_text("queue_status", f"timer:queue_status:{firing}", queue=queue)
+            self.thread.queue_position = position if position is not None else 0
+        else:
+            self.entry["note"] = f"place {place.position if place else '?'} has not improved on {told}: not sent"
+        if entry_point.queue_status_interval_seconds:
+            self.schedule_queue_check(entry_point.queue_status_interval_seconds, f"timer:queue_status:{firing}")
+
+    def restart_queue_checks(self, key: str) -> None:
+        integration = self.runtime.config.integration(self.thread.integration or "")
+        entry_point = integration.entry_point(self.thread.entry_point or "") if integration else None
+        after = entry_point and (entry_point.queue_status_after_seconds or entry_point.queue_status_interval_seconds)
+        if after:
+            self.schedule_queue_check(after, key)
+
+    def schedule_queue_check(self, after_seconds: float, key: str) -> None:
+        """The next queue-status check, numbered so each fires once (a repeat of this item schedules
+        the same number again, and the outbox drops the second firing)."""
+        if self.effects.get(f"{key}:next") is not None:
             return
-        availability = backend.availability(integration, entry_point, self.runtime.redis, timeout=None)
-        # The contact center reports the entry point's depth, not this customer's place: it stands in.
-        queue = queue_context(availability.queue_depth, availability.queue_depth, availability.wait_seconds)
-        self.entry["queue"] = queue
-        self.system_text("queue_status", "timer:queue_status", queue=queue)
+        self.thread.queue_checks += 1
+        outbox.schedule_timer(
+            self.runtime,
+            self.thread.id,
+            self.thread.sequence,
+            "queue_status",
+            after_seconds,
+            firing=self.thread.queue_checks,
+        )
+        self.effects.record(f"{key}:next")
 
     def system_text(self, message_type: str, key: str, **context: Any) -> None:
         text = system_messages.render(self.runtime, self.thread, message_type, **context)
@@ -265,12 +310,13 @@ class ItemDelivery:
     def send(self, message: Outbound, key: str) -> bool:
         """One send, at most once per key; False when it failed permanently (recorded)."""
         if self.effects.get(key) is not None:
+            self._sent()  # done before a crash: its count was never committed, so it counts now
             return True
         to = self.thread.recipient()
         try:
             result = self.channel.send(to, message, key=f"{self.thread.conversation_id}:{key}")
         except WindowClosed as exc:
-            self._failed(exc.reason)
+            self._failed(exc.reason, "window_closed")
             self._tell_agent(
                 f"[connector] Not delivered: the customer's {self.thread.channel} messaging window is closed "
                 f"({exc.reason}). They will receive messages again after they write.",
@@ -278,15 +324,25 @@ class ItemDelivery:
             )
             return False
         except PermanentError as exc:
-            self._failed(exc.reason)
+            self._failed(exc.reason, "permanent")
             return False
         self.effects.record(key, (result.provider_id if result else None) or "1")
+        self._sent()
         return True
 
-    def _failed(self, reason: str) -> None:
+    def _sent(self) -> None:
+        self.tally.count(
+            Counter.MESSAGES_OUT, channel=self.thread.channel, integration=self.thread.integration or "none"
+        )
+        if self.received_at is not None:
+            seconds = time.time() - float(self.received_at)
+            self.tally.observe(Histogram.CONTACT_CENTER_TO_PROVIDER, seconds, channel=self.thread.channel)
+
+    def _failed(self, reason: str, kind: str) -> None:
         log.warning("send failed permanently", extra={"conversation": self.thread.id, "reason": reason})
         self.failures.append(reason)
         self.entry.setdefault("errors", []).append(reason)
+        self.tally.count(Counter.ERRORS, kind=kind, box=Box.OUT.value)
 
     def _tell_agent(self, note: str, key: str) -> None:
         integration = self.runtime.config.integration(self.thread.integration or "")
@@ -299,8 +355,11 @@ class ItemDelivery:
             log.warning("could not tell the agent", extra={"conversation": self.thread.id, "reason": str(exc)})
         self.effects.record(key)
 
-    def _publish(self, publish: Callable[..., None], agent: str, key: str) -> None:
-        """Tell the blending module (blending/) that an agent's chat began or ended."""
+    def _publish(self, publish: Callable[..., None], agent: Agent, key: str) -> None:
+        """Tell the blending module (blending/) that an agent's chat began or ended: the agent as the
+        backend names them, and the backend's type, by which blending finds the Finesse agent."""
         if self.effects.get(key) is None and self.thread.remote_id:
-            publish(self.runtime.redis, agent, self.thread.remote_id)
+            integration = self.runtime.config.integration(self.thread.integration or "")
+            who = ChatAgent(agent.id, agent.name, integration.type if integration else None)
+            publish(self.runtime.redis, who, self.thread.remote_id)
             self.effects.record(key)

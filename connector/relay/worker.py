@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
 
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
@@ -33,6 +34,7 @@ def warm_up(runtime: Runtime) -> None:
 
 
 def run_worker(runtime: Runtime, *, burst: bool = False, name: str | None = None) -> None:
+    runtime.role = "worker"
     install(runtime)
     if runtime.settings.worker_nice > 0:
         os.nice(runtime.settings.worker_nice)
@@ -47,6 +49,10 @@ def run_worker(runtime: Runtime, *, burst: bool = False, name: str | None = None
         rq_logger.propagate = False
     sweeper = Sweeper(redis, runtime.settings.sweep_interval_seconds, runtime.boxes, runtime.dispatch)
     sweeper.start()
+    # Jobs read the configuration when they run; this also checks it while the worker is idle, so a
+    # reload is applied (and its outcome reported) within a second, not at the next message.
+    watching = threading.Event()
+    runtime.watch_config(watching)
     worker = SimpleWorker(
         [queues.queue(name, redis) for name in queues.ALL],
         connection=redis,
@@ -58,4 +64,5 @@ def run_worker(runtime: Runtime, *, burst: bool = False, name: str | None = None
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level=runtime.settings.log_level)
     finally:
+        watching.set()
         sweeper.stop()

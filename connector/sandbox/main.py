@@ -14,7 +14,7 @@ from connector.config.loader import load_config
 from connector.sandbox.finesse import FinesseSandbox, start_finesse_sandbox
 from connector.sandbox.http import LoopbackServer
 from connector.sandbox.server import channel_sandbox, ece_simulator_for
-from connector.settings import Settings
+from connector.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,11 @@ FINESSE_PUBLISHER_PORT = 8101
 FINESSE_SUBSCRIBER_PORT = 8102
 FINESSE_CONTROL_PORT = 8103
 FINESSE_XMPP_PORT = 15222
+FINESSE_XMPP_CA = PROJECT_ROOT / "var" / "sandbox" / "finesse-xmpp-ca.pem"
+"""The XMPP service's self-signed certificate, made at every start (STARTTLS, as Finesse's 5222):
+`entrypoints/sandbox/sandbox.yaml` names it as `finesse.ca_bundle` (relative to the project folder,
+where `make run` starts every process), so the connector verifies it. Only the certificate is written,
+never the key."""
 FINESSE_ADMIN = ("sandbox-admin", "sandbox-admin-password")
 
 DEMO_REASON_CODES = (
@@ -51,6 +56,8 @@ def start_finesse() -> FinesseSandbox:
         subscriber_port=FINESSE_SUBSCRIBER_PORT,
         control_port=FINESSE_CONTROL_PORT,
         xmpp_port=FINESSE_XMPP_PORT,
+        xmpp_tls="starttls",
+        xmpp_cert_path=FINESSE_XMPP_CA,
         admin_user=FINESSE_ADMIN[0],
         admin_password=FINESSE_ADMIN[1],
     )
@@ -116,7 +123,8 @@ def run_sandbox(settings: Settings) -> int:
             "finesse_publisher": finesse.publisher_url,
             "finesse_subscriber": finesse.subscriber_url,
             "finesse_control": finesse.control_url,
-            "finesse_xmpp": f"{finesse.xmpp_host}:{finesse.xmpp_port}",
+            "finesse_xmpp": f"{finesse.xmpp_host}:{finesse.xmpp_port} (STARTTLS)",
+            "finesse_xmpp_ca": str(finesse.xmpp_ca_file),
         },
     )
     print("\n".join(banner_lines(settings.public_base_url)), flush=True)

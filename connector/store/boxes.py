@@ -27,16 +27,18 @@ from redis import Redis
 from redis.typing import EncodableT
 
 from connector.channels.base import InboundEvent
+from connector.conversations import State
 from connector.store import keys, replies
 from connector.store.dispatch import CLAIM
+from connector.store.tallies import Counter, Tally, counter_field
 from connector.store.thread_script import ThreadScript
 
 TIMELINE_LIMIT = 500
 SWEEP_BATCH = 500
 """Threads checked per round trip by the sweeper."""
 
-# KEYS: dedupe, box, active set, wake flag, ready list, dispatcher slots, slot sequence, retry state.
-# ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap, box name.
+# KEYS: dedupe, box, active set, wake flag, ready list, dispatcher slots, slot sequence, retry state,
+# tallies. ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap, box name, tally field ('' none).
 # Returns -1 duplicate, 0 appended, or a slot id (> 0): appended, and a dispatch job must be
 # queued for that slot. A box backing off is not woken: its head must go first and its retry
 # wake-up is already scheduled, so a drain now would only find it waiting (during an outage
@@ -46,6 +48,7 @@ _ACCEPT = (
     + """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
+if ARGV[7] ~= '' then redis.call('HINCRBYFLOAT', KEYS[9], ARGV[7], 1) end
 redis.call('SADD', KEYS[3], ARGV[3])
 local until_at = tonumber(redis.call('HGET', KEYS[8], ARGV[6] .. '_until') or '0')
 if until_at > 0 then
@@ -79,12 +82,14 @@ local until_out = redis.call('HGET', KEYS[6], 'out_until') or ''
 return {1, redis.call('LINDEX', KEYS[3], 0), redis.call('LINDEX', KEYS[5], 0), until_in, until_out}
 """
 
-# KEYS: lease, box, timeline, activity zset, thread hash, retry state, box effects.
-# ARGV: token, expected head, timeline entry, timeline limit, thread id, now, lease ms, box name,
-# then the thread's fields as name, value pairs.
+# KEYS: lease, box, timeline, activity zset, thread hash, retry state, box effects, waiting zset,
+# tallies. ARGV: token, expected head, timeline entry, timeline limit, thread id, now, lease ms, box
+# name, waiting ('in' | 'out' | ''), queued-at score, n, then n tally (field, amount) pairs, then the
+# thread's fields as name, value pairs.
 # Pops the head only if this caller still holds the lease and the head is the item it handled; in
-# the same step records the timeline entry and the thread, forgets the item's retry state and
-# effects, and renews the lease.
+# the same step records the timeline entry, the thread and the item's tallies, keeps the thread in its
+# entry point's waiting set exactly while it is queued, forgets the item's retry state and effects, and renews
+# the lease.
 # Returns -1 when the lease was lost, -2 when the head changed, else {1, next head (absent: empty)}.
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
@@ -97,7 +102,11 @@ if ARGV[3] ~= '' then
   redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1)
 end
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
-if #ARGV > 8 then redis.call('HSET', KEYS[5], unpack(ARGV, 9)) end
+if ARGV[9] == 'in' then redis.call('ZADD', KEYS[8], ARGV[10], ARGV[5])
+elseif ARGV[9] == 'out' then redis.call('ZREM', KEYS[8], ARGV[5]) end
+local tallied = tonumber(ARGV[11])
+for i = 12, 11 + 2 * tallied, 2 do redis.call('HINCRBYFLOAT', KEYS[9], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 11 + 2 * tallied then redis.call('HSET', KEYS[5], unpack(ARGV, 12 + 2 * tallied)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return {1, redis.call('LINDEX', KEYS[2], 0)}
 """
@@ -167,9 +176,15 @@ class Boxes:
     def accept(self, events: Sequence[InboundEvent], dedupe_ttl_seconds: int) -> list[Accepted]:
         """Append each new event to its thread's inbox, in the order given."""
 
+        received_at = time.time()
+
         def append_event(event: InboundEvent, client: Redis | None) -> int:
             dedupe_key = keys.dedupe(event.channel, event.asset, event.provider_id)
-            return self.append(Box.IN, event.thread_id, event.to_json(), dedupe_key, dedupe_ttl_seconds, client=client)
+            tally = counter_field(Counter.MESSAGES_IN, channel=event.channel, kind=event.kind.value)
+            item = event.to_json(received_at=received_at)
+            return self.append(
+                Box.IN, event.thread_id, item, dedupe_key, dedupe_ttl_seconds, client=client, tally=tally
+            )
 
         if len(events) == 1:
             # One event is the common case: one EVALSHA on this thread's connection, where a
@@ -194,9 +209,11 @@ class Boxes:
         dedupe_ttl_seconds: int,
         *,
         client: Redis | None = None,
+        tally: str = "",
     ) -> int:
         """Append one item to a thread's box unless `dedupe_key` was seen: -1 duplicate, 0 appended,
-        or a dispatcher slot id (> 0) for which the caller must queue a dispatch job.
+        or a dispatcher slot id (> 0) for which the caller must queue a dispatch job. `tally` is a
+        counter field (store/tallies.py) incremented with the append, never for a duplicate.
 
         With `client` a pipeline, the call is queued on it; otherwise it runs at once on this
         thread's own connection (the intake's fast path, store/thread_script.py)."""
@@ -211,8 +228,9 @@ class Boxes:
                 keys.dispatchers(),
                 keys.dispatcher_sequence(),
                 keys.retry_state(thread_id),
+                keys.tallies(),
             ],
-            args=[dedupe_ttl_seconds, item, thread_id, self.wake_ttl_seconds, self.dispatchers, box.value],
+            args=[dedupe_ttl_seconds, item, thread_id, self.wake_ttl_seconds, self.dispatchers, box.value, tally],
         )
         return result
 
@@ -251,10 +269,12 @@ class Boxes:
         thread_fields: dict[str, str] | None = None,
         lease_seconds: float = 30.0,
         box: Box = Box.IN,
+        tally: Tally | None = None,
     ) -> bytes | LeaseLost | None:
-        """Pop the handled head of `box`, record its timeline entry and the thread, forget its retry
-        state and effects, renew the lease, all in one atomic step; returns the box's next head
-        (None: empty), or LEASE_LOST."""
+        """Pop the handled head of `box`, record its timeline entry and the thread (and its place in
+        its entry point's waiting set), forget its retry state and effects, renew the lease, all in
+        one atomic step; returns the box's next head (None: empty), or LEASE_LOST."""
+        waiting, score = _waiting(thread_fields)
         args: list[EncodableT] = [
             token,
             item,
@@ -264,7 +284,13 @@ class Boxes:
             time.time(),
             _ms(lease_seconds),
             box.value,
+            waiting,
+            score,
         ]
+        tallied = tally.pairs() if tally is not None else []
+        args.append(len(tallied))
+        for name, amount in tallied:
+            args += [name, amount]
         for name, value in (thread_fields or {}).items():
             args += [name, value]
         answer = self._commit(
@@ -276,6 +302,8 @@ class Boxes:
                 keys.thread(thread_id),
                 keys.retry_state(thread_id),
                 keys.effects(box.value, thread_id),
+                _waiting_key(thread_fields),
+                keys.tallies(),
             ],
             args=args,
         )
@@ -337,6 +365,20 @@ class Boxes:
                 if due_in or due_out:
                     stranded.append(thread_id)
         return stranded
+
+
+def _waiting(thread_fields: dict[str, str] | None) -> tuple[str, str]:
+    """('in', queued-at) while the thread waits for an agent on an entry point, ('out', '') once it
+    does not, ('', '') when the commit leaves the thread as it was."""
+    if thread_fields is None:
+        return "", ""
+    queued = thread_fields.get("state") == State.QUEUED.value and thread_fields.get("entry_point")
+    return ("in", thread_fields.get("queued_at") or "0") if queued else ("out", "")
+
+
+def _waiting_key(thread_fields: dict[str, str] | None) -> str:
+    fields = thread_fields or {}
+    return keys.waiting(fields.get("integration", ""), fields.get("entry_point", ""))
 
 
 class LeaseLost:

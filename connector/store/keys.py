@@ -124,6 +124,18 @@ def threads_by_activity() -> str:
     return f"{PREFIX}:threads"
 
 
+def waiting(integration: str, entry_point: str) -> str:
+    """ZSET thread id → when it was queued, of the connector's conversations waiting for an agent on
+    one entry point; a thread is in it exactly while its state is queued (written by the drain's
+    commit, in the same atomic step as the state). A customer's place in the queue is its rank."""
+    return f"{PREFIX}:waiting:{integration}:{entry_point}"
+
+
+def tallies() -> str:
+    """HASH of the counters and latency histograms /metrics shows (store/tallies.py)."""
+    return f"{PREFIX}:tallies"
+
+
 def sweeper_lock() -> str:
     """STRING held by the one worker that sweeps this round."""
     return f"{PREFIX}:sweeper"
@@ -253,6 +265,26 @@ def config_version() -> str:
     return f"{PREFIX}:config:version"
 
 
+def config_generation() -> str:
+    """STRING counter of the provisioned files' generation: bumped by a reload (SIGHUP, the API, the
+    Import / export page) once the trigger has loaded the files without a problem; each process loads
+    the files again when it moves (connector/config/reload.py)."""
+    return f"{PREFIX}:config:generation"
+
+
+def config_reload() -> str:
+    """HASH of the last reload request: `generation`, `by` (operator, or SIGHUP), `via` (api, ui,
+    signal), `at` (unix s)."""
+    return f"{PREFIX}:config:reload"
+
+
+def config_processes() -> str:
+    """HASH process name (`role:host:pid`) → JSON {role, pid, host, generation, ok, error, at}: what
+    each process did with the files of the last generation; cleared by every reload, expires a week
+    after its last write."""
+    return f"{PREFIX}:config:processes"
+
+
 def users() -> str:
     """HASH user name → JSON {password_hash, role, created_at} of operator accounts."""
     return f"{PREFIX}:users"
@@ -273,3 +305,14 @@ def indicator_reading(integration: str, entry_point_id: str) -> str:
     numbers behind them and when they were read); pages render it, refreshes rewrite it. The name
     keeps its first form, so readings stored before any backend but ECE existed still show."""
     return f"{PREFIX}:ece:indicators:{integration}:{entry_point_id}"
+
+
+# -- customer profiles (connector/relay/profiles.py) -----------------------------------------------------
+
+
+def customer_profile(thread_id: str) -> str:
+    """STRING JSON {fields, profile} of the provider's profile of a thread's customer (Messenger: the
+    User Profile API's answer for the PSID on that asset, a thread being one (channel, asset,
+    customer)): the details found, or null when there were none. EX = 24 h for a profile, 5 min for
+    none, so a returning customer costs no call and a Graph outage not one per conversation."""
+    return f"{PREFIX}:profile:{thread_id}"

@@ -42,6 +42,10 @@ class Thread:
     """While UNAVAILABLE: when the unavailable policy's interval ends."""
     typing_at: float | None = None
     """When a typing-start was last shown to the customer and not yet ended (throttle: one per 10 s)."""
+    queue_position: int | None = None
+    """The place in the queue the customer was last told (a new `queue_status` only when it improves)."""
+    queue_checks: int = 0
+    """Queue-status timers scheduled in this conversation; the next one's round number."""
 
     def recipient(self) -> Recipient:
         """The customer, as much as a channel's send needs to know."""
@@ -70,6 +74,7 @@ _SCALARS = (
     "agent_name",
 )
 _TIMES = ("started_at", "last_inbound_at", "queued_at", "unavailable_until", "typing_at")
+_COUNTS = ("queue_position", "queue_checks")
 
 
 def load(redis: Redis, thread_id: str) -> Thread:
@@ -83,6 +88,8 @@ def load(redis: Redis, thread_id: str) -> Thread:
     thread.details = json.loads(raw.get("details", "{}"))
     for name in _TIMES:
         setattr(thread, name, float(raw[name]) if raw.get(name) else None)
+    thread.queue_position = int(raw["queue_position"]) if raw.get("queue_position") else None
+    thread.queue_checks = int(raw.get("queue_checks") or 0)
     return thread
 
 
@@ -102,6 +109,9 @@ def fields_of(thread: Thread) -> dict[str, str]:
     for name in _TIMES:
         value = getattr(thread, name)
         fields[name] = "" if value is None else repr(value)
+    for name in _COUNTS:
+        count = getattr(thread, name)
+        fields[name] = "" if count is None else str(count)
     return fields
 
 

@@ -41,6 +41,8 @@ def finesse_config(sandbox: FinesseSandbox, **overrides: object) -> FinesseConfi
         "xmpp_port": sandbox.xmpp_port,
         "liveness_interval_seconds": 0.05,
     }
+    if sandbox.xmpp_ca_file is not None:  # STARTTLS (the default) verified against the simulator's certificate
+        values["ca_bundle"] = str(sandbox.xmpp_ca_file)
     values.update(overrides)
     return FinesseConfig(**values)  # type: ignore[arg-type]
 

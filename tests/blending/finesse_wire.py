@@ -59,6 +59,8 @@ class FinesseWire:
     media_puts: list[Put] = field(default_factory=list)
     down: bool = False
     media_down: bool = False
+    mrds: dict[str, str] = field(default_factory=lambda: {"4": "Cisco_Chat_MRD", "7": "Cisco_Email_MRD"})
+    """The deployment's non-voice MRDs (id → name), as Media—Get List gives them."""
     _pending: list[VoiceStateChanged] = field(default_factory=list)
     _after_call: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -68,6 +70,7 @@ class FinesseWire:
         self.rsps.add_callback(responses.GET, re.compile(api + r"/Users$"), self._users)
         self.rsps.add_callback(responses.GET, re.compile(api + r"/User/([^/?]+)/ReasonCodes(\?.*)?$"), self._codes)
         self.rsps.add_callback(responses.PUT, re.compile(api + r"/User/([^/]+)/Media/([^/]+)$"), self._put_media)
+        self.rsps.add_callback(responses.GET, re.compile(api + r"/User/([^/?]+)/Media$"), self._media_list)
         self.rsps.add_callback(responses.GET, re.compile(api + r"/User/([^/?]+)$"), self._get_user)
         self.rsps.add_callback(responses.PUT, re.compile(api + r"/User/([^/]+)$"), self._put_user)
 
@@ -186,6 +189,16 @@ class FinesseWire:
             agent.state, agent.reason_code_id = state, reason
             self._pending.append(VoiceStateChanged(agent_id, state, reason_code_id=reason, request_id=request_id))
         return 202, {}, ""
+
+    def _media_list(self, request):
+        if refused := self._guard(request):
+            return refused
+        media = "".join(
+            f"<Media><uri>{escape(request.path_url)}/{mrd}</uri><id>{mrd}</id><name>{escape(name)}</name>"
+            f"<interruptible>true</interruptible><state>READY</state><routable>true</routable></Media>"
+            for mrd, name in self.mrds.items()
+        )
+        return 200, XML, f"<MediaList>{media}</MediaList>"
 
     def _put_media(self, request):
         if refused := self._guard(request, media=True):

@@ -4,6 +4,7 @@ either node; a node back → on_recovered. Plus the decision table with a script
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -208,3 +209,22 @@ def test_a_failing_callback_does_not_stop_the_failover() -> None:
     assert failover.check_once() is None
     probe.status[SUB] = "IN_SERVICE"
     assert failover.check_once() == SUB
+
+
+def test_a_node_reporting_another_deployment_type_is_an_error_named_once(caplog) -> None:
+    def probe(node: str) -> SystemInfo:
+        return SystemInfo(status="IN_SERVICE", deployment_type="UCCX")
+
+    failover = Failover(PUB, SUB, probe, deployment="ucce")
+    with caplog.at_level(logging.ERROR, logger="connector.blending.finesse.failover"):
+        failover.check_once()
+        failover.check_once()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        f"finesse.deployment is ucce but node {PUB} reports deploymentType UCCX: set deployment: uccx",
+        f"finesse.deployment is ucce but node {SUB} reports deploymentType UCCX: set deployment: uccx",
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="connector.blending.finesse.failover"):
+        Failover(PUB, None, probe, deployment="uccx").check_once()
+    assert not [r for r in caplog.records if r.levelno == logging.ERROR], "the right type: nothing to say"

@@ -1,14 +1,20 @@
 """The Finesse simulator follows the protocol (docs/protocols/finesse.md, "The Finesse simulator"): answers,
 ApiErrors, authorization, transition rules, node status, scripted calls and their notifications,
-and the control API. Talks plain HTTP with `requests`, not through the connector's client."""
+and the control API, and the XMPP service's STARTTLS. Talks plain HTTP with `requests` and raw
+sockets, not through the connector's client."""
 
 from __future__ import annotations
 
+import base64
+import ipaddress
+import socket
+import ssl
 from collections.abc import Iterator
 from xml.etree.ElementTree import Element
 
 import pytest
 import requests
+from cryptography import x509
 from defusedxml.ElementTree import fromstring
 
 from connector.sandbox.finesse import FinesseSandbox
@@ -309,6 +315,8 @@ def test_dialog_actions_answer_hold_retrieve_drop(sandbox: FinesseSandbox) -> No
 
 def test_media_get_and_put(sandbox: FinesseSandbox) -> None:
     path = f"/User/{AGENT}/Media/{CHAT_MRD}"
+    assert fromstring(get(sandbox, path).content).findtext("state") == "READY", "a READY agent's MRD starts READY"
+    sandbox.model.agents[AGENT].media[CHAT_MRD].state = "LOGOUT"
     assert fromstring(get(sandbox, path).content).findtext("state") == "LOGOUT"
     assert api_error(put(sandbox, path, "<Media><state>READY</state></Media>")) == (400, "Invalid State")
     assert put(sandbox, path, "<Media><state>LOGIN</state></Media>").status_code == 202
@@ -319,8 +327,51 @@ def test_media_get_and_put(sandbox: FinesseSandbox) -> None:
     assert put(sandbox, path, "<Media><state>READY</state></Media>").status_code == 202
     assert fromstring(get(sandbox, path).content).findtext("routable") == "true"
     assert api_error(get(sandbox, f"/User/{AGENT}/Media/9"))[0] == 404
-    nodes = [u.findtext("requestId") or None for u in updates(sandbox, f"/finesse/api{path}")]
-    assert nodes == [None, "m-1", None]
+    # Media updates go out on the User's Media node, from the MRD's own source (Cisco's Media notification).
+    found = updates(sandbox, f"/finesse/api/User/{AGENT}/Media")
+    assert {u.findtext("source") for u in found} == {f"/finesse/api{path}"}
+    assert [u.findtext("requestId") or None for u in found] == [None, "m-1", None]
+
+
+def test_media_list_gives_the_agents_mrds_and_every_agent_has_the_chat_mrd(sandbox: FinesseSandbox) -> None:
+    listed = fromstring(get(sandbox, f"/User/{AGENT}/Media").content)
+    assert listed.tag == "MediaList"
+    assert [(m.findtext("id"), m.findtext("name"), m.findtext("state")) for m in listed] == [
+        (CHAT_MRD, "Chat", "READY")
+    ]
+    sandbox.model.add_agent("1500", "pw-1500", extension="1500", state="NOT_READY", reason_code_id=BREAK_REASON)
+    listed = fromstring(get(sandbox, "/User/1500/Media", auth=ADMIN).content)
+    assert [(m.findtext("id"), m.findtext("name"), m.findtext("state")) for m in listed] == [("2", "Chat", "NOT_READY")]
+    assert api_error(get(sandbox, f"/User/{OTHER}/Media"))[0] == 401, "an agent lists only their own"
+
+
+def media_states(sb: FinesseSandbox) -> list[tuple[str, str | None]]:
+    """(state, requestId) of the agent's Media updates, in order."""
+    return [
+        (u.findtext("data/media/state") or "", u.findtext("requestId") or None)
+        for u in updates(sb, f"/finesse/api/User/{AGENT}/Media")
+    ]
+
+
+def test_a_voice_call_interrupts_a_ready_mrd_and_its_end_restores_it(sandbox: FinesseSandbox) -> None:
+    dialog = sandbox.switch.start_call(AGENT, "ACD_IN")
+    assert sandbox.model.agents[AGENT].media[CHAT_MRD].state == "INTERRUPTED"
+    sandbox.switch.answer(dialog.id)
+    sandbox.switch.end(dialog.id)
+    assert sandbox.model.agents[AGENT].media[CHAT_MRD].state == "READY"
+    assert media_states(sandbox) == [("INTERRUPTED", None), ("READY", None)]
+
+
+def test_a_change_during_the_call_outlasts_it_and_a_not_ready_mrd_is_not_interrupted(sandbox: FinesseSandbox) -> None:
+    path = f"/User/{AGENT}/Media/{CHAT_MRD}"
+    dialog = sandbox.switch.start_call(AGENT, "OTHER_IN")
+    body = f"<Media><state>NOT_READY</state><reasonCodeId>{CHAT_REASON}</reasonCodeId></Media>"
+    assert put(sandbox, path, body, headers={**XML, "requestId": "cc-1"}).status_code == 202
+    sandbox.switch.end(dialog.id)
+    media = sandbox.model.agents[AGENT].media[CHAT_MRD]
+    assert (media.state, media.reason_code_id) == ("NOT_READY", CHAT_REASON), "the PUT during the call stands"
+    sandbox.switch.end(sandbox.switch.start_call(AGENT, "OTHER_IN").id)
+    assert media_states(sandbox) == [("INTERRUPTED", None), ("NOT_READY", "cc-1")], "NOT_READY: not interrupted"
 
 
 # -- scripted calls -------------------------------------------------------------------------------
@@ -527,3 +578,65 @@ def test_the_administrator_may_not_put_an_agent_not_ready_unless_configured() ->
                 assert b"<ErrorType>Invalid State</ErrorType>" in answer.content
         finally:
             sandbox.stop()
+
+
+# -- the XMPP notification service: STARTTLS (RFC 6120 §5) ------------------------------------------
+
+STREAM_OPEN = (
+    "<?xml version='1.0'?><stream:stream to='finesse.sandbox' xmlns='jabber:client' "
+    "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+)
+
+
+def read_until(sock: socket.socket | ssl.SSLSocket, marker: str) -> str:
+    received = b""
+    sock.settimeout(TIMEOUT)
+    while marker.encode() not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received.decode()
+
+
+def plain_auth() -> str:
+    payload = base64.b64encode(f"\x00{AGENT}\x00{AGENT_PASSWORD}".encode()).decode()
+    return f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{payload}</auth>"
+
+
+def test_xmpp_requires_starttls_before_sasl_and_refuses_auth_in_clear(sandbox: FinesseSandbox) -> None:
+    with socket.create_connection((sandbox.xmpp_host, sandbox.xmpp_port), timeout=TIMEOUT) as sock:
+        sock.sendall(STREAM_OPEN.encode())
+        features = read_until(sock, "</stream:features>")
+        assert "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>" in features
+        assert "mechanisms" not in features, "SASL is offered only once the stream is encrypted"
+        sock.sendall(plain_auth().encode())  # a client that ignores the requirement
+        answer = read_until(sock, "</stream:stream>")
+        assert "<encryption-required/>" in answer and "<success" not in answer
+    assert sandbox.xmpp.connected() == []
+
+
+def test_xmpp_starttls_upgrades_the_stream_with_the_generated_certificate(sandbox: FinesseSandbox) -> None:
+    assert sandbox.xmpp_ca_file is not None and sandbox.xmpp_ca_file.exists()
+    context = ssl.create_default_context(cafile=str(sandbox.xmpp_ca_file))  # verified, hostname checked
+    with socket.create_connection((sandbox.xmpp_host, sandbox.xmpp_port), timeout=TIMEOUT) as raw:
+        raw.sendall(STREAM_OPEN.encode())
+        read_until(raw, "</stream:features>")
+        raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        assert "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>" in read_until(raw, "/>")
+        with context.wrap_socket(raw, server_hostname=sandbox.xmpp_domain) as tls:
+            tls.sendall(STREAM_OPEN.encode())  # RFC 6120 §5.4.3.3: a new stream over TLS
+            features = read_until(tls, "</stream:features>")
+            assert "<mechanism>PLAIN</mechanism>" in features and "starttls" not in features
+            tls.sendall(plain_auth().encode())
+            assert "<success" in read_until(tls, "/>")
+    assert [list(c.steps) for c in sandbox.xmpp.connections] == [["tcp", "starttls", "tls", "auth", "authenticated"]]
+
+
+def test_xmpp_certificate_names_the_domain_localhost_and_loopback(sandbox: FinesseSandbox) -> None:
+    assert sandbox.xmpp_ca_file is not None
+    certificate = x509.load_pem_x509_certificate(sandbox.xmpp_ca_file.read_bytes())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {sandbox.xmpp_domain, "localhost"} <= set(names.get_values_for_type(x509.DNSName))
+    assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
+    assert b"PRIVATE KEY" not in sandbox.xmpp_ca_file.read_bytes(), "only the certificate is written"

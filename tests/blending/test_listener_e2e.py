@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -196,7 +197,7 @@ def test_agents_api_lists_states_and_sync_runs_on_demand(listener, routing_runti
     Users(redis).save("watcher", "viewer", "watcher-password")
     viewer = {"Authorization": f"Bearer {ApiTokens(redis).issue('watcher', 'wallboard')}"}
     assert client.get("/api/v1/agents", headers=viewer).status_code == 200
-    assert client.post("/api/v1/agents/sync", headers=viewer).status_code == 401
+    assert client.post("/api/v1/agents/sync", headers=viewer).status_code == 403
 
 
 def test_finesse_refusing_the_change_is_recorded_and_reapplied_on_news(listener, sandbox, redis):
@@ -242,3 +243,40 @@ def test_agent_login_is_verified_against_finesse_held_encrypted_and_locked_out(r
         client.post("/agent/login", json=wrong)
     locked = client.post("/agent/login", json={"username": AGENT, "password": AGENT_PASSWORD})
     assert locked.status_code == 429, "five failures lock the login out for a while"
+
+
+# -- the XMPP transport ----------------------------------------------------------------------------
+
+
+def test_the_listener_logs_agents_in_over_starttls_by_default(listener, routing_runtime, sandbox):
+    assert routing_runtime.config.finesse.xmpp_tls == "starttls"
+    assert routing_runtime.config.finesse.ca_bundle == str(sandbox.xmpp_ca_file)  # verification stays on
+    sessions = [list(c.steps) for c in sandbox.xmpp.connections]
+    assert sessions and all(s[:5] == ["tcp", "starttls", "tls", "auth", "authenticated"] for s in sessions), sessions
+
+
+def test_plain_tcp_only_when_configured_and_warned_at_every_start(settings, redis, caplog):
+    """`xmpp_tls: false`: the listener warns at every start, before any agent has a session, and the
+    sessions are plain TCP."""
+    caplog.set_level(logging.INFO, "connector")
+    with running_sandbox(xmpp_tls="plain") as sandbox:
+        provision(sandbox)
+        runtime = Runtime(settings)
+        config = finesse_config(sandbox, xmpp_tls="plain", sync_interval_seconds=1.0, liveness_interval_seconds=0.2)
+        runtime._config = replace(runtime.config, finesse=config)
+        for start in (1, 2):
+            listener = Listener(runtime, config).start()
+            try:
+                warned = [r for r in caplog.records if r.levelno == logging.WARNING and "plain TCP" in r.getMessage()]
+                assert len(warned) == start, "one WARNING per start, before any session"
+                assert "finesse.xmpp_tls: false" in warned[-1].getMessage()
+                if start == 1:
+                    login = {"username": AGENT, "password": AGENT_PASSWORD}
+                    assert create_app(runtime=runtime).test_client().post("/agent/login", json=login).status_code == 200
+                xmpp = listener.xmpp
+                assert xmpp is not None
+                wait_for(lambda: xmpp.connected(AGENT), timeout=15, what="the agent's XMPP session")  # noqa: B023
+            finally:
+                listener.stop()
+        sessions = [list(c.steps) for c in sandbox.xmpp.connections]
+        assert len(sessions) >= 2 and all(s[0] == "tcp" and "tls" not in s for s in sessions), sessions

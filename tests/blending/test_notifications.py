@@ -1,6 +1,7 @@
 """XMPP notifications end to end: the unmodified slixmpp client logged in as the agent against the
-simulator's notification service, scripted calls in, blending events out; reconnects, pings, TLS,
-failover moves, and passwords kept out of the logs."""
+simulator's notification service (STARTTLS, its certificate trusted, as by default), scripted calls
+in, blending events out; reconnects, pings, failover moves, and passwords kept out of the logs. The
+transport's security (STARTTLS, direct TLS, refusals, plain TCP) is in test_xmpp_tls.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import base64
 import logging
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import slixmpp
@@ -18,7 +18,6 @@ from slixmpp.exceptions import IqError
 from connector.blending.events import DialogChanged, FinesseRefused, VoiceStateChanged
 from connector.blending.finesse.client import FinesseClient
 from connector.blending.finesse.failover import Failover
-from connector.blending.finesse.updates import Event
 from connector.blending.finesse.xmpp import (
     XmppEndpoint,
     XmppNotifications,
@@ -37,9 +36,10 @@ from tests.blending.finesse_helpers import (
     provision,
     running_sandbox,
 )
-from tests.helpers import self_signed, wait_for
+from tests.blending.xmpp_helpers import Listener, connected, endpoint_of, listen, listeners
+from tests.helpers import wait_for
 
-FAST = {"backoff_initial": 0.05, "backoff_max": 0.5, "connect_timeout": 3.0, "ping_timeout": 2.0}
+__all__ = ["listeners"]  # the fixture
 
 
 @pytest.fixture
@@ -47,48 +47,6 @@ def sandbox() -> Iterator[FinesseSandbox]:
     with running_sandbox() as sb:
         provision(sb)
         yield sb
-
-
-def endpoint_of(sb: FinesseSandbox, **overrides: object) -> XmppEndpoint:
-    values: dict[str, object] = {"host": sb.xmpp_host, "port": sb.xmpp_port, "domain": sb.xmpp_domain}
-    values.update(overrides)
-    return XmppEndpoint(**values)  # type: ignore[arg-type]
-
-
-class Listener:
-    """An XmppNotifications with its events collected; stopped at teardown."""
-
-    def __init__(self, endpoint: object, **options: object) -> None:
-        self.events: list[Event] = []
-        settings = {**FAST, **options}
-        self.source = XmppNotifications(endpoint, self.events.append, **settings).start()  # type: ignore[arg-type]
-
-    def kinds(self) -> list[tuple[str, str, bool]]:
-        out = []
-        for e in list(self.events):
-            if isinstance(e, VoiceStateChanged):
-                out.append(("voice", e.state, False))
-            elif isinstance(e, DialogChanged):
-                out.append((e.call_type, e.state, e.ended))
-        return out
-
-
-@pytest.fixture
-def listeners() -> Iterator[list[Listener]]:
-    made: list[Listener] = []
-    yield made
-    for listener in made:
-        listener.source.stop()
-
-
-def listen(listeners: list[Listener], endpoint: object, **options: object) -> Listener:
-    listener = Listener(endpoint, **options)
-    listeners.append(listener)
-    return listener
-
-
-def connected(listener: Listener, agent: str = AGENT) -> None:
-    wait_for(lambda: listener.source.connected(agent), timeout=5, what=f"agent {agent} subscribed")
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -174,20 +132,6 @@ def test_an_agent_gets_only_its_own_events(sandbox: FinesseSandbox, listeners: l
     wait_for(lambda: any(e.agent_id == AGENT for e in listener.events), timeout=5, what="the agent's event")
     assert [e.agent_id for e in listener.events] == [OTHER, AGENT]
     assert sandbox.xmpp.connected(OTHER) == []
-
-
-def test_plain_tcp_is_warned_once(
-    sandbox: FinesseSandbox, listeners: list[Listener], caplog: pytest.LogCaptureFixture
-) -> None:
-    listener = listen(listeners, endpoint_of(sandbox))
-    listener.source.add_agent(AGENT, AGENT_PASSWORD)
-    listener.source.add_agent(OTHER, OTHER_PASSWORD)
-    connected(listener, AGENT)
-    connected(listener, OTHER)
-    listener.source.reconnect_all()
-    wait_for(lambda: listener.source.sessions[AGENT].sessions_started == 2, timeout=5, what="reconnect")
-    warnings = [r for r in caplog.records if "plain TCP" in r.getMessage()]
-    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
 
 
 # -- failures and recovery ------------------------------------------------------------------------
@@ -278,6 +222,8 @@ def test_endpoint_follows_the_failover(sandbox: FinesseSandbox) -> None:
         port=sandbox.xmpp_port,
         domain=sandbox.xmpp_domain,
         pubsub=f"pubsub.{sandbox.xmpp_domain}",
+        tls="starttls",
+        ca_bundle=str(sandbox.xmpp_ca_file),
     )
     sandbox.node_down("publisher")
     sandbox.node_down("subscriber")
@@ -285,42 +231,14 @@ def test_endpoint_follows_the_failover(sandbox: FinesseSandbox) -> None:
     assert provider() is None
 
 
-# -- TLS ------------------------------------------------------------------------------------------
-
-
-def test_direct_tls_verified_against_the_ca_bundle(tmp_path: Path, listeners: list[Listener]) -> None:
-    cert, key = self_signed(tmp_path, "finesse.sandbox")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    with running_sandbox(xmpp_ssl_context=context) as sb:
-        provision(sb)
-        trusted = listen(listeners, endpoint_of(sb, tls=True, ca_bundle=str(cert)))
-        trusted.source.add_agent(AGENT, AGENT_PASSWORD)
-        untrusted = listen(listeners, endpoint_of(sb, tls=True))  # system CAs only
-        untrusted.source.add_agent(OTHER, OTHER_PASSWORD)
-        connected(trusted)
-        sb.switch.start_call(AGENT, "OTHER_IN")
-        wait_for(lambda: trusted.events, timeout=5, what="an event over TLS")
-        refused = untrusted.source.sessions[OTHER]
-        wait_for(lambda: refused.failures >= 1, timeout=5, what="a refused handshake")
-        assert not refused.connected and refused.sessions_started == 0
-        assert sb.xmpp.connected(OTHER) == []
-        insecure = listen(listeners, endpoint_of(sb, tls=True, verify_tls=False))
-        insecure.source.add_agent(OTHER, OTHER_PASSWORD)
-        connected(insecure, OTHER)
-        for listener in listeners:
-            listener.source.stop()
-
-
 # -- the simulator's XMPP service with slixmpp used directly -------------------------------------
 
 
 def test_simulator_refuses_subscriptions_to_another_agents_nodes(sandbox: FinesseSandbox) -> None:
     async def scenario() -> tuple[str, str]:
-        client = slixmpp.ClientXMPP(f"{AGENT}@{sandbox.xmpp_domain}/probe", AGENT_PASSWORD)
-        client.plugin["feature_mechanisms"].unencrypted_plain = True
-        client.enable_direct_tls = client.enable_starttls = False
-        client.enable_plaintext = True
+        context = ssl.create_default_context(cafile=str(sandbox.xmpp_ca_file))
+        client = slixmpp.ClientXMPP(f"{AGENT}@{sandbox.xmpp_domain}/probe", AGENT_PASSWORD, ssl_context=context)
+        client.enable_direct_tls = client.enable_plaintext = False  # STARTTLS, slixmpp's own defaults otherwise
         client.register_plugin("xep_0060")
         client.register_plugin("xep_0199")
         started = asyncio.Event()

@@ -233,3 +233,16 @@ def test_an_unreachable_redis_serves_the_last_configuration(store, runtime, sett
 
     cold = Runtime(replace_settings(settings, redis_url="unix:///tmp/no-such-redis.sock"))
     assert cold.config.integration("TestRouter") is not None, "the files alone, rather than an error"
+
+
+def test_the_deployment_type_decides_who_may_chat_by_default():
+    """UCCX gives synced agents no chat role (the reference's compatibility table): nobody chats
+    there until the operator says who; on UCCE everyone does. An explicit policy always wins."""
+    from connector.config.schemas import FinesseSchema
+
+    base = {"publisher": "https://finesse-a:8445", "admin_user": "a", "admin_password": "p"}
+    assert FinesseSchema().load(base).chat_enabled == "all"
+    assert FinesseSchema().load({**base, "deployment": "uccx"}).chat_enabled == "none"
+    assert FinesseSchema().load({**base, "deployment": "uccx", "chat_enabled": "team:Support"}).chat_enabled == (
+        "team:Support"
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from connector.runtime import Runtime
 from connector.sandbox.ece import EceSimulator
 from connector.sandbox.ece.model import Conversation
 from connector.sandbox.http import LoopbackServer
+from connector.sandbox.providers.hold import send_holds
 from connector.sandbox.server import ChannelSandbox, channel_sandbox, ece_app
 from connector.settings import Settings
 from tests.helpers import wait_for
@@ -161,6 +162,10 @@ class Stack:
     sandbox: ChannelSandbox
     connector_url: str
     runtime: Runtime
+    workers: list[Any] = field(default_factory=list)
+    """The worker processes started for this stack (tests/e2e/conftest.py, WorkerProcess), oldest first."""
+    add_worker: Callable[[], Any] = field(default=lambda: None)
+    """Start one more worker with the stack's environment (after a test killed one)."""
 
     @property
     def providers(self):
@@ -204,6 +209,7 @@ class Stack:
 def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable[..., Stack]]:
     started: list[tuple[LoopbackServer, ...]] = []
     simulators: list[EceSimulator] = []
+    sandboxes: list[ChannelSandbox] = []
 
     def build(workers: int = 1, worker_env: dict[str, str] | None = None, **entry_point_overrides: Any) -> Stack:
         ece = EceSimulator(
@@ -242,11 +248,21 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
             "PUBLIC_BASE_URL": connector_url,
             **(worker_env or {}),
         }
+        stack = Stack(ece, ece_server, sandbox, connector_url, runtime)
+
+        def add_worker() -> Any:
+            stack.workers.append(start_worker(**env))
+            return stack.workers[-1]
+
+        stack.add_worker = add_worker
         for _ in range(workers):
-            start_worker(**env)
-        return Stack(ece, ece_server, sandbox, connector_url, runtime)
+            stack.add_worker()
+        sandboxes.append(sandbox)
+        return stack
 
     yield build
+    for sandbox in sandboxes:
+        send_holds(sandbox.providers.state).release_all()
     for ece in simulators:
         ece.stop()
     for servers in started:

@@ -5,8 +5,10 @@ for integrations of type `ece`.
 Resolve conversation (Webex Connect): an open conversation receives the event; none, or one ECE
 no longer knows, means a new one is started. Before starting, the availability gate: an inactive
 entry point gets the "entry point disabled" message; no agent or a full queue gets "no agents"
-and the entry point's unavailable policy. Every call is an effect recorded per item, so a repeat
-(crash, retry) never starts two conversations or sends a message twice.
+and the entry point's unavailable policy. Every call is an effect recorded per item once done, so
+a repeat skips it; a start also records its attempt BEFORE the call, with a client reference, so a
+repeat after a crash inside the start asks ECE for that conversation instead of starting a second.
+What a crash at the worst moment still causes, per call: docs/architecture.md, "Idempotent effects".
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import secrets
 import threading
 import time
 from typing import Any
@@ -21,7 +24,7 @@ from typing import Any
 from redis import Redis
 
 from connector import backends
-from connector.backends import Availability, Finding, outbox
+from connector.backends import Availability, Finding, QueuePosition, outbox
 from connector.backends.ece import callback, checks, events
 from connector.backends.ece.attributes import custom_attributes, customer_attributes
 from connector.backends.ece.client import EceClient, client_for
@@ -30,7 +33,7 @@ from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
 from connector.errors import ConversationGone, PermanentError
 from connector.runtime import Runtime
-from connector.store import keys
+from connector.store import keys, waiting
 from connector.store.effects import Effects
 from connector.store.threads import Thread
 
@@ -103,6 +106,11 @@ class EceBackend:
     ) -> Availability:
         return client_for(integration, redis, timeout).availability(entry_point.id)
 
+    def queue_position(self, runtime: Runtime, integration: Integration, thread: Thread) -> QueuePosition | None:
+        # ECE reports an entry point's depth, not a customer's place: count the connector's own.
+        found = waiting.position(runtime.redis, integration.name, thread.entry_point or "", thread.id)
+        return None if found is None else QueuePosition(found, exact=False)
+
     def tell_agent(self, runtime: Runtime, integration: Integration, thread: Thread, note: str) -> None:
         if thread.remote_id:
             client_for(integration, runtime.redis).send_message(thread.remote_id, note)
@@ -137,6 +145,12 @@ class _Step:
         self.client = client
 
     @property
+    def _start_effect(self) -> str:
+        """One start per conversation of the thread: an item that finds its conversation gone and
+        starts the next one (a new sequence) must not reuse the start it recorded for the last."""
+        return f"start:{self.thread.sequence}"
+
+    @property
     def entry_point(self) -> EntryPoint | None:
         return self.integration.entry_point(self.thread.entry_point or "")
 
@@ -148,11 +162,11 @@ class _Step:
             thread.state = State.CLOSED
             log.error("rule points at a missing entry point", extra={"conversation": thread.id})
             return f"entry point {thread.entry_point!r} is not configured on {self.integration.name}"
-        if self.effects.get("start") is None:
+        if self.effects.get(self._start_effect) is None and self._adopt_interrupted_start() is None:
             gate = self.gate(entry_point)
             if gate is not None:
                 return gate
-        conversation_id = self.effects.once("start", lambda: self._start_on_ece(entry_point))
+        conversation_id = self.effects.once(self._start_effect, lambda: self._start_on_ece(entry_point))
         self.runtime.redis.set(
             keys.ece_conversation(self.integration.name, conversation_id),
             json.dumps({"thread": thread.id, "sequence": thread.sequence}),
@@ -163,10 +177,17 @@ class _Step:
         thread.queued_at = time.time()
         thread.agent_id = thread.agent_name = None
         thread.unavailable_until = None
+        thread.queue_position = None
         outbox.system_message(self.runtime, thread.id, thread.sequence, "welcome")
         if entry_point.queue_status_after_seconds and self.effects.get("queue-timer") is None:
+            thread.queue_checks += 1
             outbox.schedule_timer(
-                self.runtime, thread.id, thread.sequence, "queue_status", entry_point.queue_status_after_seconds
+                self.runtime,
+                thread.id,
+                thread.sequence,
+                "queue_status",
+                entry_point.queue_status_after_seconds,
+                firing=thread.queue_checks,
             )
             self.effects.record("queue-timer")
         log.info("ECE conversation started", extra={"conversation": thread.id, "remote": conversation_id})
@@ -206,16 +227,37 @@ class _Step:
         self.thread.state = State.CLOSED
         return why
 
+    def _adopt_interrupted_start(self) -> str | None:
+        """After a start that was attempted but never recorded (the worker died in the call, or it
+        timed out), the conversation ECE may have created for it, now recorded as this item's start;
+        None when there was no such attempt or ECE knows no such conversation. Asked before the
+        gate: a conversation that exists must receive the message even if agents just left."""
+        reference = self.effects.attempted(self._start_effect)
+        if reference is None:
+            return None
+        found = self.client.find_conversation(reference)
+        if found is not None:
+            self.effects.record(self._start_effect, found)
+            log.warning(
+                "ECE start interrupted; adopting the conversation it created",
+                extra={"conversation": self.thread.id, "remote": found, "reference": reference},
+            )
+        return found
+
     def _start_on_ece(self, entry_point: EntryPoint) -> str:
         thread = self.thread
         locale = thread.details.get("locale")
         name = thread.details.get("name") or thread.details.get("profile_name")
+        # The attempt is recorded BEFORE the call, with the client reference the start carries, so a
+        # repeat of this item can ask ECE for the conversation instead of starting a second one.
+        reference = self.effects.attempt(self._start_effect, start_reference(thread))
         started = self.client.start_conversation(
             entry_point.id,
             customer=customer_attributes(thread),
             custom_attributes=custom_attributes(self.integration.custom_attributes, thread),
             subject=f"{thread.channel} chat with {name or thread.customer}",
             locale=locale if isinstance(locale, str) and locale else entry_point.default_locale,
+            reference=reference,
         )
         return started.conversation_id
 
@@ -284,6 +326,14 @@ class _Step:
             return f"file {name} not relayed: {exc.reason}"
         self.effects.record(effect, attachment_id)
         return None
+
+
+def start_reference(thread: Thread) -> str:
+    """The client reference of a start: the thread and its conversation sequence (what an operator
+    reads), plus a random suffix so a reference never matches a conversation of an earlier life of
+    the thread (a thread made again restarts its sequence) or of another deployment with the same
+    customers. Made once per item: `Effects.attempt` keeps the first."""
+    return f"cc-{thread.conversation_id}-{secrets.token_hex(4)}"
 
 
 def _end(client: EceClient, conversation_id: str) -> None:

@@ -42,6 +42,10 @@ TOKEN_MARGIN_SECONDS = 60  # renew before ECE does: a token that expires mid-cal
 TOKEN_MIN_TTL_SECONDS = 30
 TOKEN_DEFAULT_LIFETIME = 86400  # profile: expires_in is 86400 (24 h)
 CONFIGURATION_TTL_SECONDS = 300
+REFERENCE_ATTRIBUTE = "connector_reference"
+"""[I] The custom attribute that carries a start's client reference (docs/protocols/ece.md, "Start conversation")."""
+_LOOKUP_UNSERVED = (404, 405, 501)  # the lookup path itself is not served: no such call on this ECE
+_ENDED = ("ended", "complete", "completed", "closed")  # [I] a listed conversation's state when it is over
 _ECE_MESSAGE_LIMIT = 300
 _TLS_REASON = re.compile(r"certificate verify failed: (.*?) \(_ssl")  # OpenSSL's reason, e.g. "self-signed certificate"
 
@@ -302,12 +306,19 @@ class EceClient:
         custom_attributes: Mapping[str, str],
         subject: str | None = None,
         locale: str | None = None,
+        reference: str | None = None,
     ) -> StartedConversation:
         """Start a conversation on the entry point with its current lastModified. A 409 means ECE's
-        configuration changed since it was cached: refetch it and try once more."""
+        configuration changed since it was cached: refetch it and try once more.
+
+        `reference`, the connector's own name for this start, goes as the custom attribute
+        `REFERENCE_ATTRIBUTE`, so `find_conversation` can find the conversation if the answer is lost."""
+        attributes = dict(custom_attributes)
+        if reference is not None:
+            attributes[REFERENCE_ATTRIBUTE] = reference
         request: dict[str, Any] = {
             "customer": {"attributes": [{"name": k, "value": v} for k, v in customer.items()]},
-            "customAttributes": [{"name": k, "value": v} for k, v in custom_attributes.items()],
+            "customAttributes": [{"name": k, "value": v} for k, v in attributes.items()],
         }
         if subject is not None:
             request["subject"] = subject
@@ -346,6 +357,67 @@ class EceClient:
             },
         )
         return started
+
+    def find_conversation(self, reference: str) -> str | None:
+        """The id of the conversation a start carrying `reference` created, or None: ECE knows none,
+        or cannot be asked (docs/protocols/ece.md, "Start conversation", [I] path `find_conversation`).
+
+        Asked only when a start was attempted but its answer never recorded (the worker died, or the
+        call timed out): starting again would give the customer a second conversation. A lookup ECE
+        does not serve (404, 405, 501, or another 4xx refusing the query) is logged at WARNING and
+        answers None, so the caller starts as before, at the risk of that duplicate. An outage (timeout,
+        5xx, 408, 429) raises RetryableError: the item waits and asks again, rather than guess.
+        Only an entry that echoes `reference` is adopted, so an ECE that ignores the query and lists
+        every conversation can never hand over someone else's; one whose `state` says it ended is not
+        adopted (the message would have nowhere to go)."""
+        response = self._bearer("GET", "find_conversation", ref=reference)
+        status = response.status_code
+        if status in _LOOKUP_UNSERVED or (400 <= status < 500 and status not in (408, 429)):
+            self._lookup_unavailable(f"ECE answered {status}", reference)
+            return None
+        self._raise_for_status(response, "find_conversation")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        listed = body.get("conversations") if isinstance(body, dict) else None
+        if not isinstance(listed, list):
+            self._lookup_unavailable(f"ECE's {status} answer has no conversations list", reference)
+            return None
+        entries = [entry for entry in listed if isinstance(entry, dict)]
+        matching = [entry for entry in entries if _reference_of(entry) == reference and _plain_id(entry)]
+        open_ = [entry for entry in matching if str(entry.get("state", "")).lower() not in _ENDED]
+        if not open_:
+            if matching:
+                log.info(
+                    "ece conversation of an interrupted start has already ended: starting a new one",
+                    extra={"integration": self.name, "reference": reference, "conversation_id": _plain_id(matching[0])},
+                )
+            elif entries:
+                self._lookup_unavailable(
+                    f"ECE listed {len(entries)} conversation(s), none carrying the reference", reference
+                )
+            else:
+                log.info(
+                    "ece has no conversation for an interrupted start: starting it",
+                    extra={"integration": self.name, "reference": reference},
+                )
+            return None
+        found = _plain_id(open_[0])
+        log.info(
+            "ece conversation found for an interrupted start",
+            extra={"integration": self.name, "reference": reference, "conversation_id": found, "found": len(open_)},
+        )
+        return found
+
+    def _lookup_unavailable(self, why: str, reference: str) -> None:
+        log.warning(
+            "ece cannot look up a start by reference (%s): starting again, a duplicate conversation may "
+            "follow; set api_paths.find_conversation of integration %s to ECE's lookup if it has one",
+            why,
+            self.name,
+            extra={"integration": self.name, "reference": reference},
+        )
 
     def _start(self, config: EntryPointConfiguration, request: Mapping[str, Any]) -> requests.Response:
         """The start call with the entry point's id and lastModified put first, as ECE checks them."""
@@ -398,15 +470,24 @@ class EceClient:
 
     # -- wire -----------------------------------------------------------------------------------
 
-    def _url(self, name: str, *, ep: str | None = None, conversation_id: str | None = None) -> str:
-        path = paths.path_for(name, self.integration.api_paths, ep=ep, id=conversation_id)
+    def _url(
+        self, name: str, *, ep: str | None = None, conversation_id: str | None = None, ref: str | None = None
+    ) -> str:
+        path = paths.path_for(name, self.integration.api_paths, ep=ep, id=conversation_id, ref=ref)
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
 
     def _bearer(
-        self, method: str, name: str, *, ep: str | None = None, conversation_id: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        name: str,
+        *,
+        ep: str | None = None,
+        conversation_id: str | None = None,
+        ref: str | None = None,
+        **kwargs: Any,
     ) -> requests.Response:
         """A call with the Bearer token; a 401 renews the token and repeats the call once."""
-        url = self._url(name, ep=ep, conversation_id=conversation_id)
+        url = self._url(name, ep=ep, conversation_id=conversation_id, ref=ref)
         token = self.token()
         response = self._request(method, name, url, headers=_bearer_headers(token), **kwargs)
         if response.status_code != 401:
@@ -545,6 +626,23 @@ def _answer(response: requests.Response) -> Mapping[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _plain_id(entry: Mapping[str, Any]) -> str | None:
+    found = entry.get("id")
+    return None if found in (None, "") or isinstance(found, dict | list) else str(found)
+
+
+def _reference_of(entry: Mapping[str, Any]) -> str | None:
+    """The client reference a listed conversation echoes: `reference`, or its custom attribute."""
+    if isinstance(entry.get("reference"), str):
+        return str(entry["reference"])
+    attributes = entry.get("customAttributes")
+    for attribute in attributes if isinstance(attributes, list) else ():
+        if isinstance(attribute, dict) and attribute.get("name") == REFERENCE_ATTRIBUTE:
+            value = attribute.get("value")
+            return value if isinstance(value, str) else None
+    return None
 
 
 def _id_of(body: Mapping[str, Any], field: str) -> str | None:

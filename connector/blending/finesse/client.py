@@ -243,6 +243,14 @@ class FinesseClient:
         root = self._call("GET", f"/User/{quote(agent_id, safe='')}/Media/{quote(mrd_id, safe='')}", agent_id=agent_id)
         return read_media(root, mrd_id)
 
+    def media_list(self, agent_id: str) -> list[MediaState]:
+        """The non-voice MRDs Finesse lists for the agent (id, name, the agent's state in each): Media—Get
+        List, `GET /finesse/api/User/{id}/Media` answering `<MediaList>`, at `finesse.media_list_path`
+        (docs/protocols/finesse.md, "Non-voice Media API")."""
+        path = self.config.media_list_path.replace("{id}", quote(agent_id, safe=""))
+        root = self._call("GET", path.removeprefix(API), agent_id=agent_id)
+        return [read_media(media) for media in children(root, "Media")]
+
     def set_media_state(
         self,
         agent_id: str,

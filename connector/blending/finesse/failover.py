@@ -45,8 +45,11 @@ class Failover:
         interval: float = 5.0,
         on_recovered: Callable[[str], None] | None = None,
         on_switched: NodeListener | None = None,
+        deployment: str | None = None,
     ) -> None:
         self.publisher = publisher.rstrip("/")
+        self.deployment = deployment
+        self._deployment_checked: set[str] = set()
         self.subscriber = subscriber.rstrip("/") if subscriber else None
         self.probe = probe
         self.interval = interval
@@ -76,6 +79,7 @@ class Failover:
             interval=config.liveness_interval_seconds,
             on_recovered=on_recovered,
             on_switched=on_switched,
+            deployment=config.deployment,
         )
         client.nodes = failover
         return failover
@@ -112,7 +116,25 @@ class Failover:
             return False
         if not info.in_service:
             log.info("finesse node %s is %s", node, info.status, extra={"node": node, "reason": info.status_reason})
+        self._check_deployment(node, info)
         return info.in_service
+
+    def _check_deployment(self, node: str, info: SystemInfo) -> None:
+        """Once per node: SystemInfo's deploymentType (UCCE, UCCX) must be the configured one, since
+        `finesse.deployment` decides which agents may chat by default (docs/blending.md)."""
+        if node in self._deployment_checked or not self.deployment or not info.deployment_type:
+            return
+        self._deployment_checked.add(node)
+        reported = info.deployment_type.strip().lower()
+        if reported != self.deployment:
+            log.error(
+                "finesse.deployment is %s but node %s reports deploymentType %s: set deployment: %s",
+                self.deployment,
+                node,
+                info.deployment_type,
+                reported,
+                extra={"node": node},
+            )
 
     def check_once(self) -> str | None:
         """Probe both nodes once and switch; returns the active node (None = halted)."""

@@ -1,6 +1,6 @@
 """A faithful Cisco ECE on loopback: the API of docs/protocols/ece.md (client-app token,
-entry point configuration, availability checks, start / send / attach / end), agent events POSTed
-to the connector's callback, a JSON control API and an agent console page.
+entry point configuration, availability checks, start / find / send / attach / end), agent events
+POSTed to the connector's callback, a JSON control API and an agent console page.
 
     sim = EceSimulator(client_key="connector", client_secret="s3cret", callback_url=".../ece/x/callback")
     app.register_blueprint(sim.blueprint(), url_prefix="/ece")
@@ -77,4 +77,5 @@ class EceSimulator:
         self.emitter.start()
 
     def stop(self) -> None:
+        self.model.holds.release_all()
         self.emitter.stop()

@@ -1,5 +1,6 @@
 """The ECE API the connector calls, exactly as docs/protocols/ece.md fixes it: the client-app
-token, entry point configuration, the five availability checks, and start / send / attach / end.
+token, entry point configuration, the five availability checks, and start / find by reference /
+send / attach / end.
 
 Refusals are eGain-style JSON errors (`{"code": "401-101", "developerMessage": ...}`), except the
 availability checks, which answer XML unless the caller sends `Accept: application/json`
@@ -18,7 +19,7 @@ from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, jsonify, request, send_file, url_for
 
-from connector.sandbox.ece.model import AGENT_TYPES, EceModel, EntryPoint, SimError
+from connector.sandbox.ece.model import AGENT_TYPES, REFERENCE_ATTRIBUTE, EceModel, EntryPoint, SimError
 
 JSON = "application/json"
 XML = "application/xml"
@@ -26,7 +27,14 @@ MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # [I] the sandbox's cap; ECE's is set p
 AVAILABILITY = "/system/egain/chat/entrypoint"
 # The availability XML root declares the eGain chat binding namespace
 # (docs/protocols/ece.md, "Availability checks").
-MESSAGING_ENDPOINTS = {"configuration", "start_conversation", "send_message", "send_attachment", "end_conversation"}
+MESSAGING_ENDPOINTS = {
+    "configuration",
+    "start_conversation",
+    "find_conversation",
+    "send_message",
+    "send_attachment",
+    "end_conversation",
+}
 API_ENDPOINTS = {"token", "availability", "download_file", *MESSAGING_ENDPOINTS}
 NS2 = 'xmlns:ns2="http://bindings.egain.com/chat"'
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -209,16 +217,36 @@ def register_api(bp: Blueprint, model: EceModel) -> None:
         customer = data.get("customer") or {}
         if not isinstance(customer, dict):
             raise SimError(400, "customer must be an object with attributes", "400-103")
+        custom = _name_values(data.get("customAttributes"), "customAttributes")
+        # The connector's client reference is kept beside the conversation, apart from the
+        # integration's own attributes (docs/protocols/ece.md, "Start conversation").
+        reference = next((str(a["value"]) for a in custom if a["name"] == REFERENCE_ATTRIBUTE and a["value"]), None)
+        model.holds.checkpoint("start", data)  # test-only: a held start completes once released
         conv = model.start_conversation(
             app,
             str(entry_point["id"]),
             last_modified,
             customer_attributes=_name_values(customer.get("attributes"), "customer.attributes"),
-            custom_attributes=_name_values(data.get("customAttributes"), "customAttributes"),
+            custom_attributes=[a for a in custom if a["name"] != REFERENCE_ATTRIBUTE],
             subject=_optional_str(data, "subject"),
             locale=_optional_str(data, "locale"),
+            reference=reference,
         )
         return jsonify(conversation={"id": conv.id}, activity={"id": conv.activity_id}), 201
+
+    @bp.get(conversations)
+    def find_conversation() -> tuple[Response, int]:
+        """[I] The app's conversations started with `?reference=` (their `connector_reference` custom
+        attribute); none is an empty list, not a 404 (docs/protocols/ece.md, "Start conversation")."""
+        app = _bearer_app(model)
+        if not model.lookup_served:
+            raise SimError(405, "GET is not supported on conversations (sandbox lookup switch off)", "405-100")
+        reference = request.args.get("reference", "")
+        if not reference:
+            raise SimError(400, "query parameter reference is required", "400-105")
+        found = model.find_by_reference(app, reference)
+        listed = [{"id": conv.id, "reference": reference, "state": conv.state} for conv in found]
+        return jsonify(conversations=listed), 200
 
     @bp.post(f"{conversations}/<conv_id>/messages")
     def send_message(conv_id: str) -> tuple[Response, int]:

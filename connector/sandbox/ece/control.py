@@ -69,6 +69,7 @@ def conversation_json(conv: Conversation, files: list[dict[str, Any]]) -> dict[s
         "subject": conv.subject,
         "locale": conv.locale,
         "state": conv.state,
+        "reference": conv.reference,
         "agent": asdict(conv.agent) if conv.agent else None,
         "started_at": conv.started_at,
         "received": [asdict(r) for r in conv.received],
@@ -89,7 +90,11 @@ def snapshot(sim: EceSimulator) -> dict[str, Any]:
             "entry_points": [entry_point_json(ep) for ep in model.entry_points.values()],
             "conversations": [conversation_json(c, files.get(c.id, [])) for c in model.conversations.values()],
             "callback": {"url": url, "auth_type": auth.get("type", "none")},
-            "failures": {"down": model.down, "fail_next_pending": model.failures_pending},
+            "failures": {
+                "down": model.down,
+                "fail_next_pending": model.failures_pending,
+                "lookup_served": model.lookup_served,
+            },
             "emitter": emitter.options(),
             "demo_agents": list(DEMO_AGENTS),
         }
@@ -204,8 +209,11 @@ def register_control(bp: Blueprint, sim: EceSimulator) -> None:
 
     @bp.post("/control/failures")
     def failures() -> Response:
-        """Body: down ("503" | null), token_expire_all (true), fail_next ({count, status})."""
+        """Body: down ("503" | null), token_expire_all (true), fail_next ({count, status}),
+        lookup_served (bool: whether the find_conversation lookup is served; off answers 405)."""
         data = _payload()
+        if "lookup_served" in data:
+            model.lookup_served = bool(data["lookup_served"])
         if "down" in data:
             model.set_down(data["down"])
         if data.get("token_expire_all"):
@@ -213,7 +221,22 @@ def register_control(bp: Blueprint, sim: EceSimulator) -> None:
         if "fail_next" in data:
             spec = data["fail_next"] or {}
             model.fail_next(int(spec.get("count", 1)), int(_required(spec, "status")))
-        return jsonify(down=model.down, fail_next_pending=model.failures_pending)
+        return jsonify(down=model.down, fail_next_pending=model.failures_pending, lookup_served=model.lookup_served)
+
+    @bp.post("/control/holds")
+    def holds() -> tuple[Response, int] | Response:
+        """Test-only. Body: {"hold": "start"} holds the next start request (received, not yet done)
+        until {"release": true} lets every held request complete, as ECE would."""
+        data = _payload()
+        if data.get("hold") is not None:
+            if data["hold"] != "start":
+                raise SimError(400, 'hold must be "start"')
+            model.holds.hold_next("start")
+            return jsonify(armed="start"), 201
+        if data.get("release"):
+            model.holds.release_all()
+            return jsonify(released=True)
+        raise SimError(400, 'body must be {"hold": "start"} or {"release": true}')
 
     @bp.post("/control/callback")
     def callback() -> Response:

@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.sandbox.holds import Holds
+
+REFERENCE_ATTRIBUTE = "connector_reference"
+"""The custom attribute a start's client reference arrives in (docs/protocols/ece.md, "Start conversation")."""
+
 Event = dict[str, Any]
 Listener = Callable[[list[Event]], None]
 
@@ -129,6 +134,9 @@ class Conversation:
     locale: str | None
     started_at: float
     state: str = "queued"  # queued | assigned | ended
+    reference: str | None = None
+    """The client reference the start carried (the `connector_reference` custom attribute), kept
+    apart from the integration's own custom attributes; the lookup finds conversations by it."""
     agent: Agent | None = None
     received: list[Received] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -171,6 +179,10 @@ class EceModel:
         self.listeners: list[Listener] = []
         self.down: str | None = None
         self._fail_next: list[int] = []
+        self.lookup_served = True
+        """[I] Whether this ECE serves the find_conversation lookup; off, the path answers 405."""
+        self.holds = Holds()
+        """Test-only: hold a call's answer until released (`holds.hold_next("start")`)."""
         self._ids = itertools.count(3_118_908_000)
         self._last_modified_ms = 0
         self.public_url: str | None = None
@@ -359,6 +371,7 @@ class EceModel:
         custom_attributes: list[dict[str, Any]],
         subject: str | None,
         locale: str | None,
+        reference: str | None = None,
     ) -> Conversation:
         """Start a chat on an entry point. The entry point must exist (400), be bound (403), be
         active (400) and the caller's `lastModified` must be the current one
@@ -388,9 +401,16 @@ class EceModel:
                 subject=subject,
                 locale=locale,
                 started_at=self.clock(),
+                reference=reference,
             )
             self.conversations[conv.id] = conv
             return conv
+
+    def find_by_reference(self, app: str, reference: str) -> list[Conversation]:
+        """The conversations `app` started carrying `reference` as their `connector_reference`
+        custom attribute, oldest first ([I] docs/protocols/ece.md, "Start conversation")."""
+        with self.lock:
+            return [conv for conv in self.conversations.values() if conv.app == app and conv.reference == reference]
 
     def _own_open(self, app: str, conv_id: str) -> Conversation:
         """The conversation `app` may write to: 404 unknown or ended, 403 started by another app."""

@@ -1,9 +1,10 @@
 """A faithful Finesse cluster on loopback: publisher and subscriber REST nodes over one shared model,
 the XMPP notification service, and a JSON control API.
 
-    sandbox = start_finesse_sandbox()          # ports 0 = any free port
+    sandbox = start_finesse_sandbox()          # ports 0 = any free port; XMPP with STARTTLS required
     sandbox.model.add_agent("1001", "secret", extension="1001")
-    ... FinesseConfig(publisher=sandbox.publisher_url, subscriber=sandbox.subscriber_url, ...)
+    ... FinesseConfig(publisher=sandbox.publisher_url, subscriber=sandbox.subscriber_url,
+                      xmpp_port=sandbox.xmpp_port, ca_bundle=str(sandbox.xmpp_ca_file), ...)
     sandbox.node_down("publisher")             # connection refused; or mode="out_of_service" (503)
     sandbox.stop()
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import Flask
 
@@ -68,6 +70,11 @@ class FinesseSandbox:
     def xmpp_domain(self) -> str:
         return self.xmpp.domain
 
+    @property
+    def xmpp_ca_file(self) -> Path | None:
+        """The XMPP service's generated self-signed certificate: what a client trusts (its CA bundle)."""
+        return self.xmpp.ca_file
+
     def node_down(self, name: str, mode: str = "refused") -> None:
         """`refused`: the node's port is closed; `out_of_service`: it answers SystemInfo
         OUT_OF_SERVICE and 503 to everything else."""
@@ -111,9 +118,16 @@ def start_finesse_sandbox(
     deployment: str = "UCCE",
     reason_code_required: bool = True,
     admin_may_change_states: bool = False,
+    xmpp_tls: str = "starttls",
+    xmpp_starttls_required: bool = True,
     xmpp_ssl_context: ssl.SSLContext | None = None,
+    xmpp_cert_path: Path | None = None,
 ) -> FinesseSandbox:
-    """Start both nodes, the XMPP service and the control API on threads; ports 0 = any free port."""
+    """Start both nodes, the XMPP service and the control API on threads; ports 0 = any free port.
+
+    XMPP: `xmpp_tls` "starttls" (default; required unless `xmpp_starttls_required=False`), "direct" or
+    "plain"; the certificate is `xmpp_ssl_context`'s, else made at start and written to `xmpp_cert_path`
+    (else a temporary file), named by `xmpp_ca_file`."""
     model = FinesseModel(
         admin_user=admin_user,
         admin_password=admin_password,
@@ -123,7 +137,16 @@ def start_finesse_sandbox(
         admin_may_change_states=admin_may_change_states,
     )
     switch = Switch(model)
-    xmpp = XmppServer(model, host=host, port=xmpp_port, domain=xmpp_domain, ssl_context=xmpp_ssl_context).start()
+    xmpp = XmppServer(
+        model,
+        host=host,
+        port=xmpp_port,
+        domain=xmpp_domain,
+        tls=xmpp_tls,
+        starttls_required=xmpp_starttls_required,
+        ssl_context=xmpp_ssl_context,
+        cert_path=xmpp_cert_path,
+    ).start()
     model.xmpp_port = xmpp.port
     sandbox = FinesseSandbox(model=model, switch=switch, xmpp=xmpp)
     try:

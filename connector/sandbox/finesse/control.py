@@ -97,7 +97,8 @@ def create_control_app(sandbox: FinesseSandbox) -> Flask:
     @app.post("/control/agents")
     def add_agent() -> tuple[Response, int]:
         """Body: id, password, extension, and optionally login_name, first_name, last_name, team_id,
-        team_name, roles, state, reason_code_id, media (MRD ids), reason_codes ([{id, category, code, label}])."""
+        team_name, roles, state, reason_code_id, media (MRD ids; default the chat MRD "2"), reason_codes
+        ([{id, category, code, label}])."""
         data = payload()
         for rc in data.get("reason_codes", []):
             model.add_reason_code(str(rc["id"]), rc["category"], str(rc["code"]), rc["label"])
@@ -110,7 +111,7 @@ def create_control_app(sandbox: FinesseSandbox) -> Flask:
             extension=str(required(data, "extension")),
             state=data.get("state", "LOGOUT"),
             reason_code_id=data.get("reason_code_id"),
-            media=tuple(str(m) for m in data.get("media", ())),
+            media=tuple(str(m) for m in data["media"]) if "media" in data else None,  # default: the chat MRD
             **details,
         )
         return jsonify(agent_json(agent)), 201

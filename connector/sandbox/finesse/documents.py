@@ -158,6 +158,13 @@ def media(agent: SimAgent, m: SimMedia, reason: SimReasonCode | None, tag: str =
     return root
 
 
+def media_list(agent: SimAgent, items: Iterable[tuple[SimMedia, SimReasonCode | None]]) -> Element:
+    root = Element("MediaList")
+    for m, reason in items:
+        root.append(media(agent, m, reason))
+    return root
+
+
 def system_info(
     *,
     status: str,

@@ -28,6 +28,8 @@ USER_STATES = {
 }  # fmt: skip
 ON_CALL = {"RESERVED", "TALKING", "HOLD"}
 MEDIA_STATES = {"LOGIN", "LOGOUT", "NOT_READY", "READY", "RESERVED", "WORK", "INTERRUPTED"}
+CHAT_MRD = ("2", "Chat")
+"""The chat MRD (id, name) every agent has unless provisioned with other MRDs: ECE's chat on Finesse."""
 
 Listener = Callable[[str, str], None]
 
@@ -62,6 +64,7 @@ class SimMedia:
     state_change_time: float = field(default_factory=time.time)
     interruptible: bool = True
     max_dialog_limit: int = 5
+    before_interrupt: tuple[str, str | None] | None = None  # state to restore when the voice call ends
 
 
 @dataclass
@@ -258,9 +261,10 @@ class FinesseModel:
         self._publish(node, doc.update(event, source, payload, request_id))
 
     def publish_media(self, agent: SimAgent, media: SimMedia, request_id: str | None = None) -> None:
+        """On the User's Media node, from the MRD's own source (docs/protocols/finesse.md, "XMPP notifications")."""
         source = f"{API}/User/{agent.id}/Media/{media.mrd_id}"
         payload = doc.media(agent, media, self._reason(media.reason_code_id), tag="media")
-        self._publish(source, doc.update("PUT", source, payload, request_id))
+        self._publish(f"{API}/User/{agent.id}/Media", doc.update("PUT", source, payload, request_id))
 
     def publish_api_error(
         self, agent_id: str, error_type: str, message: str, data: str | None = None, request_id: str | None = None
@@ -292,17 +296,27 @@ class FinesseModel:
         extension: str,
         state: str = "LOGOUT",
         reason_code_id: str | None = None,
-        media: tuple[str, ...] = (),
+        media: tuple[str, ...] | None = None,
+        media_state: str | None = None,
         **details: object,
     ) -> SimAgent:
-        """Provision an agent; `details` are SimAgent fields (login_name, first_name, team_id, roles, ...)."""
+        """Provision an agent; `details` are SimAgent fields (login_name, first_name, team_id, roles, ...).
+        `media`: the agent's MRD ids (default: the chat MRD, CHAT_MRD), each in `media_state`, by default
+        LOGOUT for a logged-out agent, else READY for a READY agent and NOT_READY otherwise."""
         if state not in USER_STATES - {"LOGIN"}:
             raise SimError(400, "Invalid Input", f"unknown state {state!r}")
         with self.changing():
             agent = SimAgent(id=str(agent_id), password=password, extension=str(extension), **details)  # type: ignore[arg-type]
             agent.login_name = agent.login_name or agent.id
             agent.state, agent.reason_code_id = state, reason_code_id
-            agent.media = {str(m): SimMedia(str(m)) for m in media}
+            if media_state is None:
+                media_state = "LOGOUT" if state == "LOGOUT" else ("READY" if state == "READY" else "NOT_READY")
+            if media_state not in MEDIA_STATES - {"LOGIN"}:
+                raise SimError(400, "Invalid Input", f"unknown media state {media_state!r}")
+            ids = (CHAT_MRD[0],) if media is None else media
+            agent.media = {
+                str(m): SimMedia(str(m), CHAT_MRD[1] if str(m) == CHAT_MRD[0] else "Chat", media_state) for m in ids
+            }
             self.agents[agent.id] = agent
             return agent
 
@@ -503,11 +517,33 @@ class FinesseModel:
             raise SimError(404, "Not Found", f"Media {mrd_id} not found for User {agent_id}")
         return agent, media
 
+    def media_list(self, agent_id: str) -> tuple[SimAgent, list[SimMedia]]:
+        agent = self.agent(agent_id)
+        return agent, list(agent.media.values())
+
     def _set_media(
         self, agent: SimAgent, media: SimMedia, state: str, reason_code_id: str | None, request_id: str | None
     ) -> None:
         media.state, media.reason_code_id, media.state_change_time = state, reason_code_id, time.time()
+        media.before_interrupt = None  # a change during the call replaces what the call's end would restore
         self.publish_media(agent, media, request_id)
+
+    def interrupt_media(self, agent: SimAgent) -> None:
+        """A voice call began: each interruptible MRD the agent is READY in goes INTERRUPTED (with
+        interruptAction ACCEPT; docs/protocols/finesse.md, "Non-voice Media API"). [I] NOT_READY and
+        LOGOUT MRDs stay as they are. Call inside `changing()`."""
+        for media in agent.media.values():
+            if media.interruptible and media.state == "READY":
+                self._set_media(agent, media, "INTERRUPTED", None, None)
+                media.before_interrupt = ("READY", None)
+
+    def resume_media(self, agent: SimAgent) -> None:
+        """The agent's last call ended: MRDs still INTERRUPTED return to their state before the call; one
+        changed during the call (a PUT Media) keeps that change. Call inside `changing()`."""
+        for media in agent.media.values():
+            if media.state == "INTERRUPTED" and media.before_interrupt is not None:
+                self._set_media(agent, media, *media.before_interrupt, None)
+            media.before_interrupt = None
 
     def change_media_state(
         self,

@@ -187,6 +187,14 @@ def create_node_app(model: FinesseModel, switch: Switch, node: str) -> Flask:
 
     # -- non-voice media ----------------------------------------------------------------------
 
+    @app.get("/finesse/api/User/<agent_id>/Media")
+    def media_list(agent_id: str) -> Response:
+        """Media—Get List: every non-voice MRD with the agent's state in it, as `<MediaList>`."""
+        model.require_read(caller(), agent_id)
+        with model.lock:
+            agent, items = model.media_list(agent_id)
+            return _xml(doc.serialize(doc.media_list(agent, [(m, model.reason(m.reason_code_id)) for m in items])))
+
     @app.get("/finesse/api/User/<agent_id>/Media/<mrd_id>")
     def get_media(agent_id: str, mrd_id: str) -> Response:
         model.require_read(caller(), agent_id)

@@ -6,7 +6,9 @@ each step moves the agent's User state and the Dialog the way Finesse reports it
 RESERVED → TALKING → WORK / WORK_READY / READY; non-routed calls leave
 the agent's state alone while ringing, show TALKING once answered (NOT_READY on UCCX) and restore the
 previous state afterwards; a request made during a call is applied as the pending state at its end.
-Each step publishes the Dialog POST / PUT / DELETE and User PUT notifications.
+The agent's first call puts their interruptible MRDs that are READY in INTERRUPTED, and the end of the
+last one returns those still INTERRUPTED to READY. Each step publishes the Dialog POST / PUT / DELETE,
+User PUT and Media PUT notifications.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class Switch:
             model.publish_dialog(dialog, "POST")
             if routed:
                 self._user_state(agent, "RESERVED")
+            if not existing:
+                model.interrupt_media(agent)  # the call interrupts the agent's chat MRD
             return dialog
 
     def answer(self, dialog_id: str) -> SimDialog:
@@ -168,6 +172,7 @@ class Switch:
             elif agent.before_call is not None:
                 self._user_state(agent, *agent.before_call)
             agent.before_call, agent.routed_call = None, False
+            model.resume_media(agent)
 
     def rona(self, dialog_id: str) -> None:
         """Redirection on no answer: a routed call rings out, the router takes it back and the agent
@@ -182,6 +187,7 @@ class Switch:
             agent.before_call, agent.routed_call = None, False
             agent.pending_state = agent.pending_reason_code_id = None
             self._user_state(agent, "NOT_READY", model.rona_reason.id)
+            model.resume_media(agent)
 
     def act(self, who: Principal, dialog_id: str, action: str | None, target: str | None) -> None:
         """PUT Dialog with requestedAction ANSWER | HOLD | RETRIEVE | DROP for the agent on `target`."""

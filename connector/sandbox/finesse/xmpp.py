@@ -1,8 +1,15 @@
-"""A minimal Finesse Notification Service: an XMPP server (RFC 6120 client streams over TCP, optional
-direct TLS) with just what a Finesse client uses (docs/protocols/finesse.md, "XMPP notifications"):
-SASL PLAIN checked against the agents' passwords, resource binding, session, XEP-0199 ping, XEP-0060
-subscribe / unsubscribe, and pubsub event `<message>`s whose `<notification>` wraps the escaped
-`<Update>` document.
+"""A minimal Finesse Notification Service: an XMPP server (RFC 6120 client streams over TCP) with just
+what a Finesse client uses (docs/protocols/finesse.md, "XMPP notifications"): STARTTLS (RFC 6120 §5,
+required by default, as Openfire's "required" client security), direct TLS, or plain TCP; SASL
+PLAIN checked against the agents' passwords, offered only once the stream is encrypted when TLS is
+required; resource binding, session, XEP-0199 ping, XEP-0060 subscribe / unsubscribe, and pubsub
+event `<message>`s whose `<notification>` wraps the escaped `<Update>` document.
+
+Without a given `ssl_context` the server makes its own self-signed certificate at start
+(`certificate.py`) and writes it to `cert_path` (or a temporary folder): clients trust it with that
+file (`ca_file`), as the connector's `finesse.ca_bundle`. Every connection is recorded
+(`connections`: the negotiation steps in order and the bytes received before TLS) so tests can check
+that no password crossed the wire in clear.
 
 Subscriptions belong to the bare JID and outlive a connection, as Openfire's pubsub does; an agent may
 subscribe to its own nodes (`/finesse/api/User/{id}` and below) and to `/finesse/api/SystemInfo`.
@@ -17,10 +24,14 @@ import binascii
 import contextlib
 import itertools
 import logging
+import shutil
 import ssl
+import tempfile
 import threading
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, TreeBuilder
 from xml.sax.saxutils import escape, quoteattr
@@ -28,6 +39,7 @@ from xml.sax.saxutils import escape, quoteattr
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from connector.sandbox.finesse.certificate import server_context
 from connector.sandbox.finesse.model import FinesseModel
 
 log = logging.getLogger(__name__)
@@ -35,6 +47,7 @@ log = logging.getLogger(__name__)
 STREAMS = "http://etherx.jabber.org/streams"
 CLIENT = "jabber:client"
 SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+TLS = "urn:ietf:params:xml:ns:xmpp-tls"
 BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 SESSION = "urn:ietf:params:xml:ns:xmpp-session"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
@@ -43,6 +56,19 @@ PUBSUB = "http://jabber.org/protocol/pubsub"
 PUBSUB_EVENT = "http://jabber.org/protocol/pubsub#event"
 ROSTER = "jabber:iq:roster"
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
+TLS_MODES = ("starttls", "direct", "plain")
+CLEARTEXT_CAP = 64 * 1024
+
+
+@dataclass
+class Connection:
+    """What the server saw on one client connection, in order: `steps` among "tcp" (accepted plain),
+    "tls" (handshake done: at accept for direct TLS, after `<proceed/>` for STARTTLS), "starttls",
+    "tls-failed", "auth" (a SASL `<auth>` arrived), "authenticated", "bound"; `cleartext` holds the
+    bytes received before TLS (capped)."""
+
+    steps: list[str] = field(default_factory=list)
+    cleartext: bytearray = field(default_factory=bytearray)
 
 
 class _StreamReader:
@@ -113,6 +139,10 @@ class _Session:
         self.resource: str | None = None
         self.failures = 0
         self.closed = False
+        self.tls = writer.get_extra_info("ssl_object") is not None  # direct TLS: encrypted from accept
+        self.upgrade = False  # <proceed/> sent: the TLS handshake comes next
+        self.record = Connection(steps=["tls" if self.tls else "tcp"])
+        server.connections.append(self.record)
 
     @property
     def bare(self) -> str:
@@ -142,6 +172,8 @@ class _Session:
                 data = await self.reader.read(65536)
                 if not data:
                     break
+                if not self.tls and len(self.record.cleartext) < CLEARTEXT_CAP:
+                    self.record.cleartext += data[: CLEARTEXT_CAP - len(self.record.cleartext)]
                 try:
                     events = self.stream.feed(data)
                 except (SafeET.ParseError, DefusedXmlException):
@@ -154,10 +186,12 @@ class _Session:
                         self.on_stanza(value)
                     else:
                         self.close()
-                    if self.closed:
-                        break
+                    if self.closed or self.upgrade:
+                        break  # nothing may follow <starttls/> before the handshake (RFC 6120 §5.4.3.3)
                 with contextlib.suppress(ConnectionError):
                     await self.writer.drain()
+                if self.upgrade:
+                    await self.start_tls()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -165,6 +199,26 @@ class _Session:
             self.server.sessions.discard(self)
             with contextlib.suppress(Exception):
                 self.writer.close()
+
+    async def start_tls(self) -> None:
+        """RFC 6120 §5.4.3.3: after `<proceed/>`, the TLS handshake on the same connection, then the
+        client opens a new stream. No read happens between `<proceed/>` and the handshake, so the
+        client's first TLS bytes reach the TLS layer."""
+        self.upgrade = False
+        context = self.server.ssl_context
+        assert context is not None
+        try:
+            await self.writer.start_tls(context, ssl_handshake_timeout=10.0)
+        except (OSError, ssl.SSLError) as exc:  # the client refused the certificate, or went away
+            self.record.steps.append("tls-failed")
+            log.info("sandbox xmpp: TLS handshake failed: %r", exc)
+            self.closed = True
+            with contextlib.suppress(Exception):
+                self.writer.close()
+            return
+        self.tls = True
+        self.record.steps.append("tls")
+        self.stream = _StreamReader()
 
     # -- stream ---------------------------------------------------------------------------------
 
@@ -176,8 +230,14 @@ class _Session:
             f"<?xml version='1.0'?><stream:stream xmlns='{CLIENT}' xmlns:stream='{STREAMS}' "
             f"id='{uuid.uuid4().hex}' from={quoteattr(self.server.domain)} version='1.0' xml:lang='en'>"
         )
-        if self.agent_id is None:
-            features = f"<mechanisms xmlns='{SASL}'><mechanism>PLAIN</mechanism></mechanisms>"
+        mechanisms = f"<mechanisms xmlns='{SASL}'><mechanism>PLAIN</mechanism></mechanisms>"
+        if self.agent_id is None and self.server.tls == "starttls" and not self.tls:
+            if self.server.starttls_required:  # SASL only once encrypted
+                features = f"<starttls xmlns='{TLS}'><required/></starttls>"
+            else:
+                features = f"<starttls xmlns='{TLS}'/>{mechanisms}"
+        elif self.agent_id is None:
+            features = mechanisms
         else:
             # Openfire (Finesse) still asks for the RFC 3921 session after binding.
             features = f"<bind xmlns='{BIND}'/><session xmlns='{SESSION}'/>"
@@ -185,7 +245,9 @@ class _Session:
 
     def on_stanza(self, stanza: Element) -> None:
         namespace, local = _ns(stanza)
-        if namespace == SASL and local == "auth":
+        if namespace == TLS and local == "starttls":
+            self.on_starttls()
+        elif namespace == SASL and local == "auth":
             self.on_auth(stanza)
         elif self.agent_id is None:
             self.close("not-authorized")
@@ -193,8 +255,22 @@ class _Session:
             self.on_iq(stanza)
         # presence and messages from the client are accepted and ignored
 
+    def on_starttls(self) -> None:
+        if self.server.tls != "starttls" or self.tls or self.agent_id is not None:
+            self.send(f"<failure xmlns='{TLS}'/>")  # RFC 6120 §5.4.2.2: then close the stream
+            self.close()
+            return
+        self.record.steps.append("starttls")
+        self.send(f"<proceed xmlns='{TLS}'/>")
+        self.upgrade = True
+
     def on_auth(self, stanza: Element) -> None:
+        self.record.steps.append("auth")
         if self.agent_id is not None:
+            self.close("policy-violation")
+            return
+        if self.server.tls_required and not self.tls:
+            self.send(f"<failure xmlns='{SASL}'><encryption-required/></failure>")
             self.close("policy-violation")
             return
         if stanza.get("mechanism") != "PLAIN":
@@ -215,6 +291,7 @@ class _Session:
                 self.close("policy-violation")
             return
         self.agent_id = agent_id
+        self.record.steps.append("authenticated")
         self.send(f"<success xmlns='{SASL}'/>")
         self.stream = _StreamReader()  # the client restarts the stream after SASL
 
@@ -244,6 +321,7 @@ class _Session:
         if namespace == BIND and kind == "set":
             requested = (payload.findtext(f"{{{BIND}}}resource") or "").strip()
             self.resource = requested or uuid.uuid4().hex[:8]
+            self.record.steps.append("bound")
             self.server.sessions.add(self)
             self.reply(iq, f"<bind xmlns='{BIND}'><jid>{escape(self.full)}</jid></bind>")
         elif namespace == SESSION and kind == "set":
@@ -299,8 +377,11 @@ class _Session:
 
 
 class XmppServer:
-    """The notification service. `port=0` picks a free port; `ssl_context` makes it direct TLS
-    (Finesse's 5223) instead of plain TCP (5222)."""
+    """The notification service. `port=0` picks a free port. `tls`: "starttls" (the default, as
+    Finesse's 5222; `starttls_required=False` also offers SASL before TLS), "direct" (TLS from the
+    first byte, Finesse's 5223) or "plain" (no TLS offered at all). `ssl_context`: the server's
+    certificate; without it one is made at start and written to `cert_path` (default: a temporary
+    folder removed at stop), which `ca_file` names."""
 
     def __init__(
         self,
@@ -309,14 +390,25 @@ class XmppServer:
         host: str = "127.0.0.1",
         port: int = 0,
         domain: str | None = None,
+        tls: str = "starttls",
+        starttls_required: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        cert_path: Path | None = None,
     ) -> None:
+        if tls not in TLS_MODES:
+            raise ValueError(f"tls must be one of {', '.join(TLS_MODES)}")
         self.model = model
         self.host = host
         self.port = port
         self.domain = domain or model.xmpp_domain
         self.pubsub_domain = f"pubsub.{self.domain}"
+        self.tls = tls
+        self.starttls_required = starttls_required
         self.ssl_context = ssl_context
+        self.cert_path = cert_path
+        self.ca_file: Path | None = None  # the generated certificate, for clients to trust
+        self._temporary: Path | None = None
+        self.connections: deque[Connection] = deque(maxlen=500)
         self.sessions: set[_Session] = set()
         self.subscriptions: defaultdict[str, set[str]] = defaultdict(set)
         self.delivered: list[tuple[str, str]] = []  # (full JID, node), for assertions
@@ -330,9 +422,24 @@ class XmppServer:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    @property
+    def tls_required(self) -> bool:
+        return self.tls == "direct" or (self.tls == "starttls" and self.starttls_required)
+
+    def _make_certificate(self) -> None:
+        if self.tls == "plain" or self.ssl_context is not None:
+            return
+        if self.cert_path is None:
+            self._temporary = Path(tempfile.mkdtemp(prefix="finesse-sim-xmpp-"))
+            self.cert_path = self._temporary / "finesse-xmpp-ca.pem"
+        self.ssl_context = server_context(self.domain, self.host, self.cert_path)
+        self.ca_file = self.cert_path
+
     def start(self, timeout: float = 5.0) -> XmppServer:
+        self._make_certificate()
         ready = threading.Event()
         failure: list[BaseException] = []
+        direct = self.ssl_context if self.tls == "direct" else None
 
         def run() -> None:
             loop = asyncio.new_event_loop()
@@ -340,7 +447,7 @@ class XmppServer:
             self._loop = loop
             try:
                 self._server = loop.run_until_complete(
-                    asyncio.start_server(self._accept, self.host, self.port, ssl=self.ssl_context)
+                    asyncio.start_server(self._accept, self.host, self.port, ssl=direct)
                 )
             except OSError as exc:
                 failure.append(exc)
@@ -361,6 +468,7 @@ class XmppServer:
         if not ready.wait(timeout):
             raise RuntimeError("sandbox XMPP server did not start")
         if failure:
+            self._remove_temporary()
             raise failure[0]
         self.model.listeners.append(self.publish)
         return self
@@ -370,6 +478,7 @@ class XmppServer:
             self.model.listeners.remove(self.publish)
         loop = self._loop
         if loop is None or self._thread is None:
+            self._remove_temporary()
             return
 
         def shutdown() -> None:
@@ -384,6 +493,12 @@ class XmppServer:
         loop.call_soon_threadsafe(shutdown)
         self._thread.join(timeout)
         self._thread = None
+        self._remove_temporary()
+
+    def _remove_temporary(self) -> None:
+        if self._temporary is not None:
+            shutil.rmtree(self._temporary, ignore_errors=True)
+            self._temporary = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = _Session(self, reader, writer)

@@ -8,6 +8,14 @@ are enforced from the customer's last inbound time in the store (unknown custome
 connector fed without the emulator still works): WhatsApp 131047 after 24 h for anything but a
 template; Messenger code 10 / subcode 2018278 after 24 h unless MESSAGE_TAG HUMAN_AGENT (7 days).
 Media: Messenger CDN URLs (no auth), WhatsApp media id → URL → bytes (Bearer both times).
+
+Messenger's User Profile API: `GET /{v}/{PSID}?fields=…` with a Page token (a WhatsApp token on the
+same path is the media lookup). The Page's customers are those the store knows: a profile set with
+`store.set_profile`, the demo customers of DEMO_PROFILES, and anyone who wrote to the Page (named
+"Customer <last 4 digits>"); another PSID is 100 / subcode 33. `first_name`, `last_name`,
+`profile_pic`, `name` and `id` are every Page's; `locale`, `timezone` and `gender` need Meta's
+approval, which the simulated app has where the asset says so (`profile_locale: true`); asked without
+it, the whole call is refused with 100 / subcode 2018247, as Graph does. An unknown field is code 100.
 """
 
 from __future__ import annotations
@@ -41,6 +49,21 @@ SENDER_ACTIONS = {"typing_on": "typing_on", "typing_off": "typing_off", "mark_se
 MESSENGER_ATTACHMENTS = ("image", "audio", "video", "file", "template")
 WHATSAPP_MEDIA = ("image", "audio", "video", "document", "sticker")
 WINDOW_CLOSED_SUBCODE = 2018278
+PROFILE_FIELDS = ("id", "name", "first_name", "last_name", "profile_pic")
+"""User Profile API fields every Page may read once the person has messaged it."""
+APPROVED_PROFILE_FIELDS = ("locale", "timezone", "gender")
+"""Fields that need Meta's approval ("Business Asset User Profile Access")."""
+DEFAULT_PROFILE_FIELDS = ("name", "id")
+"""What Graph answers for a node read without `fields`."""
+DEMO_PROFILES: dict[str, dict[str, Any]] = {
+    "7000000000000001": {"first_name": "Maria", "last_name": "Garcia", "locale": "es_ES", "timezone": 1},
+    "7000000000000002": {"first_name": "Sam", "last_name": "Taylor", "locale": "en_US", "timezone": -5},
+}
+"""The sandbox's demo Messenger customers (the customer page suggests the first) and their profiles."""
+# A 1x1 PNG: what a profile picture URL serves.
+PROFILE_PIC = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 
 # Injected failures without an explicit code: Graph's usual code for the status.
 MESSENGER_DEFAULTS: dict[int, tuple[int | str | None, str]] = {
@@ -78,9 +101,25 @@ def create_blueprint(state: ProviderState) -> Blueprint:
     messenger = {str(a["page_id"]): a for a in state.assets_of("messenger")}
     whatsapp = {str(a["phone_number_id"]): a for a in state.assets_of("whatsapp")}
 
+    def page_of_token() -> Asset | None:
+        """The Messenger asset whose Page token the request carries (a Page token names its Page)."""
+        token = _token()
+        if not token:
+            return None
+        return next(
+            (
+                a
+                for a in messenger.values()
+                if hmac.compare_digest(token.encode(), str(a["page_access_token"]).encode())
+            ),
+            None,
+        )
+
     def is_whatsapp() -> bool:
         """WhatsApp's error shape adds `error_data`: its sends and its media endpoints."""
-        if request.endpoint in (f"{bp.name}.media_info", f"{bp.name}.media_download"):
+        if request.endpoint == f"{bp.name}.graph_object":
+            return page_of_token() is None  # a Page token reads a profile; any other, WhatsApp media
+        if request.endpoint == f"{bp.name}.media_download":
             return True
         return bool(request.view_args) and request.view_args.get("object_id") in whatsapp
 
@@ -132,11 +171,26 @@ def create_blueprint(state: ProviderState) -> Blueprint:
             return _whatsapp_send(state, asset, _json_body())
         raise _unknown_object(object_id)
 
-    @bp.get("/<version>/<media_id>")
-    def media_info(version: str, media_id: str) -> Response:
-        """WhatsApp: a media id → its download URL, for a token of a WhatsApp asset."""
+    @bp.get("/<version>/<object_id>")
+    def graph_object(version: str, object_id: str) -> Response:
+        """A Page token: Messenger's User Profile API for a PSID; any other token: WhatsApp media."""
         if not VERSION.match(version):
-            raise _unknown_object(f"{version}/{media_id}")
+            raise _unknown_object(f"{version}/{object_id}")
+        if not _token():
+            raise Refusal(401, "An access token is required to request this resource.", code=104)
+        page = page_of_token()
+        if page is None:
+            return media_info(object_id)
+        state.refuse_if_down("messenger", MESSENGER_DEFAULTS)
+        return _messenger_profile(state, page, object_id, request.args.get("fields"))
+
+    @bp.get("/profile-pic/<psid>")
+    def profile_pic(psid: str) -> Response:
+        # Profile pictures are public CDN URLs, like attachments: no auth.
+        return Response(PROFILE_PIC, status=200, mimetype="image/png")
+
+    def media_info(media_id: str) -> Response:
+        """WhatsApp: a media id → its download URL, for a token of a WhatsApp asset."""
         whatsapp_token()
         stored = state.files.get(media_id)
         if stored is None:
@@ -299,6 +353,47 @@ def _messenger_window(state: ProviderState, asset: Asset, psid: str, messaging_t
         code=10,
         subcode=WINDOW_CLOSED_SUBCODE,
     )
+
+
+def _messenger_profile(state: ProviderState, page: Asset, psid: str, fields_param: str | None) -> Response:
+    """The User Profile API: the fields asked (Graph's default without `fields`) and `id`."""
+    asked = [f.strip() for f in fields_param.split(",")] if fields_param is not None else list(DEFAULT_PROFILE_FIELDS)
+    asked = [f for f in asked if f]
+    for name in asked:
+        if name not in PROFILE_FIELDS and name not in APPROVED_PROFILE_FIELDS:
+            raise _invalid(f"Tried accessing nonexisting field ({name}) on node type (User)")
+    profile = _known_profile(state, page, psid)
+    if profile is None:
+        raise Refusal(
+            400,
+            f"Unsupported get request. Object with ID '{psid}' does not exist, cannot be loaded due to missing "
+            "permissions, or does not support this operation. Please read the Graph API documentation at "
+            "https://developers.facebook.com/docs/graph-api",
+            code=100,
+            subcode=33,
+        )
+    if not page.get("profile_locale") and any(name in APPROVED_PROFILE_FIELDS for name in asked):
+        raise Refusal(400, "(#100) Insufficient permission to access user profile.", code=100, subcode=2018247)
+    values = {
+        **profile,
+        "name": " ".join(str(profile[n]) for n in ("first_name", "last_name") if profile.get(n)),
+        "profile_pic": f"{state.base_url}/graph/profile-pic/{psid}",
+    }
+    answer = {name: values[name] for name in asked if values.get(name) not in (None, "")}
+    answer["id"] = psid
+    return jsonify(answer)
+
+
+def _known_profile(state: ProviderState, page: Asset, psid: str) -> dict[str, Any] | None:
+    """The profile of a customer of this Page: set in the store, a demo customer, or one who wrote."""
+    found = state.store.profile("messenger", page.name, psid)
+    if found is not None:
+        return found
+    if psid in DEMO_PROFILES:
+        return dict(DEMO_PROFILES[psid])
+    if state.store.last_inbound("messenger", page.name, psid) is not None:
+        return {"first_name": "Customer", "last_name": psid[-4:], "locale": "en_US", "timezone": 0}
+    return None
 
 
 # -- WhatsApp ----------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from connector.channels.inapp import MAX_SKEW_SECONDS
 from connector.config.model import Asset
+from connector.sandbox.providers import hold
 from connector.sandbox.providers.files import file_response
 from connector.sandbox.providers.hooks import install_hooks
 from connector.sandbox.providers.store import ProviderState, Refusal
@@ -74,6 +75,7 @@ def create_blueprint(state: ProviderState) -> Blueprint:
         state.refuse_if_down(CHANNEL, DEFAULTS)
         asset = _verify(candidates)
         state.injected(CHANNEL, DEFAULTS)
+        hold.checkpoint(state, CHANNEL)  # test-only: a held send goes on once released
         return _deliver(state, asset)
 
     bp.add_url_rule("", "deliver_root", deliver_to_path, methods=["POST"])

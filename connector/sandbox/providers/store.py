@@ -79,6 +79,7 @@ class ProviderStore:
         self._by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._inbound: dict[tuple[str, str, str], Inbound] = {}
         self._message_customers: dict[tuple[str, str, str], str] = {}
+        self._profiles: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._requests: list[dict[str, Any]] = []
         self._seq = 0
 
@@ -172,6 +173,7 @@ class ProviderStore:
             self._by_key.clear()
             self._inbound.clear()
             self._message_customers.clear()
+            self._profiles.clear()
             self._requests.clear()
 
     # -- every request a send endpoint answered (retries included) ------------------------------
@@ -211,6 +213,19 @@ class ProviderStore:
         """Who sent inbound message `message_id` (WhatsApp's typing indicator names only that)."""
         with self._cond:
             return self._message_customers.get((channel, asset, message_id))
+
+    # -- customers' profiles at the provider (Messenger's User Profile API) ----------------------
+
+    def set_profile(self, channel: str, asset: str, customer: str, **fields: Any) -> None:
+        """The customer's profile as the provider keeps it (`first_name`, `last_name`, `locale`, ...);
+        a customer the provider knows (see the simulator) also writes to the asset."""
+        with self._cond:
+            self._profiles[(channel, asset, customer)] = dict(fields)
+
+    def profile(self, channel: str, asset: str, customer: str) -> dict[str, Any] | None:
+        with self._cond:
+            found = self._profiles.get((channel, asset, customer))
+            return dict(found) if found is not None else None
 
 
 def _copy(entry: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from email.utils import format_datetime
 from flask import Blueprint, Response, jsonify, request
 
 from connector.config.model import Asset
+from connector.sandbox.providers import hold
 from connector.sandbox.providers.files import file_response
 from connector.sandbox.providers.hooks import install_hooks
 from connector.sandbox.providers.store import ProviderState, Refusal
@@ -99,6 +100,7 @@ def create_blueprint(state: ProviderState) -> Blueprint:
         state.refuse_if_down(CHANNEL, DEFAULTS)
         assets = account(sid)
         state.injected(CHANNEL, DEFAULTS)
+        hold.checkpoint(state, CHANNEL)  # test-only: a held send goes on once released
         return _send(state, assets)
 
     @bp.get(f"/{API_VERSION}/Accounts/<sid>/Messages/<message_sid>/Media/<file_id>")

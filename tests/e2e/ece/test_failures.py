@@ -196,8 +196,33 @@ def test_queue_status_is_sent_when_the_customer_has_waited_long_enough(stack_fac
     stack = stack_factory(support={"queue_status_after_seconds": 1})
     stack.ece.model.set_entry_point("1001", queue_depth=4, wait_seconds=180)
     start_chat(stack)
-    message = stack.wait_text("whatsapp", "4", timeout=15)
+    message = stack.wait_text("whatsapp", "in the queue", timeout=15)
+    # ECE's depth (4) is not this customer's place: they are the connector's only waiting one.
+    assert "about number 1 in the queue" in message["text"], message["text"]
     assert "3 min" in message["text"] or "3 minutes" in message["text"]
+
+
+def test_each_waiting_customer_is_told_their_own_place_and_told_again_only_when_it_improves(stack_factory) -> None:
+    stack = stack_factory(support={"queue_status_after_seconds": 1, "queue_status_interval_seconds": 5})
+    stack.ece.model.set_entry_point("1001", queue_depth=9, wait_seconds=120)
+    customers = ["15550109001", "15550109002", "15550109003"]
+    for index, customer in enumerate(customers, start=1):
+        stack.customer.send_text(WA, customer, f"hello from {customer}")
+        stack.wait_conversation(index)  # queued one after the other: the order is theirs
+
+    def places(customer: str) -> list[str]:
+        told = [s.get("text") or "" for s in stack.sent("whatsapp") if s.get("customer") == customer]
+        return [t.split("about number ")[1].split(" ")[0] for t in told if "about number " in t]
+
+    wait_for(lambda: all(places(c) for c in customers), timeout=15, what="a queue status for each customer")
+    assert [places(c) for c in customers] == [["1"], ["2"], ["3"]]
+
+    first = sorted(stack.conversations(), key=lambda c: c.started_at)[0]
+    stack.ece.model.assign(first.id, "1001", "Alice")
+    wait_for(lambda: places(customers[1]) == ["2", "1"], timeout=15, what="the second customer told they moved up")
+    wait_for(lambda: places(customers[2]) == ["3", "2"], timeout=15, what="the third customer told they moved up")
+    settle(6.0)  # one more check: nobody moved, so nobody is told anything
+    assert [places(c) for c in customers] == [["1"], ["2", "1"], ["3", "2"]]
 
 
 def test_broken_templates_fail_safely_and_an_empty_one_turns_the_message_off(stack_factory) -> None:
