@@ -20,6 +20,7 @@ from marshmallow import Schema, ValidationError
 from connector.config import model, schemas
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SECTIONS = ("integrations", "assets", "rules", "default_rule", "finesse", "hybrid_agents")
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def _schema_loader(schema: type[Schema]) -> Any:
 
 def load_file(path: Path, label: str, env: Mapping[str, str], problems: list[ConfigProblem]) -> dict[str, list[Any]]:
     """Items of one file with `source` set; invalid items are dropped and reported."""
-    loaded: dict[str, list[Any]] = {"integrations": [], "assets": [], "rules": [], "default_rule": [], "finesse": []}
+    loaded: dict[str, list[Any]] = {section: [] for section in SECTIONS}
     checker = _FileLoader(label, env, problems)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -153,6 +154,7 @@ def load_file(path: Path, label: str, env: Mapping[str, str], problems: list[Con
         "integrations": _schema_loader(schemas.IntegrationSchema),
         "assets": schemas.load_asset,
         "rules": _schema_loader(schemas.RuleSchema),
+        "hybrid_agents": _schema_loader(schemas.HybridAgentSchema),
     }
     for section, load in loaders.items():
         for index, raw in enumerate(sections[section]):
@@ -188,6 +190,16 @@ def _cross_check(config: model.Config, problems: list[ConfigProblem]) -> None:
     unique("integrations", config.integrations, lambda i: i.name)
     unique("assets", config.assets, lambda a: (a.channel, a.name))
     unique("rules", config.rules, lambda r: r.name)
+    seen_logins: dict[str, str] = {}
+    for agent in config.hybrid_agents:
+        login = agent.login.casefold()
+        if login in seen_logins:
+            problems.append(
+                ConfigProblem(
+                    agent.source or "?", f"hybrid_agents ({agent.login!r})", "login", f"already in {seen_logins[login]}"
+                )
+            )
+        seen_logins[login] = agent.source or "?"
 
     def check_action(source: str, item: str, action: model.RuleAction) -> None:
         integration = config.integration(action.forward_to)
@@ -241,7 +253,7 @@ def load_config(directory: Path, env: Mapping[str, str] | None = None) -> model.
     problems: list[ConfigProblem] = []
     if not directory.is_dir():
         raise ConfigError([ConfigProblem(str(directory), "folder", None, "does not exist")])
-    merged: dict[str, list[Any]] = {"integrations": [], "assets": [], "rules": [], "default_rule": [], "finesse": []}
+    merged: dict[str, list[Any]] = {section: [] for section in SECTIONS}
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     for path in files:
         label = _display_path(path)
@@ -256,6 +268,7 @@ def load_config(directory: Path, env: Mapping[str, str] | None = None) -> model.
         rules=tuple(merged["rules"]),
         default_rule=merged["default_rule"][0] if merged["default_rule"] else None,
         finesse=merged["finesse"][0] if merged["finesse"] else None,
+        hybrid_agents=tuple(merged["hybrid_agents"]),
     )
     _cross_check(config, problems)
     if problems:

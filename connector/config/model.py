@@ -58,6 +58,12 @@ class EntryPoint:
     queue_status_interval_seconds: int | None = None
     """Then how often their place is checked again; they are told only when it has improved."""
     enabled: bool = True
+    skills: tuple[str, ...] = ()
+    """Hybrid Chat: the skills an agent needs, every one, to be offered this queue's chats."""
+    priority: int = 1
+    """Hybrid Chat: queues of a lower number are served first; FIFO within one priority."""
+    offer_timeout_seconds: int = 30
+    """Hybrid Chat: how long an offer rings before it goes to the next agent (RONA)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,27 @@ class FinesseConfig:
 
 
 @dataclass(frozen=True)
+class HybridAgent:
+    """An agent's Hybrid Chat routing settings, by login: a Finesse agent's (synced), or a local agent
+    of a deployment without Finesse, who then logs in with a password the connector keeps."""
+
+    login: str
+    name: str | None = None
+    skills: tuple[str, ...] = ()
+    max_chats: int | None = None
+    """None: `finesse.max_chats`, else the built-in default."""
+    password: str | None = None
+    """A local agent's password as provisioned (`${ENV}`); compared in constant time, never shown."""
+    password_hash: str | None = None
+    """A local agent made in the UI or API: only the hash is kept."""
+    source: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return bool(self.password or self.password_hash)
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything provisioned; lookups by name are the only way in."""
 
@@ -161,6 +188,7 @@ class Config:
     rules: tuple[Rule, ...] = ()
     default_rule: DefaultRule | None = None
     finesse: FinesseConfig | None = None
+    hybrid_agents: tuple[HybridAgent, ...] = ()
     templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Deployment-wide template overrides made in the UI: locale → type → text (replace the files)."""
 
@@ -169,6 +197,11 @@ class Config:
 
     def integration(self, name: str) -> Integration | None:
         return next((i for i in self.integrations if i.name == name), None)
+
+    def hybrid_agent(self, login: str) -> HybridAgent | None:
+        """By login, case-insensitively (as Finesse logins are)."""
+        wanted = login.casefold()
+        return next((a for a in self.hybrid_agents if a.login.casefold() == wanted), None)
 
 
 class TeamMember(Protocol):

@@ -7,6 +7,7 @@ Unknown keys are errors (a typo in a field name must not silently disable a feat
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import (
@@ -158,9 +159,13 @@ class UnavailableSchema(StrictSchema):
         return model.UnavailablePolicy(**data)
 
 
+SKILL = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", error="a skill is 1-64 letters, digits, _ . -")
+
+
 class EntryPointSchema(StrictSchema):
     name = fields.String(required=True, validate=NAME)
-    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    """ECE's entry point id (required for ECE); a Hybrid Chat queue's defaults to its name."""
     max_wait_seconds = fields.Integer(load_default=120, validate=validate.Range(min=0))
     unavailable = fields.Nested(UnavailableSchema, load_default=None)
     messages = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
@@ -168,6 +173,9 @@ class EntryPointSchema(StrictSchema):
     queue_status_after_seconds = fields.Integer(load_default=None, validate=validate.Range(min=1))
     queue_status_interval_seconds = fields.Integer(load_default=None, validate=validate.Range(min=5))
     enabled = fields.Boolean(load_default=True)
+    skills = fields.List(fields.String(validate=SKILL), load_default=list)
+    priority = fields.Integer(load_default=1, validate=validate.Range(min=0, max=1000))
+    offer_timeout_seconds = fields.Integer(load_default=30, validate=validate.Range(min=5, max=600))
 
     @validates_schema
     def known_messages(self, data: dict[str, Any], **_: Any) -> None:
@@ -179,6 +187,8 @@ class EntryPointSchema(StrictSchema):
     def make(self, data: dict[str, Any], **_: Any) -> model.EntryPoint:
         if data["unavailable"] is None:
             data["unavailable"] = model.UnavailablePolicy()
+        data["skills"] = tuple(dict.fromkeys(data["skills"]))
+        data["id"] = data["id"] or data["name"]
         messages = data.pop("messages")
         data["messages"] = {k: v for k, v in messages.items() if k in MESSAGE_TYPES}
         data["locale_messages"] = {k: dict(v) for k, v in messages.items() if k not in MESSAGE_TYPES}
@@ -242,7 +252,8 @@ class IntegrationSchema(StrictSchema):
     name = fields.String(required=True, validate=NAME)
     type = fields.String(required=True, validate=validate.OneOf(["ece", "hybrid"]))
     version = fields.String(load_default=None)
-    base_url = fields.String(required=True, validate=URL)
+    base_url = fields.String(load_default="", validate=URL)
+    """ECE's address (required for ECE); Hybrid Chat runs in the connector and has none."""
     client_key = fields.String(load_default=None)
     client_secret = fields.String(load_default=None)
     callback_auth = fields.Nested(CallbackAuthSchema, load_default=None)
@@ -251,6 +262,26 @@ class IntegrationSchema(StrictSchema):
     entry_points = fields.List(fields.Nested(EntryPointSchema), load_default=list)
     custom_attributes = fields.List(fields.Nested(CustomAttributeSchema), load_default=list)
     api_paths = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def ece_needs_its_address(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        """ECE needs its web server's address and each entry point's id; a Hybrid Chat integration
+        runs in the connector (no address) and a queue's id defaults to its name."""
+        if not isinstance(original, Mapping) or original.get("type") != "ece":
+            return
+        errors: dict[str, Any] = {}
+        if not original.get("base_url"):
+            errors["base_url"] = ["an ECE integration needs base_url (ECE's web server)"]
+        given = original.get("entry_points")
+        missing = {
+            index: {"id": ["an ECE entry point needs its id"]}
+            for index, raw in enumerate(given if isinstance(given, list) else [])
+            if isinstance(raw, Mapping) and not raw.get("id")
+        }
+        if missing:
+            errors["entry_points"] = missing
+        if errors:
+            raise ValidationError(errors)
 
     @validates_schema
     def unique_entry_points(self, data: dict[str, Any], **_: Any) -> None:
@@ -413,6 +444,23 @@ class FinesseSchema(StrictSchema):
         return model.FinesseConfig(**data)
 
 
+class HybridAgentSchema(StrictSchema):
+    """A `hybrid_agents:` item: an agent's Hybrid Chat routing settings by login, and for a local
+    agent (no Finesse) the password they log in with."""
+
+    login = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    name = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+    skills = fields.List(fields.String(validate=SKILL), load_default=list)
+    max_chats = fields.Integer(load_default=None, validate=validate.Range(min=1, max=100))
+    password = fields.String(load_default=None, validate=validate.Length(min=8, max=256))
+    password_hash = fields.String(load_default=None)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> model.HybridAgent:
+        data["skills"] = tuple(dict.fromkeys(data["skills"]))
+        return model.HybridAgent(**data)
+
+
 class FileSchema(StrictSchema):
     """One provisioning file: every section optional, items validated one by one by the loader."""
 
@@ -421,3 +469,4 @@ class FileSchema(StrictSchema):
     rules = fields.List(fields.Raw(), load_default=list)
     default_rule = fields.Raw(load_default=None)
     finesse = fields.Raw(load_default=None)
+    hybrid_agents = fields.List(fields.Raw(), load_default=list)

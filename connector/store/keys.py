@@ -316,3 +316,80 @@ def customer_profile(thread_id: str) -> str:
     customer)): the details found, or null when there were none. EX = 24 h for a profile, 5 min for
     none, so a returning customer costs no call and a Graph outage not one per conversation."""
     return f"{PREFIX}:profile:{thread_id}"
+
+
+# -- Hybrid Chat, the built-in router (connector/backends/hybrid/) ------------------------------------
+
+
+def hybrid_chat(chat_id: str) -> str:
+    """HASH of one Hybrid Chat chat (a conversation of a thread): its queue, state (queued, offered,
+    active, closed), agent, customer and times. Its id is the thread's conversation id."""
+    return f"{PREFIX}:hybrid:chat:{chat_id}"
+
+
+def hybrid_queue(integration: str, queue: str) -> str:
+    """ZSET chat id → when it was queued, of the chats waiting in a queue and offered to nobody."""
+    return f"{PREFIX}:hybrid:queue:{integration}:{queue}"
+
+
+def hybrid_agent(agent_id: str) -> str:
+    """HASH of an agent's Hybrid Chat state: chat state (READY, NOT_READY), reason, max chats,
+    skills, when they were last offered a chat, and `offer:<queue>` → the chat offered from it now."""
+    return f"{PREFIX}:hybrid:agent:{agent_id}"
+
+
+def hybrid_agent_chats(agent_id: str) -> str:
+    """SET of the chats an agent holds: offered to them or accepted, not closed."""
+    return f"{PREFIX}:hybrid:agent-chats:{agent_id}"
+
+
+def hybrid_ready() -> str:
+    """SET of the agents whose chat state is READY: the router reads only these."""
+    return f"{PREFIX}:hybrid:ready"
+
+
+def hybrid_offers() -> str:
+    """ZSET chat id → when its ringing offer expires (RONA)."""
+    return f"{PREFIX}:hybrid:offers"
+
+
+def hybrid_events(agent_id: str) -> str:
+    """STREAM of an agent's desktop events (offers, customer messages, closes, state changes); an
+    entry id is the cursor of `GET /agent/api/events` and the SSE `id:`."""
+    return f"{PREFIX}:hybrid:events:{agent_id}"
+
+
+def hybrid_transcript(chat_id: str) -> str:
+    """LIST of a chat's messages both ways (JSON), as the agent's desktop shows them."""
+    return f"{PREFIX}:hybrid:transcript:{chat_id}"
+
+
+def hybrid_history(thread_id: str) -> str:
+    """LIST of a customer's earlier chat ids on this thread, newest first (the agent sees them)."""
+    return f"{PREFIX}:hybrid:history:{thread_id}"
+
+
+def hybrid_handle_times(integration: str, queue: str) -> str:
+    """LIST of the last handle times (seconds) of a queue's chats, newest first: its wait estimate."""
+    return f"{PREFIX}:hybrid:handle-times:{integration}:{queue}"
+
+
+def hybrid_route_wanted() -> str:
+    """STRING flag: something changed (a chat queued, an agent ready, a slot freed) and the router
+    should run; whoever holds `hybrid_router_lock` runs again while it is set."""
+    return f"{PREFIX}:hybrid:route-wanted"
+
+
+def hybrid_router_lock() -> str:
+    """STRING token of the process running the router (PX expiry): one routing pass at a time."""
+    return f"{PREFIX}:hybrid:router-lock"
+
+
+def hybrid_file(file_id: str) -> str:
+    """HASH of a file passed between a customer and an agent (name, type, bytes), EX a week."""
+    return f"{PREFIX}:hybrid:file:{file_id}"
+
+
+def hybrid_session(token_digest: str) -> str:
+    """STRING agent id of an agent's desktop session or API token (by its SHA-256; EX = its life)."""
+    return f"{PREFIX}:hybrid:session:{token_digest}"

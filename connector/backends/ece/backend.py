@@ -24,9 +24,9 @@ from typing import Any
 from redis import Redis
 
 from connector import backends
-from connector.backends import Availability, Finding, QueuePosition, outbox
+from connector.backends import Availability, Finding, QueuePosition, conversation
+from connector.backends.attributes import custom_attributes, customer_attributes
 from connector.backends.ece import callback, checks, events
-from connector.backends.ece.attributes import custom_attributes, customer_attributes
 from connector.backends.ece.client import EceClient, client_for
 from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.config.model import EntryPoint, Integration
@@ -172,24 +172,7 @@ class _Step:
             json.dumps({"thread": thread.id, "sequence": thread.sequence}),
             ex=CONVERSATION_MAP_TTL_SECONDS,
         )
-        thread.remote_id = conversation_id
-        thread.state = State.QUEUED
-        thread.queued_at = time.time()
-        thread.agent_id = thread.agent_name = None
-        thread.unavailable_until = None
-        thread.queue_position = None
-        outbox.system_message(self.runtime, thread.id, thread.sequence, "welcome")
-        if entry_point.queue_status_after_seconds and self.effects.get("queue-timer") is None:
-            thread.queue_checks += 1
-            outbox.schedule_timer(
-                self.runtime,
-                thread.id,
-                thread.sequence,
-                "queue_status",
-                entry_point.queue_status_after_seconds,
-                firing=thread.queue_checks,
-            )
-            self.effects.record("queue-timer")
+        conversation.queued(self.runtime, thread, entry_point, conversation_id, self.effects)
         log.info("ECE conversation started", extra={"conversation": thread.id, "remote": conversation_id})
         note = self.forward()
         return f"started on {self.integration.name}/{entry_point.name}" + (f"; {note}" if note else "")
@@ -210,22 +193,14 @@ class _Step:
             # (docs/protocols/ece.md, "Availability checks"): with agents and room, a refusal means
             # the entry point is not active.
             return self._disabled("entry point not active in ECE")
-        policy = entry_point.unavailable
-        outbox.system_message(self.runtime, thread.id, thread.sequence, "no_agents")
-        if thread.state is not State.UNAVAILABLE:
-            thread.unavailable_until = time.time() + policy.after_seconds
-            outbox.schedule_timer(self.runtime, thread.id, thread.sequence, "unavailable_expired", policy.after_seconds)
-        thread.state = State.UNAVAILABLE
         reason = "no agent available" if not availability.agents_available else "queue full"
-        return f"{reason}: {policy.action} for {policy.after_seconds} s"
+        return conversation.turned_away(self.runtime, thread, entry_point, reason)
 
     def _availability(self, entry_point: EntryPoint) -> Availability:
         return _availability.get(self.client, entry_point.id, self.runtime.settings.availability_cache_seconds)
 
     def _disabled(self, why: str) -> str:
-        outbox.system_message(self.runtime, self.thread.id, self.thread.sequence, "entry_point_disabled")
-        self.thread.state = State.CLOSED
-        return why
+        return conversation.disabled(self.runtime, self.thread, why)
 
     def _adopt_interrupted_start(self) -> str | None:
         """After a start that was attempted but never recorded (the worker died in the call, or it
@@ -263,16 +238,7 @@ class _Step:
 
     def while_unavailable(self) -> str | None:
         """A customer message while the unavailable policy runs."""
-        thread = self.thread
-        if thread.unavailable_until is None or time.time() >= thread.unavailable_until:
-            thread.sequence += 1  # the interval is over (its timer may not have run yet): a new chat
-            thread.state = State.NEW
-            return self.start()
-        entry_point = self.entry_point
-        if entry_point is not None and entry_point.unavailable.action == "close":
-            # `close`: each message tries again; the chat closes when the interval ends.
-            return self.start()
-        return "discarded: no agents available (unavailable policy: discard)"
+        return conversation.while_unavailable(self.thread, self.entry_point, self.start)
 
     # -- continuing ----------------------------------------------------------------------------
 

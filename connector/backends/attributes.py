@@ -1,8 +1,9 @@
-"""What the start of a conversation tells ECE about the customer: customer attributes from the
-channel details, and the integration's custom attribute mappings.
+"""What the start of a conversation tells the contact center about the customer: customer attributes
+from the channel details, and the integration's custom attribute mappings (ECE's customer and custom
+attributes; the details Hybrid Chat shows the agent).
 
 A mapping is `{name: "$(fb.username)", value: "$(messenger.username)"}` (Webex Connect's style).
-The name's expression is the ECE attribute, sent without its `$( )` wrapper (`fb.username`). The
+The name's expression is the attribute, sent without its `$( )` wrapper (`fb.username`). The
 value is text in which each `$(<channel>.<field>)` is replaced by that field of the customer's
 channel details when the conversation is on that channel, and `$(customer.<field>)` on any
 channel. A mapping none of whose expressions has a value is left out, so a Messenger-only

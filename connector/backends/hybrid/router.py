@@ -1,0 +1,165 @@
+"""The router: snapshot → `decide` → atomic offers, whenever something changed, one pass at a time.
+
+Anything that can make an offer possible (a chat queued, an agent READY, a slot freed, an offer
+returned) calls `request_route`: it raises a flag and runs a pass if no other process is routing;
+the process that holds the lock runs again while the flag was raised meanwhile, so no change waits
+for a timer. `tick` (every worker, a few times a second, beside the retry poll) makes ringing offers
+that timed out go to the next agent (RONA) and catches a request whose pass raced the lock.
+
+A pass reads only what can be offered: the READY agents, and per queue as many waiting chats as
+those agents have free slots. Offers are applied one by one by `HybridState.offer`, which re-checks
+each against Redis, so a stale snapshot costs an offer, never a wrong one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from redis import Redis
+
+from connector.backends.hybrid import stream
+from connector.backends.hybrid.decide import AgentSnapshot, Offer, Queue, WaitingChat, decide
+from connector.backends.hybrid.state import READY, HybridState, queue_key
+from connector.backends.hybrid.views import chat_view
+from connector.blending.chat_events import publish_chat_ready
+from connector.config.model import Config, EntryPoint, Integration
+from connector.store import keys, replies
+
+log = logging.getLogger(__name__)
+
+LOCK_SECONDS = 10.0
+"""Longest a routing pass may hold the lock; a pass takes milliseconds, a crashed holder this long."""
+MAX_PASSES = 20
+"""Passes one caller runs back to back while requests keep coming (then the next caller or tick)."""
+
+
+def hybrid_queues(config: Config) -> dict[str, tuple[Integration, EntryPoint]]:
+    """Every enabled queue of every `hybrid` integration, by its key."""
+    return {
+        queue_key(integration.name, entry_point.name): (integration, entry_point)
+        for integration in config.integrations
+        if integration.type == "hybrid"
+        for entry_point in integration.entry_points
+        if entry_point.enabled
+    }
+
+
+def request_route(redis: Redis, config: Config) -> list[Offer]:
+    """Something changed: route now, or leave it to the pass that is running."""
+    redis.set(keys.hybrid_route_wanted(), "1")
+    return run_passes(redis, config)
+
+
+def run_passes(redis: Redis, config: Config) -> list[Offer]:
+    token = uuid.uuid4().hex
+    made: list[Offer] = []
+    for _ in range(MAX_PASSES):
+        if not redis.set(keys.hybrid_router_lock(), token, nx=True, px=int(LOCK_SECONDS * 1000)):
+            return made  # the holder sees our flag and runs again
+        try:
+            if not redis.getdel(keys.hybrid_route_wanted()):
+                return made
+            made += route_once(redis, config)
+        finally:
+            if redis.get(keys.hybrid_router_lock()) == token.encode():
+                redis.delete(keys.hybrid_router_lock())
+    return made
+
+
+def route_once(redis: Redis, config: Config, now: float | None = None) -> list[Offer]:
+    """One pass: snapshot, decide, offer. Returns the offers made."""
+    now = time.time() if now is None else now
+    queues = hybrid_queues(config)
+    state = HybridState(redis)
+    agents = _snapshot_agents(redis, state)
+    if not queues or not agents:
+        return []
+    free = sum(max(0, a.max_chats - a.chats) for a in agents if a.can_take_chats)
+    if free == 0:
+        return []
+    waiting = [
+        WaitingChat(chat_id, key, queued_at)
+        for key, (integration, entry_point) in queues.items()
+        for chat_id, queued_at in state.waiting(integration.name, entry_point.name, free)
+    ]
+    decided = decide(
+        {key: Queue(key, frozenset(ep.skills), ep.priority) for key, (_i, ep) in queues.items()}, waiting, agents, now
+    )
+    made = []
+    for offer in decided:
+        integration, entry_point = queues[offer.queue]
+        expires = now + entry_point.offer_timeout_seconds
+        if state.offer(offer.chat_id, offer.agent_id, integration.name, entry_point.name, now, expires):
+            made.append(offer)
+            chat = state.chat(offer.chat_id)
+            if chat is not None:
+                stream.publish(redis, offer.agent_id, "chat_offered", chat_id=chat.chat_id, chat=chat_view(chat))
+            log.info(
+                "chat offered",
+                extra={
+                    "conversation": chat.thread_id if chat else None,
+                    "chat": offer.chat_id,
+                    "agent": offer.agent_id,
+                },
+            )
+    return made
+
+
+def _snapshot_agents(redis: Redis, state: HybridState) -> list[AgentSnapshot]:
+    ready = state.ready_agents()
+    if not ready:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for agent in ready:
+        pipe.hgetall(keys.hybrid_agent(agent))
+        pipe.scard(keys.hybrid_agent_chats(agent))
+    answers = replies.execute(pipe)
+    interrupted = state.interrupted(ready)
+    snapshots = []
+    for index, agent in enumerate(ready):
+        raw = {k.decode(): v.decode() for k, v in answers[2 * index].items()}
+        if raw.get("state") != READY:
+            continue
+        snapshots.append(
+            AgentSnapshot(
+                agent_id=agent,
+                skills=frozenset(json.loads(raw.get("skills") or "[]")),
+                max_chats=int(raw.get("max_chats") or 1),
+                chats=int(answers[2 * index + 1]),
+                last_offer_at=float(raw.get("last_offer_at") or 0.0),
+                ringing=frozenset(name[len("offer:") :] for name in raw if name.startswith("offer:")),
+                interrupted=agent in interrupted,
+            )
+        )
+    return snapshots
+
+
+def expire_offers(redis: Redis, config: Config, now: float | None = None) -> list[str]:
+    """Offers that rang out: the chat goes back to its queue (its place kept), the agent who let it
+    ring goes chat NOT_READY with reason RONA, as Cisco does for voice. Returns the chats returned."""
+    now = time.time() if now is None else now
+    state = HybridState(redis)
+    returned = []
+    for chat in state.chats(state.expired_offers(now)):
+        if chat.agent is None or (chat.offer_expires_at or 0) > now:
+            continue
+        if state.give_back(chat, chat.agent, rona=True):
+            returned.append(chat.chat_id)
+            stream.publish(redis, chat.agent, "offer_withdrawn", chat_id=chat.chat_id, reason="timeout")
+            stream.publish(redis, chat.agent, "state_changed", chat_state="NOT_READY", reason="RONA")
+            publish_chat_ready(redis, chat.agent, False)
+            log.info("offer rang out (RONA)", extra={"chat": chat.chat_id, "agent": chat.agent})
+    return returned
+
+
+def tick(redis: Redis, config: Config) -> None:
+    """A worker's periodic check: rung-out offers, and a routing request that found the lock taken."""
+    if not hybrid_queues(config):
+        return
+    if expire_offers(redis, config):
+        redis.set(keys.hybrid_route_wanted(), "1")
+    if redis.exists(keys.hybrid_route_wanted()):
+        run_passes(redis, config)

@@ -1,0 +1,425 @@
+"""Hybrid Chat's state in Redis: chats, queues, agents and offers, changed only by atomic scripts.
+
+Each change that involves a chat and an agent is one Lua script that checks what it relies on and
+changes everything together, so two workers can never offer one agent's last slot twice, never
+offer one chat to two agents, and an accept can never race the offer's expiry (RONA): whichever
+script runs first wins and the other sees it.
+
+A chat's states: `queued` (in its queue's ZSET, offered to nobody) → `offered` (ringing at one agent,
+in the offers ZSET) → `active` (accepted) → `closed`; an offer that is rejected or not answered in
+time returns the chat to its queue at its first place (it keeps its `queued_at`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+
+from connector.store import keys, replies
+
+QUEUED, OFFERED, ACTIVE, CLOSED = "queued", "offered", "active", "closed"
+READY, NOT_READY = "READY", "NOT_READY"
+DEFAULT_MAX_CHATS = 3
+"""An agent's `max_chats` when neither `hybrid_agents` nor `finesse.max_chats` says."""
+CHAT_TTL_SECONDS = 30 * 24 * 3600
+"""How long a closed chat's record and transcript stay readable (the agent's history)."""
+
+# KEYS: chat, agent, agent chats, queue, offers, interrupted set, ready set.
+# ARGV: chat id, agent id, queue key, now, expires at.
+# Offers the chat to the agent if, now, the chat waits in the queue and the agent is READY, not
+# interrupted, under max_chats and ringing from no other chat of this queue. 1 offered, 0 not.
+_OFFER = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
+if not redis.call('ZSCORE', KEYS[4], ARGV[1]) then return 0 end
+if redis.call('SISMEMBER', KEYS[7], ARGV[2]) == 0 then return 0 end
+if redis.call('HGET', KEYS[2], 'state') ~= 'READY' then return 0 end
+if redis.call('SISMEMBER', KEYS[6], ARGV[2]) == 1 then return 0 end
+local most = tonumber(redis.call('HGET', KEYS[2], 'max_chats') or '1')
+if redis.call('SCARD', KEYS[3]) >= most then return 0 end
+if redis.call('HEXISTS', KEYS[2], 'offer:' .. ARGV[3]) == 1 then return 0 end
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'offered', 'agent', ARGV[2], 'offered_at', ARGV[4], 'offer_expires_at', ARGV[5])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[2], 'last_offer_at', ARGV[4], 'offer:' .. ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
+return 1
+"""
+
+# KEYS: chat, agent, offers. ARGV: chat id, agent id, queue key, now.
+# The agent takes the chat offered to them: 1, or 0 when it is not (or no longer) theirs to take.
+_ACCEPT = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'offered' then return 0 end
+if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'active', 'accepted_at', ARGV[4])
+redis.call('HDEL', KEYS[1], 'offer_expires_at')
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('HGET', KEYS[2], 'offer:' .. ARGV[3]) == ARGV[1] then redis.call('HDEL', KEYS[2], 'offer:' .. ARGV[3]) end
+return 1
+"""
+
+# KEYS: chat, agent, agent chats, queue, offers, ready set. ARGV: chat id, agent id, queue key, rona.
+# A ringing offer goes back: the chat returns to its queue at its first place; with `rona` = '1' the
+# agent who let it ring is set NOT_READY (reason RONA). 1 returned, 0 it was not ringing there.
+_RETURN = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'offered' then return 0 end
+if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued')
+redis.call('HDEL', KEYS[1], 'agent', 'offered_at', 'offer_expires_at')
+redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[1], 'queued_at') or '0', ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+if redis.call('HGET', KEYS[2], 'offer:' .. ARGV[3]) == ARGV[1] then redis.call('HDEL', KEYS[2], 'offer:' .. ARGV[3]) end
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[2], 'state', 'NOT_READY', 'reason', 'RONA')
+  redis.call('SREM', KEYS[6], ARGV[2])
+end
+return 1
+"""
+
+# KEYS: chat, queue, offers. ARGV: chat id, now, by, wrap-up.
+# Closes the chat whatever its state; returns its previous state and agent (false when none), so
+# the caller can free the agent's slot (`release`) and tell them.
+_CLOSE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == 'closed' then return {state or '', false} end
+local agent = redis.call('HGET', KEYS[1], 'agent')
+redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[2], 'closed_by', ARGV[3], 'wrap_up', ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return {state, agent}
+"""
+
+# KEYS: agent, agent chats. ARGV: chat id, queue key.
+# Frees the agent's slot of a chat that left them (closed, transferred).
+_RELEASE = """
+redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[1], 'offer:' .. ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[1], 'offer:' .. ARGV[2]) end
+return 1
+"""
+
+# KEYS: chat, agent chats, new queue, offers. ARGV: chat id, agent id, new queue name, now.
+# The agent hands an active chat to another queue: it waits there (at the end: a new wait) for
+# the router. 1 moved, 0 the chat is not the agent's active chat.
+_TO_QUEUE = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return 0 end
+if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'queue', ARGV[3], 'queued_at', ARGV[4])
+redis.call('HDEL', KEYS[1], 'agent', 'accepted_at', 'offered_at')
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+return 1
+"""
+
+# KEYS: chat, from agent chats, to agent, to agent chats, offers, interrupted set, ready set.
+# ARGV: chat id, from agent id, to agent id, now, expires at.
+# The agent offers their active chat to a named agent, who must be READY, not interrupted and
+# have room: 1 offered, 0 the chat is not theirs, -1 the other agent cannot take it now.
+_TO_AGENT = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return 0 end
+if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] then return 0 end
+if redis.call('SISMEMBER', KEYS[7], ARGV[3]) == 0 then return -1 end
+if redis.call('SISMEMBER', KEYS[6], ARGV[3]) == 1 then return -1 end
+local most = tonumber(redis.call('HGET', KEYS[3], 'max_chats') or '1')
+if redis.call('SCARD', KEYS[4]) >= most then return -1 end
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'offered', 'agent', ARGV[3], 'offered_at', ARGV[4], 'offer_expires_at', ARGV[5],
+  'transferred_from', ARGV[2])
+redis.call('HDEL', KEYS[1], 'accepted_at')
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
+return 1
+"""
+
+
+def queue_key(integration: str, queue: str) -> str:
+    return f"{integration}:{queue}"
+
+
+@dataclass(frozen=True)
+class Chat:
+    chat_id: str
+    thread_id: str
+    integration: str
+    queue: str
+    state: str
+    queued_at: float
+    created_at: float
+    channel: str = ""
+    customer: dict[str, Any] | None = None
+    attributes: dict[str, Any] | None = None
+    agent: str | None = None
+    offered_at: float | None = None
+    offer_expires_at: float | None = None
+    accepted_at: float | None = None
+    closed_at: float | None = None
+    closed_by: str | None = None
+    wrap_up: str | None = None
+    transferred_from: str | None = None
+
+    @property
+    def queue_key(self) -> str:
+        return queue_key(self.integration, self.queue)
+
+
+def _chat_of(chat_id: str, raw: dict[bytes, bytes]) -> Chat | None:
+    if not raw:
+        return None
+    data = {k.decode(): v.decode() for k, v in raw.items()}
+
+    def number(name: str) -> float | None:
+        return float(data[name]) if data.get(name) else None
+
+    return Chat(
+        chat_id=chat_id,
+        thread_id=data.get("thread_id", ""),
+        integration=data.get("integration", ""),
+        queue=data.get("queue", ""),
+        state=data.get("state", ""),
+        queued_at=number("queued_at") or 0.0,
+        created_at=number("created_at") or 0.0,
+        channel=data.get("channel", ""),
+        customer=json.loads(data["customer"]) if data.get("customer") else None,
+        attributes=json.loads(data["attributes"]) if data.get("attributes") else None,
+        agent=data.get("agent") or None,
+        offered_at=number("offered_at"),
+        offer_expires_at=number("offer_expires_at"),
+        accepted_at=number("accepted_at"),
+        closed_at=number("closed_at"),
+        closed_by=data.get("closed_by") or None,
+        wrap_up=data.get("wrap_up") or None,
+        transferred_from=data.get("transferred_from") or None,
+    )
+
+
+class HybridState:
+    """The scripts and the reads the router, the backend and the agent desk share."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._offer = redis.register_script(_OFFER)
+        self._accept = redis.register_script(_ACCEPT)
+        self._return = redis.register_script(_RETURN)
+        self._close = redis.register_script(_CLOSE)
+        self._release = redis.register_script(_RELEASE)
+        self._to_queue = redis.register_script(_TO_QUEUE)
+        self._to_agent = redis.register_script(_TO_AGENT)
+
+    # -- chats ----------------------------------------------------------------------------------
+
+    def create_chat(
+        self,
+        chat_id: str,
+        *,
+        thread_id: str,
+        integration: str,
+        queue: str,
+        channel: str,
+        customer: dict[str, Any],
+        attributes: dict[str, Any],
+        now: float | None = None,
+    ) -> bool:
+        """Queue a new chat; False when the chat exists already (a repeated start)."""
+        now = time.time() if now is None else now
+        key = keys.hybrid_chat(chat_id)
+        if not self.redis.hsetnx(key, "created_at", repr(now)):
+            return False
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            key,
+            mapping={
+                "thread_id": thread_id,
+                "integration": integration,
+                "queue": queue,
+                "state": QUEUED,
+                "queued_at": repr(now),
+                "channel": channel,
+                "customer": json.dumps(customer, sort_keys=True),
+                "attributes": json.dumps(attributes, sort_keys=True),
+            },
+        )
+        pipe.zadd(keys.hybrid_queue(integration, queue), {chat_id: now})
+        pipe.lpush(keys.hybrid_history(thread_id), chat_id)
+        pipe.ltrim(keys.hybrid_history(thread_id), 0, 49)
+        replies.execute(pipe)
+        return True
+
+    def chat(self, chat_id: str) -> Chat | None:
+        return _chat_of(chat_id, replies.bytes_hash(self.redis.hgetall(keys.hybrid_chat(chat_id))))
+
+    def chats(self, chat_ids: list[str]) -> list[Chat]:
+        pipe = self.redis.pipeline(transaction=False)
+        for chat_id in chat_ids:
+            pipe.hgetall(keys.hybrid_chat(chat_id))
+        found = replies.execute(pipe) if chat_ids else []
+        return [chat for chat_id, raw in zip(chat_ids, found, strict=True) if (chat := _chat_of(chat_id, raw))]
+
+    def waiting(self, integration: str, queue: str, limit: int) -> list[tuple[str, float]]:
+        """The first `limit` chats waiting in a queue, oldest first."""
+        found = replies.scored(self.redis.zrange(keys.hybrid_queue(integration, queue), 0, limit - 1, withscores=True))
+        return [(member.decode(), score) for member, score in found]
+
+    def position(self, integration: str, queue: str, chat_id: str) -> int | None:
+        rank = self.redis.zrank(keys.hybrid_queue(integration, queue), chat_id)
+        return None if rank is None else replies.integer(rank) + 1
+
+    def depth(self, integration: str, queue: str) -> int:
+        return replies.integer(self.redis.zcard(keys.hybrid_queue(integration, queue)))
+
+    # -- offers -----------------------------------------------------------------------------------
+
+    def offer(self, chat: str, agent: str, integration: str, queue: str, now: float, expires_at: float) -> bool:
+        answer = self._offer(
+            keys=[
+                keys.hybrid_chat(chat),
+                keys.hybrid_agent(agent),
+                keys.hybrid_agent_chats(agent),
+                keys.hybrid_queue(integration, queue),
+                keys.hybrid_offers(),
+                keys.chat_interrupted(),
+                keys.hybrid_ready(),
+            ],
+            args=[chat, agent, queue_key(integration, queue), repr(now), repr(expires_at)],
+        )
+        return bool(answer)
+
+    def accept(self, chat: Chat, agent: str, now: float) -> bool:
+        answer = self._accept(
+            keys=[keys.hybrid_chat(chat.chat_id), keys.hybrid_agent(agent), keys.hybrid_offers()],
+            args=[chat.chat_id, agent, chat.queue_key, repr(now)],
+        )
+        return bool(answer)
+
+    def give_back(self, chat: Chat, agent: str, *, rona: bool) -> bool:
+        """A rejected or unanswered offer returns to the queue (RONA: the agent goes NOT_READY)."""
+        answer = self._return(
+            keys=[
+                keys.hybrid_chat(chat.chat_id),
+                keys.hybrid_agent(agent),
+                keys.hybrid_agent_chats(agent),
+                keys.hybrid_queue(chat.integration, chat.queue),
+                keys.hybrid_offers(),
+                keys.hybrid_ready(),
+            ],
+            args=[chat.chat_id, agent, chat.queue_key, "1" if rona else "0"],
+        )
+        return bool(answer)
+
+    def expired_offers(self, now: float, limit: int = 100) -> list[str]:
+        found = replies.bytes_list(self.redis.zrangebyscore(keys.hybrid_offers(), "-inf", now, start=0, num=limit))
+        return [member.decode() for member in found]
+
+    def close(self, chat: Chat, *, by: str, wrap_up: str = "", now: float | None = None) -> tuple[str, str | None]:
+        """Close the chat; returns its previous state and the agent it had (None). Frees the slot."""
+        now = time.time() if now is None else now
+        state, agent = self._close(
+            keys=[
+                keys.hybrid_chat(chat.chat_id),
+                keys.hybrid_queue(chat.integration, chat.queue),
+                keys.hybrid_offers(),
+            ],
+            args=[chat.chat_id, repr(now), by, wrap_up],
+        )
+        holder = agent.decode() if isinstance(agent, bytes) else None
+        if holder:
+            self.release(chat, holder)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.expire(keys.hybrid_chat(chat.chat_id), CHAT_TTL_SECONDS)
+        pipe.expire(keys.hybrid_transcript(chat.chat_id), CHAT_TTL_SECONDS)
+        if holder and chat.accepted_at:
+            handle_times = keys.hybrid_handle_times(chat.integration, chat.queue)
+            pipe.lpush(handle_times, repr(now - chat.accepted_at))
+            pipe.ltrim(handle_times, 0, 49)
+        replies.execute(pipe)
+        return (state.decode() if isinstance(state, bytes) else str(state or "")), holder
+
+    def release(self, chat: Chat, agent: str) -> None:
+        self._release(
+            keys=[keys.hybrid_agent(agent), keys.hybrid_agent_chats(agent)], args=[chat.chat_id, chat.queue_key]
+        )
+
+    def to_queue(self, chat: Chat, agent: str, queue: str, now: float) -> bool:
+        answer = self._to_queue(
+            keys=[
+                keys.hybrid_chat(chat.chat_id),
+                keys.hybrid_agent_chats(agent),
+                keys.hybrid_queue(chat.integration, queue),
+                keys.hybrid_offers(),
+            ],
+            args=[chat.chat_id, agent, queue, repr(now)],
+        )
+        return bool(answer)
+
+    def to_agent(self, chat: Chat, agent: str, target: str, now: float, expires_at: float) -> int:
+        """1 offered to `target`, 0 the chat is not `agent`'s active chat, -1 `target` cannot take it."""
+        answer = self._to_agent(
+            keys=[
+                keys.hybrid_chat(chat.chat_id),
+                keys.hybrid_agent_chats(agent),
+                keys.hybrid_agent(target),
+                keys.hybrid_agent_chats(target),
+                keys.hybrid_offers(),
+                keys.chat_interrupted(),
+                keys.hybrid_ready(),
+            ],
+            args=[chat.chat_id, agent, target, repr(now), repr(expires_at)],
+        )
+        return int(answer)
+
+    def handle_times(self, integration: str, queue: str) -> list[float]:
+        return [
+            float(t) for t in replies.bytes_list(self.redis.lrange(keys.hybrid_handle_times(integration, queue), 0, -1))
+        ]
+
+    # -- agents -----------------------------------------------------------------------------------
+
+    def set_agent(
+        self,
+        agent: str,
+        *,
+        state: str,
+        reason: str = "",
+        login: str,
+        name: str,
+        skills: tuple[str, ...],
+        max_chats: int,
+    ) -> None:
+        """The agent's chat state and routing settings (their desktop says READY / NOT_READY)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            keys.hybrid_agent(agent),
+            mapping={
+                "state": state,
+                "reason": reason,
+                "login": login,
+                "name": name,
+                "skills": json.dumps(sorted(skills)),
+                "max_chats": max_chats,
+                "state_at": repr(time.time()),
+            },
+        )
+        if state == READY:
+            pipe.sadd(keys.hybrid_ready(), agent)
+        else:
+            pipe.srem(keys.hybrid_ready(), agent)
+        replies.execute(pipe)
+
+    def agent(self, agent: str) -> dict[str, str]:
+        raw = replies.bytes_hash(self.redis.hgetall(keys.hybrid_agent(agent)))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def agent_chats(self, agent: str) -> list[str]:
+        return sorted(m.decode() for m in replies.bytes_set(self.redis.smembers(keys.hybrid_agent_chats(agent))))
+
+    def ready_agents(self) -> list[str]:
+        return sorted(m.decode() for m in replies.bytes_set(self.redis.smembers(keys.hybrid_ready())))
+
+    def interrupted(self, agents: list[str]) -> set[str]:
+        """The agents media blending holds from chat now (a voice call: docs/blending.md)."""
+        if not agents:
+            return set()
+        flags: list[int] = self.redis.smismember(keys.chat_interrupted(), agents)  # type: ignore[assignment]  # sync client: a list
+        return {agent for agent, flag in zip(agents, flags, strict=True) if flag}

@@ -1,0 +1,64 @@
+"""An agent's desktop events: a Redis stream per agent, read by `GET /agent/api/events` (long poll)
+and `GET /agent/api/stream` (Server-Sent Events). An entry id is the cursor: a client that resumes
+from its last id (`Last-Event-ID`) misses nothing the stream still holds.
+
+Event shapes (docs/hybrid.md, DESIGN §5a): `{"type", "at", "chat_id"?, ...}` with type
+`chat_offered` (chat), `offer_withdrawn`, `chat_assigned` (chat), `customer_message` (message_id,
+text?, attachments?), `customer_typing` (typing), `chat_closed` (by), `chat_transferred`,
+`state_changed` (chat_state, voice_state), `note` (text: what the connector tells the agent).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from redis import Redis
+
+from connector.store import keys, replies
+
+MAX_EVENTS = 1000
+"""Entries kept per agent: an agent away longer than this many events reloads their chats."""
+MAX_WAIT_SECONDS = 30.0
+
+
+def publish(redis: Redis, agent: str, event_type: str, **fields: Any) -> str:
+    """Append an event to the agent's stream; returns its id (the cursor after it)."""
+    event = {"type": event_type, "at": time.time(), **fields}
+    entry = redis.xadd(
+        keys.hybrid_events(agent), {"event": json.dumps(event, separators=(",", ":"))}, maxlen=MAX_EVENTS
+    )
+    return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+
+def read(
+    redis: Redis, agent: str, after: str | None, wait_seconds: float
+) -> tuple[list[tuple[str, dict[str, Any]]], str]:
+    """The events after cursor `after` ('' or None: only new ones), waiting up to `wait_seconds`
+    (≤ 30) for one to arrive; returns them with their ids, and the cursor to ask from next."""
+    cursor = after or last_id(redis, agent)
+    wait = max(0.0, min(wait_seconds, MAX_WAIT_SECONDS))
+    found = replies.stream_reads(
+        redis.xread({keys.hybrid_events(agent): cursor}, count=100, block=int(wait * 1000) if wait else None)
+    )
+    events: list[Event] = []
+    for _stream, entries in found or []:
+        for entry_id, data in entries:
+            event_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            raw = data.get(b"event") or data.get("event")  # type: ignore[call-overload]  # bytes keys from a sync client
+            try:
+                events.append((event_id, json.loads(raw)))
+            except (TypeError, ValueError):
+                continue
+            cursor = event_id
+    return events, cursor
+
+
+def last_id(redis: Redis, agent: str) -> str:
+    """The id of the agent's newest event ('0-0' when none): a new reader starts after it."""
+    newest = redis.xrevrange(keys.hybrid_events(agent), count=1)
+    if not newest:
+        return "0-0"
+    entry_id = newest[0][0]  # type: ignore[index]  # sync client: a list of (id, fields)
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
