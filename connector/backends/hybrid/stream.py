@@ -32,9 +32,11 @@ def publish(redis: Redis, agent: str, event_type: str, **fields: Any) -> str:
     return entry.decode() if isinstance(entry, bytes) else str(entry)
 
 
-def read(
-    redis: Redis, agent: str, after: str | None, wait_seconds: float
-) -> tuple[list[tuple[str, dict[str, Any]]], str]:
+Event = tuple[str, dict[str, Any]]
+"""(stream id, event)."""
+
+
+def read(redis: Redis, agent: str, after: str | None, wait_seconds: float) -> tuple[list[Event], str]:
     """The events after cursor `after` ('' or None: only new ones), waiting up to `wait_seconds`
     (≤ 30) for one to arrive; returns them with their ids, and the cursor to ask from next."""
     cursor = after or last_id(redis, agent)
@@ -46,7 +48,7 @@ def read(
     for _stream, entries in found or []:
         for entry_id, data in entries:
             event_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-            raw = data.get(b"event") or data.get("event")  # type: ignore[call-overload]  # bytes keys from a sync client
+            raw = data.get(b"event")
             try:
                 events.append((event_id, json.loads(raw)))
             except (TypeError, ValueError):
