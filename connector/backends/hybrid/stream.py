@@ -48,12 +48,11 @@ def read(redis: Redis, agent: str, after: str | None, wait_seconds: float) -> tu
     for _stream, entries in found or []:
         for entry_id, data in entries:
             event_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-            raw = data.get(b"event")
-            try:
-                events.append((event_id, json.loads(raw)))
-            except (TypeError, ValueError):
-                continue
             cursor = event_id
+            try:
+                events.append((event_id, json.loads(data.get(b"event") or b"")))
+            except ValueError:
+                continue  # not an event of ours: skipped, the cursor moves past it
     return events, cursor
 
 
