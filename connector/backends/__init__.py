@@ -94,6 +94,11 @@ class Backend(Protocol):
     def queue_position(self, runtime: Runtime, integration: Integration, thread: Thread) -> QueuePosition | None:
         """The thread's place in its entry point's queue, None when it is not waiting there."""
 
+    def give_up_waiting(self, runtime: Runtime, integration: Integration, thread: Thread) -> bool:
+        """The customer waited the entry point's `max_wait_seconds` and no agent has taken the chat:
+        take it out of the queue and say True, so the customer hears `no_agents` and the unavailable
+        policy runs; False when an agent has it already, or the contact center keeps its own queue."""
+
     def tell_agent(self, runtime: Runtime, integration: Integration, thread: Thread, note: str) -> None:
         """Put a note from the connector in front of the thread's agent (e.g. "not delivered: the
         customer's window is closed"). Raises PermanentError when the conversation is gone."""
@@ -105,6 +110,10 @@ class Backend(Protocol):
     def test(self, integration: Integration, redis: Redis) -> list[Finding]:
         """The integration's "test" checks, in order; never raises for a contact-center fault."""
 
+    def tick(self, runtime: Runtime) -> None:
+        """Periodic work of the backend, a few times a second on every worker (Hybrid Chat: offers
+        that rang out, routing that a busy router left for later); nothing for most."""
+
     def neutral_item(self, item: dict[str, Any]) -> dict[str, Any]:
         """An outbox item this backend wrote in its own words (before items were neutral), as a
         neutral one; kept so that an upgrade never strands what was queued."""
@@ -115,7 +124,7 @@ class Backend(Protocol):
 
 
 _BACKENDS: dict[str, Backend] = {}
-BUILT_IN = {"ece": "connector.backends.ece.backend"}
+BUILT_IN = {"ece": "connector.backends.ece.backend", "hybrid": "connector.backends.hybrid.backend"}
 """Backends that register themselves on import, imported the first time their type is needed."""
 
 
@@ -131,6 +140,14 @@ def of_type(integration_type: str) -> Backend | None:
 
 def backend_for(integration: Integration) -> Backend | None:
     return of_type(integration.type)
+
+
+def tick(runtime: Runtime) -> None:
+    """Each configured backend's periodic work (`Backend.tick`)."""
+    for integration_type in sorted({integration.type for integration in runtime.config.integrations}):
+        backend = of_type(integration_type)
+        if backend is not None:
+            backend.tick(runtime)
 
 
 def built_in() -> list[Backend]:

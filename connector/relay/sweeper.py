@@ -21,7 +21,9 @@ import time
 from redis import Redis
 from redis.exceptions import RedisError
 
+from connector import backends
 from connector.queues import DEFERRED_POLL_SECONDS, enqueue_dispatch
+from connector.runtime import Runtime
 from connector.store import keys
 from connector.store.boxes import Boxes
 from connector.store.dispatch import Dispatch
@@ -60,11 +62,14 @@ def promote_due(redis: Redis, dispatch: Dispatch) -> int:
 
 
 class Sweeper(threading.Thread):
-    """Beside a worker until `stop()`: `promote_due` every DEFERRED_POLL_SECONDS, `sweep` every
-    `interval` seconds."""
+    """Beside a worker until `stop()`: `promote_due` and the backends' periodic work (`backends.tick`)
+    every DEFERRED_POLL_SECONDS, `sweep` every `interval` seconds."""
 
-    def __init__(self, redis: Redis, interval: float, boxes: Boxes, dispatch: Dispatch) -> None:
+    def __init__(
+        self, redis: Redis, interval: float, boxes: Boxes, dispatch: Dispatch, runtime: Runtime | None = None
+    ) -> None:
         super().__init__(name="inbox-sweeper", daemon=True)
+        self.runtime = runtime
         self.redis = redis
         self.interval = interval
         self.boxes = boxes
@@ -76,11 +81,15 @@ class Sweeper(threading.Thread):
         while not self._stop_event.wait(DEFERRED_POLL_SECONDS):
             try:
                 promote_due(self.redis, self.dispatch)
+                if self.runtime is not None:
+                    backends.tick(self.runtime)
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + self.interval
                     sweep(self.redis, self.interval * 0.8, self.boxes, self.dispatch)
             except RedisError as exc:
                 log.warning("sweep skipped, Redis unavailable: %s", exc)
+            except Exception:  # a backend's bug must not stop the retries and sweeps of this worker
+                log.exception("periodic work failed")
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connector import backends
-from connector.backends import outbox
+from connector.backends import conversation, outbox
 from connector.backends.events import SOURCE as AGENT
 from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFile, TransferTarget
 from connector.blending.chat_events import ChatAgent, publish_chat_assigned, publish_chat_ended
@@ -230,11 +230,27 @@ class ItemDelivery:
                 self.thread.state = State.CLOSED
                 self.thread.unavailable_until = None
                 self.entry["note"] = "unavailable interval over: chat closed"
+        elif timer_type == "wait_expired":
+            if self.thread.state is State.QUEUED and self.thread.remote_id:
+                self.wait_expired()
         elif timer_type == "queue_status":
             if self.thread.state is State.QUEUED and self.thread.remote_id:
                 self.queue_status(int(item.get("firing") or 0))
         else:
             self.entry["note"] = f"unknown timer {timer_type!r}"
+
+    def wait_expired(self) -> None:
+        """The customer waited the entry point's `max_wait_seconds`: if the backend takes the chat out
+        of its queue (nobody has it yet), they hear `no_agents` and the unavailable policy runs."""
+        integration = self.runtime.config.integration(self.thread.integration or "")
+        entry_point = integration.entry_point(self.thread.entry_point or "") if integration else None
+        backend = backends.backend_for(integration) if integration else None
+        if integration is None or entry_point is None or backend is None:
+            return
+        if backend.give_up_waiting(self.runtime, integration, self.thread):
+            self.entry["note"] = conversation.turned_away(
+                self.runtime, self.thread, entry_point, f"waited {entry_point.max_wait_seconds} s"
+            )
 
     def queue_status(self, firing: int) -> None:
         """Tell a waiting customer their place and the expected wait: the first time, then whenever

@@ -47,7 +47,7 @@ def run_worker(runtime: Runtime, *, burst: bool = False, name: str | None = None
         handler.setFormatter(JsonFormatter())
         rq_logger.addHandler(handler)
         rq_logger.propagate = False
-    sweeper = Sweeper(redis, runtime.settings.sweep_interval_seconds, runtime.boxes, runtime.dispatch)
+    sweeper = Sweeper(redis, runtime.settings.sweep_interval_seconds, runtime.boxes, runtime.dispatch, runtime)
     sweeper.start()
     # Jobs read the configuration when they run; this also checks it while the worker is idle, so a
     # reload is applied (and its outcome reported) within a second, not at the next message.

@@ -111,6 +111,12 @@ class EceBackend:
         found = waiting.position(runtime.redis, integration.name, thread.entry_point or "", thread.id)
         return None if found is None else QueuePosition(found, exact=False)
 
+    def tick(self, runtime: Runtime) -> None:
+        return None  # ECE routes its own chats: nothing to do between events
+
+    def give_up_waiting(self, runtime: Runtime, integration: Integration, thread: Thread) -> bool:
+        return False  # ECE keeps its own queue; `max_wait_seconds` is the Wait indicator's threshold there
+
     def tell_agent(self, runtime: Runtime, integration: Integration, thread: Thread, note: str) -> None:
         if thread.remote_id:
             client_for(integration, runtime.redis).send_message(thread.remote_id, note)

@@ -257,6 +257,11 @@ class HybridState:
         found = replies.execute(pipe) if chat_ids else []
         return [chat for chat_id, raw in zip(chat_ids, found, strict=True) if (chat := _chat_of(chat_id, raw))]
 
+    def history(self, thread_id: str) -> list[Chat]:
+        """The customer's chats on this thread, newest first (the last 50)."""
+        found = replies.bytes_list(self.redis.lrange(keys.hybrid_history(thread_id), 0, -1))
+        return self.chats([member.decode() for member in found])
+
     def waiting(self, integration: str, queue: str, limit: int) -> list[tuple[str, float]]:
         """The first `limit` chats waiting in a queue, oldest first."""
         found = replies.scored(self.redis.zrange(keys.hybrid_queue(integration, queue), 0, limit - 1, withscores=True))

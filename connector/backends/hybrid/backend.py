@@ -1,0 +1,316 @@
+"""The Hybrid Chat backend: customer events into the connector's own router. Registered for
+integrations of type `hybrid`.
+
+A new conversation passes the same gate as ECE's (queue disabled → `entry_point_disabled`; no agent
+READY with the queue's skills → `no_agents` and the unavailable policy), then becomes a chat waiting
+in its queue, and the router offers it. The customer's messages, files and typing go to the chat's
+transcript and, once an agent holds it, to that agent's event stream. Each is an effect of its inbox
+item, so a repeat (crash, retry) never shows the agent a message twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from redis import Redis
+
+from connector import backends
+from connector.backends import Availability, Finding, QueuePosition, conversation, outbox
+from connector.backends.attributes import custom_attributes
+from connector.backends.hybrid import files, router, stream, transcript
+from connector.backends.hybrid.router import request_route
+from connector.backends.hybrid.state import ACTIVE, OFFERED, QUEUED, HybridState
+from connector.channels.base import Attachment, EventKind, InboundEvent
+from connector.config.model import EntryPoint, Integration
+from connector.conversations import State
+from connector.errors import PermanentError
+from connector.store.effects import Effects
+from connector.store.threads import Thread
+
+if TYPE_CHECKING:
+    from flask import Blueprint
+
+    from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HANDLE_SECONDS = 300.0
+"""The wait estimate's handle time until a queue has closed chats of its own."""
+
+
+class HybridBackend:
+    type = "hybrid"
+
+    @property
+    def blueprint(self) -> Blueprint | None:
+        from connector.backends.hybrid.api import blueprint  # the agent API serves the desktop
+
+        return blueprint
+
+    def deliver(
+        self,
+        runtime: Runtime,
+        integration: Integration,
+        thread: Thread,
+        event: InboundEvent,
+        *,
+        start: bool,
+        effects: Effects,
+    ) -> str | None:
+        step = _Step(runtime, integration, thread, event, effects)
+        if start or (thread.state is State.NEW and not thread.remote_id):
+            return step.start()
+        if thread.state is State.UNAVAILABLE:
+            return conversation.while_unavailable(thread, step.entry_point, step.start)
+        return step.forward()
+
+    def availability(
+        self, integration: Integration, entry_point: EntryPoint, redis: Redis, *, timeout: tuple[float, float] | None
+    ) -> Availability:
+        """Read from the router's own state, exactly: READY agents with the queue's skills, their
+        free slots, the chats waiting, and a wait from the queue's recent handle times."""
+        state = HybridState(redis)
+        skills = set(entry_point.skills)
+        ready = state.ready_agents()
+        interrupted = state.interrupted(ready)
+        agents_available = False
+        free = 0
+        for agent in ready:
+            raw = state.agent(agent)
+            if not skills <= set(_skills(raw)):
+                continue
+            agents_available = True
+            if agent not in interrupted:
+                free += max(0, int(raw.get("max_chats") or 1) - len(state.agent_chats(agent)))
+        depth = state.depth(integration.name, entry_point.name)
+        return Availability(
+            chat_allowed=entry_point.enabled,
+            agents_available=agents_available,
+            capacity=free,
+            eligibility=0 if agents_available else 1,
+            queue_depth=depth,
+            wait_seconds=round(self._wait(state, integration, entry_point, depth, free)),
+        )
+
+    @staticmethod
+    def _wait(state: HybridState, integration: Integration, entry_point: EntryPoint, depth: int, free: int) -> float:
+        """Chats ahead, shared by the agents' slots, each taking the queue's mean recent handle time."""
+        if free > depth:
+            return 0.0
+        handled = state.handle_times(integration.name, entry_point.name)
+        handle = sum(handled) / len(handled) if handled else DEFAULT_HANDLE_SECONDS
+        slots = max(1, free)
+        return handle * (depth + 1) / slots
+
+    def queue_position(self, runtime: Runtime, integration: Integration, thread: Thread) -> QueuePosition | None:
+        chat = HybridState(runtime.redis).chat(thread.remote_id or "")
+        if chat is None or chat.state != QUEUED:
+            return None
+        found = HybridState(runtime.redis).position(chat.integration, chat.queue, chat.chat_id)
+        return None if found is None else QueuePosition(found, exact=True)
+
+    def tell_agent(self, runtime: Runtime, integration: Integration, thread: Thread, note: str) -> None:
+        chat = HybridState(runtime.redis).chat(thread.remote_id or "")
+        if chat is None:
+            raise PermanentError("the chat is gone")
+        entry = transcript.append(runtime.redis, chat.chat_id, "system", f"note-{time.time_ns()}", text=note)
+        if chat.agent and chat.state == ACTIVE:
+            stream.publish(
+                runtime.redis, chat.agent, "note", chat_id=chat.chat_id, text=note, message_id=entry["message_id"]
+            )
+
+    def close(self, runtime: Runtime, integration: Integration, thread: Thread) -> None:
+        """The customer left: the chat ends on the agent's side too."""
+        _closed(runtime, thread.remote_id or "")
+
+    def give_up_waiting(self, runtime: Runtime, integration: Integration, thread: Thread) -> bool:
+        """The customer waited the queue's `max_wait_seconds`: the chat leaves the queue, unless an
+        agent has it ringing or holds it already (then it stays theirs)."""
+        state = HybridState(runtime.redis)
+        chat = state.chat(thread.remote_id or "")
+        if chat is None or chat.state != QUEUED:
+            return False
+        previous, _agent = state.close(chat, by="system", wrap_up="waited too long")
+        return previous == QUEUED
+
+    def tick(self, runtime: Runtime) -> None:
+        router.tick(runtime.redis, runtime.config)
+
+    def test(self, integration: Integration, redis: Redis) -> list[Finding]:
+        """Nothing outside to ask: what the router sees now, per queue."""
+        findings = []
+        for entry_point in integration.entry_points:
+            reading = self.availability(integration, entry_point, redis, timeout=None)
+            words = (
+                f"{reading.capacity} free slot(s) among READY agents with its skills, {reading.queue_depth} waiting"
+                if reading.agents_available
+                else "no READY agent has its skills now: new chats get the no agents message"
+            )
+            findings.append(Finding(f"queue {entry_point.name}", entry_point.enabled, words))
+        return findings
+
+    def neutral_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        raise KeyError("Hybrid Chat has always written neutral outbox items")
+
+
+class _Step:
+    def __init__(
+        self, runtime: Runtime, integration: Integration, thread: Thread, event: InboundEvent, effects: Effects
+    ) -> None:
+        self.runtime = runtime
+        self.integration = integration
+        self.thread = thread
+        self.event = event
+        self.effects = effects
+        self.state = HybridState(runtime.redis)
+
+    @property
+    def entry_point(self) -> EntryPoint | None:
+        return self.integration.entry_point(self.thread.entry_point or "")
+
+    def start(self) -> str | None:
+        thread, entry_point = self.thread, self.entry_point
+        if entry_point is None:
+            thread.state = State.CLOSED
+            log.error("rule points at a missing queue", extra={"conversation": thread.id})
+            return f"queue {thread.entry_point!r} is not configured on {self.integration.name}"
+        chat_id = thread.conversation_id
+        if self.effects.get(f"start:{thread.sequence}") is None:
+            if not entry_point.enabled:
+                return conversation.disabled(self.runtime, thread, "queue disabled in the connector")
+            reading = HybridBackend().availability(self.integration, entry_point, self.runtime.redis, timeout=None)
+            if not reading.agents_available:
+                return conversation.turned_away(self.runtime, thread, entry_point, "no agent READY with the skills")
+            self.state.create_chat(
+                chat_id,
+                thread_id=thread.id,
+                integration=self.integration.name,
+                queue=entry_point.name,
+                channel=thread.channel,
+                customer=_customer(thread),
+                attributes=custom_attributes(self.integration.custom_attributes, thread),
+            )
+            self.effects.record(f"start:{thread.sequence}", chat_id)
+        conversation.queued(self.runtime, thread, entry_point, chat_id, self.effects)
+        if entry_point.max_wait_seconds and self.effects.get("wait-timer") is None:
+            outbox.schedule_timer(
+                self.runtime, thread.id, thread.sequence, "wait_expired", entry_point.max_wait_seconds
+            )
+            self.effects.record("wait-timer")
+        log.info("Hybrid Chat chat queued", extra={"conversation": thread.id, "chat": chat_id})
+        note = self.forward()
+        request_route(self.runtime.redis, self.runtime.config)
+        return f"queued on {self.integration.name}/{entry_point.name}" + (f"; {note}" if note else "")
+
+    def forward(self) -> str | None:
+        """The event's content into the chat: its transcript, and its agent's desktop once it has one."""
+        event, thread = self.event, self.thread
+        chat = self.state.chat(thread.remote_id or "")
+        if chat is None:
+            return "no chat yet"
+        if event.kind is EventKind.CLOSE:
+            self.effects.once("end", lambda: _closed(self.runtime, chat.chat_id))
+            return "ended by the customer"
+        holder = chat.agent if chat.state in (ACTIVE, OFFERED) else None
+        if event.kind in (EventKind.TYPING_START, EventKind.TYPING_END):
+            if holder and chat.state == ACTIVE:
+                stream.publish(
+                    self.runtime.redis,
+                    holder,
+                    "customer_typing",
+                    chat_id=chat.chat_id,
+                    typing=event.kind is EventKind.TYPING_START,
+                )
+            return None
+        if not event.kind.routable:
+            return None
+        notes: list[str] = []
+        kept = (self._file(index, attachment, notes) for index, attachment in enumerate(event.attachments))
+        attachments = [shown for shown in kept if shown is not None]
+        text = event.text or event.payload
+        if not text and not attachments:
+            return "; ".join(notes) or None
+        self.effects.once(
+            f"message:{event.provider_id}", lambda: self._message(chat.chat_id, holder, text, attachments)
+        )
+        return "; ".join(notes) or None
+
+    def _message(self, chat_id: str, holder: str | None, text: str | None, attachments: list[dict[str, Any]]) -> str:
+        fields: dict[str, Any] = {"text": text} if text else {}
+        if attachments:
+            fields["attachments"] = attachments
+        entry = transcript.append(self.runtime.redis, chat_id, "customer", self.event.provider_id, **fields)
+        chat = self.state.chat(chat_id)
+        if holder and chat is not None and chat.state == ACTIVE:
+            stream.publish(self.runtime.redis, holder, "customer_message", chat_id=chat_id, **entry)
+        return "1"
+
+    def _file(self, index: int, attachment: Attachment, notes: list[str]) -> dict[str, Any] | None:
+        """The customer's file, fetched from the provider and kept for the agent; a file the channel
+        refuses (size, type, host) is noted for the agent instead, never retried."""
+        effect = f"attachment:{self.event.provider_id}:{index}"
+        done = self.effects.get(effect)
+        if done == "refused":
+            return None
+        if done is not None:
+            stored = files.load(self.runtime.redis, done)
+            if stored is not None:
+                return _attachment(stored)
+        channel = self.runtime.channel(self.thread.channel, self.thread.asset)
+        try:
+            fetched = channel.fetch_attachment(attachment, self.thread.recipient())
+            stored = files.store(self.runtime.redis, fetched.name, fetched.mime_type, fetched.data)
+        except (PermanentError, files.FileTooLarge) as exc:
+            name = attachment.name or attachment.mime_type or "a file"
+            reason = exc.reason if isinstance(exc, PermanentError) else str(exc)
+            notes.append(f"file {name} not relayed: {reason}")
+            self.effects.record(effect, "refused")
+            return {"name": name, "refused": reason}
+        self.effects.record(effect, stored.file_id)
+        return _attachment(stored)
+
+
+def _attachment(stored: files.StoredFile) -> dict[str, Any]:
+    return {
+        "url": f"/agent/api/files/{stored.file_id}",
+        "name": stored.name,
+        "mime_type": stored.mime_type,
+        "size": stored.size,
+    }
+
+
+def _closed(runtime: Runtime, chat_id: str) -> str:
+    state = HybridState(runtime.redis)
+    chat = state.chat(chat_id)
+    if chat is None:
+        return "1"
+    _previous, agent = state.close(chat, by="customer")
+    if agent:
+        stream.publish(runtime.redis, agent, "chat_closed", chat_id=chat_id, by="customer")
+        request_route(runtime.redis, runtime.config)
+    return "1"
+
+
+def _customer(thread: Thread) -> dict[str, Any]:
+    details = dict(thread.details)
+    name = details.get("name") or details.get("profile_name")
+    return {
+        "id": thread.customer,
+        "name": name if isinstance(name, str) else None,
+        "locale": details.get("locale") if isinstance(details.get("locale"), str) else None,
+        "details": {k: v for k, v in details.items() if isinstance(v, str | int | float | bool)},
+    }
+
+
+def _skills(raw: dict[str, str]) -> list[str]:
+    try:
+        found = json.loads(raw.get("skills") or "[]")
+    except ValueError:
+        return []
+    return [str(s) for s in found] if isinstance(found, list) else []
+
+
+backends.register(HybridBackend())

@@ -1,0 +1,264 @@
+"""What an agent does at their Hybrid Chat desktop: READY / NOT_READY, accept or reject an offer,
+write, send a file, show typing, transfer, close. The agent API (`api.py`) is a thin HTTP layer over
+this; an agent acts only on their own chats (404 for another's).
+
+Everything the customer must see goes through the thread's outbox as a neutral agent event
+(`backends/outbox.py`), so the relay delivers it in order, once, with the system messages around it
+(agent assigned, transfers, agent closed) and tells media blending about chats starting and ending.
+What only the agent sees (offers, the customer's words, notes) goes to their event stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from connector.backends import outbox
+from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFile, TransferTarget
+from connector.backends.hybrid import files, stream, transcript
+from connector.backends.hybrid.agents import AgentSettings
+from connector.backends.hybrid.router import hybrid_queues, request_route
+from connector.backends.hybrid.state import ACTIVE, OFFERED, READY, Chat, HybridState, queue_key
+from connector.backends.hybrid.views import chat_view
+from connector.blending.agents import decode_state
+from connector.blending.chat_events import publish_chat_ready
+from connector.store import keys, replies
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+OUTBOX_DEDUPE_SECONDS = 24 * 3600
+"""An agent action is appended once per its own key (a new one per call)."""
+
+
+class DeskError(Exception):
+    """A refused agent action: `status` is the HTTP answer, `code` the API's error code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class Desk:
+    def __init__(self, runtime: Runtime, agent: AgentSettings) -> None:
+        self.runtime = runtime
+        self.agent = agent
+        self.redis = runtime.redis
+        self.state = HybridState(runtime.redis)
+
+    # -- the agent ----------------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        raw = self.state.agent(self.agent.agent_id)
+        chats = self.state.chats(self.state.agent_chats(self.agent.agent_id))
+        return {
+            "agent_id": self.agent.agent_id,
+            "name": self.agent.name,
+            "login": self.agent.login,
+            "chat_state": self.chat_state(raw, chats),
+            "reason": raw.get("reason") or None,
+            "voice_state": self.voice_state(),
+            "max_chats": self.agent.max_chats,
+            "skills": list(self.agent.skills),
+            "chats": [chat_view(chat) for chat in chats],
+        }
+
+    def chat_state(self, raw: dict[str, str], chats: list[Chat]) -> str:
+        """READY / NOT_READY as the agent set it; INTERRUPTED while a voice call holds them (media
+        blending); BUSY at `max_chats`."""
+        if raw.get("state") != READY:
+            return "NOT_READY"
+        if self.state.interrupted([self.agent.agent_id]):
+            return "INTERRUPTED"
+        if len(chats) >= self.agent.max_chats:
+            return "BUSY"
+        return "READY"
+
+    def voice_state(self) -> str | None:
+        """Finesse's voice state as media blending last saw it; None for a local agent."""
+        if self.agent.local:
+            return None
+        raw = replies.bytes_or_none(self.redis.get(keys.agent_state(self.agent.agent_id)))
+        return decode_state(self.agent.agent_id, raw).voice if raw else None
+
+    def set_state(self, ready: bool, reason: str | None = None) -> dict[str, Any]:
+        """READY for chats, or NOT_READY (with a reason): the router offers chats only to READY agents;
+        media blending hears it too, so Finesse voice follows the agent's choice."""
+        settings = self.agent
+        self.state.set_agent(
+            settings.agent_id,
+            state=READY if ready else "NOT_READY",
+            reason="" if ready else (reason or ""),
+            login=settings.login,
+            name=settings.name,
+            skills=settings.skills,
+            max_chats=settings.max_chats,
+        )
+        if not settings.local:
+            publish_chat_ready(self.redis, settings.agent_id, ready)
+        me = self.me()
+        stream.publish(
+            self.redis, settings.agent_id, "state_changed", chat_state=me["chat_state"], voice_state=me["voice_state"]
+        )
+        if ready:
+            request_route(self.redis, self.runtime.config)
+        return me
+
+    # -- offers -------------------------------------------------------------------------------
+
+    def accept(self, chat_id: str) -> dict[str, Any]:
+        chat = self._offered(chat_id)
+        if not self.state.accept(chat, self.agent.agent_id, time.time()):
+            raise DeskError(409, "offer_gone", "the offer expired or went to another agent")
+        accepted = self.state.chat(chat_id) or chat
+        self._to_customer(accepted, AgentEvent(AgentEventKind.ASSIGNED, chat_id, self._key(), agent=self._agent()))
+        stream.publish(self.redis, self.agent.agent_id, "chat_assigned", chat_id=chat_id, chat=chat_view(accepted))
+        log.info("chat accepted", extra={"conversation": chat.thread_id, "chat": chat_id, "agent": self.agent.agent_id})
+        return chat_view(accepted)
+
+    def reject(self, chat_id: str) -> None:
+        chat = self._offered(chat_id)
+        if not self.state.give_back(chat, self.agent.agent_id, rona=False):
+            raise DeskError(409, "offer_gone", "the offer expired or went to another agent")
+        stream.publish(self.redis, self.agent.agent_id, "offer_withdrawn", chat_id=chat_id, reason="rejected")
+        request_route(self.redis, self.runtime.config)
+
+    def _offered(self, chat_id: str) -> Chat:
+        chat = self.state.chat(chat_id)
+        if chat is None:
+            raise DeskError(404, "not_found", f"no chat {chat_id}")
+        if chat.state != OFFERED or chat.agent != self.agent.agent_id:
+            if chat.agent == self.agent.agent_id and chat.state == ACTIVE:
+                raise DeskError(409, "already_accepted", "you have accepted this chat already")
+            raise DeskError(409, "offer_gone", "the offer expired or went to another agent")
+        return chat
+
+    # -- in a chat ----------------------------------------------------------------------------
+
+    def send_text(self, chat_id: str, text: str) -> str:
+        chat = self._active(chat_id)
+        if not text.strip():
+            raise DeskError(400, "empty_message", "the message has no text")
+        key = self._key()
+        self._to_customer(chat, AgentEvent(AgentEventKind.TEXT, chat_id, key, text=text, agent=self._agent()))
+        transcript.append(self.redis, chat_id, "agent", key, text=text, agent=self.agent.name)
+        return key
+
+    def send_file(self, chat_id: str, name: str, mime_type: str, data: bytes) -> str:
+        chat = self._active(chat_id)
+        try:
+            stored = files.store(self.redis, name, mime_type, data)
+        except files.FileTooLarge as exc:
+            raise DeskError(413, "file_too_large", str(exc)) from None
+        settings = self.runtime.settings
+        url = files.signed_url(settings.public_base_url, settings.secret_key, stored.file_id)
+        key = self._key()
+        file = AgentFile(name=name, url=url, mime_type=mime_type, size=stored.size)
+        self._to_customer(chat, AgentEvent(AgentEventKind.FILE, chat_id, key, file=file, agent=self._agent()))
+        attachment = {"url": f"/agent/api/files/{stored.file_id}", "name": name, "mime_type": mime_type}
+        transcript.append(self.redis, chat_id, "agent", key, attachments=[{**attachment, "size": stored.size}])
+        return key
+
+    def typing(self, chat_id: str, on: bool) -> None:
+        chat = self._active(chat_id)
+        kind = AgentEventKind.TYPING_START if on else AgentEventKind.TYPING_END
+        self._to_customer(chat, AgentEvent(kind, chat_id, self._key(), agent=self._agent()))
+
+    def transfer(self, chat_id: str, *, queue: str | None = None, agent_id: str | None = None) -> dict[str, Any]:
+        """To another queue of the same integration (the router offers it there), or to a named agent
+        (offered to them at once: they must be READY and have room)."""
+        chat = self._active(chat_id)
+        now = time.time()
+        if (queue is None) == (agent_id is None):
+            raise DeskError(400, "invalid_transfer", 'give either "queue" or "agent_id"')
+        if queue is not None:
+            target = hybrid_queues(self.runtime.config).get(queue_key(chat.integration, queue))
+            if target is None:
+                raise DeskError(400, "unknown_queue", f"{chat.integration} has no open queue named {queue!r}")
+            if not self.state.to_queue(chat, self.agent.agent_id, queue, now):
+                raise DeskError(409, "not_active", "the chat is no longer yours to transfer")
+            event = AgentEvent(
+                AgentEventKind.TRANSFERRED, chat_id, self._key(), transfer=TransferTarget("queue", queue)
+            )
+        else:
+            target_agent = str(agent_id)
+            expires = now + self._offer_timeout(chat)
+            outcome = self.state.to_agent(chat, self.agent.agent_id, target_agent, now, expires)
+            if outcome == 0:
+                raise DeskError(409, "not_active", "the chat is no longer yours to transfer")
+            if outcome < 0:
+                raise DeskError(409, "agent_unavailable", f"agent {target_agent} is not READY or has no room now")
+            name = self.state.agent(target_agent).get("name") or target_agent
+            event = AgentEvent(AgentEventKind.TRANSFERRED, chat_id, self._key(), transfer=TransferTarget("agent", name))
+            moved = self.state.chat(chat_id)
+            if moved is not None:
+                stream.publish(self.redis, target_agent, "chat_offered", chat_id=chat_id, chat=chat_view(moved))
+        self._to_customer(chat, event)
+        stream.publish(self.redis, self.agent.agent_id, "chat_transferred", chat_id=chat_id)
+        request_route(self.redis, self.runtime.config)
+        return chat_view(self.state.chat(chat_id) or chat)
+
+    def close(self, chat_id: str, wrap_up: str | None = None) -> None:
+        chat = self._active(chat_id)
+        self.state.close(chat, by="agent", wrap_up=wrap_up or "")
+        self._to_customer(chat, AgentEvent(AgentEventKind.CLOSED, chat_id, self._key(), agent=self._agent()))
+        stream.publish(self.redis, self.agent.agent_id, "chat_closed", chat_id=chat_id, by="agent")
+        request_route(self.redis, self.runtime.config)
+
+    def chat(self, chat_id: str) -> dict[str, Any]:
+        """The chat with its transcript and the customer's earlier chats (newest first)."""
+        chat = self._mine(chat_id)
+        history = [c for c in self.state.history(chat.thread_id) if c.chat_id != chat_id]
+        return {
+            **chat_view(chat),
+            "transcript": transcript.read(self.redis, chat_id),
+            "earlier": [chat_view(c) for c in history],
+        }
+
+    def file(self, file_id: str) -> files.StoredFile:
+        stored = files.load(self.redis, file_id)
+        if stored is None:
+            raise DeskError(404, "not_found", "no such file (files are kept a week)")
+        return stored
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _mine(self, chat_id: str) -> Chat:
+        """A chat offered to, held by or closed by this agent; 404 for anyone else's."""
+        chat = self.state.chat(chat_id)
+        if chat is None or chat.agent != self.agent.agent_id:
+            raise DeskError(404, "not_found", f"no chat {chat_id} of yours")
+        return chat
+
+    def _active(self, chat_id: str) -> Chat:
+        chat = self._mine(chat_id)
+        if chat.state != ACTIVE:
+            raise DeskError(409, "not_active", f"the chat is {chat.state}: accept it first, or it has ended")
+        return chat
+
+    def _agent(self) -> Agent:
+        return Agent(self.agent.agent_id, self.agent.name)
+
+    def _key(self) -> str:
+        return uuid.uuid4().hex
+
+    def _offer_timeout(self, chat: Chat) -> float:
+        found = hybrid_queues(self.runtime.config).get(chat.queue_key)
+        return float(found[1].offer_timeout_seconds) if found else 30.0
+
+    def _to_customer(self, chat: Chat, event: AgentEvent) -> None:
+        """Into the thread's outbox: the relay sends it, in order, once."""
+        outbox.agent_event(
+            self.runtime,
+            chat.thread_id,
+            chat.integration,
+            event,
+            keys.dedupe("hybrid", chat.integration, event.key),
+            OUTBOX_DEDUPE_SECONDS,
+        )

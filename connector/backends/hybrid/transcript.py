@@ -1,0 +1,32 @@
+"""A Hybrid Chat chat's messages both ways, as the agent's desktop shows them.
+
+Entries are `{"message_id", "at", "from": "customer" | "agent" | "system", "text"?, "attachments"?,
+"agent"?}`. The customer's side is written by the drain (once per provider message: the drain's
+effects), the agent's by the agent desk; the record is the outbox and inbox, this is the view.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from redis import Redis
+
+from connector.store import keys, replies
+
+MAX_ENTRIES = 2000
+"""Entries kept per chat (the oldest go first): a chat is a conversation, not an archive."""
+
+
+def append(redis: Redis, chat_id: str, sender: str, message_id: str, **fields: Any) -> dict[str, Any]:
+    entry = {"message_id": message_id, "at": time.time(), "from": sender, **fields}
+    pipe = redis.pipeline(transaction=False)
+    pipe.rpush(keys.hybrid_transcript(chat_id), json.dumps(entry, separators=(",", ":")))
+    pipe.ltrim(keys.hybrid_transcript(chat_id), -MAX_ENTRIES, -1)
+    replies.execute(pipe)
+    return entry
+
+
+def read(redis: Redis, chat_id: str) -> list[dict[str, Any]]:
+    return [json.loads(raw) for raw in replies.bytes_list(redis.lrange(keys.hybrid_transcript(chat_id), 0, -1))]
