@@ -22,10 +22,12 @@ def test_first_message_is_routed_and_customer_details_recorded(client, redis):
     post_whatsapp(client, [("15551230001", "wamid.A1", "hello")])
     thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230001")
 
-    assert drain_thread(thread_id) == 1
+    assert (
+        drain_thread(thread_id) == 2
+    )  # the message, and the no_agents it brought: no agent is READY for TestRouter's queue
 
     thread = threads.load(redis, thread_id)
-    assert thread.state.value == "new"
+    assert thread.state.value == "unavailable"
     assert (thread.integration, thread.entry_point, thread.rule) == ("TestRouter", "Support", "whatsapp")
     assert thread.details == {"wa_id": "15551230001", "profile_name": "Customer 15551230001"}
     assert thread.sequence == 1
@@ -40,9 +42,11 @@ def test_items_are_handled_in_arrival_order_across_requests(client, redis):
         post_whatsapp(client, [("15551230002", f"wamid.B{index}", f"message {index}")])
     thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230002")
 
-    assert drain_thread(thread_id) == 5
+    assert (
+        drain_thread(thread_id) == 6
+    )  # the message, and the no_agents it brought: no agent is READY for TestRouter's queue
 
-    handled = [e["provider_id"] for e in threads.timeline(redis, thread_id)]
+    handled = [e["provider_id"] for e in threads.timeline(redis, thread_id) if e.get("direction") == "in"]
     assert handled == [f"wamid.B{i}" for i in range(5)]
     assert threads.load(redis, thread_id).sequence == 1, "one open conversation receives them all"
 
@@ -60,7 +64,9 @@ def test_a_drain_finds_the_lease_taken_and_leaves_the_items(client, redis):
     assert redis.llen(keys.inbox(thread_id)) == 1
 
     assert boxes.release(thread_id, token) == 1
-    assert drain_thread(thread_id) == 1
+    assert (
+        drain_thread(thread_id) == 2
+    )  # the message, and the no_agents it brought: no agent is READY for TestRouter's queue
 
 
 def test_commit_refuses_a_holder_whose_lease_was_taken_over(client, redis):
@@ -110,7 +116,7 @@ def test_default_rule_catches_what_no_rule_matches(runtime, client, redis):
     drain_thread(thread_id)
 
     thread = threads.load(redis, thread_id)
-    assert (thread.state.value, thread.entry_point, thread.rule) == ("new", "Sales", "fallback")
+    assert (thread.state.value, thread.entry_point, thread.rule) == ("unavailable", "Sales", "fallback")
 
 
 def test_metrics_show_the_backlog(client, redis):

@@ -91,7 +91,8 @@ def test_a_good_edit_reaches_the_web_app_and_a_real_worker(client, api_client, s
     assert applied["ok"] and applied["role"] == "worker" and applied["error"] is None
     assert webhook(client.post, WHATSAPP_ASSET, "15550001003", "wamid.r3").status_code == 200
     routed = drained(redis, WHATSAPP_ASSET, "15550001003")
-    assert (routed.state.value, routed.entry_point, routed.rule) == ("new", "Sales", "whatsapp-sales")
+    # routed by the new rule (no agent is READY on its Hybrid Chat queue: the customer is told so)
+    assert (routed.state.value, routed.entry_point, routed.rule) == ("unavailable", "Sales", "whatsapp-sales")
     assert webhook(client.post, NEW_ASSET, "15550001004", "wamid.r4").status_code == 200, "the web app has the asset"
     assert drained(redis, NEW_ASSET, "15550001004").rule == "whatsapp-2"
 

@@ -104,8 +104,9 @@ def test_a_conversation_shows_who_routing_and_its_timeline(client, redis):
     )
     assert found.thread.details["profile_name"] == "Customer 15551230001"
     assert found.pending.stuck_reason is None and found.pending.inbox.length == 0
-    [step] = view.steps(found.timeline)
+    step, told = view.steps(found.timeline)  # the message, and the no_agents it brought (no agent READY)
     assert (step.actor, step.label, step.text) == ("customer", "message", "my order is late")
+    assert (told.actor, told.label) == ("system", "system message no_agents")
     assert any("rule whatsapp" in note and "TestRouter / Support" in note for note in step.notes)
 
 
