@@ -6,4 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from connector.backends.hybrid.desktop import blueprint as desktop
+
 blueprint = Blueprint("hybrid_agent", __name__)
+blueprint.register_blueprint(desktop)
