@@ -8,9 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-from bench import blending, ece_relay, pages, webhook_ack
+from bench import blending, ece_relay, hybrid, pages, webhook_ack
 
-BENCHMARKS = {"webhook_ack": webhook_ack.run, "blending": blending.run, "ece_relay": ece_relay.run, "pages": pages.run}
+BENCHMARKS = {
+    "webhook_ack": webhook_ack.run,
+    "blending": blending.run,
+    "ece_relay": ece_relay.run,
+    "pages": pages.run,
+    "hybrid": hybrid.run,
+}
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -104,7 +104,8 @@ def banner_lines(connector_url: str) -> list[str]:
         f"  agent      {sandbox}/ece/console  (the ECE simulator's agent console: accept, reply, close)",
         f"  finesse    http://127.0.0.1:{FINESSE_PUBLISHER_PORT}/finesse/api "
         f"(simulator; control API on :{FINESSE_CONTROL_PORT}/control)",
-        f"  agents     POST {connector_url}/agent/login with one of: {logins}",
+        f"  desk       {connector_url}/agent/  (the Hybrid Chat agent desktop; in-app chats go there)",
+        f"  agents     log in to the desk, or POST {connector_url}/agent/login, as one of: {logins}",
         "",
     ]
 

@@ -20,8 +20,10 @@ The rules (the reference's routing engine, docs/hybrid.md):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -65,66 +67,99 @@ class Offer:
     queue: str
 
 
-@dataclass(order=True)
-class _Candidate:
-    """An agent in the choosing heap, ordered by who should get the next chat."""
+@dataclass
+class _Agent:
+    """An agent as the decision goes: their chats and last offer change with each offer they get."""
 
-    last_offer_at: float
-    chats: int
     agent_id: str
-    skills: frozenset[str] = field(compare=False)
-    max_chats: int = field(compare=False)
-    ringing: set[str] = field(compare=False)
+    skills: frozenset[str]
+    max_chats: int
+    chats: int
+    last_offer_at: float
+    ringing: set[str]
+    version: int = 0
+
+    def key(self) -> tuple[float, int, str, int]:
+        """Who should get the next chat first: the longest since their last offer, then fewer chats,
+        then the id; the version tells a current heap entry from a stale one."""
+        return (self.last_offer_at, self.chats, self.agent_id, self.version)
 
 
 def decide(
     queues: Mapping[str, Queue], waiting: Sequence[WaitingChat], agents: Sequence[AgentSnapshot], now: float
 ) -> list[Offer]:
     """The offers to make now. A chat of a queue the snapshot does not know (removed meanwhile) is
-    left waiting."""
-    heap = [
-        _Candidate(a.last_offer_at, a.chats, a.agent_id, a.skills, a.max_chats, set(a.ringing))
+    left waiting.
+
+    One heap per queue holds the agents who may take its chats (skills, free slot, not ringing from
+    it), keyed by who should go first; an agent who gets an offer is pushed again with their new key,
+    and their older entries in other heaps are skipped when met (a version per agent). A queue whose
+    heap runs dry takes no more chats in this decision: agents only get busier within it."""
+    free = {
+        a.agent_id: _Agent(a.agent_id, a.skills, a.max_chats, a.chats, a.last_offer_at, set(a.ringing))
         for a in agents
         if a.can_take_chats
-    ]
-    heapq.heapify(heap)
-    known = [chat for chat in waiting if chat.queue in queues]
-    ordered = sorted(known, key=lambda c: (queues[c.queue].priority, c.queued_at, c.chat_id))
+    }
+    heaps: dict[str, list[tuple[float, int, str, int]]] = {}
+    for queue in queues.values():
+        heap = [agent.key() for agent in free.values() if _fits(queue, agent)]
+        heapq.heapify(heap)
+        heaps[queue.key] = heap
     offers: list[Offer] = []
-    exhausted: set[str] = set()  # queues no agent can take more from in this decision
-    for chat in ordered:
-        if not heap:
-            break
-        if chat.queue in exhausted:
-            continue
+    for chat in _by_turn(queues, waiting, heaps):
         queue = queues[chat.queue]
-        chosen = _pop_first(heap, _fits(queue))
+        chosen = _pop_current(heaps[queue.key], free, queue)
         if chosen is None:
-            exhausted.add(chat.queue)  # agents only get busier within a decision: none will fit later
             continue
         offers.append(Offer(chat.chat_id, chosen.agent_id, queue.key))
         chosen.chats += 1
         chosen.last_offer_at = now
         chosen.ringing.add(queue.key)
+        chosen.version += 1
         if chosen.chats < chosen.max_chats:
-            heapq.heappush(heap, chosen)
+            for other in queues.values():
+                if _fits(other, chosen):
+                    heapq.heappush(heaps[other.key], chosen.key())
     return offers
 
 
-def _fits(queue: Queue) -> Callable[[_Candidate], bool]:
-    return lambda candidate: queue.skills <= candidate.skills and queue.key not in candidate.ringing
+def _by_turn(
+    queues: Mapping[str, Queue], waiting: Sequence[WaitingChat], heaps: Mapping[str, list[Any]]
+) -> Iterator[WaitingChat]:
+    """The chats in serving order (priority, then arrival, then id), skipping the rest of a queue
+    once no agent can take its chats: the work follows the offers made, not the chats waiting."""
+    by_queue: dict[str, list[WaitingChat]] = {}
+    for chat in waiting:
+        if chat.queue in queues:
+            by_queue.setdefault(chat.queue, []).append(chat)
+    turns: list[tuple[int, float, str, str, int]] = []
+    for key, chats in by_queue.items():
+        chats.sort(key=_ARRIVAL)  # a queue read from Redis is in order already: linear
+        turns.append((queues[key].priority, chats[0].queued_at, chats[0].chat_id, key, 0))
+    heapq.heapify(turns)
+    while turns:
+        _priority, _at, _chat, key, index = heapq.heappop(turns)
+        if not heaps[key]:
+            continue  # no agent left for this queue: its other chats wait for the next decision
+        chats = by_queue[key]
+        yield chats[index]
+        if index + 1 < len(chats):
+            following = chats[index + 1]
+            heapq.heappush(turns, (queues[key].priority, following.queued_at, following.chat_id, key, index + 1))
 
 
-def _pop_first(heap: list[_Candidate], fits: Callable[[_Candidate], bool]) -> _Candidate | None:
-    """Pop the best candidate that fits; the ones passed over go back into the heap."""
-    passed: list[_Candidate] = []
-    found: _Candidate | None = None
+_ARRIVAL = attrgetter("queued_at", "chat_id")
+
+
+def _fits(queue: Queue, agent: _Agent) -> bool:
+    return queue.skills <= agent.skills and queue.key not in agent.ringing and agent.chats < agent.max_chats
+
+
+def _pop_current(heap: list[tuple[float, int, str, int]], agents: dict[str, _Agent], queue: Queue) -> _Agent | None:
+    """The first agent of the heap whose entry is current and who still fits the queue."""
     while heap:
-        candidate = heapq.heappop(heap)
-        if fits(candidate):
-            found = candidate
-            break
-        passed.append(candidate)
-    for candidate in passed:
-        heapq.heappush(heap, candidate)
-    return found
+        _last, _chats, agent_id, version = heapq.heappop(heap)
+        agent = agents[agent_id]
+        if agent.version == version and _fits(queue, agent):
+            return agent
+    return None
