@@ -23,6 +23,7 @@ from connector.blending.agents import AgentRegistry
 from connector.blending.chat_events import ChatAgent
 from connector.blending.events import ChatReadyChanged, MediaStateChanged
 from connector.blending.machine import REQUEST_ID_PREFIX, Chat
+from connector.config.model import LOCAL_AGENT_PREFIX
 from connector.store import keys
 
 if TYPE_CHECKING:
@@ -142,6 +143,8 @@ def finesse_agent_for(agent: ChatAgent, config: FinesseConfig, registry: AgentRe
             return None
         login = _mapped(config.ece_agents, key) or key
         return finesse_agent_id(registry, login) or (login if registry.profile(login) is not None else None)
+    if (agent.id or "").startswith(LOCAL_AGENT_PREFIX):
+        return None  # a local agent of the built-in router: no Finesse agent, no voice to blend
     direct = agent.name or agent.id
     if not direct:
         return None

@@ -37,7 +37,7 @@ from connector.blending.finesse.updates import Event
 from connector.blending.finesse.xmpp import XmppNotifications, announce_transport, endpoint_provider
 from connector.blending.service import BlendingService, ReasonCodeMissing
 from connector.blending.sync import AgentSync, SyncInProgress
-from connector.config.model import ChatEnabledPolicy, FinesseConfig
+from connector.config.model import LOCAL_AGENT_PREFIX, ChatEnabledPolicy, FinesseConfig
 from connector.config.reload import EXIT_TO_RELOAD
 from connector.runtime import CONFIG_CHECK_SECONDS, Runtime, install
 from connector.store import keys
@@ -246,6 +246,8 @@ class Listener:
     def _chat_agent_id(self, entry: ChatEntry) -> str | None:
         agent = entry.agent
         agent_id = finesse_agent_for(agent, self.config, self.registry)
+        if agent_id is None and (agent.id or "").startswith(LOCAL_AGENT_PREFIX):
+            return None  # a local agent of the built-in router: nothing to blend, nothing to warn about
         if agent_id is None:
             field = self.config.ece_agent_field
             log.warning(

@@ -158,6 +158,10 @@ class FinesseConfig:
     source: str | None = None
 
 
+LOCAL_AGENT_PREFIX = "local:"
+"""A local agent's id is this and their login: they have no Finesse id (and no voice to blend)."""
+
+
 @dataclass(frozen=True)
 class HybridAgent:
     """An agent's Hybrid Chat routing settings, by login: a Finesse agent's (synced), or a local agent

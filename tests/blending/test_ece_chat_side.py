@@ -149,6 +149,7 @@ MAPPINGS = [
     ("an ECE name nobody has", ChatAgent("e-3", "Carol", "ece"), {}, "name", None),
     ("an ECE agent without the field", ChatAgent("e-3", None, "ece"), {}, "name", None),
     ("the built-in router names Finesse agents", ChatAgent("1002", None, "hybrid"), {"1002": "ada"}, "id", "1002"),
+    ("a local agent of the built-in router: no Finesse", ChatAgent("local:zoe", "Zoe", "hybrid"), {}, "name", None),
     ("an entry of the earlier shape: a login", ChatAgent(None, "ADA"), {}, "name", "1001"),
     ("an earlier entry, not synced yet: its id", ChatAgent(None, "1777"), {}, "name", "1777"),
 ]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from connector.backends.hybrid.state import DEFAULT_MAX_CHATS
-from connector.config.model import Config
+from connector.config.model import LOCAL_AGENT_PREFIX, Config
 
-LOCAL_PREFIX = "local:"
+LOCAL_PREFIX = LOCAL_AGENT_PREFIX
 
 
 @dataclass(frozen=True)
