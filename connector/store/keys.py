@@ -385,6 +385,11 @@ def hybrid_router_lock() -> str:
     return f"{PREFIX}:hybrid:router-lock"
 
 
+def hybrid_interrupted_seen() -> str:
+    """SET of the agents the router last saw held by a voice call: the change since is announced."""
+    return f"{PREFIX}:hybrid:interrupted-seen"
+
+
 def hybrid_file(file_id: str) -> str:
     """HASH of a file passed between a customer and an agent (name, type, bytes), EX a week."""
     return f"{PREFIX}:hybrid:file:{file_id}"

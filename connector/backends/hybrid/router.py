@@ -156,10 +156,35 @@ def expire_offers(redis: Redis, config: Config, now: float | None = None) -> lis
 
 
 def tick(redis: Redis, config: Config) -> None:
-    """A worker's periodic check: rung-out offers, and a routing request that found the lock taken."""
+    """A worker's periodic check: rung-out offers, a routing request that found the lock taken, and
+    agents a voice call has just interrupted or released (their desktops hear it)."""
     if not hybrid_queues(config):
         return
     if expire_offers(redis, config):
         redis.set(keys.hybrid_route_wanted(), "1")
+    if announce_interruptions(redis):
+        redis.set(keys.hybrid_route_wanted(), "1")  # a released agent may take chats again
     if redis.exists(keys.hybrid_route_wanted()):
         run_passes(redis, config)
+
+
+def announce_interruptions(redis: Redis) -> set[str]:
+    """Media blending holds an agent from chat while a voice call has them (`keys.chat_interrupted`);
+    tell each agent whose hold began or ended since the last look, once (the last seen set is kept
+    in Redis and swapped atomically, so two workers never announce one change twice). Returns the
+    agents whose hold ended."""
+    now = {m.decode() for m in replies.bytes_set(redis.smembers(keys.chat_interrupted()))}
+    pipe = redis.pipeline(transaction=True)
+    pipe.smembers(keys.hybrid_interrupted_seen())
+    pipe.delete(keys.hybrid_interrupted_seen())
+    if now:
+        pipe.sadd(keys.hybrid_interrupted_seen(), *now)
+    seen = {m.decode() for m in replies.execute(pipe)[0]}
+    for agent in sorted(now - seen):
+        stream.publish(redis, agent, "state_changed", chat_state="INTERRUPTED", reason="voice call")
+    released = seen - now
+    state = HybridState(redis)
+    for agent in sorted(released):
+        chat_state = state.agent(agent).get("state") or "NOT_READY"  # what the agent chose stands again
+        stream.publish(redis, agent, "state_changed", chat_state=chat_state, reason="voice call ended")
+    return released

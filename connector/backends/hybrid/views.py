@@ -1,5 +1,5 @@
 """How a chat looks to the agent API and its events (the `chat` object of docs/hybrid.md):
-`{"chat_id", "queue", "state", "channel", "customer": {"id", "name"?, "locale"?, "details"},
+`{"chat_id", "integration", "queue", "state", "channel", "customer": {"id", "name"?, "locale"?, "details"},
 "attributes", "started_at", "offer_expires_at"?}`."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ def chat_view(chat: Chat) -> dict[str, Any]:
     customer = dict(chat.customer or {})
     view: dict[str, Any] = {
         "chat_id": chat.chat_id,
+        "integration": chat.integration,
         "queue": chat.queue,
         "state": chat.state,
         "channel": chat.channel,
