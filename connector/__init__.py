@@ -29,7 +29,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from connector import backends, health, metrics, webhooks
     from connector.admin import init_admin
     from connector.api import init_api
-    from connector.blending import agent_api
     from connector.machine_sessions import OperatorOnlySessions
 
     runtime = runtime or Runtime(settings or Settings.from_env())
@@ -49,7 +48,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if backend.blueprint is not None:
             app.register_blueprint(backend.blueprint)
     app.register_blueprint(metrics.blueprint)
-    app.register_blueprint(agent_api.blueprint)
     if runtime.config.finesse is not None:
         metrics.register_source(agent_metrics)
     init_admin(app, runtime)

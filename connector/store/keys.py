@@ -348,6 +348,12 @@ def hybrid_ready() -> str:
     return f"{PREFIX}:hybrid:ready"
 
 
+def hybrid_declined(chat_id: str) -> str:
+    """SET of the agents who rejected a chat; EX = its queue's offer timeout, so the chat goes to the
+    next agent at once and comes back to them only if nobody else takes it meanwhile."""
+    return f"{PREFIX}:hybrid:declined:{chat_id}"
+
+
 def hybrid_offers() -> str:
     """ZSET chat id → when its ringing offer expires (RONA)."""
     return f"{PREFIX}:hybrid:offers"
@@ -396,5 +402,12 @@ def hybrid_file(file_id: str) -> str:
 
 
 def hybrid_session(token_digest: str) -> str:
-    """STRING agent id of an agent's desktop session or API token (by its SHA-256; EX = its life)."""
+    """STRING JSON {agent_id, login, name, csrf, issued_at, via} of an agent's desktop session or API
+    token, by the token's SHA-256 (the token itself is never stored); EX = the session's life."""
     return f"{PREFIX}:hybrid:session:{token_digest}"
+
+
+def hybrid_agent_sessions(agent_id: str) -> str:
+    """SET of the token digests an agent holds (pruned on logout), so the last logout can forget the
+    agent's Finesse password."""
+    return f"{PREFIX}:hybrid:agent-sessions:{agent_id}"

@@ -40,6 +40,8 @@ class WaitingChat:
     queue: str
     """The queue's key."""
     queued_at: float
+    declined: frozenset[str] = frozenset()
+    """Agents who rejected this chat a moment ago: it goes to the next agent, not back to them."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def decide(
     offers: list[Offer] = []
     for chat in _by_turn(queues, waiting, heaps):
         queue = queues[chat.queue]
-        chosen = _pop_current(heaps[queue.key], free, queue)
+        chosen = _pop_current(heaps[queue.key], free, queue, chat.declined)
         if chosen is None:
             continue
         offers.append(Offer(chat.chat_id, chosen.agent_id, queue.key))
@@ -155,11 +157,23 @@ def _fits(queue: Queue, agent: _Agent) -> bool:
     return queue.skills <= agent.skills and queue.key not in agent.ringing and agent.chats < agent.max_chats
 
 
-def _pop_current(heap: list[tuple[float, int, str, int]], agents: dict[str, _Agent], queue: Queue) -> _Agent | None:
-    """The first agent of the heap whose entry is current and who still fits the queue."""
+def _pop_current(
+    heap: list[tuple[float, int, str, int]], agents: dict[str, _Agent], queue: Queue, declined: frozenset[str]
+) -> _Agent | None:
+    """The first agent of the heap whose entry is current, who still fits the queue and has not just
+    declined this chat (those stay in the heap for the queue's next chat)."""
+    passed: list[tuple[float, int, str, int]] = []
+    found = None
     while heap:
-        _last, _chats, agent_id, version = heapq.heappop(heap)
-        agent = agents[agent_id]
-        if agent.version == version and _fits(queue, agent):
-            return agent
-    return None
+        entry = heapq.heappop(heap)
+        agent = agents[entry[2]]
+        if agent.version != entry[3] or not _fits(queue, agent):
+            continue  # stale or no longer fitting: dropped
+        if agent.agent_id in declined:
+            passed.append(entry)
+            continue
+        found = agent
+        break
+    for entry in passed:
+        heapq.heappush(heap, entry)
+    return found

@@ -124,6 +124,7 @@ class Desk:
 
     def reject(self, chat_id: str) -> None:
         chat = self._offered(chat_id)
+        self.state.decline(chat, self.agent.agent_id, self._offer_timeout(chat))
         if not self.state.give_back(chat, self.agent.agent_id, rona=False):
             raise DeskError(409, "offer_gone", "the offer expired or went to another agent")
         stream.publish(self.redis, self.agent.agent_id, "offer_withdrawn", chat_id=chat_id, reason="rejected")

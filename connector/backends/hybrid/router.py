@@ -80,11 +80,13 @@ def route_once(redis: Redis, config: Config, now: float | None = None) -> list[O
     free = sum(max(0, a.max_chats - a.chats) for a in agents if a.can_take_chats)
     if free == 0:
         return []
-    waiting = [
-        WaitingChat(chat_id, key, queued_at)
+    heads = [
+        (chat_id, key, queued_at)
         for key, (integration, entry_point) in queues.items()
         for chat_id, queued_at in state.waiting(integration.name, entry_point.name, free)
     ]
+    declined = state.declined([chat_id for chat_id, _key, _at in heads])
+    waiting = [WaitingChat(chat_id, key, at, declined.get(chat_id, frozenset())) for chat_id, key, at in heads]
     decided = decide(
         {key: Queue(key, frozenset(ep.skills), ep.priority) for key, (_i, ep) in queues.items()}, waiting, agents, now
     )

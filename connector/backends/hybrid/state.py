@@ -313,6 +313,26 @@ class HybridState:
         )
         return bool(answer)
 
+    def decline(self, chat: Chat, agent: str, seconds: float) -> None:
+        """Remember for `seconds` that the agent rejected the chat: the router offers it to others."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(keys.hybrid_declined(chat.chat_id), agent)
+        pipe.expire(keys.hybrid_declined(chat.chat_id), max(1, int(seconds)))
+        replies.execute(pipe)
+
+    def declined(self, chat_ids: list[str]) -> dict[str, frozenset[str]]:
+        if not chat_ids:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for chat_id in chat_ids:
+            pipe.smembers(keys.hybrid_declined(chat_id))
+        found = replies.execute(pipe)
+        return {
+            chat_id: frozenset(m.decode() for m in members)
+            for chat_id, members in zip(chat_ids, found, strict=True)
+            if members
+        }
+
     def expired_offers(self, now: float, limit: int = 100) -> list[str]:
         found = replies.bytes_list(self.redis.zrangebyscore(keys.hybrid_offers(), "-inf", now, start=0, num=limit))
         return [member.decode() for member in found]

@@ -42,7 +42,8 @@ def read(redis: Redis, agent: str, after: str | None, wait_seconds: float) -> tu
     cursor = after or last_id(redis, agent)
     wait = max(0.0, min(wait_seconds, MAX_WAIT_SECONDS))
     found = replies.stream_reads(
-        redis.xread({keys.hybrid_events(agent): cursor}, count=100, block=int(wait * 1000) if wait else None)
+        # BLOCK 0 would wait forever: any wait at all is at least a millisecond
+        redis.xread({keys.hybrid_events(agent): cursor}, count=100, block=max(1, int(wait * 1000)) if wait else None)
     )
     events: list[Event] = []
     for _stream, entries in found or []:

@@ -151,3 +151,20 @@ def test_an_offer_that_rings_out_goes_to_the_next_agent_and_the_first_goes_not_r
     with pytest.raises(DeskError) as late:
         desk(runtime, first).accept(chat.chat_id)
     assert late.value.status == 409
+
+
+def test_a_rejected_offer_goes_to_the_next_agent_at_once_and_not_back(client, redis, runtime, helpdesk):
+    """The one who rejected is passed over while anyone else can take it; alone, they get it again
+    only after the queue's offer timeout."""
+    alice, bob = desk(runtime, "alice"), desk(runtime, "bob")
+    alice.set_state(True)
+    thread_id = customer_says(client, "cust-3", "m-1", "Hi")
+    drain_thread(thread_id, runtime)
+    chat_id = threads.load(redis, thread_id).remote_id
+    assert HybridState(redis).chat(chat_id).agent == "alice"
+
+    alice.reject(chat_id)
+    assert HybridState(redis).chat(chat_id).state == "queued", "alone and just rejected: it waits"
+    bob.set_state(True)
+    assert HybridState(redis).chat(chat_id).agent == "bob", "the next agent gets it at once"
+    assert [e["reason"] for e in events(redis, "alice") if e["type"] == "offer_withdrawn"] == ["rejected"]
