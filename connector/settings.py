@@ -103,6 +103,11 @@ class Settings:
     dispatchers: int = env("CONNECTOR_DISPATCHERS", 2, _int)
     """Most drain dispatch jobs at once: parallel conversations, without one RQ job per message."""
 
+    web_threads: int = env("CONNECTOR_WEB_THREADS", 48, _int)
+    """Threads of each web process (gunicorn gthread). An agent's open event stream or long poll holds
+    one; a quarter (at least 4) are kept for webhooks and pages, so the default serves ~100 waiting
+    agents over three web processes (docs/hybrid.md, "Waiting for events")."""
+
     drain_threads: int = env("CONNECTOR_DRAIN_THREADS", 4, _int)
     """Drain loops per dispatch job, side by side: draining mostly waits on ECE and providers."""
 

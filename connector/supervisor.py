@@ -141,11 +141,13 @@ class Supervisor:
         return 0
 
     def gunicorn_argv(self, python: str) -> list[str]:
-        """The web process: threaded workers, so a slow client cannot block intake for others."""
+        """The web process: threaded workers, so a slow client cannot block intake for others, with
+        enough threads (CONNECTOR_WEB_THREADS) for the agents' open event streams besides."""
         return [
             *(python, "-m", "gunicorn", self.wsgi_app),
             *("--bind", f"127.0.0.1:{self.port}"),
-            *("--workers", str(self.web_workers), "--worker-class", "gthread", "--threads", "4"),
+            *("--workers", str(self.web_workers), "--worker-class", "gthread"),
+            *("--threads", str(max(1, self.settings.web_threads))),
             *("--graceful-timeout", "10"),
         ]
 

@@ -235,6 +235,8 @@ def test_agent_login_is_verified_against_finesse_held_encrypted_and_locked_out(r
 
     answer = client.post("/agent/login", json={"username": AGENT, "password": AGENT_PASSWORD})
     assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["agent_id"] == AGENT and body["token"] and body["expires_at"], "the agent API's login answer"
     stored = redis.hget(keys.agent_credentials(), AGENT)
     assert stored and AGENT_PASSWORD.encode() not in stored, "never stored in clear"
     assert CredentialStore(redis, routing_runtime.settings.secret_key).get(AGENT) == (AGENT, AGENT_PASSWORD)
