@@ -72,6 +72,7 @@ def _check(directory: Path) -> int:
     print(
         f"configuration in {directory} is valid: {len(config.integrations)} integrations, "
         f"{len(config.assets)} assets, {len(config.rules)} rules"
+        + (f", {len(config.hybrid_agents)} hybrid agents" if config.hybrid_agents else "")
         + (", finesse section present" if config.finesse else "")
     )
     return 0

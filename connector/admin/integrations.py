@@ -3,6 +3,9 @@ and the custom attribute mappings.
 
 Provisioned integrations are shown read-only with their file; those made here are edited as their
 raw YAML mapping through the config store, so the YAML, the API and this page validate alike.
+A Hybrid Chat integration (`type: hybrid`) runs in the connector: its forms never ask for ECE's fields
+(base URL, client key and secret, callback auth, an entry point's id), and its queues have skills, a
+priority, an offer timeout and a max wait (then the unavailable policy).
 Entry point and attribute edits keep every other field of the stored item (the message overrides
 of the template editor included). Pages render the stored indicator readings only; refreshing asks
 ECE through the API (integrations.js), or through the plain form routes here without JavaScript.
@@ -10,6 +13,7 @@ ECE through the API (integrations.js), or through the plain form routes here wit
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -21,9 +25,10 @@ from connector.backends import Finding, indicators
 from connector.config import raw as raw_shape
 from connector.config.model import Integration
 from connector.config.overrides import MASK, NotFound, masked
-from connector.operations.integrations import TestFailed, callback_url, save
+from connector.operations.integrations import TestFailed, callback_url, save_tested, test_summary
 
 KIND = "integrations"
+TYPES = ("ece", "hybrid")
 STALE_SECONDS = 60.0
 """Readings older than this are refreshed by the page's script when it opens."""
 
@@ -102,6 +107,8 @@ def settings_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) 
     }
     raw["name"] = form.get("name", "").strip()
     raw["type"] = form.get("type", "ece")
+    if raw["type"] == "hybrid":
+        return raw  # runs in the connector: none of ECE's fields, whatever the form carried
     raw["base_url"] = form.get("base_url", "").strip()
     for optional in ("version", "client_key", "client_secret", "ca_bundle"):
         value = form.get(optional, "").strip()
@@ -162,15 +169,17 @@ def _submit(base: dict[str, Any] | None, *, create: bool) -> Any:
     values = {**_form_values(raw), "has": _form_values(base or {})["has"]}  # what is stored, not what was typed
     try:
         with flash_store_errors(errors):
-            stored = save(runtime(), raw, create=create, test=test)
+            saved = save_tested(runtime(), raw, create=create, test=test)
     except TestFailed as failed:
-        flash("Nothing was saved: the ECE test failed. Fix what it says below and try again.", "error")
+        what = "the ECE test" if raw.get("type") == "ece" else "the Hybrid Chat test (each queue must be enabled)"
+        flash(f"Nothing was saved: {what} failed. Fix what it says below and try again.", "error")
         return _render_form(values, create=create, errors={}, findings=failed.findings)
     if errors:
         return _render_form(values, create=create, errors=errors, findings=[])
-    how = "tested and saved" if test and stored.item.type == "ece" else "saved"
-    flash(f"Integration {stored.item.name} {how}.", "success")
-    return redirect(url_for(".show", name=stored.item.name))
+    item = saved.stored.item
+    how = "tested and saved" if test and saved.findings else "saved"
+    flash(" ".join(filter(None, [f"Integration {item.name} {how}.", test_summary(item, saved.findings)])), "success")
+    return redirect(url_for(".show", name=item.name))
 
 
 @blueprint.route("/new", methods=["GET", "POST"])
@@ -178,7 +187,9 @@ def _submit(base: dict[str, Any] | None, *, create: bool) -> Any:
 def create() -> Any:
     if request.method == "POST":
         return _submit(None, create=True)
-    return _render_form(_form_values({"verify_tls": True}), create=True, errors={}, findings=[])
+    kind = request.args.get("type", "ece")
+    values = _form_values({"verify_tls": True, "type": kind if kind in TYPES else "ece"})
+    return _render_form(values, create=True, errors={}, findings=[])
 
 
 @blueprint.route("/<name>/edit", methods=["GET", "POST"])
@@ -216,11 +227,27 @@ def _number(value: str) -> Any:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-def entry_point_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The raw entry point; its message overrides (edited in the template editor) are kept."""
-    raw: dict[str, Any] = {k: v for k, v in (base or {}).items() if k == "messages"}
+def skills_from_text(text: str) -> list[str]:
+    """ "english, billing" or one per line → ["english", "billing"] (the schema checks each one)."""
+    return [s for s in re.split(r"[\s,;]+", text.strip()) if s]
+
+
+def entry_point_from_form(
+    form: Mapping[str, str], base: Mapping[str, Any] | None, integration_type: str = "ece"
+) -> dict[str, Any]:
+    """The raw entry point; its message overrides (edited in the template editor) are kept. An ECE
+    entry point has ECE's id; a Hybrid Chat queue has skills, a priority and an offer timeout instead
+    (its id, which defaults to its name, is kept as stored). Fields of the other type are kept as stored."""
+    hybrid = integration_type == "hybrid"
+    own = {"messages", *(["id"] if hybrid else ["skills", "priority", "offer_timeout_seconds"])}
+    raw: dict[str, Any] = {k: v for k, v in (base or {}).items() if k in own}
     raw["name"] = form.get("name", "").strip()
-    raw["id"] = form.get("id", "").strip()
+    if hybrid:
+        raw["skills"] = skills_from_text(form.get("skills", ""))
+        raw["priority"] = _number(form.get("priority", "1"))
+        raw["offer_timeout_seconds"] = _number(form.get("offer_timeout_seconds", "30"))
+    else:
+        raw["id"] = form.get("id", "").strip()
     raw["enabled"] = form.get("enabled") == "on"
     raw["max_wait_seconds"] = _number(form.get("max_wait_seconds", "120"))
     raw["unavailable"] = {
@@ -236,9 +263,13 @@ def entry_point_from_form(form: Mapping[str, str], base: Mapping[str, Any] | Non
 
 def _entry_point_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     unavailable = raw.get("unavailable") or {}
+    skills = raw.get("skills") or []
     return {
         "name": raw.get("name", ""),
         "id": raw.get("id", ""),
+        "skills": ", ".join(str(s) for s in skills) if isinstance(skills, list) else str(skills),
+        "priority": raw.get("priority", 1),
+        "offer_timeout_seconds": raw.get("offer_timeout_seconds", 30),
         "enabled": raw.get("enabled", True) not in (False, "false", "False"),
         "max_wait_seconds": raw.get("max_wait_seconds", 120),
         "unavailable_action": unavailable.get("action", "discard"),
@@ -249,13 +280,19 @@ def _entry_point_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _entry_point_errors(errors: Mapping[str, list[str]], index: int) -> dict[str, list[str]]:
+def _entry_point_errors(errors: Mapping[str, list[str]], index: int, skills: list[str]) -> dict[str, list[str]]:
     """The store's errors of entry point `index` by its own field names ("id", "unavailable.action");
-    anything else under "_schema"."""
+    a skill's error ("skills.1") goes to the skills field, naming the skill; anything else under "_schema"."""
     prefix = f"entry_points.{index}."
     mine: dict[str, list[str]] = {}
     for field, messages in errors.items():
-        key = field.removeprefix(prefix).replace(".", "_") if field.startswith(prefix) else "_schema"
+        own = field.removeprefix(prefix) if field.startswith(prefix) else None
+        if own is not None and own.startswith("skills.") and own.removeprefix("skills.").isdigit():
+            position = int(own.removeprefix("skills."))
+            skill = skills[position] if position < len(skills) else own
+            mine.setdefault("skills", []).extend(f"{skill}: {m}" for m in messages)
+            continue
+        key = own.replace(".", "_") if own is not None else "_schema"
         mine.setdefault(key, []).extend(messages)
     return mine
 
@@ -267,7 +304,8 @@ def _save_entry_point(name: str, original: str | None) -> Any:
     index = next((i for i, ep in enumerate(entry_points) if ep.get("name") == original), None)
     if original is not None and index is None:
         abort(404, f"Integration {name} has no entry point {original}.")
-    new = entry_point_from_form(request.form, entry_points[index] if index is not None else None)
+    item = _integration(name)
+    new = entry_point_from_form(request.form, entry_points[index] if index is not None else None, item.type)
     if index is None:
         index = len(entry_points)
         entry_points.append(new)
@@ -280,10 +318,10 @@ def _save_entry_point(name: str, original: str | None) -> Any:
         return (
             render_template(
                 "admin/integrations/entry_point.html",
-                item=_integration(name),
+                item=item,
                 original=original,
                 values=_entry_point_values(new),
-                errors=_entry_point_errors(errors, index),
+                errors=_entry_point_errors(errors, index, list(new.get("skills") or [])),
             ),
             422,
         )

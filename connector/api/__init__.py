@@ -25,6 +25,7 @@ AREAS = (
     "transfer",
     "config",
     "agents",
+    "hybrid_agents",
     "finesse",
     "accounts",
     "users",

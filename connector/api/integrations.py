@@ -1,10 +1,14 @@
 """Integrations over the REST API: CRUD, "test" and "test and save", and the entry point indicators.
 
 Request bodies are the YAML shape, validated by the store with `IntegrationSchema` (errors name
-the dotted field, `entry_points.0.id`); answers are the same shape with secrets as MASK, plus
-`source` (the provisioning file, or null), `read_only` and the `callback_url` ECE must call.
-Reads need a viewer, writes an admin. Indicator reads show stored readings; only the refresh
-routes ask ECE.
+the dotted field, `entry_points.0.id`, `entry_points.1.skills.0`); answers are the same shape with
+secrets as MASK, plus `source` (the provisioning file, or null), `read_only` and the `callback_url`
+ECE must call. A Hybrid Chat integration (`type: hybrid`) runs in the connector: it is never asked
+for ECE's fields (base_url, client key and secret, callback auth, an entry point's id) and its answer
+shows none of them (`callback_url` null); its queues show `skills`, `priority`,
+`offer_timeout_seconds` and `max_wait_seconds` (then the no agents message and the unavailable
+policy; for ECE it is only the Wait indicator's threshold). Reads need a viewer, writes an admin.
+Indicator reads show stored readings; only the refresh routes ask ECE.
 """
 
 from __future__ import annotations
@@ -45,13 +49,18 @@ class IntegrationOut(IntegrationSchema):
 
     source = fields.String(allow_none=True, metadata={"description": "provisioning file, or null if made in UI/API"})
     read_only = fields.Boolean(required=True)
-    callback_url = fields.String(required=True, metadata={"description": "the URL ECE must call with events"})
+    callback_url = fields.String(
+        required=True, allow_none=True, metadata={"description": "the URL ECE must call with events; null for hybrid"}
+    )
 
 
 class TestQuery(Schema):
     test = fields.Boolean(
         load_default=False,
-        metadata={"description": "run the ECE checks first and save only if they all pass (type ece)"},
+        metadata={
+            "description": "run the test first and save only if it passes: ECE's token and entry points (type ece); "
+            "each queue enabled, with what the router sees now (type hybrid)"
+        },
     )
 
 
@@ -121,9 +130,10 @@ def _saved(rt: Runtime, body: Any, *, create: bool, test: bool) -> Integration:
         try:
             stored = save(rt, body, create=create, test=test)
         except TestFailed as failed:
+            kind = "ECE" if body.get("type") == "ece" else "Hybrid Chat"
             abort(
                 422,
-                message="the ECE test failed: nothing was saved",
+                message=f"the {kind} test failed: nothing was saved",
                 errors={"test": {f.check: [f.message] for f in failed.findings if not f.ok}},
             )
     item = rt.config.integration(stored.item.name)
@@ -149,8 +159,9 @@ def list_integrations() -> list[dict[str, Any]]:
 @blueprint.response(201, IntegrationOut)
 @documented_errors(401, 403, 409, 422)
 def create_integration(test: bool) -> dict[str, Any]:
-    """Create an integration; with `?test=true` only after ECE accepts its key and secret and its entry
-    points (422 with `errors.test` naming each failed check otherwise)."""
+    """Create an integration; with `?test=true` only after its test passes: ECE accepts its key and
+    secret and its entry points, or each Hybrid Chat queue is enabled (422 with `errors.test` naming
+    each failed check otherwise)."""
     rt = runtime()
     return shown(rt, _saved(rt, _body(), create=True, test=test))
 
@@ -161,8 +172,9 @@ def create_integration(test: bool) -> dict[str, Any]:
 @blueprint.response(200, TestOut)
 @documented_errors(401, 403, 409, 422)
 def test_candidate() -> dict[str, Any]:
-    """Run the ECE checks of a candidate integration without saving it; secrets sent as MASK take
-    those of the stored integration of the same name."""
+    """Run the checks of a candidate integration without saving it: ECE's token and entry points, or
+    per Hybrid Chat queue what the router sees now (READY agents with its skills, free slots, chats
+    waiting). Secrets sent as MASK take those of the stored integration of the same name."""
     rt = runtime()
     body = _body()
     with store_errors():

@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from connector.api.access import abort, api_blueprint, requires, runtime
-from connector.config.overrides import KINDS, NotFound
+from connector.config.overrides import NotFound
 from connector.operations import import_export
 
 blueprint = api_blueprint("transfer", "/config", "Export and import the configuration as YAML")
@@ -17,7 +17,7 @@ MAX_IMPORT_CHARS = 1_000_000
 
 
 class ExportArgs(Schema):
-    kind = fields.String(validate=validate.OneOf(KINDS))
+    kind = fields.String(validate=validate.OneOf(import_export.EXPORT_KINDS))
     name = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "one item of `kind` (assets: channel/name); needs kind"},

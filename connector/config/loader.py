@@ -80,7 +80,8 @@ def _substitute_env(value: Any, env: Mapping[str, str], missing: list[tuple[str,
 
 
 def _item_label(section: str, index: int, raw: Any) -> str:
-    name = raw.get("name") if isinstance(raw, dict) else None
+    """`rules[0] ('r1')`; a hybrid agent is named by its login (its identity), not its display name."""
+    name = raw.get("login" if section == "hybrid_agents" else "name") if isinstance(raw, dict) else None
     return f"{section}[{index}]" + (f" ({name!r})" if name else "")
 
 
@@ -160,6 +161,10 @@ def load_file(path: Path, label: str, env: Mapping[str, str], problems: list[Con
         for index, raw in enumerate(sections[section]):
             value = checker.item(section, index, raw, load)
             if value is not None:
+                if section == "hybrid_agents" and not value.local and isinstance(raw, dict) and raw.get("password"):
+                    # Its password's variable is unset (reported as its one problem): keep the reference
+                    # text, so the cross-check does not also call it an agent without a password.
+                    value = replace(value, password=str(raw["password"]))
                 loaded[section].append(replace(value, source=label))
     if sections["default_rule"] is not None:
         value = checker.item("default_rule", None, sections["default_rule"], _schema_loader(schemas.DefaultRuleSchema))
@@ -200,6 +205,7 @@ def _cross_check(config: model.Config, problems: list[ConfigProblem]) -> None:
                 )
             )
         seen_logins[login] = agent.source or "?"
+    _check_hybrid_agents(config, problems)
 
     def check_action(source: str, item: str, action: model.RuleAction) -> None:
         integration = config.integration(action.forward_to)
@@ -229,6 +235,56 @@ def _cross_check(config: model.Config, problems: list[ConfigProblem]) -> None:
         check_action(config.default_rule.source or "?", "default_rule", config.default_rule.action)
     if config.finesse is not None and (missing := chat_mrd_missing(config.finesse, config.integrations)):
         problems.append(ConfigProblem(config.finesse.source or "?", "finesse", "chat_mrd_id", missing))
+
+
+NO_FINESSE_AGENT_PROBLEM = (
+    "without a finesse: section every agent is a local agent, who logs in with a password: "
+    "set password (${ENV_NAME}) or password_hash, or add the finesse: section if this is a Finesse agent"
+)
+
+
+def _check_hybrid_agents(config: model.Config, problems: list[ConfigProblem]) -> None:
+    """Hybrid Chat agents of the files: without a `finesse:` section an agent can only be a local one,
+    who needs a password; and a queue's skill may not differ from an agent's only in case (skills are
+    compared exactly, so such a queue would never be offered to that agent)."""
+    for agent in config.hybrid_agents:
+        if config.finesse is None and not agent.local:
+            same_file = [a for a in config.hybrid_agents if a.source == agent.source]
+            item = _item_label("hybrid_agents", same_file.index(agent), {"login": agent.login})
+            problems.append(ConfigProblem(agent.source or "?", item, "password", NO_FINESSE_AGENT_PROBLEM))
+    for integration in config.integrations:
+        for index, field, message in skill_spelling_problems(integration, config.hybrid_agents):
+            files_items = [i for i in config.integrations if i.source == integration.source]
+            item = _item_label("integrations", files_items.index(integration), {"name": integration.name})
+            problems.append(ConfigProblem(integration.source or "?", item, f"entry_points.{index}.{field}", message))
+
+
+def skill_spelling_problems(
+    integration: model.Integration, agents: Iterable[model.HybridAgent]
+) -> list[tuple[int, str, str]]:
+    """(entry point index, field, message) for each skill of a Hybrid Chat queue that an agent writes in
+    another spelling (`English` / `english`): skills are compared exactly, so that agent would never be
+    offered the queue's chats. One spelling across queues and agents; the overrides check the same."""
+    if integration.type != "hybrid":
+        return []
+    spelled: dict[str, set[str]] = {}
+    for agent in agents:
+        for skill in agent.skills:
+            spelled.setdefault(skill.casefold(), set()).add(skill)
+    found = []
+    for index, entry_point in enumerate(integration.entry_points):
+        for position, skill in enumerate(entry_point.skills):
+            others = sorted(spelled.get(skill.casefold(), set()) - {skill})
+            if others:
+                found.append(
+                    (
+                        index,
+                        f"skills.{position}",
+                        f"agents write it {', '.join(repr(o) for o in others)}: skills are compared exactly, "
+                        "write one spelling",
+                    )
+                )
+    return found
 
 
 def chat_mrd_missing(finesse: model.FinesseConfig, integrations: Iterable[model.Integration]) -> str | None:

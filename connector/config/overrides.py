@@ -12,6 +12,9 @@ Invariants:
 - Deleting an integration or an asset a rule still uses is refused, naming the rules.
 - A singleton section (`finesse:`) may be made here only while no provisioning file defines it; a
   file that defines it later wins, and the UI one is skipped (logged), as a shadowed item is.
+- Hybrid Chat agents (`hybrid_agents`) are keyed by login, case-insensitively (as Finesse logins
+  are). A local agent's password is stored only as its hash (werkzeug's, as the operator accounts'),
+  never in clear and never shown; an empty password on an edit keeps the stored hash.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from typing import Any
 
 from marshmallow import ValidationError
 from redis import Redis
+from werkzeug.security import generate_password_hash
 
 from connector import channels
 from connector.config import model, schemas
-from connector.config.loader import chat_mrd_missing
+from connector.config.loader import NO_FINESSE_AGENT_PROBLEM, chat_mrd_missing, skill_spelling_problems
 from connector.store import keys, replies
 
 log = logging.getLogger(__name__)
@@ -36,8 +40,15 @@ KINDS = ("integrations", "assets", "rules")
 SINGLETONS = ("finesse",)
 """Sections a deployment has at most one of that the UI / API may make. Each is stored as one item
 (its key is the section name) in `keys.config_items(<section>)`, validated by the section's schema."""
+AGENTS = "hybrid_agents"
+"""Hybrid Chat agents made in the UI or API: stored in `keys.config_items(AGENTS)` by login casefolded,
+validated by `HybridAgentSchema`, a password kept only as `password_hash`."""
 MASK = "********"
 """What a secret shows as in the UI, the API and exports; sent back unchanged, it keeps the secret."""
+PASSWORD_SET, PASSWORD_NOT_SET = "set", "not set"
+"""How a hybrid agent's password shows (never the password or its hash)."""
+KEEP_PASSWORD = frozenset({"", MASK, PASSWORD_SET, PASSWORD_NOT_SET})
+"""A hybrid agent's `password` sent as one of these (or left out) keeps the stored hash."""
 
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "integrations": ("client_secret", "callback_auth.token", "callback_auth.password"),
@@ -84,7 +95,7 @@ def item_key(kind: str, raw_or_item: Any) -> str:
 
 def validate(kind: str, raw: Any) -> Any:
     """The model item of `raw` (a kind's item or a singleton section), or ConfigInvalid naming each bad field."""
-    if kind not in KINDS and kind not in SINGLETONS:
+    if kind not in KINDS and kind not in SINGLETONS and kind != AGENTS:
         raise ValueError(f"unknown kind {kind!r}")
     if not isinstance(raw, Mapping):
         raise ConfigInvalid({"_schema": ["an item must be a mapping"]})
@@ -93,9 +104,13 @@ def validate(kind: str, raw: Any) -> Any:
         "assets": schemas.load_asset,
         "rules": lambda d: schemas.RuleSchema().load(d),
         "finesse": lambda d: schemas.FinesseSchema().load(d),
+        AGENTS: lambda d: schemas.HybridAgentSchema().load(d),
     }
+    data = dict(raw)
+    if kind == "integrations" and data.get("type") == "hybrid" and data.get("base_url") == "":
+        del data["base_url"]  # a Hybrid Chat integration has no address: "" (its raw shape's) is none
     try:
-        return loaders[kind](dict(raw))
+        return loaders[kind](data)
     except ValidationError as exc:
         raise ConfigInvalid(flatten_errors(exc.messages)) from None
 
@@ -249,7 +264,21 @@ class ConfigOverrides:
             rules=tuple(ordered_rules(rules, self.rule_order())),
             templates=self.templates(),
             finesse=self._merged_finesse(provisioned),
+            hybrid_agents=self._merged_agents(provisioned),
         )
+
+    def _merged_agents(self, provisioned: model.Config) -> tuple[model.HybridAgent, ...]:
+        agents = list(provisioned.hybrid_agents)
+        taken = {a.login.casefold() for a in agents}
+        for key, raw in self.raw_items(AGENTS).items():
+            if key in taken:
+                log.warning("UI item shadowed by a provisioned one: skipped", extra={"kind": AGENTS, "item": key})
+                continue
+            try:
+                agents.append(validate(AGENTS, raw))
+            except ConfigInvalid as exc:
+                log.error("UI item no longer valid: skipped", extra={"kind": AGENTS, "item": key, "error": str(exc)})
+        return tuple(agents)
 
     def _merged_finesse(self, provisioned: model.Config) -> model.FinesseConfig | None:
         stored = self.singleton("finesse")
@@ -292,6 +321,7 @@ class ConfigOverrides:
             merged = self.merged(provisioned)
             _check_entry_points_kept(item, merged)
             _check_chat_mrd(merged.finesse, [item], field="type")
+            _check_queue_skills(item, merged.hybrid_agents)
         stored = json.loads(json.dumps(raw, default=str))
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.config_items(kind), key, json.dumps(stored, sort_keys=True))
@@ -372,6 +402,92 @@ class ConfigOverrides:
         pipe.incr(keys.config_version())
         replies.execute(pipe)
         log.info("configuration deleted", extra={"kind": section, "item": section})
+
+    # -- Hybrid Chat agents ---------------------------------------------------------------------
+
+    def raw_agent(self, login: str) -> dict[str, Any]:
+        """The stored agent of `login` (any case): its raw mapping, `password_hash` included."""
+        value = replies.bytes_or_none(self.redis.hget(keys.config_items(AGENTS), agent_key(login)))
+        if value is None:
+            raise NotFound(f"no hybrid agent {login!r} made in the UI or API")
+        item: dict[str, Any] = json.loads(value)  # stored by save_agent(): a JSON object
+        return item
+
+    def prepared_agent(
+        self, raw: Any, provisioned: model.Config, *, create: bool | None = None, local: bool = False
+    ) -> Stored:
+        """A Hybrid Chat agent as `save_agent` would write it, without writing. A `password` is
+        validated, then hashed (werkzeug's scrypt, as the operator accounts'): the stored mapping has
+        `password_hash`, never the password. A password left out, empty, MASK, "set" or "not set" keeps
+        the stored hash. `create`: True, the login must be new; False, it must exist; None, either.
+        `local`: the agent must end up with a password (the "Add a local agent" form); without a
+        finesse: section in effect every agent must. Raises ConfigInvalid naming the field,
+        ConfigConflict (a provisioned or taken login) or NotFound."""
+        if not isinstance(raw, Mapping):
+            raise ConfigInvalid({"_schema": ["an agent must be a mapping"]})
+        data: dict[str, Any] = json.loads(json.dumps(raw, default=str))
+        login = data.get("login")
+        if isinstance(login, str):
+            data["login"] = login = login.strip()
+        password = data.pop("password", None)
+        if isinstance(password, str) and password in KEEP_PASSWORD:
+            password = None
+        if password is not None:
+            data["password"] = password
+        existing: bytes | None = None
+        if isinstance(login, str) and login:
+            found = provisioned.hybrid_agent(login)
+            if found is not None:
+                raise ConfigConflict(
+                    f"hybrid agent {found.login!r} is defined in {found.source or 'a provisioned file'} "
+                    "and is read-only here"
+                )
+            existing = replies.bytes_or_none(self.redis.hget(keys.config_items(AGENTS), agent_key(login)))
+            if create is True and existing is not None:
+                raise ConfigConflict(f"a hybrid agent with login {login!r} already exists")
+            if create is False and existing is None:
+                raise NotFound(f"no hybrid agent {login!r} made in the UI or API")
+        item: model.HybridAgent = validate(AGENTS, data)  # every field named, the password's length too
+        stored: dict[str, Any] = {k: v for k, v in data.items() if k != "password" and v is not None}
+        stored["skills"] = list(item.skills)
+        if item.password:
+            stored["password_hash"] = generate_password_hash(item.password)
+        elif not item.password_hash and existing is not None and json.loads(existing).get("password_hash"):
+            stored["password_hash"] = json.loads(existing)["password_hash"]
+        merged = self.merged(provisioned)
+        if not stored.get("password_hash") and (local or merged.finesse is None):
+            raise ConfigInvalid({"password": ["a local agent needs a password" if local else NO_FINESSE_AGENT_PROBLEM]})
+        _check_agent_skills(item, merged.integrations)
+        return Stored(stored, validate(AGENTS, stored))
+
+    def save_agent(
+        self, raw: Any, provisioned: model.Config, *, create: bool | None = None, local: bool = False
+    ) -> Stored:
+        """Validate and write a Hybrid Chat agent, as `prepared_agent` checks it."""
+        prepared = self.prepared_agent(raw, provisioned, create=create, local=local)
+        key = agent_key(prepared.item.login)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.config_items(AGENTS), key, json.dumps(prepared.raw, sort_keys=True))
+        pipe.incr(keys.config_version())
+        replies.execute(pipe)
+        log.info("configuration saved", extra={"kind": AGENTS, "item": key, "local": prepared.item.local})
+        return prepared
+
+    def delete_agent(self, login: str, provisioned: model.Config) -> None:
+        """Remove an agent made in the UI or API: a Finesse agent's settings go back to the defaults, a
+        local agent can no longer log in. ConfigConflict for a provisioned login, NotFound."""
+        found = provisioned.hybrid_agent(login)
+        if found is not None:
+            source = found.source or "a provisioned file"
+            raise ConfigConflict(f"hybrid agent {found.login!r} is defined in {source} and is read-only here")
+        key = agent_key(login)
+        if not self.redis.hexists(keys.config_items(AGENTS), key):
+            raise NotFound(f"no hybrid agent {login!r} made in the UI or API")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(keys.config_items(AGENTS), key)
+        pipe.incr(keys.config_version())
+        replies.execute(pipe)
+        log.info("configuration deleted", extra={"kind": AGENTS, "item": key})
 
     def set_rule_order(self, names: Iterable[str], config: model.Config) -> list[str]:
         """Store the evaluation order; `names` must be exactly the rules of `config`, each once."""
@@ -462,6 +578,38 @@ def _check_chat_mrd(finesse: model.FinesseConfig | None, integrations: Iterable[
     missing = chat_mrd_missing(finesse, integrations) if finesse is not None else None
     if missing:
         raise ConfigInvalid({field: [missing]})
+
+
+def agent_key(login: str) -> str:
+    """A hybrid agent's key in the store: the login casefolded (logins are case-insensitive)."""
+    return login.strip().casefold()
+
+
+def _check_queue_skills(integration: model.Integration, agents: Iterable[model.HybridAgent]) -> None:
+    """The loader's check of a Hybrid Chat queue's skills against the agents' spellings."""
+    problems = skill_spelling_problems(integration, agents)
+    if problems:
+        raise ConfigInvalid({f"entry_points.{index}.{field}": [message] for index, field, message in problems})
+
+
+def _check_agent_skills(agent: model.HybridAgent, integrations: Iterable[model.Integration]) -> None:
+    """The same from the agent's side: each skill in the spelling the Hybrid Chat queues use."""
+    queues: dict[str, tuple[str, str]] = {}
+    for integration in integrations:
+        if integration.type != "hybrid":
+            continue
+        for entry_point in integration.entry_points:
+            for skill in entry_point.skills:
+                queues.setdefault(skill.casefold(), (skill, f"queue {entry_point.name} of {integration.name}"))
+    errors: dict[str, list[str]] = {}
+    for position, skill in enumerate(agent.skills):
+        spelling, where = queues.get(skill.casefold(), (skill, ""))
+        if spelling != skill:
+            errors[f"skills.{position}"] = [
+                f"{where} writes it {spelling!r}: skills are compared exactly, write one spelling"
+            ]
+    if errors:
+        raise ConfigInvalid(errors)
 
 
 def _check_singleton(section: str) -> None:

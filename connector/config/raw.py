@@ -41,6 +41,8 @@ def integration(item: model.Integration) -> dict[str, Any]:
     for optional in ("version", "client_key", "client_secret", "ca_bundle"):
         if data[optional] is None:
             data.pop(optional)
+    if not data["base_url"]:
+        data.pop("base_url")  # Hybrid Chat runs in the connector: it has no address
     return _plain_dict(data)
 
 

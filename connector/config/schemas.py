@@ -162,6 +162,18 @@ class UnavailableSchema(StrictSchema):
 SKILL = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", error="a skill is 1-64 letters, digits, _ . -")
 
 
+def _one_spelling(skills: list[str]) -> None:
+    """Skills are compared exactly (an agent's `english` is not a queue's `English`): one list may not
+    hold two spellings of one skill, which is always a typo."""
+    seen: dict[str, str] = {}
+    for skill in skills:
+        first = seen.setdefault(skill.casefold(), skill)
+        if first != skill:
+            raise ValidationError(
+                f"{first!r} and {skill!r} differ only in case: skills are compared exactly, write one spelling"
+            )
+
+
 class EntryPointSchema(StrictSchema):
     name = fields.String(required=True, validate=NAME)
     id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
@@ -173,7 +185,8 @@ class EntryPointSchema(StrictSchema):
     queue_status_after_seconds = fields.Integer(load_default=None, validate=validate.Range(min=1))
     queue_status_interval_seconds = fields.Integer(load_default=None, validate=validate.Range(min=5))
     enabled = fields.Boolean(load_default=True)
-    skills = fields.List(fields.String(validate=SKILL), load_default=list)
+    skills = fields.List(fields.String(validate=SKILL), load_default=list, validate=_one_spelling)
+    """Hybrid Chat: an agent needs every one to be offered this queue's chats."""
     priority = fields.Integer(load_default=1, validate=validate.Range(min=0, max=1000))
     offer_timeout_seconds = fields.Integer(load_default=30, validate=validate.Range(min=5, max=600))
 
@@ -444,16 +457,33 @@ class FinesseSchema(StrictSchema):
         return model.FinesseConfig(**data)
 
 
+PASSWORD_HASH = re.compile(r"^(scrypt|pbkdf2)(:[A-Za-z0-9]+)*\$[^$\s]+\$[0-9a-f]+$")
+"""A password hash as werkzeug writes it (the operator accounts' function, connector/auth/users.py),
+and as an export writes a local agent's."""
+LOGIN = validate.Regexp(r"^[^\s/]{1,128}$", error="a login is 1-128 characters, without spaces or /")
+
+
 class HybridAgentSchema(StrictSchema):
     """A `hybrid_agents:` item: an agent's Hybrid Chat routing settings by login, and for a local
-    agent (no Finesse) the password they log in with."""
+    agent (no Finesse) the password they log in with: `password` in a provisioning file (`${ENV}`),
+    or `password_hash` (what the UI and API keep, and what an export writes)."""
 
-    login = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    login = fields.String(required=True, validate=LOGIN)
     name = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
-    skills = fields.List(fields.String(validate=SKILL), load_default=list)
+    skills = fields.List(fields.String(validate=SKILL), load_default=list, validate=_one_spelling)
     max_chats = fields.Integer(load_default=None, validate=validate.Range(min=1, max=100))
     password = fields.String(load_default=None, validate=validate.Length(min=8, max=256))
-    password_hash = fields.String(load_default=None)
+    password_hash = fields.String(
+        load_default=None,
+        validate=validate.Regexp(
+            PASSWORD_HASH, error="not a password hash (scrypt:... or pbkdf2:...): write a clear one in password"
+        ),
+    )
+
+    @validates_schema
+    def one_password(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("password") and data.get("password_hash"):
+            raise ValidationError("give password or password_hash, not both", "password_hash")
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.HybridAgent:

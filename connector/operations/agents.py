@@ -5,6 +5,10 @@ are in Finesse, their voice and chat states, whether the connector holds them NO
 deployment's `finesse.chat_enabled` policy lets them take chats (and why), whether they logged in to
 the connector, and the last change Finesse refused. Nothing here calls Finesse: a sync is asked of
 the listener (it owns the Finesse sessions), which runs it within a second and records its outcome.
+
+Hybrid Chat settings (`hybrid_agents`, by login): a Finesse agent's skills and most chats, and the local
+agents of a deployment without Finesse, who log in with a password the connector keeps as a hash only.
+Provisioned ones are read-only with their file; those made here go through the config store.
 """
 
 from __future__ import annotations
@@ -12,17 +16,22 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from redis import Redis
 
 from connector.blending.agents import AgentProfile, AgentRecord, AgentRegistry
 from connector.blending.finesse.credentials import CredentialStore
 from connector.blending.service import may_need_reconcile
-from connector.config.model import ChatEnabledPolicy, FinesseConfig
+from connector.config.model import ChatEnabledPolicy, Config, FinesseConfig, HybridAgent
+from connector.config.overrides import PASSWORD_NOT_SET, PASSWORD_SET
 from connector.operations.finesse import NotConfigured
 from connector.runtime import Runtime
 from connector.store import keys, replies
 
+HYBRID_DEFAULT_MAX_CHATS = 3
+"""An agent's most chats when neither `hybrid_agents` nor `finesse.max_chats` says (docs/hybrid.md; the
+router's own default, which tests/operations/test_hybrid_agents_ops.py holds equal)."""
 SYNC_REQUEST_SECONDS = 300
 """How long a sync request waits for the listener before it lapses (no listener is running)."""
 
@@ -194,3 +203,75 @@ def request_sync(rt: Runtime) -> SyncStatus:
         raise NotConfigured()
     rt.redis.set(keys.agent_sync_requested(), repr(time.time()), ex=SYNC_REQUEST_SECONDS)
     return sync_status(rt.redis, config)
+
+
+# -- Hybrid Chat settings (hybrid_agents) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HybridAgentRow:
+    """An agent's Hybrid Chat settings as operators see them (never a password or its hash)."""
+
+    login: str
+    name: str | None
+    skills: tuple[str, ...]
+    max_chats: int | None
+    """As configured; None: the default (`finesse.max_chats`, else Hybrid Chat's own)."""
+    max_chats_in_effect: int
+    local: bool
+    """Logs in with a password the connector keeps (no Finesse)."""
+    password: str
+    """ "set" or "not set": whether the agent has a password here; the password itself is never shown."""
+    source: str | None
+    """The provisioning file that defines it (read-only here), or None."""
+    configured: bool
+    """An item exists (in a file, or made here); False: a Finesse agent on the defaults."""
+
+    @property
+    def read_only(self) -> bool:
+        return self.source is not None
+
+
+def default_max_chats(config: Config) -> int:
+    """An agent's most chats when their `hybrid_agents` item does not say: `finesse.max_chats`, else 3."""
+    return config.finesse.max_chats if config.finesse is not None else HYBRID_DEFAULT_MAX_CHATS
+
+
+def _hybrid_row(config: Config, login: str, agent: HybridAgent | None) -> HybridAgentRow:
+    local = agent is not None and agent.local
+    in_effect = (agent.max_chats if agent is not None else None) or default_max_chats(config)
+    return HybridAgentRow(
+        login=agent.login if agent is not None else login,
+        name=agent.name if agent is not None else None,
+        skills=agent.skills if agent is not None else (),
+        max_chats=agent.max_chats if agent is not None else None,
+        max_chats_in_effect=in_effect,
+        local=local,
+        password=PASSWORD_SET if local else PASSWORD_NOT_SET,
+        source=agent.source if agent is not None else None,
+        configured=agent is not None,
+    )
+
+
+def hybrid_agents(config: Config) -> list[HybridAgentRow]:
+    """Every `hybrid_agents` item in effect (provisioned, then made here), by login."""
+    return sorted((_hybrid_row(config, a.login, a) for a in config.hybrid_agents), key=lambda r: r.login.casefold())
+
+
+def hybrid_settings(config: Config, login: str) -> HybridAgentRow:
+    """The settings of `login` (any case): its item, or a Finesse agent's defaults (`configured` False)."""
+    return _hybrid_row(config, login, config.hybrid_agent(login))
+
+
+def save_hybrid_agent(rt: Runtime, body: Any, *, create: bool | None = None, local: bool = False) -> HybridAgentRow:
+    """Create or change an agent's settings through the config store (a password is hashed there; an
+    empty one keeps the stored hash). Raises ConfigInvalid naming the field, ConfigConflict, NotFound."""
+    stored = rt.overrides.save_agent(body, rt.provisioned, create=create, local=local)
+    rt.config_changed()
+    return hybrid_settings(rt.config, stored.item.login)
+
+
+def delete_hybrid_agent(rt: Runtime, login: str) -> None:
+    """Remove settings made here: a Finesse agent goes back to the defaults; a local agent is gone."""
+    rt.overrides.delete_agent(login, rt.provisioned)
+    rt.config_changed()

@@ -18,6 +18,11 @@ Invariants:
 - The `finesse:` section imports like an item when no provisioning file defines it: added, changed
   (with its fields) or unchanged against the one made in the UI / API. `default_rule` stays a
   provisioning-file section: an import shows it unchanged when equal and refuses it otherwise.
+- Hybrid Chat agents (`hybrid_agents`, by login, case-insensitively) import like items. An export is
+  a backup: a local agent made in the UI / API is written with its `password_hash` (never a clear
+  password, which the connector does not keep), so the file restores the same login; a provisioned
+  agent's clear `password` is written as `${<LOGIN>_PASSWORD}`. An imported clear password is hashed
+  when it is written; a password left out (or masked) keeps the stored hash.
 """
 
 from __future__ import annotations
@@ -31,10 +36,13 @@ from typing import Any
 
 import yaml
 from marshmallow import ValidationError
+from werkzeug.security import check_password_hash
 
 from connector.config import model, raw, schemas
-from connector.config.loader import ENV_REFERENCE, ConfigProblem
+from connector.config.loader import ENV_REFERENCE, NO_FINESSE_AGENT_PROBLEM, ConfigProblem, skill_spelling_problems
 from connector.config.overrides import (
+    AGENTS,
+    KEEP_PASSWORD,
     KINDS,
     MASK,
     SECRET_FIELDS,
@@ -42,6 +50,7 @@ from connector.config.overrides import (
     ConfigInvalid,
     ConfigOverrides,
     NotFound,
+    agent_key,
     flatten_errors,
     get_path,
     item_key,
@@ -56,6 +65,11 @@ SINGLETONS = ("default_rule", "finesse")
 or API, and an import writes them there; the others live in the provisioning files only."""
 FINESSE_SECRETS = ("admin_user", "admin_password")
 ADD, CHANGE, UNCHANGED, REFUSED = "add", "change", "unchanged", "refused"
+EXPORT_KINDS = (*KINDS, AGENTS)
+"""What can be exported one kind (or one item) at a time: hybrid agents by login."""
+AGENT_SECRETS = ("password",)
+HYBRID_EMPTY = ("base_url", "callback_auth")
+"""ECE's fields a Hybrid Chat integration's YAML shape carries empty: left out of an export."""
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -79,15 +93,16 @@ def env_name(owner: str, path: str) -> str:
 
 def export(config: model.Config, kind: str | None = None, name: str | None = None) -> Export:
     """The whole configuration (kind None), every item of a kind, or one item (`name`; assets are
-    named `channel/name`) as a provisioning file. Raises NotFound, or ValueError for a bad kind."""
-    if kind is not None and kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    named `channel/name`, hybrid agents by login) as a provisioning file. Raises NotFound, or
+    ValueError for a bad kind."""
+    if kind is not None and kind not in EXPORT_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(EXPORT_KINDS)}")
     if name is not None and kind is None:
         raise ValueError("name needs a kind")
     sections: dict[str, Any] = {}
     variables: list[str] = []
     asset_names = [a.name for a in config.assets]
-    for section in KINDS if kind is None else (kind,):
+    for section in KINDS if kind is None else tuple(k for k in KINDS if k == kind):
         items = list(_items(config, section))
         if name is not None:
             items = [i for i in items if item_key(section, i) == name]
@@ -95,8 +110,15 @@ def export(config: model.Config, kind: str | None = None, name: str | None = Non
                 raise NotFound(f"no {section[:-1]} {name!r}")
         if items:
             sections[section] = [
-                _with_references(section, raw.of(section, i), _owner(section, i, asset_names), variables) for i in items
+                _with_references(section, _exported(section, i), _owner(section, i, asset_names), variables)
+                for i in items
             ]
+    if kind in (None, AGENTS):
+        agents = [a for a in config.hybrid_agents if name is None or agent_key(a.login) == agent_key(name)]
+        if name is not None and not agents:
+            raise NotFound(f"no hybrid agent {name!r}")
+        if agents:
+            sections[AGENTS] = [_agent_export(a, variables) for a in agents]
     if kind is None:
         if config.default_rule is not None:
             sections["default_rule"] = {k: v for k, v in asdict(config.default_rule).items() if k != "source"}
@@ -110,7 +132,41 @@ def export(config: model.Config, kind: str | None = None, name: str | None = Non
     count = sum(len(v) if isinstance(v, list) else 1 for v in sections.values())
     body = yaml.safe_dump(sections, sort_keys=False, allow_unicode=True, default_flow_style=False) if sections else ""
     filename = re.sub(r"[^A-Za-z0-9_.-]+", "-", "connector" if kind is None else (name or kind)).strip("-") + ".yaml"
-    return Export(_header(what, variables) + body, variables, count, filename)
+    header = _header(what, variables)
+    if any("password_hash" in a for a in sections.get(AGENTS, [])):
+        header += "# Local agents' passwords are written as their hash (password_hash), never in clear.\n"
+    return Export(header + body, variables, count, filename)
+
+
+def _exported(kind: str, item: Any) -> dict[str, Any]:
+    """An item's YAML shape for a file; a Hybrid Chat integration without ECE's empty fields (an empty
+    base_url would not load)."""
+    data = raw.of(kind, item)
+    if kind == "integrations" and item.type == "hybrid":
+        data = {k: v for k, v in data.items() if not (k in HYBRID_EMPTY and v in ("", None, {"type": "none"}))}
+    return data
+
+
+def agent_shape(agent: model.HybridAgent) -> dict[str, Any]:
+    """A hybrid agent's YAML shape without its password (for an export and a diff)."""
+    data: dict[str, Any] = {"login": agent.login}
+    if agent.name:
+        data["name"] = agent.name
+    data["skills"] = list(agent.skills)
+    if agent.max_chats is not None:
+        data["max_chats"] = agent.max_chats
+    return data
+
+
+def _agent_export(agent: model.HybridAgent, variables: list[str]) -> dict[str, Any]:
+    """A clear password (provisioned) as `${LOGIN_PASSWORD}`; a hash (made here) as it is: an export is a
+    backup that restores the agent's login, and a hash is not the password."""
+    data = agent_shape(agent)
+    if agent.password:
+        data["password"] = _reference(env_name(agent.login, "password"), variables)
+    elif agent.password_hash:
+        data["password_hash"] = agent.password_hash
+    return data
 
 
 def _items(config: model.Config, kind: str) -> tuple[Any, ...]:
@@ -230,10 +286,19 @@ def plan(
             change = _plan_singleton(section, sections[section], provisioned, store, env, problem)
             if change is not None:
                 result.changes.append(change)
+    finesse_after = current.finesse is not None or any(c.kind == "finesse" and c.action == ADD for c in result.changes)
+    stored_agents = store.raw_items(AGENTS)
+    seen_logins: set[str] = set()
+    for index, data in enumerate(sections[AGENTS]):
+        change = _plan_agent(index, data, stored_agents, provisioned, env, seen_logins, finesse_after, problem)
+        if change is not None:
+            result.changes.append(change)
     if result.ok:
         _cross_check(result.writes, current, problem)
+    if result.ok:
+        _cross_check_skills(result.writes, current, problem)
     if result.ok and not result.changes:
-        problem("file", None, "nothing to import: the file has no integrations, assets or rules")
+        problem("file", None, "nothing to import: the file has no integrations, assets, rules or hybrid agents")
     return result
 
 
@@ -258,6 +323,14 @@ def apply(planned: Plan, store: ConfigOverrides, provisioned: model.Config) -> l
         except (ConfigInvalid, ConfigConflict) as exc:
             detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in getattr(exc, "errors", {}).items()) or str(exc)
             raise ImportBlocked([ConfigProblem("import", change.kind, None, detail.strip("'\""))], written) from exc
+        written.append(change)
+    for change in (c for c in planned.writes if c.kind == AGENTS):
+        try:
+            store.save_agent(change.raw, provisioned, create=change.action == ADD)
+        except (ConfigInvalid, ConfigConflict, NotFound) as exc:
+            detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in getattr(exc, "errors", {}).items()) or str(exc)
+            item = f"{AGENTS} ({change.key!r})"
+            raise ImportBlocked([ConfigProblem("import", item, None, detail.strip("'\""))], written) from exc
         written.append(change)
     if planned.rule_order:
         merged = store.merged(provisioned)
@@ -412,6 +485,111 @@ def _plan_singleton(
     if not differs:
         return Change(section, section, UNCHANGED, raw=resolved)
     return Change(section, section, CHANGE, tuple(differs), raw=resolved)
+
+
+def _plan_agent(
+    index: int,
+    data: Any,
+    stored: dict[str, dict[str, Any]],
+    provisioned: model.Config,
+    env: Mapping[str, str],
+    seen: set[str],
+    finesse_after: bool,
+    problem: Any,
+) -> Change | None:
+    """A `hybrid_agents` item of the file against the provisioned ones and those made here (by login,
+    any case). A clear password is compared with the stored hash; left out or masked, it keeps it."""
+    login = data.get("login") if isinstance(data, dict) else None
+    label = f"{AGENTS}[{index}]" + (f" ({login!r})" if login else "")
+    if not isinstance(data, dict):
+        problem(label, None, "an item must be a mapping")
+        return None
+    found = _reference_problems(data, env, AGENT_SECRETS, label, problem)
+    resolved: dict[str, Any] = _copy(data)
+    password = resolved.get("password")
+    if isinstance(password, str) and (password in KEEP_PASSWORD or found):
+        resolved.pop("password")  # kept; or its variable is unset, which is its one problem
+    elif isinstance(password, str):
+        resolved["password"] = _substitute(password, env)
+    try:
+        item: model.HybridAgent = validate(AGENTS, resolved)
+    except ConfigInvalid as exc:
+        for field_name, messages in exc.errors.items():
+            for message in messages:
+                problem(label, None if field_name == "_schema" else field_name, message)
+        return None
+    key = agent_key(item.login)
+    if key in seen:
+        problem(label, "login", "repeated in this file (logins are compared in any case)")
+        return None
+    seen.add(key)
+    source = provisioned.hybrid_agent(item.login)
+    existing = stored.get(key)
+    kept = "password" in data and "password" not in resolved and not found
+    if source is None and existing is None and kept:
+        problem(label, "password", "a masked password, and no stored agent to keep it from: write it or ${ENV_NAME}")
+        found += 1
+    given = isinstance(password, str) and password not in KEEP_PASSWORD  # an unset ${VAR} is its own problem
+    if source is None and not (item.local or given or (existing or {}).get("password_hash") or finesse_after):
+        problem(label, "password", NO_FINESSE_AGENT_PROBLEM)
+        found += 1
+    if found:
+        return None
+    if source is not None:
+        differs = _diff(agent_shape(replace(source, login=item.login)), agent_shape(item))  # logins: any case
+        if (item.password or item.password_hash) and (item.password, item.password_hash) != (
+            source.password,
+            source.password_hash,
+        ):
+            differs.append("password")
+        reason = f"defined in {source.source or 'a provisioned file'}"
+        if not differs:
+            return Change(AGENTS, item.login, UNCHANGED, reason=reason)
+        return Change(
+            AGENTS, item.login, REFUSED, tuple(differs), f"{reason} and read-only here: change that file instead"
+        )
+    if existing is None:
+        return Change(AGENTS, item.login, ADD, raw=resolved)
+    before = validate(AGENTS, existing) if _valid(AGENTS, existing) else None
+    differs = _diff(agent_shape(before), agent_shape(item)) if before is not None else ["(stored item)"]
+    stored_hash = existing.get("password_hash") or ""
+    new_password = bool(item.password) and not (stored_hash and check_password_hash(stored_hash, item.password or ""))
+    if new_password or (item.password_hash and item.password_hash != stored_hash):
+        differs.append("password")
+    if not differs:
+        return Change(AGENTS, item.login, UNCHANGED, raw=resolved)
+    return Change(AGENTS, item.login, CHANGE, tuple(differs), raw=resolved)
+
+
+def _cross_check_skills(writes: list[Change], current: model.Config, problem: Any) -> None:
+    """The store's spelling check of Hybrid Chat skills (one spelling across queues and agents), over
+    the configuration as the import would leave it, before anything is written."""
+    agents = {agent_key(a.login): a for a in current.hybrid_agents}
+    integrations = {i.name: i for i in current.integrations}
+    for change in writes:
+        if change.kind == AGENTS:
+            agents[agent_key(change.key)] = validate(AGENTS, change.raw)
+        elif change.kind == "integrations":
+            integrations[change.key] = validate("integrations", change.raw)
+    imported = {c.key for c in writes if c.kind == "integrations"}
+    queue_spelling: dict[str, str] = {}
+    for integration in integrations.values():
+        for index, field_name, message in skill_spelling_problems(integration, agents.values()):
+            if integration.name in imported:
+                problem(f"integrations ({integration.name!r})", f"entry_points.{index}.{field_name}", message)
+        if integration.type == "hybrid":
+            for entry_point in integration.entry_points:
+                for skill in entry_point.skills:
+                    queue_spelling.setdefault(skill.casefold(), skill)
+    for change in (c for c in writes if c.kind == AGENTS):
+        for position, skill in enumerate(agents[agent_key(change.key)].skills):
+            spelling = queue_spelling.get(skill.casefold(), skill)
+            if spelling != skill:
+                problem(
+                    f"{AGENTS} ({change.key!r})",
+                    f"skills.{position}",
+                    f"queues write it {spelling!r}: skills are compared exactly, write one spelling",
+                )
 
 
 def _section_raw(item: Any) -> dict[str, Any]:

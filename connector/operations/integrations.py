@@ -19,6 +19,18 @@ from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound, 
 from connector.runtime import Runtime
 
 KIND = "integrations"
+ECE_ONLY = (
+    "base_url",
+    "version",
+    "client_key",
+    "client_secret",
+    "callback_auth",
+    "verify_tls",
+    "ca_bundle",
+    "api_paths",
+)
+"""Fields that are ECE's (its address, its client application, how it calls back): a Hybrid Chat
+integration runs in the connector, is never asked for them, and does not show them."""
 
 
 class TestFailed(Exception):
@@ -27,6 +39,14 @@ class TestFailed(Exception):
     def __init__(self, findings: list[Finding]) -> None:
         super().__init__("; ".join(f.message for f in findings if not f.ok))
         self.findings = findings
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What `save` wrote, and the findings of the test it passed (empty when not tested)."""
+
+    stored: Stored
+    findings: list[Finding]
 
 
 @dataclass(frozen=True)
@@ -59,7 +79,16 @@ def candidate(rt: Runtime, body: Any, *, create: bool) -> Candidate:
     if not create and stored is None:
         raise NotFound(f"no integration {name!r} made in the UI or API")
     merged = keep_secrets(KIND, stored, body) if stored is not None else copy.deepcopy(dict(body))
+    if merged.get("type") == "hybrid":
+        merged = without_empty_ece_fields(merged)
     return Candidate(merged, validate(KIND, merged))
+
+
+def without_empty_ece_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A Hybrid Chat item without the ECE fields it was sent empty (`base_url: ""` as an older answer
+    showed it, `callback_auth: {type: none}`), so sending back what the API answered validates."""
+    empty: tuple[Any, ...] = (None, "", {}, {"type": "none"})
+    return {k: v for k, v in raw.items() if not (k in ECE_ONLY and v in empty)}
 
 
 def run_test(rt: Runtime, item: Integration) -> list[Finding]:
@@ -69,16 +98,23 @@ def run_test(rt: Runtime, item: Integration) -> list[Finding]:
 
 
 def save(rt: Runtime, body: Any, *, create: bool, test: bool) -> Stored:
-    """Save an integration, after the ECE checks pass if `test`. Raises TestFailed, ConfigInvalid,
+    """Save an integration, after the backend's checks pass if `test`. Raises TestFailed, ConfigInvalid,
     ConfigConflict or NotFound; nothing is written unless it returns."""
+    return save_tested(rt, body, create=create, test=test).stored
+
+
+def save_tested(rt: Runtime, body: Any, *, create: bool, test: bool) -> Saved:
+    """`save`, with the findings of the test it passed (ECE: token and entry points; Hybrid Chat: what
+    the router sees per queue), for the page to show."""
     found = candidate(rt, body, create=create)
+    findings: list[Finding] = []
     if test:
         findings = run_test(rt, found.item)
         if any(not f.ok for f in findings):
             raise TestFailed(findings)
     stored = rt.overrides.save(KIND, found.raw, rt.provisioned, create=create)
     rt.config_changed()
-    return stored
+    return Saved(stored, findings)
 
 
 def callback_url(rt: Runtime, name: str) -> str:
@@ -86,7 +122,24 @@ def callback_url(rt: Runtime, name: str) -> str:
 
 
 def shown(rt: Runtime, item: Integration) -> dict[str, Any]:
-    """The API's (and export's) view of an item: YAML shape, secrets masked, source, callback URL."""
+    """The API's view of an item: YAML shape, secrets masked, source, callback URL (ECE's). A Hybrid
+    Chat integration shows its queues' fields and none of ECE's (no callback URL; a queue's id only
+    where it is not its name)."""
     data = masked(KIND, raw_shape.of(KIND, item))
+    if item.type == "hybrid":
+        data = {k: v for k, v in data.items() if k not in ECE_ONLY}
+        for entry_point in data.get("entry_points") or []:
+            if entry_point.get("id") == entry_point.get("name"):
+                entry_point.pop("id")
+        data.update(source=item.source, read_only=item.source is not None, callback_url=None)
+        return data
     data.update(source=item.source, read_only=item.source is not None, callback_url=callback_url(rt, item.name))
     return data
+
+
+def test_summary(item: Integration, findings: list[Finding]) -> str:
+    """A passed test in one sentence, for the page that saved it: Hybrid Chat says what the router sees
+    per queue (free slots among READY agents with its skills, chats waiting)."""
+    if item.type != "hybrid" or not findings:
+        return ""
+    return " ".join(f"{f.check}: {f.message}." for f in findings)
