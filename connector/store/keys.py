@@ -381,9 +381,14 @@ def hybrid_handle_times(integration: str, queue: str) -> str:
 
 
 def hybrid_route_wanted() -> str:
-    """STRING flag: something changed (a chat queued, an agent ready, a slot freed) and the router
-    should run; whoever holds `hybrid_router_lock` runs again while it is set."""
+    """STRING counter of routing requests: something changed (a chat queued, an agent ready, a slot
+    freed); a pass clears it only if no request came during the pass, so none is lost."""
     return f"{PREFIX}:hybrid:route-wanted"
+
+
+def hybrid_route_sweep() -> str:
+    """STRING (PX: the sweep interval): a worker's tick ran the regular routing pass lately."""
+    return f"{PREFIX}:hybrid:route-sweep"
 
 
 def hybrid_router_lock() -> str:

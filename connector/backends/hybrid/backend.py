@@ -22,7 +22,7 @@ from connector.backends import Availability, Finding, QueuePosition, conversatio
 from connector.backends.attributes import custom_attributes
 from connector.backends.hybrid import files, router, stream, transcript
 from connector.backends.hybrid.router import request_route
-from connector.backends.hybrid.state import ACTIVE, OFFERED, QUEUED, HybridState
+from connector.backends.hybrid.state import ACTIVE, CLOSED, OFFERED, QUEUED, HybridState
 from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
@@ -287,10 +287,11 @@ def _closed(runtime: Runtime, chat_id: str) -> str:
     chat = state.chat(chat_id)
     if chat is None:
         return "1"
-    _previous, agent = state.close(chat, by="customer")
-    if agent:
+    previous, agent = state.close(chat, by="customer")
+    if agent and previous != CLOSED:
         stream.publish(runtime.redis, agent, "chat_closed", chat_id=chat_id, by="customer")
-        request_route(runtime.redis, runtime.config)
+    if agent:
+        request_route(runtime.redis, runtime.config)  # a freed slot
     return "1"
 
 

@@ -20,7 +20,7 @@ from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFi
 from connector.backends.hybrid import files, stream, transcript
 from connector.backends.hybrid.agents import AgentSettings
 from connector.backends.hybrid.router import hybrid_queues, request_route
-from connector.backends.hybrid.state import ACTIVE, OFFERED, READY, Chat, HybridState, queue_key
+from connector.backends.hybrid.state import ACTIVE, CLOSED, OFFERED, READY, Chat, HybridState, queue_key
 from connector.backends.hybrid.views import chat_view
 from connector.blending.agents import decode_state
 from connector.blending.chat_events import publish_chat_ready
@@ -189,6 +189,8 @@ class Desk:
             )
         else:
             target_agent = str(agent_id)
+            if target_agent == self.agent.agent_id:
+                raise DeskError(400, "invalid_transfer", "the chat is already yours")
             expires = now + self._offer_timeout(chat)
             outcome = self.state.to_agent(chat, self.agent.agent_id, target_agent, now, expires)
             if outcome == 0:
@@ -207,8 +209,9 @@ class Desk:
 
     def close(self, chat_id: str, wrap_up: str | None = None) -> None:
         chat = self._active(chat_id)
-        self.state.close(chat, by="agent", wrap_up=wrap_up or "")
-        self._to_customer(chat, AgentEvent(AgentEventKind.CLOSED, chat_id, self._key(), agent=self._agent()))
+        previous, _agent = self.state.close(chat, by="agent", wrap_up=wrap_up or "")
+        if previous != CLOSED:  # else the customer left first, and heard nothing more is coming
+            self._to_customer(chat, AgentEvent(AgentEventKind.CLOSED, chat_id, self._key(), agent=self._agent()))
         stream.publish(self.redis, self.agent.agent_id, "chat_closed", chat_id=chat_id, by="agent")
         request_route(self.redis, self.runtime.config)
 

@@ -34,6 +34,8 @@ LOCK_SECONDS = 10.0
 """Longest a routing pass may hold the lock; a pass takes milliseconds, a crashed holder this long."""
 MAX_PASSES = 20
 """Passes one caller runs back to back while requests keep coming (then the next caller or tick)."""
+SWEEP_SECONDS = 1.0
+"""A pass runs at least this often, across all workers, whether or not anything asked for one."""
 
 
 def hybrid_queues(config: Config) -> dict[str, tuple[Integration, EntryPoint]]:
@@ -47,22 +49,35 @@ def hybrid_queues(config: Config) -> dict[str, tuple[Integration, EntryPoint]]:
     }
 
 
+# KEYS: the request counter. ARGV: the value a pass started from. A request made during the pass
+# moved the counter on: it stays, and the next pass serves it; a pass that died leaves it too.
+_SERVED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
 def request_route(redis: Redis, config: Config) -> list[Offer]:
     """Something changed: route now, or leave it to the pass that is running."""
-    redis.set(keys.hybrid_route_wanted(), "1")
+    redis.incr(keys.hybrid_route_wanted())
     return run_passes(redis, config)
 
 
 def run_passes(redis: Redis, config: Config) -> list[Offer]:
+    """Passes while requests are waiting, under the lock. A request is cleared only once a pass
+    that started after it has finished, so a router killed mid-pass (or a Redis error) leaves it
+    for the next pass (the workers' tick runs one)."""
     token = uuid.uuid4().hex
     made: list[Offer] = []
     for _ in range(MAX_PASSES):
         if not redis.set(keys.hybrid_router_lock(), token, nx=True, px=int(LOCK_SECONDS * 1000)):
-            return made  # the holder sees our flag and runs again
+            return made  # the holder sees our request and runs again
         try:
-            if not redis.getdel(keys.hybrid_route_wanted()):
+            asked = replies.bytes_or_none(redis.get(keys.hybrid_route_wanted()))
+            if not asked:
                 return made
             made += route_once(redis, config)
+            redis.eval(_SERVED, 1, keys.hybrid_route_wanted(), asked.decode())
         finally:
             if redis.get(keys.hybrid_router_lock()) == token.encode():
                 redis.delete(keys.hybrid_router_lock())
@@ -158,14 +173,15 @@ def expire_offers(redis: Redis, config: Config, now: float | None = None) -> lis
 
 
 def tick(redis: Redis, config: Config) -> None:
-    """A worker's periodic check: rung-out offers, a routing request that found the lock taken, and
-    agents a voice call has just interrupted or released (their desktops hear it)."""
+    """A worker's periodic check: rung-out offers, a routing request that found the lock taken,
+    agents a voice call has just interrupted or released (their desktops hear it), and a pass at
+    least every SWEEP_SECONDS for what changes without an event (a rejection that lapsed)."""
     if not hybrid_queues(config):
         return
-    if expire_offers(redis, config):
-        redis.set(keys.hybrid_route_wanted(), "1")
-    if announce_interruptions(redis):
-        redis.set(keys.hybrid_route_wanted(), "1")  # a released agent may take chats again
+    if expire_offers(redis, config) or announce_interruptions(redis):
+        redis.incr(keys.hybrid_route_wanted())  # a chat back in its queue, an agent free again
+    if redis.set(keys.hybrid_route_sweep(), "1", nx=True, px=int(SWEEP_SECONDS * 1000)):
+        redis.incr(keys.hybrid_route_wanted())
     if redis.exists(keys.hybrid_route_wanted()):
         run_passes(redis, config)
 

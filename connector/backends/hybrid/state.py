@@ -28,6 +28,18 @@ DEFAULT_MAX_CHATS = 3
 CHAT_TTL_SECONDS = 30 * 24 * 3600
 """How long a closed chat's record and transcript stay readable (the agent's history)."""
 
+# KEYS: chat, queue, customer's history. ARGV: chat id, now, thread id, integration, queue, channel,
+# customer JSON, attributes JSON. Makes and queues a chat unless it exists: 1 made, 0 it existed.
+_CREATE = """
+if redis.call('HEXISTS', KEYS[1], 'state') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'created_at', ARGV[2], 'thread_id', ARGV[3], 'integration', ARGV[4], 'queue', ARGV[5],
+  'state', 'queued', 'queued_at', ARGV[2], 'channel', ARGV[6], 'customer', ARGV[7], 'attributes', ARGV[8])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('LPUSH', KEYS[3], ARGV[1])
+redis.call('LTRIM', KEYS[3], 0, 49)
+return 1
+"""
+
 # KEYS: chat, agent, agent chats, queue, offers, interrupted set, ready set.
 # ARGV: chat id, agent id, queue key, now, expires at.
 # Offers the chat to the agent if, now, the chat waits in the queue and the agent is READY, not
@@ -82,11 +94,13 @@ return 1
 
 # KEYS: chat, queue, offers. ARGV: chat id, now, by, wrap-up.
 # Closes the chat whatever its state; returns its previous state and agent (false when none), so
-# the caller can free the agent's slot (`release`) and tell them.
+# the caller can free the agent's slot (`release`) and tell them. A chat closed already answers its
+# agent too: a close that died before its release is finished by the repeat.
 _CLOSE = """
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state or state == 'closed' then return {state or '', false} end
+if not state then return {'', false} end
 local agent = redis.call('HGET', KEYS[1], 'agent')
+if state == 'closed' then return {state, agent} end
 redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[2], 'closed_by', ARGV[3], 'wrap_up', ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -200,6 +214,7 @@ class HybridState:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._create = redis.register_script(_CREATE)
         self._offer = redis.register_script(_OFFER)
         self._accept = redis.register_script(_ACCEPT)
         self._return = redis.register_script(_RETURN)
@@ -222,30 +237,27 @@ class HybridState:
         attributes: dict[str, Any],
         now: float | None = None,
     ) -> bool:
-        """Queue a new chat; False when the chat exists already (a repeated start)."""
+        """Queue a new chat, in one atomic step (a crash leaves no half-made chat); False when the
+        chat exists already (a repeated start)."""
         now = time.time() if now is None else now
-        key = keys.hybrid_chat(chat_id)
-        if not self.redis.hsetnx(key, "created_at", repr(now)):
-            return False
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(
-            key,
-            mapping={
-                "thread_id": thread_id,
-                "integration": integration,
-                "queue": queue,
-                "state": QUEUED,
-                "queued_at": repr(now),
-                "channel": channel,
-                "customer": json.dumps(customer, sort_keys=True),
-                "attributes": json.dumps(attributes, sort_keys=True),
-            },
+        answer = self._create(
+            keys=[
+                keys.hybrid_chat(chat_id),
+                keys.hybrid_queue(integration, queue),
+                keys.hybrid_history(thread_id),
+            ],
+            args=[
+                chat_id,
+                repr(now),
+                thread_id,
+                integration,
+                queue,
+                channel,
+                json.dumps(customer, sort_keys=True),
+                json.dumps(attributes, sort_keys=True),
+            ],
         )
-        pipe.zadd(keys.hybrid_queue(integration, queue), {chat_id: now})
-        pipe.lpush(keys.hybrid_history(thread_id), chat_id)
-        pipe.ltrim(keys.hybrid_history(thread_id), 0, 49)
-        replies.execute(pipe)
-        return True
+        return bool(answer)
 
     def chat(self, chat_id: str) -> Chat | None:
         return _chat_of(chat_id, replies.bytes_hash(self.redis.hgetall(keys.hybrid_chat(chat_id))))
@@ -338,7 +350,8 @@ class HybridState:
         return [member.decode() for member in found]
 
     def close(self, chat: Chat, *, by: str, wrap_up: str = "", now: float | None = None) -> tuple[str, str | None]:
-        """Close the chat; returns its previous state and the agent it had (None). Frees the slot."""
+        """Close the chat; returns its previous state ('closed' when it was already) and the agent it
+        had (None). Frees the slot, also when a close before this one died before freeing it."""
         now = time.time() if now is None else now
         state, agent = self._close(
             keys=[
@@ -349,17 +362,18 @@ class HybridState:
             args=[chat.chat_id, repr(now), by, wrap_up],
         )
         holder = agent.decode() if isinstance(agent, bytes) else None
+        previous = state.decode() if isinstance(state, bytes) else str(state or "")
         if holder:
-            self.release(chat, holder)
+            self.release(chat, holder)  # also after a close that died before its release
         pipe = self.redis.pipeline(transaction=False)
         pipe.expire(keys.hybrid_chat(chat.chat_id), CHAT_TTL_SECONDS)
         pipe.expire(keys.hybrid_transcript(chat.chat_id), CHAT_TTL_SECONDS)
-        if holder and chat.accepted_at:
+        if holder and chat.accepted_at and previous != CLOSED:
             handle_times = keys.hybrid_handle_times(chat.integration, chat.queue)
             pipe.lpush(handle_times, repr(now - chat.accepted_at))
             pipe.ltrim(handle_times, 0, 49)
         replies.execute(pipe)
-        return (state.decode() if isinstance(state, bytes) else str(state or "")), holder
+        return previous, holder
 
     def release(self, chat: Chat, agent: str) -> None:
         self._release(

@@ -13,6 +13,7 @@ import redis as redis_lib
 from connector.backends.hybrid.state import NOT_READY, READY, HybridState
 from connector.runtime import Runtime
 from connector.store import keys
+from tests.e2e.conftest import start_worker  # noqa: F401 - real worker processes (test_concurrency.py)
 
 INTEGRATION = "Desk"
 

@@ -290,6 +290,8 @@ def test_reject_returns_the_offer_and_an_offer_gone_is_409(client, runtime, agen
 def test_transfer_to_a_queue_and_to_an_agent(client, runtime, agent_desk, offered):
     zoe, yan, chat_id = bearer(offered["zoe"]), bearer(offered["yan"]), offered["chat"]
     assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
+    to_self = client.post(f"/agent/api/chats/{chat_id}/transfer", json={"agent_id": "local:zoe"}, headers=zoe)
+    assert to_self.status_code == 400 and to_self.get_json()["error"] == "invalid_transfer"
     busy = client.post(f"/agent/api/chats/{chat_id}/transfer", json={"agent_id": "local:yan"}, headers=zoe)
     assert busy.status_code == 409 and busy.get_json()["error"] == "agent_unavailable", "Yan is NOT_READY"
     _ready(client, offered["yan"])
