@@ -8,14 +8,20 @@ import sys
 import time
 from pathlib import Path
 
-from bench import blending, ece_relay, hybrid, pages, webhook_ack
+from bench import blending, ece_relay, hybrid, hybrid_load, pages, webhook_ack
+
+
+def hybrid_section() -> str:
+    """Hybrid Chat: the routing decision alone, then offers and agent messages on the real stack."""
+    return "\n\n".join([hybrid.run(), hybrid_load.run()])
+
 
 BENCHMARKS = {
     "webhook_ack": webhook_ack.run,
     "blending": blending.run,
     "ece_relay": ece_relay.run,
     "pages": pages.run,
-    "hybrid": hybrid.run,
+    "hybrid": hybrid_section,
 }
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -65,6 +65,9 @@ class Finding:
 class Backend(Protocol):
     type: str
     """The integration `type` it serves."""
+    queues_are_entry_points: bool
+    """A transfer to a queue names one of the integration's entry points (Hybrid Chat), so the chat
+    then waits there by that entry point's settings (max wait, queue status); ECE's queues are its own."""
 
     def deliver(
         self,

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ECE = "ece"
+HYBRID = "hybrid"
+"""The built-in router's integration type: its chats name a Finesse agent by Finesse's agent id."""
 """The integration type whose chats name their agent by ECE's `sender.user` (`chat_events.ChatAgent.backend`)."""
 
 
@@ -135,8 +137,9 @@ def finesse_agent_for(agent: ChatAgent, config: FinesseConfig, registry: AgentRe
     the default, or id) is looked up in `finesse.ece_agents` (sites where ECE's names are not the Finesse
     logins), else taken as the Finesse login, and must be an agent that sync has seen (by login, else by
     id): ECE's own ids are not Finesse ids, so nothing is guessed. Any other chat side (the built-in
-    router, entries of the earlier shape) names the Finesse agent directly: by login, else by id, and
-    an agent sync has not seen yet is taken by that id."""
+    router, entries of the earlier shape) names the Finesse agent directly: the built-in router by
+    Finesse's id (whatever name it shows), others by login, else by id, and an agent sync has not seen
+    yet is taken by that id."""
     if agent.backend == ECE:
         key = agent.id if config.ece_agent_field == "id" else agent.name
         if not key:
@@ -145,6 +148,8 @@ def finesse_agent_for(agent: ChatAgent, config: FinesseConfig, registry: AgentRe
         return finesse_agent_id(registry, login) or (login if registry.profile(login) is not None else None)
     if (agent.id or "").startswith(LOCAL_AGENT_PREFIX):
         return None  # a local agent of the built-in router: no Finesse agent, no voice to blend
+    if agent.backend == HYBRID and agent.id:
+        return agent.id  # the built-in router's id of a Finesse agent is Finesse's own; its name is only shown
     direct = agent.name or agent.id
     if not direct:
         return None

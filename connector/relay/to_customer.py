@@ -127,7 +127,7 @@ class ItemDelivery:
             message_type = "attachment_accepted" if accepted else "attachment_rejected"
             self.system_text(message_type, key, attachment={"name": reviewed.name, "id": reviewed.id})
         elif kind is AgentEventKind.CLOSED:
-            self.complete(key)
+            self.complete(key, by_customer=event.extra.get("by") == "customer")
         else:
             log.warning(
                 "agent event the connector does not act on acknowledged",
@@ -161,12 +161,14 @@ class ItemDelivery:
             self.thread.queued_at = time.time()
             self.thread.agent_id = self.thread.agent_name = None
             self.thread.queue_position = None  # a new queue: the next status tells the new place
+            self.wait_in_new_queue(target.name, key)
             self.restart_queue_checks(key)
         if previous.id or previous.name:
             self._publish(publish_chat_ended, previous, f"{key}:ended")
 
-    def complete(self, key: str) -> None:
-        closed_by_customer = self.thread.state is State.CLOSED
+    def complete(self, key: str, by_customer: bool = False) -> None:
+        """`by_customer`: the backend says the customer ended it (their close may not be saved yet)."""
+        closed_by_customer = by_customer or self.thread.state is State.CLOSED
         if not closed_by_customer:
             self.system_text("agent_closed", key)
             self.send(OutboundClose(), f"{key}:close")
@@ -231,7 +233,9 @@ class ItemDelivery:
                 self.thread.unavailable_until = None
                 self.entry["note"] = "unavailable interval over: chat closed"
         elif timer_type == "wait_expired":
-            if self.thread.state is State.QUEUED and self.thread.remote_id:
+            if int(item.get("firing") or 0) != self.thread.wait_timers:
+                self.entry["note"] = "the wait of an earlier queue: nothing to do"
+            elif self.thread.state is State.QUEUED and self.thread.remote_id:
                 self.wait_expired()
         elif timer_type == "queue_status":
             if self.thread.state is State.QUEUED and self.thread.remote_id:
@@ -274,6 +278,29 @@ class ItemDelivery:
             self.entry["note"] = f"place {place.position if place else '?'} has not improved on {told}: not sent"
         if entry_point.queue_status_interval_seconds:
             self.schedule_queue_check(entry_point.queue_status_interval_seconds, f"timer:queue_status:{firing}")
+
+    def wait_in_new_queue(self, queue: str | None, key: str) -> None:
+        """A backend whose queues are entry points (Hybrid Chat): the chat now waits in that entry
+        point, by its max wait counted from the transfer; the earlier queue's timer does nothing."""
+        integration = self.runtime.config.integration(self.thread.integration or "")
+        backend = backends.backend_for(integration) if integration else None
+        entry_point = integration.entry_point(queue or "") if integration else None
+        if backend is None or not backend.queues_are_entry_points or entry_point is None:
+            return
+        self.thread.entry_point = entry_point.name
+        if self.effects.get(f"{key}:wait") is not None:
+            return
+        self.thread.wait_timers += 1
+        if entry_point.max_wait_seconds:
+            outbox.schedule_timer(
+                self.runtime,
+                self.thread.id,
+                self.thread.sequence,
+                "wait_expired",
+                entry_point.max_wait_seconds,
+                firing=self.thread.wait_timers,
+            )
+        self.effects.record(f"{key}:wait")
 
     def restart_queue_checks(self, key: str) -> None:
         integration = self.runtime.config.integration(self.thread.integration or "")

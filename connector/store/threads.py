@@ -46,6 +46,9 @@ class Thread:
     """The place in the queue the customer was last told (a new `queue_status` only when it improves)."""
     queue_checks: int = 0
     """Queue-status timers scheduled in this conversation; the next one's round number."""
+    wait_timers: int = 0
+    """The round of the max-wait timer that counts now: a transfer to another queue starts a new
+    one, and a timer of an earlier round (an earlier queue's wait) does nothing."""
 
     def recipient(self) -> Recipient:
         """The customer, as much as a channel's send needs to know."""
@@ -74,7 +77,7 @@ _SCALARS = (
     "agent_name",
 )
 _TIMES = ("started_at", "last_inbound_at", "queued_at", "unavailable_until", "typing_at")
-_COUNTS = ("queue_position", "queue_checks")
+_COUNTS = ("queue_position", "queue_checks", "wait_timers")
 
 
 def load(redis: Redis, thread_id: str) -> Thread:
@@ -90,6 +93,7 @@ def load(redis: Redis, thread_id: str) -> Thread:
         setattr(thread, name, float(raw[name]) if raw.get(name) else None)
     thread.queue_position = int(raw["queue_position"]) if raw.get("queue_position") else None
     thread.queue_checks = int(raw.get("queue_checks") or 0)
+    thread.wait_timers = int(raw.get("wait_timers") or 0)
     return thread
 
 

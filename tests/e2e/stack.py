@@ -7,7 +7,7 @@ simulated, by the simulators `make run` uses.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,10 +51,66 @@ WORKER_ENV = {
     "CONNECTOR_LEASE_SECONDS": "10",
 }
 
+HYBRID = "HybridE2E"
+"""The Hybrid Chat integration a stack built with `hybrid=HybridOptions(...)` has beside ECE."""
+HYBRID_AGENTS: tuple[Mapping[str, Any], ...] = (
+    {"login": "zoe", "name": "Zoe", "password": "zoe-password-1", "skills": ["english"], "max_chats": 2},
+    {"login": "yan", "name": "Yan", "password": "yan-password-2", "skills": ["billing"], "max_chats": 2},
+    {"login": "uma", "name": "Uma", "password": "uma-password-3", "skills": ["english"], "max_chats": 1},
+    {"login": "vic", "name": "Vic", "password": "vic-password-4", "skills": ["english"], "max_chats": 1},
+)
+"""Local agents (no Finesse): Zoe takes Support, Yan Billing; Uma and Vic take one Support chat each."""
 
-def write_config(folder: Path, ece_url: str, sandbox_url: str, **entry_point_overrides: Any) -> Path:
+
+@dataclass(frozen=True)
+class HybridOptions:
+    """A Hybrid Chat integration (`HYBRID`) with two queues, Support (skill english) and Billing (skill
+    billing), and `hybrid_agents`; each channel's support rule then forwards to its Support queue
+    (SMS keyword SALES still goes to ECE's Sales). `support` / `billing` override the queues' settings,
+    whose defaults are short for tests: 5 s offers (the least allowed), a 60 s wait."""
+
+    support: Mapping[str, Any] = field(default_factory=dict)
+    billing: Mapping[str, Any] = field(default_factory=dict)
+    agents: tuple[Mapping[str, Any], ...] = HYBRID_AGENTS
+
+    def integration(self) -> dict[str, Any]:
+        return {
+            "name": HYBRID,
+            "type": "hybrid",
+            "entry_points": [
+                {
+                    "name": "Support",
+                    "skills": ["english"],
+                    "offer_timeout_seconds": 5,
+                    "max_wait_seconds": 60,
+                    "unavailable": {"action": "close", "after_seconds": 4},
+                    **self.support,
+                },
+                {
+                    "name": "Billing",
+                    "skills": ["billing"],
+                    "priority": 2,
+                    "offer_timeout_seconds": 5,
+                    "max_wait_seconds": 60,
+                    **self.billing,
+                },
+            ],
+        }
+
+
+def write_config(
+    folder: Path,
+    ece_url: str,
+    sandbox_url: str,
+    *,
+    hybrid: HybridOptions | None = None,
+    finesse: Mapping[str, Any] | None = None,
+    **entry_point_overrides: Any,
+) -> Path:
     """The configuration the end-to-end tests run: one ECE integration on the simulator, one asset of
-    each channel on the provider simulators, one rule per channel (SMS keyword SALES → Sales)."""
+    each channel on the provider simulators, one rule per channel (SMS keyword SALES → Sales).
+    `hybrid`: a Hybrid Chat integration besides, which the channels' support rules forward to;
+    `finesse`: the `finesse:` section (media blending against a Finesse simulator)."""
     support = {
         "name": "Support",
         "id": "1001",
@@ -144,12 +200,17 @@ def write_config(folder: Path, ece_url: str, sandbox_url: str, **entry_point_ove
                     "channel": channel,
                     "event": "mo" if channel == "sms" else "incoming_message",
                     "asset": asset,
-                    "action": {"forward_to": INTEGRATION, "entry_point": "Support"},
+                    "action": {"forward_to": HYBRID if hybrid else INTEGRATION, "entry_point": "Support"},
                 }
                 for channel, asset in ASSETS.items()
             ),
         ],
     }
+    if hybrid is not None:
+        config["integrations"].append(hybrid.integration())
+        config["hybrid_agents"] = [dict(agent) for agent in hybrid.agents]
+    if finesse is not None:
+        config["finesse"] = dict(finesse)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "e2e.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return folder
@@ -211,7 +272,13 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
     simulators: list[EceSimulator] = []
     sandboxes: list[ChannelSandbox] = []
 
-    def build(workers: int = 1, worker_env: dict[str, str] | None = None, **entry_point_overrides: Any) -> Stack:
+    def build(
+        workers: int = 1,
+        worker_env: dict[str, str] | None = None,
+        hybrid: HybridOptions | None = None,
+        finesse: Mapping[str, Any] | None = None,
+        **entry_point_overrides: Any,
+    ) -> Stack:
         ece = EceSimulator(
             client_key=CLIENT[0],
             client_secret=CLIENT[1],
@@ -224,7 +291,14 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
         sandbox_server, connector_server = LoopbackServer().start(), LoopbackServer().start()
         started.append((connector_server, sandbox_server, ece_server))
         connector_url = connector_server.url
-        config_dir = write_config(tmp_path / "config", ece_server.url, sandbox_server.url, **entry_point_overrides)
+        config_dir = write_config(
+            tmp_path / "config",
+            ece_server.url,
+            sandbox_server.url,
+            hybrid=hybrid,
+            finesse=finesse,
+            **entry_point_overrides,
+        )
         config = load_config(config_dir)
         sandbox = channel_sandbox(config, sandbox_server.url, connector_url, connector_url)
         sandbox_server.app = sandbox.app

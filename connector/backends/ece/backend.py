@@ -81,6 +81,7 @@ CONVERSATION_MAP_TTL_SECONDS = 30 * 24 * 3600
 
 class EceBackend:
     type = "ece"
+    queues_are_entry_points = False
     blueprint = callback.blueprint
 
     def deliver(

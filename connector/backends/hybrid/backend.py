@@ -20,7 +20,8 @@ from redis import Redis
 from connector import backends
 from connector.backends import Availability, Finding, QueuePosition, conversation, outbox
 from connector.backends.attributes import custom_attributes
-from connector.backends.hybrid import files, router, stream, transcript
+from connector.backends.events import AgentEvent, AgentEventKind
+from connector.backends.hybrid import desk, files, router, stream, transcript
 from connector.backends.hybrid.router import request_route
 from connector.backends.hybrid.state import ACTIVE, CLOSED, OFFERED, QUEUED, HybridState
 from connector.channels.base import Attachment, EventKind, InboundEvent
@@ -43,6 +44,7 @@ DEFAULT_HANDLE_SECONDS = 300.0
 
 class HybridBackend:
     type = "hybrid"
+    queues_are_entry_points = True
 
     @property
     def blueprint(self) -> Blueprint | None:
@@ -78,13 +80,12 @@ class HybridBackend:
         interrupted = state.interrupted(ready)
         agents_available = False
         free = 0
-        for agent in ready:
-            raw = state.agent(agent)
+        for agent, (raw, chats) in zip(ready, state.agent_loads(ready), strict=True):
             if not skills <= set(_skills(raw)):
                 continue
             agents_available = True
             if agent not in interrupted:
-                free += max(0, int(raw.get("max_chats") or 1) - len(state.agent_chats(agent)))
+                free += max(0, int(raw.get("max_chats") or 1) - chats)
         depth = state.depth(integration.name, entry_point.name)
         return Availability(
             chat_allowed=entry_point.enabled,
@@ -197,7 +198,12 @@ class _Step:
         conversation.queued(self.runtime, thread, entry_point, chat_id, self.effects)
         if entry_point.max_wait_seconds and self.effects.get("wait-timer") is None:
             outbox.schedule_timer(
-                self.runtime, thread.id, thread.sequence, "wait_expired", entry_point.max_wait_seconds
+                self.runtime,
+                thread.id,
+                thread.sequence,
+                "wait_expired",
+                entry_point.max_wait_seconds,
+                firing=thread.wait_timers,
             )
             self.effects.record("wait-timer")
         log.info("Hybrid Chat chat queued", extra={"conversation": thread.id, "chat": chat_id})
@@ -290,6 +296,11 @@ def _closed(runtime: Runtime, chat_id: str) -> str:
     previous, agent = state.close(chat, by="customer")
     if agent and previous != CLOSED:
         stream.publish(runtime.redis, agent, "chat_closed", chat_id=chat_id, by="customer")
+    if agent and previous == ACTIVE:
+        # Through the outbox, as an agent's close goes: the relay tells media blending the agent's
+        # chat ended (their last one gives them back to voice), and says nothing to the customer.
+        event = AgentEvent(AgentEventKind.CLOSED, chat_id, f"customer-close:{chat_id}", extra={"by": "customer"})
+        desk.to_customer(runtime, chat, event)
     if agent:
         request_route(runtime.redis, runtime.config)  # a freed slot
     return "1"

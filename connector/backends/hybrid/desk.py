@@ -257,12 +257,16 @@ class Desk:
         return float(found[1].offer_timeout_seconds) if found else 30.0
 
     def _to_customer(self, chat: Chat, event: AgentEvent) -> None:
-        """Into the thread's outbox: the relay sends it, in order, once."""
-        outbox.agent_event(
-            self.runtime,
-            chat.thread_id,
-            chat.integration,
-            event,
-            keys.dedupe("hybrid", chat.integration, event.key),
-            OUTBOX_DEDUPE_SECONDS,
-        )
+        to_customer(self.runtime, chat, event)
+
+
+def to_customer(runtime: Runtime, chat: Chat, event: AgentEvent) -> None:
+    """Into the thread's outbox: the relay sends it, in order, once (a repeated key is appended once)."""
+    outbox.agent_event(
+        runtime,
+        chat.thread_id,
+        chat.integration,
+        event,
+        keys.dedupe("hybrid", chat.integration, event.key),
+        OUTBOX_DEDUPE_SECONDS,
+    )

@@ -127,31 +127,20 @@ def route_once(redis: Redis, config: Config, now: float | None = None) -> list[O
 
 def _snapshot_agents(redis: Redis, state: HybridState) -> list[AgentSnapshot]:
     ready = state.ready_agents()
-    if not ready:
-        return []
-    pipe = redis.pipeline(transaction=False)
-    for agent in ready:
-        pipe.hgetall(keys.hybrid_agent(agent))
-        pipe.scard(keys.hybrid_agent_chats(agent))
-    answers = replies.execute(pipe)
     interrupted = state.interrupted(ready)
-    snapshots = []
-    for index, agent in enumerate(ready):
-        raw = {k.decode(): v.decode() for k, v in answers[2 * index].items()}
-        if raw.get("state") != READY:
-            continue
-        snapshots.append(
-            AgentSnapshot(
-                agent_id=agent,
-                skills=frozenset(json.loads(raw.get("skills") or "[]")),
-                max_chats=int(raw.get("max_chats") or 1),
-                chats=int(answers[2 * index + 1]),
-                last_offer_at=float(raw.get("last_offer_at") or 0.0),
-                ringing=frozenset(name[len("offer:") :] for name in raw if name.startswith("offer:")),
-                interrupted=agent in interrupted,
-            )
+    return [
+        AgentSnapshot(
+            agent_id=agent,
+            skills=frozenset(json.loads(raw.get("skills") or "[]")),
+            max_chats=int(raw.get("max_chats") or 1),
+            chats=chats,
+            last_offer_at=float(raw.get("last_offer_at") or 0.0),
+            ringing=frozenset(name[len("offer:") :] for name in raw if name.startswith("offer:")),
+            interrupted=agent in interrupted,
         )
-    return snapshots
+        for agent, (raw, chats) in zip(ready, state.agent_loads(ready), strict=True)
+        if raw.get("state") == READY
+    ]
 
 
 def expire_offers(redis: Redis, config: Config, now: float | None = None) -> list[str]:

@@ -453,6 +453,19 @@ class HybridState:
     def agent_chats(self, agent: str) -> list[str]:
         return sorted(m.decode() for m in replies.bytes_set(self.redis.smembers(keys.hybrid_agent_chats(agent))))
 
+    def agent_loads(self, agents: list[str]) -> list[tuple[dict[str, str], int]]:
+        """Each agent's settings and how many chats they hold, in one round trip (a routing pass
+        and every new chat's availability read them for all READY agents)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for agent in agents:
+            pipe.hgetall(keys.hybrid_agent(agent))
+            pipe.scard(keys.hybrid_agent_chats(agent))
+        answers = replies.execute(pipe) if agents else []
+        return [
+            ({k.decode(): v.decode() for k, v in answers[2 * i].items()}, int(answers[2 * i + 1]))
+            for i in range(len(agents))
+        ]
+
     def ready_agents(self) -> list[str]:
         return sorted(m.decode() for m in replies.bytes_set(self.redis.smembers(keys.hybrid_ready())))
 

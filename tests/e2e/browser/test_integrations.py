@@ -13,7 +13,7 @@ from tests.e2e.stack import CLIENT
 def test_test_and_save_fails_with_a_wrong_secret_and_passes_with_the_right_one(page, log_in, stack):
     log_in("admin")
     page.goto("/admin/integrations/")
-    page.get_by_role("link", name="New integration").click()
+    page.get_by_role("link", name="New integration: ECE").click()
     page.get_by_label("Name", exact=True).fill("Lab")
     page.get_by_label("Type").select_option("ece")
     page.get_by_label("Base URL").fill(f"{stack.ece_server.url}/ece")
