@@ -149,6 +149,7 @@ class Supervisor:
             *("--workers", str(self.web_workers), "--worker-class", "gthread"),
             *("--threads", str(max(1, self.settings.web_threads))),
             *("--graceful-timeout", "10"),
+            *("--logger-class", "connector.gunicorn_logger.JsonLogger"),
         ]
 
     def _banner(self, env: dict[str, str]) -> None:

@@ -260,6 +260,7 @@ def test_sighup_to_run_reloads_web_workers_and_the_listener(run, files, operator
 
     run.process.send_signal(signal.SIGTERM)
     assert run.process.wait(60) == 0
+    assert "Logging error" not in run.logged(), "gunicorn's own lines format cleanly at shutdown"
 
 
 # -- the listener and the finesse: section ------------------------------------------------------------
