@@ -232,20 +232,26 @@ def skills_from_text(text: str) -> list[str]:
     return [s for s in re.split(r"[\s,;]+", text.strip()) if s]
 
 
+HYBRID_ONLY = ("skills", "priority", "offer_timeout_seconds", "inactivity_timeout_seconds")
+"""A Hybrid Chat queue's own fields, kept as stored when an ECE entry point is edited."""
+
+
 def entry_point_from_form(
     form: Mapping[str, str], base: Mapping[str, Any] | None, integration_type: str = "ece"
 ) -> dict[str, Any]:
     """The raw entry point; its message overrides (edited in the template editor) are kept. An ECE
-    entry point has ECE's id; a Hybrid Chat queue has skills, a priority and an offer timeout instead
-    (its id, which defaults to its name, is kept as stored). Fields of the other type are kept as stored."""
+    entry point has ECE's id; a Hybrid Chat queue has skills, a priority, an offer timeout and an
+    inactivity timeout instead (its id, which defaults to its name, is kept as stored). Fields of the
+    other type are kept as stored."""
     hybrid = integration_type == "hybrid"
-    own = {"messages", *(["id"] if hybrid else ["skills", "priority", "offer_timeout_seconds"])}
+    own = {"messages", *(["id"] if hybrid else [*HYBRID_ONLY])}
     raw: dict[str, Any] = {k: v for k, v in (base or {}).items() if k in own}
     raw["name"] = form.get("name", "").strip()
     if hybrid:
         raw["skills"] = skills_from_text(form.get("skills", ""))
         raw["priority"] = _number(form.get("priority", "1"))
         raw["offer_timeout_seconds"] = _number(form.get("offer_timeout_seconds", "30"))
+        raw["inactivity_timeout_seconds"] = _number(form.get("inactivity_timeout_seconds", "900"))
     else:
         raw["id"] = form.get("id", "").strip()
     raw["enabled"] = form.get("enabled") == "on"
@@ -270,6 +276,7 @@ def _entry_point_values(raw: Mapping[str, Any]) -> dict[str, Any]:
         "skills": ", ".join(str(s) for s in skills) if isinstance(skills, list) else str(skills),
         "priority": raw.get("priority", 1),
         "offer_timeout_seconds": raw.get("offer_timeout_seconds", 30),
+        "inactivity_timeout_seconds": raw.get("inactivity_timeout_seconds", 900),
         "enabled": raw.get("enabled", True) not in (False, "false", "False"),
         "max_wait_seconds": raw.get("max_wait_seconds", 120),
         "unavailable_action": unavailable.get("action", "discard"),

@@ -6,8 +6,9 @@ secrets as MASK, plus `source` (the provisioning file, or null), `read_only` and
 ECE must call. A Hybrid Chat integration (`type: hybrid`) runs in the connector: it is never asked
 for ECE's fields (base_url, client key and secret, callback auth, an entry point's id) and its answer
 shows none of them (`callback_url` null); its queues show `skills`, `priority`,
-`offer_timeout_seconds` and `max_wait_seconds` (then the no agents message and the unavailable
-policy; for ECE it is only the Wait indicator's threshold). Reads need a viewer, writes an admin.
+`offer_timeout_seconds`, `inactivity_timeout_seconds` (0 off, else 5 to 86400) and
+`max_wait_seconds` (then the no agents message and the unavailable policy; for ECE it is only the
+Wait indicator's threshold). Reads need a viewer, writes an admin.
 Indicator reads show stored readings; only the refresh routes ask ECE.
 """
 

@@ -64,6 +64,8 @@ class EntryPoint:
     """Hybrid Chat: queues of a lower number are served first; FIFO within one priority."""
     offer_timeout_seconds: int = 30
     """Hybrid Chat: how long an offer rings before it goes to the next agent (RONA)."""
+    inactivity_timeout_seconds: int = 900
+    """Hybrid Chat: an accepted chat whose customer says nothing this long ends (0: never)."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ MESSAGE_TYPES = (
     "attachment_accepted",
     "attachment_rejected",
     "agent_closed",
+    "customer_inactive",
     "no_agents",
     "entry_point_disabled",
     "queue_status",
@@ -174,6 +175,12 @@ def _one_spelling(skills: list[str]) -> None:
             )
 
 
+def _off_or_seconds(value: int) -> None:
+    """A timeout that 0 turns off; else at least 5 s (as an offer's) and at most a day."""
+    if value != 0 and not 5 <= value <= 86400:
+        raise ValidationError("0 (off) or 5 to 86400 seconds")
+
+
 class EntryPointSchema(StrictSchema):
     name = fields.String(required=True, validate=NAME)
     id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
@@ -189,6 +196,8 @@ class EntryPointSchema(StrictSchema):
     """Hybrid Chat: an agent needs every one to be offered this queue's chats."""
     priority = fields.Integer(load_default=1, validate=validate.Range(min=0, max=1000))
     offer_timeout_seconds = fields.Integer(load_default=30, validate=validate.Range(min=5, max=600))
+    inactivity_timeout_seconds = fields.Integer(load_default=900, validate=_off_or_seconds)
+    """Hybrid Chat: an accepted chat ends after the customer's silence this long; 0 turns it off."""
 
     @validates_schema
     def known_messages(self, data: dict[str, Any], **_: Any) -> None:

@@ -98,7 +98,13 @@ def sample_context(message_type: str) -> MessageContext:
         details={"profile_name": "Alex Morgan", "psid": "6024417683491234"},
     )
     parts: dict[str, Any] = {"customer": customer, "entry_point": {"name": "Support", "id": "1001"}}
-    if message_type in {"agent_assigned", "agent_closed", "attachment_accepted", "attachment_rejected"}:
+    if message_type in {
+        "agent_assigned",
+        "agent_closed",
+        "customer_inactive",
+        "attachment_accepted",
+        "attachment_rejected",
+    }:
         parts["agent"] = {"id": "1005", "name": "CiscoAgent1"}
     if message_type in {"attachment_accepted", "attachment_rejected"}:
         parts["attachment"] = {"name": "invoice-2291.pdf"}

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 TYPING_THROTTLE_SECONDS = 10.0
 """At most one typing-start per conversation in this long (typing floods cost API quota)."""
 TIMELINE_TEXT_LIMIT = 1000
+CLOSED_NOTES = {"customer": "closed by the customer", "inactivity": "closed for the customer's inactivity"}
+"""The timeline's note of a close by whom the backend names; anything else is the agent's close."""
 
 
 def handle_item(
@@ -127,7 +129,7 @@ class ItemDelivery:
             message_type = "attachment_accepted" if accepted else "attachment_rejected"
             self.system_text(message_type, key, attachment={"name": reviewed.name, "id": reviewed.id})
         elif kind is AgentEventKind.CLOSED:
-            self.complete(key, by_customer=event.extra.get("by") == "customer")
+            self.complete(key, by=str(event.extra.get("by") or "agent"))
         else:
             log.warning(
                 "agent event the connector does not act on acknowledged",
@@ -166,18 +168,20 @@ class ItemDelivery:
         if previous.id or previous.name:
             self._publish(publish_chat_ended, previous, f"{key}:ended")
 
-    def complete(self, key: str, by_customer: bool = False) -> None:
-        """`by_customer`: the backend says the customer ended it (their close may not be saved yet)."""
-        closed_by_customer = by_customer or self.thread.state is State.CLOSED
-        if not closed_by_customer:
-            self.system_text("agent_closed", key)
+    def complete(self, key: str, by: str = "agent") -> None:
+        """`by`, as the backend says: "agent"; "customer" (their close may not be saved yet: nothing is
+        sent); "inactivity" (the customer was silent too long: they hear `customer_inactive`)."""
+        if self.thread.state is State.CLOSED:
+            by = "customer"  # they left first, and their close is saved: nothing more to say
+        if by != "customer":
+            self.system_text("customer_inactive" if by == "inactivity" else "agent_closed", key)
             self.send(OutboundClose(), f"{key}:close")
         if self.thread.typing_at is not None:
             self.thread.typing_at = None
         if self.thread.agent_id or self.thread.agent_name:
             self._publish(publish_chat_ended, Agent(self.thread.agent_id, self.thread.agent_name), f"{key}:ended")
         self.thread.state = State.CLOSED
-        self.entry["note"] = "closed by the customer" if closed_by_customer else "closed by the agent"
+        self.entry["note"] = CLOSED_NOTES.get(by, "closed by the agent")
 
     def typing(self, on: bool, key: str) -> None:
         if not self.channel.typing:

@@ -359,6 +359,12 @@ def hybrid_offers() -> str:
     return f"{PREFIX}:hybrid:offers"
 
 
+def hybrid_inactive() -> str:
+    """ZSET chat id → when the chat ends for the customer's silence (their last message, or the
+    accept, plus the queue's `inactivity_timeout_seconds`): the accepted chats of queues that have one."""
+    return f"{PREFIX}:hybrid:inactive"
+
+
 def hybrid_events(agent_id: str) -> str:
     """STREAM of an agent's desktop events (offers, customer messages, closes, state changes); an
     entry id is the cursor of `GET /agent/api/events` and the SSE `id:`."""

@@ -1,6 +1,7 @@
 """The integration pages for Hybrid Chat: the settings form asks none of ECE's fields, queues show and
-edit skills, priority, offer timeout and max wait (then the unavailable policy), where ECE's form keeps
-its fields and calls max wait the Wait indicator's threshold; errors inline; viewers change nothing."""
+edit skills, priority, offer and inactivity timeouts and max wait (then the unavailable policy), where
+ECE's form keeps its fields and calls max wait the Wait indicator's threshold; errors inline; viewers
+change nothing."""
 
 from __future__ import annotations
 
@@ -155,6 +156,38 @@ def test_queue_errors_show_inline_naming_the_skill(operator, runtime):
     assert 'id="offer_timeout_seconds-error"' in page and 'id="priority-error"' in page
     assert 'name="skills" value="english, not+ok"' in page, "what was typed comes back"
     assert runtime.config.integration("Chat").entry_point("Sales") is None
+
+
+def test_a_queues_inactivity_timeout_is_shown_edited_and_checked(operator, runtime):
+    make_chat(runtime)
+    admin = operator("admin")
+
+    def support_row() -> str:
+        page = text(admin.get("/admin/integrations/Chat"))
+        assert "Inactivity timeout" in re.search(r'<table id="entry-point-table".*?</thead>', page, re.S).group(0)
+        row = re.search(r'<tr data-entry-point="Support">(.*?)</tr>', page, re.S).group(1)
+        return re.sub(r"\s+", " ", row)
+
+    assert "<td>900 s</td>" in support_row(), "the default"
+    form = text(admin.get("/admin/integrations/Chat/entry-points/Support/edit"))
+    assert 'name="inactivity_timeout_seconds" type="number" min="0" max="86400" value="900"' in form
+    assert "0: never" in form
+
+    refused = admin.post(
+        "/admin/integrations/Chat/entry-points/Support/edit",
+        data=queue_form(admin.csrf, name="Support", inactivity_timeout_seconds="3"),
+    )
+    assert refused.status_code == 422
+    assert '<p class="field-error" id="inactivity_timeout_seconds-error">0 (off) or 5 to 86400 seconds</p>' in text(
+        refused
+    )
+    assert runtime.config.integration("Chat").entry_point("Support").inactivity_timeout_seconds == 900
+
+    for typed, shown in (("0", "off"), ("600", "600 s")):
+        edit = queue_form(admin.csrf, name="Support", inactivity_timeout_seconds=typed)
+        assert admin.post("/admin/integrations/Chat/entry-points/Support/edit", data=edit).status_code == 302
+        assert runtime.config.integration("Chat").entry_point("Support").inactivity_timeout_seconds == int(typed)
+        assert f"<td>{shown}</td>" in support_row()
 
 
 def test_a_viewer_sees_the_queues_but_cannot_edit_them(operator, runtime):

@@ -1,5 +1,6 @@
-"""/api/v1/integrations for Hybrid Chat: queues with skills, priority, offer timeout and max wait;
-none of ECE's fields asked or shown; validation errors name the field; the test reports per queue."""
+"""/api/v1/integrations for Hybrid Chat: queues with skills, priority, offer and inactivity timeouts and
+max wait; none of ECE's fields asked or shown; validation errors name the field; the test reports per
+queue."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def hybrid(**overrides) -> dict:
                 "skills": ["english"],
                 "priority": 1,
                 "offer_timeout_seconds": 20,
+                "inactivity_timeout_seconds": 120,
                 "max_wait_seconds": 600,
             },
             {"name": "Billing", "skills": ["english", "billing"], "priority": 2},
@@ -51,6 +53,7 @@ def test_a_hybrid_integration_is_made_and_shown_without_the_ece_fields(api_clien
         600,
     )
     assert (billing["skills"], billing["priority"], billing["offer_timeout_seconds"]) == (["english", "billing"], 2, 30)
+    assert (support["inactivity_timeout_seconds"], billing["inactivity_timeout_seconds"]) == (120, 900)
     provisioned = api_client("viewer").get(f"{URL}/TestRouter").json
     assert "base_url" not in provisioned and provisioned["callback_url"] is None
 
@@ -70,7 +73,12 @@ def test_an_edit_changes_the_queue_fields_and_an_empty_base_url_is_dropped(api_c
 
 def test_validation_errors_name_the_queue_field(api_client):
     body = hybrid()
-    body["entry_points"][0] = {"name": "Support", "skills": ["english", "not a skill"], "offer_timeout_seconds": 1}
+    body["entry_points"][0] = {
+        "name": "Support",
+        "skills": ["english", "not a skill"],
+        "offer_timeout_seconds": 1,
+        "inactivity_timeout_seconds": 3,
+    }
     body["entry_points"][1]["skills"] = ["billing", "Billing"]
     answer = api_client("admin").post(URL, json=body)
     assert answer.status_code == 422
@@ -78,8 +86,10 @@ def test_validation_errors_name_the_queue_field(api_client):
     assert set(errors) == {
         "entry_points.0.skills.1",
         "entry_points.0.offer_timeout_seconds",
+        "entry_points.0.inactivity_timeout_seconds",
         "entry_points.1.skills",
     }
+    assert errors["entry_points.0.inactivity_timeout_seconds"] == ["0 (off) or 5 to 86400 seconds"]
     assert "a skill is 1-64 letters" in errors["entry_points.0.skills.1"][0]
     assert "'billing' and 'Billing' differ only in case" in errors["entry_points.1.skills"][0]
 

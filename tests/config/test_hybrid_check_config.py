@@ -53,6 +53,7 @@ def test_the_example_files_commented_hybrid_chat_sections_load(tmp_path):
         30,
     )
     assert support.max_wait_seconds == 600 and support.unavailable.action == "close"
+    assert support.inactivity_timeout_seconds == 900
     assert [a.login for a in config.hybrid_agents] == ["alice", "zoe"]
     assert config.hybrid_agent("ZOE").local and not config.hybrid_agent("alice").local
 
@@ -160,3 +161,39 @@ def test_the_command_prints_file_item_and_field(tmp_path):
     )
     assert result.returncode == 1
     assert "deploy.yaml: hybrid_agents[0] ('zoe'): field 'password': without a finesse: section" in result.stderr
+
+
+def test_a_queues_inactivity_timeout_is_off_at_0_else_5_seconds_to_a_day(tmp_path):
+    (tmp_path / "deploy.yaml").write_text(
+        FINESSE
+        + """
+integrations:
+  - name: Chat
+    type: hybrid
+    entry_points:
+      - {name: Support}
+      - {name: Sales, inactivity_timeout_seconds: 0}
+      - {name: Billing, inactivity_timeout_seconds: 5}
+      - {name: Claims, inactivity_timeout_seconds: 86400}
+"""
+    )
+    chat = load_config(tmp_path, env={}).integration("Chat")
+    assert [q.inactivity_timeout_seconds for q in chat.entry_points] == [900, 0, 5, 86400], "900 unless set"
+    found = problems(
+        tmp_path,
+        FINESSE
+        + """
+integrations:
+  - name: Chat
+    type: hybrid
+    entry_points:
+      - {name: Support, inactivity_timeout_seconds: 3}
+      - {name: Sales, inactivity_timeout_seconds: 86401}
+      - {name: Billing, inactivity_timeout_seconds: -1}
+""",
+    )
+    assert found == [
+        f"deploy.yaml: integrations[0] ('Chat'): field 'entry_points.{n}.inactivity_timeout_seconds': 0 (off) or 5 "
+        "to 86400 seconds"
+        for n in range(3)
+    ]

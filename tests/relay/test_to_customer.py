@@ -10,6 +10,7 @@ import json
 import responses
 
 from connector.backends.ece.events import agent_event
+from connector.backends.events import AgentEvent, AgentEventKind
 from connector.relay.drain import drain_thread
 from connector.store import keys, threads
 from connector.store.boxes import Box
@@ -73,3 +74,21 @@ def test_an_earlier_conversations_text_is_delivered_but_its_state_changes_are_no
         "event of an earlier conversation: content delivered, state unchanged",
         "complete event of an earlier conversation ignored",
     ]
+
+
+@responses.activate
+def test_a_close_for_the_customers_inactivity_says_so_instead_of_agent_closed(runtime, redis):
+    """Hybrid Chat ends a chat whose customer went silent: the customer hears `customer_inactive`,
+    not that the agent closed it, and the conversation ends as an agent's close ends it."""
+    responses.post(DELIVERY_URL, json={"ok": True})
+    open_thread(redis)
+    inactive = AgentEvent(AgentEventKind.CLOSED, "conv-2", "inactive:conv-2", extra={"by": "inactivity"})
+    queue(runtime, inactive.to_item("TestRouter"), "inactive")
+    drain_thread(THREAD, runtime)
+    assert [(d["type"], d.get("text")) for d in delivered()] == [
+        ("system", "We closed this chat as we have not heard from you for a while. Write again any time."),
+        ("close", None),
+    ]
+    assert threads.load(redis, THREAD).state.value == "closed"
+    [entry] = threads.timeline(redis, THREAD)
+    assert (entry["system"], entry["note"]) == (["customer_inactive"], "closed for the customer's inactivity")

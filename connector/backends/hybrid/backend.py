@@ -138,6 +138,7 @@ class HybridBackend:
         return previous == QUEUED
 
     def tick(self, runtime: Runtime) -> None:
+        close_inactive(runtime)
         router.tick(runtime.redis, runtime.config)
 
     def test(self, integration: Integration, redis: Redis) -> list[Finding]:
@@ -250,8 +251,11 @@ class _Step:
             fields["attachments"] = attachments
         entry = transcript.append(self.runtime.redis, chat_id, "customer", self.event.provider_id, **fields)
         chat = self.state.chat(chat_id)
-        if holder and chat is not None and chat.state == ACTIVE:
-            stream.publish(self.runtime.redis, holder, "customer_message", chat_id=chat_id, **entry)
+        if chat is not None and chat.state == ACTIVE:
+            if (deadline := router.inactive_at(self.runtime.config, chat, time.time())) is not None:
+                self.state.refresh_inactive(chat_id, deadline)  # the customer is not silent
+            if holder:
+                stream.publish(self.runtime.redis, holder, "customer_message", chat_id=chat_id, **entry)
         return "1"
 
     def _file(self, index: int, attachment: Attachment, notes: list[str]) -> dict[str, Any] | None:
@@ -304,6 +308,36 @@ def _closed(runtime: Runtime, chat_id: str) -> str:
     if agent:
         request_route(runtime.redis, runtime.config)  # a freed slot
     return "1"
+
+
+def close_inactive(runtime: Runtime, now: float | None = None) -> list[str]:
+    """Accepted chats whose customer said nothing for their queue's `inactivity_timeout_seconds` end
+    (every worker's tick looks): the agent's desktop hears `chat_closed` (by: inactivity) and their
+    slot is freed; through the outbox, as an agent's close goes, the customer hears
+    `customer_inactive` and media blending that the agent's chat ended. Of two workers sweeping at
+    once, one ends a chat (`HybridState.close_inactive` is atomic). Returns the chats ended."""
+    now = time.time() if now is None else now
+    state = HybridState(runtime.redis)
+    due = state.inactive(now)
+    found = {chat.chat_id: chat for chat in state.chats(due)}
+    ended = []
+    for chat_id in due:
+        chat = found.get(chat_id)
+        if chat is None or router.inactive_at(runtime.config, chat, now) is None:
+            state.forget_inactive(chat_id)  # its record expired, or its queue's timeout is off now
+            continue
+        previous, agent = state.close_inactive(chat, wrap_up="customer inactive", now=now)
+        if previous != ACTIVE:
+            continue  # not due after all (the customer spoke), taken by another sweep, or moved on
+        if agent:
+            stream.publish(runtime.redis, agent, "chat_closed", chat_id=chat_id, by="inactivity")
+        event = AgentEvent(AgentEventKind.CLOSED, chat_id, f"inactive:{chat_id}", extra={"by": "inactivity"})
+        desk.to_customer(runtime, chat, event)
+        log.info("chat closed for the customer's inactivity", extra={"conversation": chat.thread_id, "chat": chat_id})
+        ended.append(chat_id)
+    if ended:
+        request_route(runtime.redis, runtime.config)  # freed slots
+    return ended
 
 
 def _customer(thread: Thread) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from connector.backends import outbox
 from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFile, TransferTarget
 from connector.backends.hybrid import files, stream, transcript
 from connector.backends.hybrid.agents import AgentSettings
-from connector.backends.hybrid.router import hybrid_queues, request_route
+from connector.backends.hybrid.router import hybrid_queues, inactive_at, request_route
 from connector.backends.hybrid.state import ACTIVE, CLOSED, OFFERED, READY, Chat, HybridState, queue_key
 from connector.backends.hybrid.views import chat_view
 from connector.blending.agents import decode_state
@@ -114,7 +114,8 @@ class Desk:
 
     def accept(self, chat_id: str) -> dict[str, Any]:
         chat = self._offered(chat_id)
-        if not self.state.accept(chat, self.agent.agent_id, time.time()):
+        now = time.time()
+        if not self.state.accept(chat, self.agent.agent_id, now, inactive_at(self.runtime.config, chat, now)):
             raise DeskError(409, "offer_gone", "the offer expired or went to another agent")
         accepted = self.state.chat(chat_id) or chat
         self._to_customer(accepted, AgentEvent(AgentEventKind.ASSIGNED, chat_id, self._key(), agent=self._agent()))

@@ -22,7 +22,7 @@ from redis import Redis
 
 from connector.backends.hybrid import stream
 from connector.backends.hybrid.decide import AgentSnapshot, Offer, Queue, WaitingChat, decide
-from connector.backends.hybrid.state import READY, HybridState, queue_key
+from connector.backends.hybrid.state import READY, Chat, HybridState, queue_key
 from connector.backends.hybrid.views import chat_view
 from connector.blending.chat_events import publish_chat_ready
 from connector.config.model import Config, EntryPoint, Integration
@@ -47,6 +47,16 @@ def hybrid_queues(config: Config) -> dict[str, tuple[Integration, EntryPoint]]:
         for entry_point in integration.entry_points
         if entry_point.enabled
     }
+
+
+def inactive_at(config: Config, chat: Chat, now: float) -> float | None:
+    """When the chat ends if its customer says nothing after `now`: its queue's
+    `inactivity_timeout_seconds` later (a disabled queue's chats go on, and so does their timeout);
+    None when the queue has it off (0) or is gone."""
+    integration = config.integration(chat.integration)
+    queue = integration.entry_point(chat.queue) if integration else None
+    seconds = queue.inactivity_timeout_seconds if queue else 0
+    return now + seconds if seconds else None
 
 
 # KEYS: the request counter. ARGV: the value a pass started from. A request made during the pass

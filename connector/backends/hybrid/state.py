@@ -7,7 +7,9 @@ script runs first wins and the other sees it.
 
 A chat's states: `queued` (in its queue's ZSET, offered to nobody) → `offered` (ringing at one agent,
 in the offers ZSET) → `active` (accepted) → `closed`; an offer that is rejected or not answered in
-time returns the chat to its queue at its first place (it keeps its `queued_at`).
+time returns the chat to its queue at its first place (it keeps its `queued_at`). An `active` chat
+of a queue with an inactivity timeout is also in the inactive ZSET, by when the customer's silence
+ends it; every script that takes a chat out of `active` takes it out of there too.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
 return 1
 """
 
-# KEYS: chat, agent, offers. ARGV: chat id, agent id, queue key, now.
+# KEYS: chat, agent, offers, inactive. ARGV: chat id, agent id, queue key, now, inactive at ('' none).
 # The agent takes the chat offered to them: 1, or 0 when it is not (or no longer) theirs to take.
 _ACCEPT = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'offered' then return 0 end
@@ -69,6 +71,7 @@ if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'active', 'accepted_at', ARGV[4])
 redis.call('HDEL', KEYS[1], 'offer_expires_at')
 redis.call('ZREM', KEYS[3], ARGV[1])
+if ARGV[5] ~= '' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1]) end
 if redis.call('HGET', KEYS[2], 'offer:' .. ARGV[3]) == ARGV[1] then redis.call('HDEL', KEYS[2], 'offer:' .. ARGV[3]) end
 return 1
 """
@@ -92,7 +95,7 @@ end
 return 1
 """
 
-# KEYS: chat, queue, offers. ARGV: chat id, now, by, wrap-up.
+# KEYS: chat, queue, offers, inactive. ARGV: chat id, now, by, wrap-up.
 # Closes the chat whatever its state; returns its previous state and agent (false when none), so
 # the caller can free the agent's slot (`release`) and tell them. A chat closed already answers its
 # agent too: a close that died before its release is finished by the repeat.
@@ -104,6 +107,7 @@ if state == 'closed' then return {state, agent} end
 redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[2], 'closed_by', ARGV[3], 'wrap_up', ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return {state, agent}
 """
 
@@ -115,9 +119,10 @@ if redis.call('HGET', KEYS[1], 'offer:' .. ARGV[2]) == ARGV[1] then redis.call('
 return 1
 """
 
-# KEYS: chat, agent chats, new queue, offers. ARGV: chat id, agent id, new queue name, now.
+# KEYS: chat, agent chats, new queue, offers, inactive. ARGV: chat id, agent id, new queue name, now.
 # The agent hands an active chat to another queue: it waits there (at the end: a new wait) for
-# the router. 1 moved, 0 the chat is not the agent's active chat.
+# the router, its inactivity timeout stopped until the next accept. 1 moved, 0 the chat is not the
+# agent's active chat.
 _TO_QUEUE = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return 0 end
 if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] then return 0 end
@@ -125,13 +130,15 @@ redis.call('HSET', KEYS[1], 'state', 'queued', 'queue', ARGV[3], 'queued_at', AR
 redis.call('HDEL', KEYS[1], 'agent', 'accepted_at', 'offered_at')
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
 return 1
 """
 
-# KEYS: chat, from agent chats, to agent, to agent chats, offers, interrupted set, ready set.
+# KEYS: chat, from agent chats, to agent, to agent chats, offers, interrupted set, ready set, inactive.
 # ARGV: chat id, from agent id, to agent id, now, expires at.
 # The agent offers their active chat to a named agent, who must be READY, not interrupted and
-# have room: 1 offered, 0 the chat is not theirs, -1 the other agent cannot take it now.
+# have room (its inactivity timeout stops until they accept): 1 offered, 0 the chat is not theirs,
+# -1 the other agent cannot take it now.
 _TO_AGENT = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return 0 end
 if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] then return 0 end
@@ -145,7 +152,23 @@ redis.call('HSET', KEYS[1], 'state', 'offered', 'agent', ARGV[3], 'offered_at', 
 redis.call('HDEL', KEYS[1], 'accepted_at')
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
+redis.call('ZREM', KEYS[8], ARGV[1])
 return 1
+"""
+
+# KEYS: chat, inactive. ARGV: chat id, now, wrap-up.
+# The customer's silence ends the chat if its deadline has passed (they did not speak meanwhile, and
+# no other sweep took it): it leaves the inactive ZSET and, if still active, closes (by 'system').
+# Returns its previous state and agent; {'', false} when it was not due.
+_CLOSE_INACTIVE = """
+local due = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not due or tonumber(due) > tonumber(ARGV[2]) then return {'', false} end
+redis.call('ZREM', KEYS[2], ARGV[1])
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'active' then return {state or '', false} end
+local agent = redis.call('HGET', KEYS[1], 'agent')
+redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[2], 'closed_by', 'system', 'wrap_up', ARGV[3])
+return {state, agent}
 """
 
 
@@ -209,6 +232,11 @@ def _chat_of(chat_id: str, raw: dict[bytes, bytes]) -> Chat | None:
     )
 
 
+def _decoded(value: Any) -> str:
+    """A script's string answer ('' for Redis's nil, which a script returns as false)."""
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
 class HybridState:
     """The scripts and the reads the router, the backend and the agent desk share."""
 
@@ -222,6 +250,7 @@ class HybridState:
         self._release = redis.register_script(_RELEASE)
         self._to_queue = redis.register_script(_TO_QUEUE)
         self._to_agent = redis.register_script(_TO_AGENT)
+        self._close_inactive = redis.register_script(_CLOSE_INACTIVE)
 
     # -- chats ----------------------------------------------------------------------------------
 
@@ -303,10 +332,16 @@ class HybridState:
         )
         return bool(answer)
 
-    def accept(self, chat: Chat, agent: str, now: float) -> bool:
+    def accept(self, chat: Chat, agent: str, now: float, inactive_at: float | None = None) -> bool:
+        """The agent takes the chat; from `inactive_at` on (None: never) the customer's silence ends it."""
         answer = self._accept(
-            keys=[keys.hybrid_chat(chat.chat_id), keys.hybrid_agent(agent), keys.hybrid_offers()],
-            args=[chat.chat_id, agent, chat.queue_key, repr(now)],
+            keys=[
+                keys.hybrid_chat(chat.chat_id),
+                keys.hybrid_agent(agent),
+                keys.hybrid_offers(),
+                keys.hybrid_inactive(),
+            ],
+            args=[chat.chat_id, agent, chat.queue_key, repr(now), "" if inactive_at is None else repr(inactive_at)],
         )
         return bool(answer)
 
@@ -358,11 +393,17 @@ class HybridState:
                 keys.hybrid_chat(chat.chat_id),
                 keys.hybrid_queue(chat.integration, chat.queue),
                 keys.hybrid_offers(),
+                keys.hybrid_inactive(),
             ],
             args=[chat.chat_id, repr(now), by, wrap_up],
         )
-        holder = agent.decode() if isinstance(agent, bytes) else None
-        previous = state.decode() if isinstance(state, bytes) else str(state or "")
+        previous, holder = _decoded(state), _decoded(agent) or None
+        self._after_close(chat, previous, holder, now)
+        return previous, holder
+
+    def _after_close(self, chat: Chat, previous: str, holder: str | None, now: float) -> None:
+        """What follows a close outside its script: the slot freed, the records kept for the agent's
+        history, the handle time counted for the queue's wait estimate."""
         if holder:
             self.release(chat, holder)  # also after a close that died before its release
         pipe = self.redis.pipeline(transaction=False)
@@ -373,7 +414,6 @@ class HybridState:
             pipe.lpush(handle_times, repr(now - chat.accepted_at))
             pipe.ltrim(handle_times, 0, 49)
         replies.execute(pipe)
-        return previous, holder
 
     def release(self, chat: Chat, agent: str) -> None:
         self._release(
@@ -387,6 +427,7 @@ class HybridState:
                 keys.hybrid_agent_chats(agent),
                 keys.hybrid_queue(chat.integration, queue),
                 keys.hybrid_offers(),
+                keys.hybrid_inactive(),
             ],
             args=[chat.chat_id, agent, queue, repr(now)],
         )
@@ -403,10 +444,41 @@ class HybridState:
                 keys.hybrid_offers(),
                 keys.chat_interrupted(),
                 keys.hybrid_ready(),
+                keys.hybrid_inactive(),
             ],
             args=[chat.chat_id, agent, target, repr(now), repr(expires_at)],
         )
         return int(answer)
+
+    # -- the customer's silence --------------------------------------------------------------------
+
+    def refresh_inactive(self, chat_id: str, inactive_at: float) -> None:
+        """The customer spoke: their chat's deadline moves to `inactive_at`. Only a chat that has one
+        (ZADD XX): one that closed or left its agent meanwhile is not put back."""
+        self.redis.zadd(keys.hybrid_inactive(), {chat_id: inactive_at}, xx=True)
+
+    def inactive(self, now: float, limit: int = 100) -> list[str]:
+        """Chats whose deadline has passed, the longest silent first."""
+        found = replies.bytes_list(self.redis.zrangebyscore(keys.hybrid_inactive(), "-inf", now, start=0, num=limit))
+        return [member.decode() for member in found]
+
+    def close_inactive(self, chat: Chat, *, wrap_up: str, now: float | None = None) -> tuple[str, str | None]:
+        """End the chat for its customer's silence, if its deadline has passed by `now`: returns its
+        previous state and agent. Only the one caller that sees ACTIVE ended it; a chat that had left
+        `active` is only dropped from the ZSET, and ('', None) means it was not due (the customer
+        spoke, or another worker's sweep took it)."""
+        now = time.time() if now is None else now
+        state, agent = self._close_inactive(
+            keys=[keys.hybrid_chat(chat.chat_id), keys.hybrid_inactive()], args=[chat.chat_id, repr(now), wrap_up]
+        )
+        previous, holder = _decoded(state), _decoded(agent) or None
+        if previous == ACTIVE:
+            self._after_close(chat, previous, holder, now)
+        return previous, holder
+
+    def forget_inactive(self, chat_id: str) -> None:
+        """Stop watching the chat's silence (its record is gone, or its queue's timeout is off now)."""
+        self.redis.zrem(keys.hybrid_inactive(), chat_id)
 
     def handle_times(self, integration: str, queue: str) -> list[float]:
         return [

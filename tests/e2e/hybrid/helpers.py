@@ -15,6 +15,7 @@ WELCOME = (
     "Please be patient until an agent attends you."
 )
 AGENT_CLOSED = "The agent has marked your chat closed."
+CUSTOMER_INACTIVE = "We closed this chat as we have not heard from you for a while. Write again any time."
 NO_AGENTS = "Sorry! There are no agents available right now to be with you. Please come back later."
 DISABLED = "Sorry! This service is not available right now. Please come back later."
 

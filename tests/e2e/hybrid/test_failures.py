@@ -1,7 +1,8 @@
 """What goes wrong in Hybrid Chat, end to end over HTTP with a real worker: an offer that rings out
 (RONA), a rejected offer, a customer who leaves while queued, a disabled queue, no agent READY, a
-customer who waits too long (also after a transfer to another queue), and the customer's exact place
-in the queue. Plus the agent's event stream over Server-Sent Events resuming with Last-Event-ID."""
+customer who waits too long (also after a transfer to another queue), a customer who goes silent
+after the accept, and the customer's exact place in the queue. Plus the agent's event stream over
+Server-Sent Events resuming with Last-Event-ID."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.e2e.hybrid.conftest import SSE_SECONDS
 from tests.e2e.hybrid.helpers import (
+    CUSTOMER_INACTIVE,
     DISABLED,
     NO_AGENTS,
     WELCOME,
@@ -26,6 +28,7 @@ from tests.helpers import wait_for
 APP, APP_CUSTOMER = ASSETS["inapp"], CUSTOMERS["inapp"]
 WA, WA_CUSTOMER = ASSETS["whatsapp"], CUSTOMERS["whatsapp"]
 OFFER_SECONDS = 5  # the queues' offer_timeout_seconds (tests/e2e/stack.py), the least allowed
+SILENCE_SECONDS = 5  # the least inactivity_timeout_seconds allowed
 
 
 def first_offer(*agents):
@@ -287,3 +290,25 @@ def test_a_chat_transferred_to_a_queue_after_the_first_wait_is_over_still_has_a_
     stack.wait_text("whatsapp", "You have been transferred to the Billing queue.")
     stack.wait_text("whatsapp", NO_AGENTS, timeout=7)
     assert router(stack).chat(chat_id).state == "closed"
+
+
+def test_a_customer_who_says_nothing_after_the_accept_is_told_and_the_agents_slot_is_freed(hybrid_stack, agent_api):
+    stack = hybrid_stack(support={"inactivity_timeout_seconds": SILENCE_SECONDS})
+    uma = agent_api(stack, "uma")  # one chat at most
+    uma.ready()
+    stack.customer.send_text(APP, APP_CUSTOMER, "Hello, anyone?")
+    chat_id = uma.wait_event("chat_offered")["chat_id"]
+    uma.accept(chat_id)
+    stack.wait_text("inapp", assigned("Uma"))
+    uma.say(chat_id, "Hi, how can I help?")  # the agent's words do not keep the chat open
+
+    closed = uma.wait_event("chat_closed", chat_id, timeout=SILENCE_SECONDS + 10)
+    assert closed["by"] == "inactivity"
+    chat = router(stack).chat(chat_id)
+    assert closed["at"] - chat.accepted_at >= SILENCE_SECONDS, "not before the customer's silence"
+    assert (chat.state, chat.closed_by, chat.wrap_up) == ("closed", "system", "customer inactive")
+    assert uma.me()["chats"] == [], "the slot is free"
+    stack.wait_text("inapp", CUSTOMER_INACTIVE)
+    assert texts(stack, "inapp") == [WELCOME, assigned("Uma"), "Hi, how can I help?", CUSTOMER_INACTIVE]
+    wait_for(lambda: thread_of(stack, "inapp").state.value == "closed", what="the conversation closed")
+    assert uma.of_type("chat_closed") == [closed], "once"

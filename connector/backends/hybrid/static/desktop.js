@@ -20,7 +20,8 @@
   const CHANNELS = { sms: "SMS", whatsapp: "WhatsApp", messenger: "Messenger", apple: "Apple Messages",
     inapp: "In-app", webchat: "Web chat" };
   const CLOSED_BY = { customer: "The customer left the chat.", agent: "You closed this chat.",
-    system: "The chat was closed by the system." };
+    system: "The chat was closed by the system.",
+    inactivity: "The customer wrote nothing for a while: the chat was closed." };
   const WITHDRAWN = { rejected: "rejected", timeout: "not answered in time" };
 
   const $ = (id) => document.getElementById(id);
