@@ -8,6 +8,7 @@ hand, readiness, interruptions and times since their last offer. The goal: p99 �
 
 from __future__ import annotations
 
+import gc
 import random
 import statistics
 import time
@@ -54,39 +55,59 @@ def snapshot(rng: random.Random) -> tuple[list[WaitingChat], list[AgentSnapshot]
     return chats, agents
 
 
-def measure(samples: int = SAMPLES, seed: int = 7) -> tuple[list[float], list[int]]:
-    """Milliseconds per decision, and the offers each made."""
+def measure(samples: int = SAMPLES, seed: int = 7, *, collector: bool = True) -> tuple[list[float], list[int]]:
+    """Milliseconds per decision, and the offers each made. `collector=False` pauses Python's cyclic
+    garbage collector around each timed decision, as `timeit` does by default: a full collection
+    costs what the whole process holds (here the snapshots), not what the decision does."""
     rng = random.Random(seed)
     times, offers = [], []
     for _ in range(samples):
         chats, agents = snapshot(rng)
-        started = time.perf_counter()
-        made = decide(QUEUES, chats, agents, now=1000.0)
-        times.append((time.perf_counter() - started) * 1000)
+        if not collector:
+            gc.collect()
+            gc.disable()
+        try:
+            started = time.perf_counter()
+            made = decide(QUEUES, chats, agents, now=1000.0)
+            times.append((time.perf_counter() - started) * 1000)
+        finally:
+            gc.enable()
         offers.append(len(made))
     return times, offers
 
 
-def run() -> str:
-    times, offers = measure()
+def _row(label: str, times: list[float], offers: list[int]) -> tuple[str, float]:
     ordered = sorted(times)
 
     def pct(q: float) -> float:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     per_offer = [t / n for t, n in zip(times, offers, strict=True) if n]
+    row = (
+        f"| {label} | {pct(0.5):.2f} | {pct(0.95):.2f} | {pct(0.99):.2f} | "
+        f"{statistics.median(offers):.0f} | {statistics.median(per_offer):.4f} |"
+    )
+    return row, pct(0.99)
+
+
+def run() -> str:
+    paused, paused_p99 = _row("`decide()`, collector paused (as `timeit`)", *measure(collector=False))
+    running, running_p99 = _row("`decide()`, collector running", *measure(collector=True))
     return "\n".join(
         [
             "## Hybrid Chat: the routing decision (500 agents, 5,000 queued chats)",
             "",
-            f"{SAMPLES} decisions, each over a fresh random snapshot (6 queues, 3 priorities, 5 skills).",
+            f"{SAMPLES} decisions, each over a fresh random snapshot (6 queues, 3 priorities, 5 skills),",
+            "measured twice: with Python's cyclic garbage collector paused around each decision, and",
+            "running (then a full collection of everything the process holds may land inside one).",
             "",
             "| decision | p50 ms | p95 ms | p99 ms | offers per decision (median) | ms per offer (median) |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
-            f"| `decide()` | {pct(0.5):.2f} | {pct(0.95):.2f} | {pct(0.99):.2f} | "
-            f"{statistics.median(offers):.0f} | {statistics.median(per_offer):.4f} |",
+            paused,
+            running,
             "",
-            f"Goal: p99 ≤ 5 ms per decision: {'met' if pct(0.99) <= 5 else 'NOT met'}.",
+            f"Goal: p99 ≤ 5 ms per decision: {'met' if paused_p99 <= 5 else 'NOT met'} with the collector paused, "
+            f"{'met' if running_p99 <= 5 else 'NOT met'} with it running.",
         ]
     )
 

@@ -102,11 +102,19 @@ def decide(
         for a in agents
         if a.can_take_chats
     }
-    heaps: dict[str, list[tuple[float, int, str, int]]] = {}
-    for queue in queues.values():
-        heap = [agent.key() for agent in free.values() if _fits(queue, agent)]
+    # Skills do not change within a decision: each agent's queues by skill, worked out once.
+    by_skills: dict[str, list[Queue]] = {
+        agent.agent_id: [queue for queue in queues.values() if queue.skills <= agent.skills] for agent in free.values()
+    }
+    heaps: dict[str, list[tuple[float, int, str, int]]] = {key: [] for key in queues}
+    for agent in free.values():
+        if agent.chats < agent.max_chats:
+            entry = agent.key()
+            for queue in by_skills[agent.agent_id]:
+                if queue.key not in agent.ringing:
+                    heaps[queue.key].append(entry)
+    for heap in heaps.values():
         heapq.heapify(heap)
-        heaps[queue.key] = heap
     offers: list[Offer] = []
     for chat in _by_turn(queues, waiting, heaps):
         queue = queues[chat.queue]
@@ -119,9 +127,10 @@ def decide(
         chosen.ringing.add(queue.key)
         chosen.version += 1
         if chosen.chats < chosen.max_chats:
-            for other in queues.values():
-                if _fits(other, chosen):
-                    heapq.heappush(heaps[other.key], chosen.key())
+            entry = chosen.key()
+            for other in by_skills[chosen.agent_id]:
+                if other.key not in chosen.ringing:
+                    heapq.heappush(heaps[other.key], entry)
     return offers
 
 
@@ -130,13 +139,17 @@ def _by_turn(
 ) -> Iterator[WaitingChat]:
     """The chats in serving order (priority, then arrival, then id), skipping the rest of a queue
     once no agent can take its chats: the work follows the offers made, not the chats waiting."""
-    by_queue: dict[str, list[WaitingChat]] = {}
+    by_queue: dict[str, list[WaitingChat]] = {key: [] for key in queues}
     for chat in waiting:
-        if chat.queue in queues:
-            by_queue.setdefault(chat.queue, []).append(chat)
+        bucket = by_queue.get(chat.queue)
+        if bucket is not None:
+            bucket.append(chat)
     turns: list[tuple[int, float, str, str, int]] = []
     for key, chats in by_queue.items():
-        chats.sort(key=_ARRIVAL)  # a queue read from Redis is in order already: linear
+        if not chats:
+            continue
+        # By arrival, then id; a queue read from Redis is in that order already, so this is linear.
+        chats.sort(key=_ARRIVAL)
         turns.append((queues[key].priority, chats[0].queued_at, chats[0].chat_id, key, 0))
     heapq.heapify(turns)
     while turns:
@@ -169,7 +182,7 @@ def _pop_current(
         agent = agents[entry[2]]
         if agent.version != entry[3] or not _fits(queue, agent):
             continue  # stale or no longer fitting: dropped
-        if agent.agent_id in declined:
+        if declined and agent.agent_id in declined:
             passed.append(entry)
             continue
         found = agent
