@@ -19,12 +19,17 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
 if TYPE_CHECKING:
     # Aliases of the requests stubs (types-requests), not names of requests itself.
     from requests.sessions import _Cert, _Settings, _TextMapping, _Verify
 
+POOL_SIZE = 128
+"""Connections kept open per host: as many as one process's drain loops can have in flight (the
+default of CONNECTOR_DRAIN_THREADS_MAX), so a burst reuses them instead of opening and dropping
+connections beyond requests' default of 10."""
 PROXY_CACHE_LIMIT = 256
 """Hosts whose proxy choice is kept; media downloads reach many CDN hosts, so the cache is bounded."""
 
@@ -35,6 +40,9 @@ class OutboundSession(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
+        adapter = HTTPAdapter(pool_maxsize=POOL_SIZE)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
         self.trust_env = False  # no per-request reads of the environment, no ~/.netrc
         self.environment_ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         self._proxies_by_host: dict[tuple[str, str], dict[str, str]] = {}

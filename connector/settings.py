@@ -109,7 +109,13 @@ class Settings:
     agents over three web processes (docs/hybrid.md, "Waiting for events")."""
 
     drain_threads: int = env("CONNECTOR_DRAIN_THREADS", 4, _int)
-    """Drain loops per dispatch job, side by side: draining mostly waits on ECE and providers."""
+    """Drain loops each dispatch job starts with, side by side: draining mostly waits on ECE and
+    the providers, and with answers this fast a few loops keep up without contending for the CPU."""
+
+    drain_threads_max: int = env("CONNECTOR_DRAIN_THREADS_MAX", 128, _int)
+    """Most drain loops of one dispatch job: a loop whose item waited on a slow call starts another,
+    so the calls in flight follow the contact center's latency (docs/architecture.md, "Calls in
+    flight"). Each loop holds one conversation at a time, so order per conversation is kept."""
 
     availability_cache_seconds: float = env("CONNECTOR_AVAILABILITY_CACHE_SECONDS", 2.0, _float)
     """How long an entry point's availability answer is reused by a worker: a burst of new chats

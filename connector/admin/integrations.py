@@ -115,6 +115,7 @@ def settings_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) 
         if value:
             raw[optional] = value
     raw["verify_tls"] = form.get("verify_tls") == "on"
+    raw["max_in_flight"] = _number(form.get("max_in_flight", "64"))
     auth_type = form.get("callback_auth_type", "none")
     auth: dict[str, Any] = {"type": auth_type}
     if auth_type == "bearer":
@@ -137,6 +138,7 @@ def _form_values(raw: Mapping[str, Any]) -> dict[str, Any]:
         "client_key": raw.get("client_key") or "",
         "verify_tls": raw.get("verify_tls", True) not in (False, "false", "False"),
         "ca_bundle": raw.get("ca_bundle") or "",
+        "max_in_flight": raw.get("max_in_flight", 64),
         "callback_auth_type": auth.get("type", "none"),
         "callback_username": auth.get("username") or "",
         "has": {

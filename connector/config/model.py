@@ -98,6 +98,9 @@ class Integration:
     entry_points: tuple[EntryPoint, ...] = ()
     custom_attributes: tuple[CustomAttribute, ...] = ()
     api_paths: Mapping[str, str] = field(default_factory=dict)
+    max_in_flight: int = 64
+    """Most calls to this contact center one worker process holds at once (its conversations wait
+    their turn beyond it): protects an ECE that cannot take more. See docs/architecture.md."""
     source: str | None = None
 
     def entry_point(self, name: str) -> EntryPoint | None:

@@ -28,6 +28,7 @@ ECE_ONLY = (
     "verify_tls",
     "ca_bundle",
     "api_paths",
+    "max_in_flight",
 )
 """Fields that are ECE's (its address, its client application, how it calls back): a Hybrid Chat
 integration runs in the connector, is never asked for them, and does not show them."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from connector.errors import PermanentError, RetryableError
 from connector.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
 from connector.relay import breaker, profiles, retry, to_customer
 from connector.relay.breaker import Breaker, Parked, service_of
+from connector.relay.in_flight import IN_FLIGHT, NoTurn
 from connector.runtime import Runtime, current
 from connector.store import dead_letters, keys, replies, threads
 from connector.store.boxes import LEASE_LOST, TIMELINE_LIMIT, Box, Held, LeaseLost
@@ -35,26 +37,26 @@ log = logging.getLogger(__name__)
 TIMELINE_TEXT_LIMIT = 1000
 
 
+SLOW_SECONDS = 0.05
+"""A loop busy with one conversation for longer than this is waiting on a call (a turn handled
+locally takes a few milliseconds)."""
+WATCH_SECONDS = 0.05
+"""How often a dispatch job looks at its loops."""
+
+
 def drain_ready(slot: int | None = None) -> int:
     """RQ job: drain ready threads; returns how many items were handled.
 
     At most `settings.dispatchers` of these run at once, each popping distinct thread ids (a thread
-    popped twice is skipped by its lease). Each runs `settings.drain_threads` loops side by side:
-    draining waits on ECE and the providers far more than it computes, so a few threads per job
-    keep a burst of new conversations (each a handful of ECE calls) from queueing behind one
-    another. A loop lingers briefly for more work, so a steady stream costs no enqueue per message;
-    after its time budget the job hands over to a fresh one.
+    popped twice is skipped by its lease). Each starts `settings.drain_threads` loops side by side
+    and grows to `settings.drain_threads_max` while the work waits on slow calls (`DrainLoops`). A
+    loop lingers briefly for more work, so a steady stream costs no enqueue per message; after its
+    time budget the job hands over to a fresh one.
     """
     runtime = current()
     deadline = time.monotonic() + DISPATCH_BUDGET_SECONDS
-    loops = max(1, runtime.settings.drain_threads)
     try:
-        if loops == 1:
-            handled = _dispatch_loop(runtime, slot, deadline)
-        else:
-            with ThreadPoolExecutor(loops, thread_name_prefix="drain") as pool:
-                futures = [pool.submit(_dispatch_loop, runtime, slot, deadline) for _ in range(loops)]
-                handled = sum(f.result() for f in futures)
+        handled = DrainLoops(runtime, slot, deadline).run()
     finally:
         runtime.dispatch.retire(slot)
     # Work that arrived while every slot was taken (or after our budget) needs a dispatcher.
@@ -63,14 +65,91 @@ def drain_ready(slot: int | None = None) -> int:
     return handled
 
 
-def _dispatch_loop(runtime: Runtime, slot: int | None, deadline: float) -> int:
-    handled = 0
-    while time.monotonic() < deadline:
-        thread_id = runtime.dispatch.next_ready(DISPATCH_LINGER_SECONDS)
-        if thread_id is None:
-            break
-        handled += drain_thread(thread_id, runtime, slot)
-    return handled
+class DrainLoops:
+    """The drain loops of one dispatch job: calls in flight that follow the work, not the processes.
+
+    Draining waits on ECE and the providers far more than it computes. With fast answers a few
+    loops keep up, and more would only contend for the CPU. When calls are slow (ECE answering in
+    seconds), every loop sits in one for that long: the job watches its loops every WATCH_SECONDS,
+    and when none is free and some have been busy longer than SLOW_SECONDS, it starts as many more
+    (up to `drain_threads_max`), so the calls in flight double while the latency lasts. A loop
+    that finds no ready conversation for the linger time ends: the job shrinks when the work does.
+    The loops still busy when a job's time is up are where the process's next job starts
+    (`carried`), so the calls in flight do not fall back at every hand-over.
+    Each loop drains one conversation at a time under its lease: order per conversation holds
+    whatever the number of loops."""
+
+    carried = 0
+    """Loops the last job of this process still had busy at its deadline (a worker process runs
+    one job at a time, in itself: rq's SimpleWorker)."""
+
+    def __init__(self, runtime: Runtime, slot: int | None, deadline: float) -> None:
+        self.runtime, self.slot, self.deadline = runtime, slot, deadline
+        self.most = max(1, runtime.settings.drain_threads, runtime.settings.drain_threads_max)
+        self.first = min(self.most, max(1, runtime.settings.drain_threads, DrainLoops.carried))
+        self._lock = threading.Lock()
+        self._running = 0
+        self._busy_since: dict[int, float] = {}
+        self._busy_at_deadline = 0
+        self._futures: list[Future[int]] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def run(self) -> int:
+        """Run and watch the loops until each has ended; returns the items handled."""
+        with ThreadPoolExecutor(self.most, thread_name_prefix="drain") as pool:
+            self._pool = pool
+            self._start(self.first)
+            while True:
+                with self._lock:
+                    pending = [f for f in self._futures if not f.done()]
+                if not pending:
+                    break
+                wait(pending, timeout=WATCH_SECONDS, return_when=FIRST_EXCEPTION)
+                self._grow()
+        DrainLoops.carried = self._busy_at_deadline
+        return sum(f.result() for f in self._futures)
+
+    def _grow(self) -> None:
+        now = time.monotonic()
+        if now >= self.deadline:
+            return
+        with self._lock:
+            if len(self._busy_since) < self._running:
+                return  # a loop is free: it takes the next ready conversation
+            slow = sum(1 for since in self._busy_since.values() if now - since > SLOW_SECONDS)
+        if slow:
+            self._start(slow)
+
+    def _start(self, count: int) -> None:
+        assert self._pool is not None
+        with self._lock:
+            for _ in range(min(count, self.most - self._running)):
+                self._running += 1
+                self._futures.append(self._pool.submit(self._loop))
+
+    def _loop(self) -> int:
+        handled = 0
+        me = threading.get_ident()
+        try:
+            while True:
+                if time.monotonic() >= self.deadline:
+                    with self._lock:
+                        self._busy_at_deadline += 1
+                    break
+                thread_id = self.runtime.dispatch.next_ready(DISPATCH_LINGER_SECONDS)
+                if thread_id is None:
+                    break
+                with self._lock:
+                    self._busy_since[me] = time.monotonic()
+                try:
+                    handled += drain_thread(thread_id, self.runtime, self.slot)
+                finally:
+                    with self._lock:
+                        del self._busy_since[me]
+        finally:
+            with self._lock:
+                self._running -= 1
+        return handled
 
 
 def drain_thread(thread_id: str, runtime: Runtime | None = None, slot: int | None = None) -> int:
@@ -162,6 +241,9 @@ def _handle_one(
         )
         entry = {"at": time.time(), "kind": "dead_letter", "box": box.value, "reason": exc.reason, "id": letter.id}
         fields = None
+    except NoTurn as exc:
+        _wait_turn(runtime, thread_id, box, exc)
+        return _BACKING_OFF
     except RetryableError as exc:
         decision = retry.record_failure(
             runtime.redis, thread_id, box, item, runtime.settings, exc.wait, time.time(), not_after=exc.retry_at
@@ -203,6 +285,17 @@ def _handle_inbound(
         log.error("unreadable inbox item dropped")
         return {"at": time.time(), "kind": "error", "note": "unreadable item"}, None
     return handle_event(runtime, event, effects, tally)
+
+
+def _wait_turn(runtime: Runtime, thread_id: str, box: Box, exc: NoTurn) -> None:
+    """The integration's calls are all taken in this worker: the box sits out briefly, not counted
+    as a failed attempt (nothing failed), and the loop takes another conversation meanwhile."""
+    until = time.time() + (exc.wait or 1.0)
+    log.info("waiting for a call in flight to end", extra={"conversation": thread_id, "box": box.value})
+    pipe = runtime.redis.pipeline(transaction=False)
+    retry.sit_out(pipe, thread_id, box, until)
+    runtime.dispatch.defer(thread_id, box, until, client=pipe)
+    replies.execute(pipe)
 
 
 def _note_retry(runtime: Runtime, thread_id: str, box: Box, exc: RetryableError, decision: retry.RetryDecision) -> None:
@@ -346,7 +439,10 @@ def _forward(
     if (refused := circuit.admit()) is not None:
         raise Parked(circuit.service, refused.until, time.time())
     try:
-        note = backend.deliver(runtime, integration, thread, event, start=transition.start_new, effects=effects)
+        with IN_FLIGHT.call(integration):
+            note = backend.deliver(runtime, integration, thread, event, start=transition.start_new, effects=effects)
+    except NoTurn:
+        raise  # nothing was asked of the contact center: the breaker hears nothing
     except RetryableError as exc:
         if not exc.outage:
             circuit.succeeded()  # it answered (429, 409): reachable

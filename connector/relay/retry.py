@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.client import Pipeline
 
 from connector.settings import Settings
 from connector.store import keys, replies
@@ -63,3 +64,9 @@ def record_failure(
         wait = max(0.0, min(wait, not_after - now))
     redis.hset(keys.retry_state(thread_id), mapping={box.value: json.dumps(state), f"{box.value}_until": now + wait})
     return RetryDecision(give_up=False, wait=wait, attempts=state["attempts"], until=now + wait)
+
+
+def sit_out(client: Redis | Pipeline, thread_id: str, box: Box, until: float) -> None:
+    """The box's head waits until `until` without a failed attempt counted (its item never failed:
+    e.g. every call its integration allows was in flight)."""
+    client.hset(keys.retry_state(thread_id), f"{box.value}_until", repr(until))

@@ -48,7 +48,8 @@ class LoopbackServer:
     the connector build URLs from each other's addresses. Until then requests get 503.
 
     `keep_alive=False` answers one request per connection, so a client's next call after `stop()`
-    meets a refused connection rather than a socket the server has just closed.
+    meets a refused connection rather than a socket the server has just closed. `threads`: requests
+    answered at once (a simulator that answers slowly needs as many as the calls it should hold).
     """
 
     def __init__(
@@ -59,8 +60,10 @@ class LoopbackServer:
         *,
         name: str = "sandbox",
         keep_alive: bool = True,
+        threads: int = THREADS,
     ) -> None:
         self.app = app
+        self.threads = threads
         self.host = host
         self.port = port
         self.name = name
@@ -78,7 +81,7 @@ class LoopbackServer:
 
     def start(self) -> LoopbackServer:
         if self._server is None:
-            server = _Server((self.host, self.port), self._dispatch, numthreads=THREADS, server_name=self.name)
+            server = _Server((self.host, self.port), self._dispatch, numthreads=self.threads, server_name=self.name)
             # The serve loop wakes this often to notice stop(): werkzeug's server polled as often.
             server.expiration_interval = 0.05
             server.prepare()  # binds now, so the port is known when start() returns

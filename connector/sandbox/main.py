@@ -20,6 +20,13 @@ log = logging.getLogger(__name__)
 
 CHANNEL_SANDBOX_PORT = 8100
 """ECE simulator (/ece), provider simulators (/twilio, /graph, /apple, /inapp), customer page (/customer)."""
+ECE_THREADS = 256
+"""Requests the port-8100 server answers at once. The ECE simulator is served there, and with a
+delay switched on (`POST /ece/control/failures {"delay_seconds": s}`) each call holds a thread for
+that long. A real ECE holds hundreds of calls at once, and the connector's drain may hold up to
+2 dispatchers x 64 calls (an integration's `max_in_flight`, per worker process): with the default
+8 threads the simulator, not the connector, would set the calls in flight. Idle kept-alive
+connections hold no thread, so the other simulators on this port answer as before."""
 FINESSE_PUBLISHER_PORT = 8101
 FINESSE_SUBSCRIBER_PORT = 8102
 FINESSE_CONTROL_PORT = 8103
@@ -89,7 +96,7 @@ def start_channel_sandbox(settings: Settings) -> tuple[LoopbackServer, object]:
         ece = ece_simulator_for(integration, f"{connector_url}/ece/{integration.name}/callback")
         ece.start()
     sandbox = channel_sandbox(config, f"http://127.0.0.1:{CHANNEL_SANDBOX_PORT}", connector_url, connector_url, ece=ece)
-    server = LoopbackServer(sandbox.app, CHANNEL_SANDBOX_PORT).start()
+    server = LoopbackServer(sandbox.app, CHANNEL_SANDBOX_PORT, threads=ECE_THREADS).start()
     return server, sandbox
 
 

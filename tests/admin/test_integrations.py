@@ -144,6 +144,26 @@ def test_save_without_testing_skips_ece(operator, runtime):
     assert stored(runtime)["base_url"] == "http://127.0.0.1:9/ece"
 
 
+def test_calls_in_flight_are_bounded_per_integration_shown_and_checked(operator, runtime):
+    admin = operator("admin")
+    page = text(admin.get("/admin/integrations/new?type=ece"))
+    assert 'name="max_in_flight"' in page and 'value="64"' in page, "the default is offered"
+    refused = admin.post(
+        "/admin/integrations/new",
+        data=settings_form(admin.csrf, "http://127.0.0.1:9/ece", action="save", max_in_flight="0"),
+    )
+    assert refused.status_code == 422
+    assert 'id="max_in_flight-error"' in text(refused) and "1 to 1000 calls at once per worker" in text(refused)
+    saved = admin.post(
+        "/admin/integrations/new",
+        data=settings_form(admin.csrf, "http://127.0.0.1:9/ece", action="save", max_in_flight="8"),
+    )
+    assert saved.status_code == 302
+    assert stored(runtime)["max_in_flight"] == 8
+    assert runtime.config.integration("Lab").max_in_flight == 8
+    assert "at most 8 per worker process" in text(admin.get("/admin/integrations/Lab"))
+
+
 def test_a_hybrid_integration_is_saved_after_validation(operator, runtime):
     admin = operator("admin")
     form = settings_form(admin.csrf, "http://127.0.0.1:9/router", type="hybrid", client_key="", client_secret="")

@@ -14,6 +14,7 @@ ECE_ONLY = (
     "verify_tls",
     "ca_bundle",
     "api_paths",
+    "max_in_flight",
 )
 
 

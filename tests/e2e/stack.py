@@ -105,12 +105,14 @@ def write_config(
     *,
     hybrid: HybridOptions | None = None,
     finesse: Mapping[str, Any] | None = None,
+    integration: Mapping[str, Any] | None = None,
     **entry_point_overrides: Any,
 ) -> Path:
     """The configuration the end-to-end tests run: one ECE integration on the simulator, one asset of
     each channel on the provider simulators, one rule per channel (SMS keyword SALES → Sales).
     `hybrid`: a Hybrid Chat integration besides, which the channels' support rules forward to;
-    `finesse`: the `finesse:` section (media blending against a Finesse simulator)."""
+    `finesse`: the `finesse:` section (media blending against a Finesse simulator); `integration`:
+    settings of the ECE integration (e.g. `max_in_flight`)."""
     support = {
         "name": "Support",
         "id": "1001",
@@ -138,6 +140,7 @@ def write_config(
                     {"name": "$(app.user)", "value": "$(inapp.name) <$(inapp.email)>"},
                     {"name": "$(fb.username)", "value": "$(messenger.username)"},
                 ],
+                **(integration or {}),
             }
         ],
         "assets": [
@@ -277,6 +280,8 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
         worker_env: dict[str, str] | None = None,
         hybrid: HybridOptions | None = None,
         finesse: Mapping[str, Any] | None = None,
+        integration: Mapping[str, Any] | None = None,
+        ece_threads: int | None = None,
         **entry_point_overrides: Any,
     ) -> Stack:
         ece = EceSimulator(
@@ -286,7 +291,7 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
             callback_auth={"type": "bearer", "token": CALLBACK_TOKEN},
         )
         simulators.append(ece)
-        ece_server = LoopbackServer(ece_app(ece)).start()
+        ece_server = LoopbackServer(ece_app(ece), **({"threads": ece_threads} if ece_threads else {})).start()
         # Bound first, apps set once every address is known: each side's URL is in the other's config.
         sandbox_server, connector_server = LoopbackServer().start(), LoopbackServer().start()
         started.append((connector_server, sandbox_server, ece_server))
@@ -297,6 +302,7 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
             sandbox_server.url,
             hybrid=hybrid,
             finesse=finesse,
+            integration=integration,
             **entry_point_overrides,
         )
         config = load_config(config_dir)

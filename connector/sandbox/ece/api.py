@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, jsonify, request, send_file, url_for
+from flask import Blueprint, Response, g, jsonify, request, send_file, url_for
 
 from connector.sandbox.ece.model import AGENT_TYPES, REFERENCE_ATTRIBUTE, EceModel, EntryPoint, SimError
 
@@ -138,6 +139,9 @@ def register_api(bp: Blueprint, model: EceModel) -> None:
         endpoint = (request.endpoint or "").rpartition(".")[2]
         if endpoint not in API_ENDPOINTS:
             return None
+        g.ece_call = True
+        if delay := model.call_began():
+            time.sleep(delay)
         if model.down == "503":
             return error_response(SimError(503, "ECE is unavailable (sandbox down switch): retry later", "503-100"))
         if endpoint in MESSAGING_ENDPOINTS:
@@ -147,6 +151,11 @@ def register_api(bp: Blueprint, model: EceModel) -> None:
                     SimError(status, f"injected failure ({status}) from the sandbox fail_next switch")
                 )
         return None
+
+    @bp.teardown_request
+    def count_the_answer(_exc: BaseException | None) -> None:
+        if g.pop("ece_call", False):
+            model.call_ended()
 
     # -- client application token (confirmed: docs/protocols/ece.md, "Client-application token") --
 

@@ -94,6 +94,9 @@ def snapshot(sim: EceSimulator) -> dict[str, Any]:
                 "down": model.down,
                 "fail_next_pending": model.failures_pending,
                 "lookup_served": model.lookup_served,
+                "delay_seconds": model.answer_delay_seconds,
+                "in_flight": model.in_flight,
+                "peak_in_flight": model.peak_in_flight,
             },
             "emitter": emitter.options(),
             "demo_agents": list(DEMO_AGENTS),
@@ -210,8 +213,14 @@ def register_control(bp: Blueprint, sim: EceSimulator) -> None:
     @bp.post("/control/failures")
     def failures() -> Response:
         """Body: down ("503" | null), token_expire_all (true), fail_next ({count, status}),
-        lookup_served (bool: whether the find_conversation lookup is served; off answers 405)."""
+        lookup_served (bool: whether the find_conversation lookup is served; off answers 405),
+        delay_seconds (every API call answers that much later; 0 at once), reset_peak (true: the
+        most calls in flight at once counts from now)."""
         data = _payload()
+        if "delay_seconds" in data:
+            model.set_answer_delay(float(data["delay_seconds"] or 0))
+        if data.get("reset_peak"):
+            model.reset_peak()
         if "lookup_served" in data:
             model.lookup_served = bool(data["lookup_served"])
         if "down" in data:
@@ -221,7 +230,14 @@ def register_control(bp: Blueprint, sim: EceSimulator) -> None:
         if "fail_next" in data:
             spec = data["fail_next"] or {}
             model.fail_next(int(spec.get("count", 1)), int(_required(spec, "status")))
-        return jsonify(down=model.down, fail_next_pending=model.failures_pending, lookup_served=model.lookup_served)
+        return jsonify(
+            down=model.down,
+            fail_next_pending=model.failures_pending,
+            lookup_served=model.lookup_served,
+            delay_seconds=model.answer_delay_seconds,
+            in_flight=model.in_flight,
+            peak_in_flight=model.peak_in_flight,
+        )
 
     @bp.post("/control/holds")
     def holds() -> tuple[Response, int] | Response:

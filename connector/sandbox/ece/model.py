@@ -183,6 +183,12 @@ class EceModel:
         """[I] Whether this ECE serves the find_conversation lookup; off, the path answers 405."""
         self.holds = Holds()
         """Test-only: hold a call's answer until released (`holds.hold_next("start")`)."""
+        self.answer_delay_seconds = 0.0
+        """Every API call answers this much later (an on-premises ECE under load answers in
+        hundreds of milliseconds to seconds); 0: at once."""
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        """API calls being answered now, and the most at once since the last reset (`calls_began`)."""
         self._ids = itertools.count(3_118_908_000)
         self._last_modified_ms = 0
         self.public_url: str | None = None
@@ -288,6 +294,27 @@ class EceModel:
             return ep.last_modified
 
     # -- failure switches -----------------------------------------------------------------------
+
+    def set_answer_delay(self, seconds: float) -> None:
+        if not 0 <= seconds <= 60:
+            raise SimError(400, f"delay_seconds must be 0 to 60, got {seconds!r}")
+        with self.lock:
+            self.answer_delay_seconds = float(seconds)
+
+    def call_began(self) -> float:
+        """An API call arrived: counted in flight; returns the delay it waits before its answer."""
+        with self.lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            return self.answer_delay_seconds
+
+    def call_ended(self) -> None:
+        with self.lock:
+            self.in_flight = max(0, self.in_flight - 1)
+
+    def reset_peak(self) -> None:
+        with self.lock:
+            self.peak_in_flight = self.in_flight
 
     def set_down(self, mode: str | None) -> None:
         """`"503"`: every API call (token and availability included) answers 503; None: back up."""

@@ -1,0 +1,71 @@
+"""Calls in flight to each contact-center integration, in this worker process.
+
+An integration's `max_in_flight` bounds how many of its conversations one worker process has in a
+call to it at once (the drain's loops grow with latency, docs/architecture.md "Calls in flight").
+A conversation that finds the bound taken waits up to TURN_WAIT_SECONDS for a turn, then its item
+is retried later like any other answer that said "not now": in order, never lost, and not counted
+against the integration's circuit breaker (the contact center never failed).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from connector.config.model import Integration
+from connector.errors import RetryableError
+
+TURN_WAIT_SECONDS = 5.0
+"""Longest wait for a free call before the item is retried later (well inside a conversation's
+lease, which the waiting loop holds)."""
+
+
+class NoTurn(RetryableError):
+    """Every call the integration allows this worker is taken: the item waits and is retried."""
+
+
+class InFlight:
+    """One gate per integration name; a changed `max_in_flight` (a reload) gets a new gate, and the
+    calls already through the old one finish there."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._gates: dict[str, tuple[int, threading.BoundedSemaphore]] = {}
+        self._counts: dict[str, int] = {}
+
+    @contextmanager
+    def call(self, integration: Integration, wait_seconds: float = TURN_WAIT_SECONDS) -> Iterator[None]:
+        """Hold one of the integration's calls for the block; RetryableError when none frees in time."""
+        gate = self._gate(integration)
+        if not gate.acquire(timeout=wait_seconds):
+            raise NoTurn(
+                f"{integration.max_in_flight} calls to {integration.name} already in flight in this worker"
+                " (max_in_flight): the message waits its turn",
+                wait=1.0,
+            )
+        with self._lock:
+            self._counts[integration.name] = self._counts.get(integration.name, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._counts[integration.name] -= 1
+            gate.release()
+
+    def count(self, name: str) -> int:
+        """Calls to the integration in flight now, in this process."""
+        with self._lock:
+            return self._counts.get(name, 0)
+
+    def _gate(self, integration: Integration) -> threading.BoundedSemaphore:
+        with self._lock:
+            found = self._gates.get(integration.name)
+            if found is None or found[0] != integration.max_in_flight:
+                found = (integration.max_in_flight, threading.BoundedSemaphore(integration.max_in_flight))
+                self._gates[integration.name] = found
+            return found[1]
+
+
+IN_FLIGHT = InFlight()
+"""This process's gates (drain loops share them)."""
