@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import blending, ece_relay, hybrid, hybrid_load, pages, webhook_ack
+from bench import blending, ece_relay, hybrid, hybrid_load, pages, slow_ece, webhook_ack
 
 
 def hybrid_section() -> str:
@@ -20,6 +20,7 @@ BENCHMARKS = {
     "webhook_ack": webhook_ack.run,
     "blending": blending.run,
     "ece_relay": ece_relay.run,
+    "slow_ece": slow_ece.run,
     "pages": pages.run,
     "hybrid": hybrid_section,
 }

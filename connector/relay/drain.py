@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connector import backends, conversations, rules
+from connector.backends.in_flight import NoTurn
 from connector.channels import channel_class
 from connector.channels.base import EventKind, InboundEvent
 from connector.errors import PermanentError, RetryableError
 from connector.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
 from connector.relay import breaker, profiles, retry, to_customer
 from connector.relay.breaker import Breaker, Parked, service_of
-from connector.relay.in_flight import IN_FLIGHT, NoTurn
 from connector.runtime import Runtime, current
 from connector.store import dead_letters, keys, replies, threads
 from connector.store.boxes import LEASE_LOST, TIMELINE_LIMIT, Box, Held, LeaseLost
@@ -142,7 +142,7 @@ class DrainLoops:
                 with self._lock:
                     self._busy_since[me] = time.monotonic()
                 try:
-                    handled += drain_thread(thread_id, self.runtime, self.slot)
+                    handled += drain_thread(thread_id, self.runtime, self.slot, self.deadline)
                 finally:
                     with self._lock:
                         del self._busy_since[me]
@@ -152,9 +152,12 @@ class DrainLoops:
         return handled
 
 
-def drain_thread(thread_id: str, runtime: Runtime | None = None, slot: int | None = None) -> int:
-    """Handle one thread's inbox and outbox until neither has an item due; returns how many items
-    were handled."""
+def drain_thread(
+    thread_id: str, runtime: Runtime | None = None, slot: int | None = None, deadline: float | None = None
+) -> int:
+    """Handle one thread's inbox and outbox until neither has an item due, or until `deadline`
+    (monotonic; the dispatch job's budget): then the thread goes back on the ready list for the
+    next job, rather than holding this one past its time. Returns how many items were handled."""
     runtime = runtime or current()
     boxes = runtime.boxes
     handled = 0
@@ -165,10 +168,14 @@ def drain_thread(thread_id: str, runtime: Runtime | None = None, slot: int | Non
         if held is None:
             return handled
         try:
-            handled += _drain_held(runtime, thread_id, held)
+            handled += _drain_held(runtime, thread_id, held, deadline)
         finally:
             due = boxes.release(thread_id, held.token)
         if due == 0:
+            return handled
+        if deadline is not None and time.monotonic() >= deadline:
+            if (next_slot := runtime.dispatch.make_ready(thread_id)) is not None:
+                enqueue_dispatch(runtime.redis, next_slot)
             return handled
 
 
@@ -180,7 +187,7 @@ def wake_thread(thread_id: str) -> None:
         enqueue_dispatch(runtime.redis, slot)
 
 
-def _drain_held(runtime: Runtime, thread_id: str, held: Held) -> int:
+def _drain_held(runtime: Runtime, thread_id: str, held: Held, deadline: float | None = None) -> int:
     """Take turns between the boxes, one item each, so neither direction waits behind the other; a
     box whose head failed with a retryable error sits out until its retry time."""
     heads = dict(held.heads)
@@ -205,6 +212,8 @@ def _drain_held(runtime: Runtime, thread_id: str, held: Held) -> int:
                 continue
             handled += 1
             heads[box] = outcome  # type: ignore[assignment]  # both markers are ruled out above (`is` does not narrow)
+            if deadline is not None and time.monotonic() >= deadline:
+                return handled  # the rest waits for the next job (drain_thread puts it back)
     return handled
 
 
@@ -439,8 +448,7 @@ def _forward(
     if (refused := circuit.admit()) is not None:
         raise Parked(circuit.service, refused.until, time.time())
     try:
-        with IN_FLIGHT.call(integration):
-            note = backend.deliver(runtime, integration, thread, event, start=transition.start_new, effects=effects)
+        note = backend.deliver(runtime, integration, thread, event, start=transition.start_new, effects=effects)
     except NoTurn:
         raise  # nothing was asked of the contact center: the breaker hears nothing
     except RetryableError as exc:

@@ -18,6 +18,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from defusedxml.ElementTree import ParseError, fromstring
 from redis import Redis
 
 from connector.backends import Availability
+from connector.backends.in_flight import IN_FLIGHT
 from connector.config import ece_paths as paths
 from connector.config.model import Integration
 from connector.errors import ConversationGone, PermanentError, RetryableError
@@ -248,20 +250,27 @@ class EceClient:
         A connection failure or 5xx of a confirmed check raises RetryableError: the gate must not open
         or close on a guess. Capacity and eligibility answered with a 4xx or an unreadable body are
         None (unknown, gate stays open). liveSessionStatus is an inferred path, so any failure of it
-        only leaves depth and wait unknown."""
-        chat_allowed = self.chat_allowed(entry_point_id)
-        agents = self._required_bool(
-            self._probe("agent_availability", entry_point_id), "available", "agent_availability", entry_point_id
-        )
-        capacity = _as_int(_lookup(self._probe("capacity", entry_point_id, soft=True), "count"))
-        eligibility = _as_int(_lookup(self._probe("eligibility", entry_point_id, soft=True), "responseType"))
-        live = self._live_session_status(entry_point_id)
+        only leaves depth and wait unknown.
+
+        The five calls go out at once (`_PROBES`): an ECE answering in seconds makes a new chat wait
+        one answer, not five. Their answers are read in the order above, so the first failure in
+        that order is the one raised, as if they had been made one after another."""
+        chat_allowed = _PROBES.submit(self.chat_allowed, entry_point_id)
+        agents = _PROBES.submit(self._probe, "agent_availability", entry_point_id)
+        capacity = _PROBES.submit(self._probe, "capacity", entry_point_id, soft=True)
+        eligibility = _PROBES.submit(self._probe, "eligibility", entry_point_id, soft=True)
+        live_status = _PROBES.submit(self._live_session_status, entry_point_id)
+        allowed = chat_allowed.result()
+        available = self._required_bool(agents.result(), "available", "agent_availability", entry_point_id)
+        count = _as_int(_lookup(capacity.result(), "count"))
+        response_type = _as_int(_lookup(eligibility.result(), "responseType"))
+        live = live_status.result()
         wait = _as_float(_lookup(live, "waitTime"))
         return Availability(
-            chat_allowed=chat_allowed,
-            agents_available=agents,
-            capacity=capacity,
-            eligibility=eligibility,
+            chat_allowed=allowed,
+            agents_available=available,
+            capacity=count,
+            eligibility=response_type,
             queue_depth=_as_int(_lookup(live, "queueDepth")),
             wait_seconds=round(wait) if wait is not None else None,
         )
@@ -505,9 +514,10 @@ class EceClient:
         """One HTTP exchange; transport failures become RetryableError in operator words."""
         where = f"{self.host}:{self.port}"
         try:
-            response = self.session.request(
-                method, url, timeout=self.timeout, verify=self.verify, allow_redirects=False, **kwargs
-            )
+            with IN_FLIGHT.call(self.integration):  # the integration's max_in_flight, per process
+                response = self.session.request(
+                    method, url, timeout=self.timeout, verify=self.verify, allow_redirects=False, **kwargs
+                )
         except requests.exceptions.SSLError as exc:  # before ConnectionError: SSLError is one
             reason = _TLS_REASON.search(str(exc))
             raise RetryableError(
@@ -705,6 +715,9 @@ def _ece_message(response: requests.Response) -> str:
 
 # -- one client per (integration, process) ----------------------------------------------------------
 
+_PROBES = ThreadPoolExecutor(32, thread_name_prefix="ece-probe")
+"""Runs an availability check's five calls at once (threads start when first needed, so a process
+forked before then has its own)."""
 _clients: dict[tuple[str, tuple[float, float] | None], tuple[int, Integration, Redis, EceClient]] = {}
 _clients_lock = threading.Lock()
 

@@ -1,10 +1,11 @@
-"""Calls in flight to each contact-center integration, in this worker process.
+"""Calls in flight to each contact-center integration, in this process.
 
-An integration's `max_in_flight` bounds how many of its conversations one worker process has in a
-call to it at once (the drain's loops grow with latency, docs/architecture.md "Calls in flight").
-A conversation that finds the bound taken waits up to TURN_WAIT_SECONDS for a turn, then its item
-is retried later like any other answer that said "not now": in order, never lost, and not counted
-against the integration's circuit breaker (the contact center never failed).
+An integration's `max_in_flight` bounds the HTTP calls one process makes to it at once (the
+drain's loops grow with latency, docs/architecture.md "Calls in flight"); a backend's client holds
+one turn per call (`IN_FLIGHT.call`). A call that finds the bound taken waits up to
+TURN_WAIT_SECONDS for a turn, then raises NoTurn: the drain retries the item a moment later, in
+order, never lost, not counted as a failed attempt nor against the integration's circuit breaker
+(the contact center never failed).
 """
 
 from __future__ import annotations

@@ -1,0 +1,423 @@
+"""Slow ECE benchmark (issue 15): webhook intake and delivery to ECE while ECE answers slowly.
+
+An on-premises ECE under load answers in hundreds of milliseconds to seconds. The drain's calls in
+flight grow with that latency (relay/drain.py, `DrainLoops`), bounded by an integration's
+`max_in_flight` per worker process; this measures what a customer sees of it.
+
+Method: an open-loop load of signed WhatsApp webhooks, RATE per second for SECONDS, from CUSTOMERS
+customers in turn (round robin), each message with a unique id and a unique token in its text,
+against `python -m connector run` with its defaults (2 workers) and the sandbox, with the ECE
+simulator answering every API call (token, availability, start, message) after a fixed delay. Each
+delay runs on a fresh stack, warmed with a few messages at no delay (imports, the ECE token,
+connections); then the delay is set, the connector's cached availability answer left to expire, and
+the simulator's peak of calls in flight reset. The
+simulator stamps each message when it records it, after its delay, with the same clock as this
+process (one machine). Latency counts from each webhook's scheduled send time, so a load generator
+that falls behind is charged, not hidden.
+
+Goals (issue 15):
+- delay 0: webhook → ECE p95 ≤ 50 ms, p99 ≤ 100 ms, none lost;
+- delay 0.5 s: delivered rate ≥ 95 % of the offered rate, p95 ≤ 1 s;
+- delay 2 s: delivered ≥ 90 messages/s (the ceiling is 100: each conversation makes one call at a
+  time, 2 s each), and p95 of the extra wait ≤ 2 s beyond what that ceiling itself imposes;
+- the intake does not notice: ack p99 ≤ 5 ms with ECE at 2 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import requests
+
+from bench.loadgen import Result, build_request, open_loop
+from bench.stack import SANDBOX_CONFIG, running_stack
+from connector.config.loader import load_config
+from connector.sandbox.main import CHANNEL_SANDBOX_PORT
+from connector.sandbox.signing import meta_signature
+from connector.settings import Settings
+from connector.supervisor import default_web_workers
+
+QUICK = os.environ.get("SLOW_ECE_QUICK", "") not in ("", "0")
+"""SLOW_ECE_QUICK=1: a short validation run (3 s of load, ECE at 2 s only); its figures are not
+the issue's measurement."""
+RATE = 300.0
+"""Webhooks per second, offered open loop."""
+SECONDS = 3.0 if QUICK else 10.0
+CUSTOMERS = 200
+DELAYS = (2.0,) if QUICK else (0.0, 0.5, 2.0)
+"""ECE's answer delay per row, in seconds."""
+SETTLE_SECONDS = 70.0
+"""Deliveries count until this long after the last webhook was answered."""
+POLL_SECONDS = 3.0
+"""How often the simulator's state is read while waiting: each read serialises every conversation
+under the simulator's lock, so it is read seldom (arrival stamps do not depend on it)."""
+SAMPLE_SECONDS = 0.25
+"""How often ECE's calls in flight are read during a row (a tiny answer, unlike the state)."""
+WORKERS = 2
+"""`python -m connector run`'s default worker processes."""
+
+HOST = "127.0.0.1"
+ECE = f"http://{HOST}:{CHANNEL_SANDBOX_PORT}/ece"
+ASSET = "sandbox-whatsapp"
+PHONE_NUMBER_ID = "100000000000002"
+META_SECRET = b"sandbox-meta-secret"
+INTEGRATION = "SandboxECE"
+WARM_CUSTOMERS = 4
+WARM_MESSAGES = 100
+"""Sent at the full rate before each row, so every web process and thread has served webhooks."""
+TOKEN = "slowece"
+
+
+def customer(run: int, conversation: int) -> str:
+    return f"1777{run}{conversation:06d}"
+
+
+def text(run: int, index: int) -> str:
+    """The message's unique token: the row and the send's index."""
+    return f"{TOKEN} {run} {index}"
+
+
+def whatsapp_body(run: int, index: int, customers: int = CUSTOMERS) -> bytes:
+    wa_id = customer(run, index % customers)
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550002222", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": f"Slow ECE {index % customers}"}, "wa_id": wa_id}],
+        "messages": [
+            {
+                "from": wa_id,
+                "id": f"wamid.slowece.{run}.{index}",
+                "timestamp": str(int(time.time())),  # inside the 24 h window
+                "type": "text",
+                "text": {"body": text(run, index)},
+            }
+        ],
+    }
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body).encode()
+
+
+def signed_request(port: int, body: bytes) -> bytes:
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(META_SECRET, body)}
+    return build_request(HOST, port, f"/webhooks/whatsapp/{ASSET}", body, headers)
+
+
+@dataclass
+class Row:
+    """One delay's run: what was sent and acknowledged, and what ECE received."""
+
+    delay: float
+    total: int
+    ack: Result = field(default_factory=Result)
+    scheduled: dict[int, float] = field(default_factory=dict)
+    """Send index → scheduled send time (wall clock)."""
+    acked_at: dict[int, float] = field(default_factory=dict)
+    arrivals: dict[int, list[float]] = field(default_factory=dict)
+    """Send index → every time ECE recorded its text, in order."""
+    load_ended: float = 0.0
+    peak_in_flight: int = 0
+    in_flight: list[tuple[float, int]] = field(default_factory=list)
+    """(time, ECE's calls in flight then), every SAMPLE_SECONDS."""
+
+    def acked(self, index: int, status: int) -> None:
+        if status == 200:
+            self.acked_at[index] = time.time()
+
+    @property
+    def first_arrival(self) -> dict[int, float]:
+        return {i: times[0] for i, times in self.arrivals.items() if times[0] <= self.load_ended + SETTLE_SECONDS}
+
+    def latencies_ms(self) -> list[float]:
+        return sorted((at - self.scheduled[i]) * 1000 for i, at in self.first_arrival.items())
+
+    @property
+    def delivered(self) -> int:
+        return len(self.first_arrival)
+
+    @property
+    def rate(self) -> float:
+        """Messages delivered per second, from the first send to the last delivery."""
+        arrivals = self.first_arrival.values()
+        span = max(arrivals, default=0.0) - min(self.scheduled.values(), default=0.0)
+        return self.delivered / span if span > 0 else 0.0
+
+    @property
+    def mean_in_flight(self) -> float:
+        """ECE's calls in flight on average from the first send to the last delivery."""
+        end = max(self.first_arrival.values(), default=0.0)
+        begin = min(self.scheduled.values(), default=0.0)
+        values = [n for at, n in self.in_flight if begin <= at <= end]
+        return sum(values) / len(values) if values else float("nan")
+
+    @property
+    def lost(self) -> int:
+        return sum(1 for i in self.acked_at if i not in self.first_arrival)
+
+    @property
+    def duplicated(self) -> int:
+        return sum(len(times) - 1 for times in self.arrivals.values())
+
+    def conversations(self) -> dict[int, list[int]]:
+        """Conversation → its send indexes in the order ECE first recorded them."""
+        first = self.first_arrival
+        found: dict[int, list[int]] = {}
+        for index in sorted(first, key=first.__getitem__):
+            found.setdefault(index % CUSTOMERS, []).append(index)
+        return found
+
+    @property
+    def out_of_order(self) -> int:
+        """Messages ECE recorded before an earlier one of their conversation that the connector had
+        acknowledged before the later one was even sent (in flight together, either order is fair)."""
+        count = 0
+        for order in self.conversations().values():
+            position = {index: p for p, index in enumerate(order)}
+            for index in order:
+                later = index + CUSTOMERS  # the conversation's next send
+                if later in position and position[later] < position[index]:
+                    count += self.acked_at.get(index, float("inf")) <= self.scheduled[later]
+        return count
+
+    def extra_waits(self, firsts: bool | None = None) -> list[float]:
+        """Seconds each message reached ECE after the earliest it could have with ECE this slow.
+
+        A conversation makes one call at a time and ECE records a message when it answers, so a
+        message can be recorded no earlier than its send + the delay, nor than its conversation's
+        previous delivery + the delay. A conversation's first message needs two calls (the start,
+        then the message): its send + twice the delay. What the connector adds beyond that (the
+        availability checks before a start, waiting for a free call, queueing in Redis) is the
+        extra wait. `firsts`: only the conversations' first messages (True) or only the others (False)."""
+        waits = []
+        first = self.first_arrival
+        for order in self.conversations().values():
+            previous = None
+            for index in order:
+                calls = 2 if previous is None else 1
+                best = self.scheduled[index] + calls * self.delay
+                if previous is not None:
+                    best = max(best, previous + self.delay)
+                if firsts is None or firsts == (previous is None):
+                    waits.append(first[index] - best)
+                previous = first[index]
+        return sorted(waits)
+
+
+def run() -> str:
+    rows = [measure(number, delay) for number, delay in enumerate(DELAYS, start=1)]
+    return report(rows)
+
+
+def measure(number: int, delay: float) -> Row:
+    """One row on a fresh stack: warm it, slow ECE down, send, then collect what ECE received."""
+    total = int(RATE * SECONDS)
+    row = Row(delay, total)
+    with running_stack(app="wsgi:app", workers=WORKERS, sandbox=True) as stack:
+        _wait(lambda: requests.get(f"{ECE}/control/state", timeout=5).ok, 30, "the sandbox")
+        warm(stack.port, number)
+        control(delay_seconds=delay)
+        # The warm-up's availability answer expires first: ECE is slow from the start of the load, so
+        # the first new chats of every row ask it at the row's delay, whatever the warm-up took.
+        time.sleep(Settings.from_env().availability_cache_seconds + 0.5)
+        control(reset_peak=True)
+        # Signed before the timed run: signing while sending would charge the client's work to the intake.
+        prepared = [signed_request(stack.port, whatsapp_body(number, i)) for i in range(total)]
+        anchor: list[float] = []
+
+        def make(index: int) -> bytes:
+            if not anchor:
+                anchor.append(time.time())  # the first send starts on schedule; the others follow it
+            return prepared[index]
+
+        with sampling_in_flight(row):
+            row.ack = open_loop(HOST, stack.port, make, RATE, SECONDS, row.acked)
+            row.load_ended = time.time()
+            row.scheduled = {i: anchor[0] + i / RATE for i in range(total)}
+            expected = len(row.acked_at)
+            deadline = row.load_ended + SETTLE_SECONDS
+            while True:
+                collect(row, number)
+                if row.delivered >= expected or time.time() > deadline:
+                    break
+                time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.time()) + 0.1))
+        row.peak_in_flight = control()["peak_in_flight"]
+    return row
+
+
+def warm(port: int, number: int) -> None:
+    """A few customers' messages at no delay and the full rate: imports, every web process's first
+    requests, the ECE token and connections, before the measurement. They are another row's texts,
+    so the measured run does not count them."""
+    prepared = [signed_request(port, whatsapp_body(number + 5, i, WARM_CUSTOMERS)) for i in range(WARM_MESSAGES)]
+    open_loop(HOST, port, prepared.__getitem__, RATE, WARM_MESSAGES / RATE)
+    prefix = f"{TOKEN} {number + 5} "
+
+    def warmed() -> bool:
+        state = requests.get(f"{ECE}/control/state", timeout=10).json()
+        texts = [item.get("content") or "" for c in state["conversations"] for item in c["received"]]
+        return sum(t.startswith(prefix) for t in texts) >= WARM_MESSAGES
+
+    _wait(warmed, 60, "the warm-up messages on ECE")
+
+
+@contextmanager
+def sampling_in_flight(row: Row) -> Iterator[None]:
+    """ECE's calls in flight read every SAMPLE_SECONDS on a thread during the block: one small
+    request each (about a millisecond of this process's time), beside the load generator's loop."""
+    stop = threading.Event()
+
+    def sample() -> None:
+        with requests.Session() as session:
+            while not stop.wait(SAMPLE_SECONDS):
+                try:
+                    answer = session.post(f"{ECE}/control/failures", json={}, timeout=5).json()
+                except requests.RequestException:
+                    continue
+                row.in_flight.append((time.time(), int(answer["in_flight"])))
+
+    sampler = threading.Thread(target=sample, name="in-flight-sampler", daemon=True)
+    sampler.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sampler.join(10)
+
+
+def control(**switches: object) -> dict[str, object]:
+    """The simulator's failure switches; with none, just its counters (cheaper than the state)."""
+    response = requests.post(f"{ECE}/control/failures", json=switches, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def collect(row: Row, number: int) -> None:
+    row.arrivals.clear()
+    state = requests.get(f"{ECE}/control/state", timeout=30).json()
+    prefix = f"{TOKEN} {number} "
+    for conversation in state["conversations"]:
+        for item in conversation["received"]:
+            content = item.get("content") or ""
+            if item.get("kind") == "message" and content.startswith(prefix):
+                index = int(content[len(prefix) :])
+                row.arrivals.setdefault(index, []).append(item["received_at"])
+    for times in row.arrivals.values():
+        times.sort()
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if predicate():
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def max_in_flight() -> int:
+    integration = load_config(SANDBOX_CONFIG).integration(INTEGRATION)
+    return integration.max_in_flight if integration is not None else 0
+
+
+def report(rows: list[Row]) -> str:
+    bound = WORKERS * max_in_flight()
+    lines = [
+        "## Slow ECE (issue 15)",
+        "",
+        f"Signed WhatsApp webhooks, open loop, {RATE:.0f}/s for {SECONDS:.0f} s from {CUSTOMERS} customers in "
+        f"turn, real stack (gunicorn {default_web_workers()}x4, {WORKERS} workers) with the sandbox on the same "
+        "2 cores; the ECE simulator answers every API call after the row's delay. Each row on a fresh stack. "
+        f"Delivered: recorded by ECE within {SETTLE_SECONDS:.0f} s after the load ended; rate from the first "
+        "send to the last delivery. Latencies from each webhook's scheduled send time."
+        + (" **Quick run.**" if QUICK else ""),
+        "",
+        "| ECE delay | acked / offered | ack p50 ms | ack p99 ms | delivered | delivered msg/s "
+        "| webhook → ECE p50 / p95 / p99 ms | extra wait p95 s | calls in flight at ECE, peak / mean "
+        "| lost | duplicated | out of order |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        latencies, extra = row.latencies_ms(), row.extra_waits()
+        errors = f" ({row.ack.errors} errors)" if row.ack.errors else ""
+        lines.append(
+            f"| {row.delay:g} s | {len(row.acked_at)} / {row.total}{errors} | {row.ack.percentile(50):.2f} "
+            f"| {row.ack.percentile(99):.2f} | {row.delivered} | {row.rate:.0f} "
+            f"| {_percentile(latencies, 0.5):.0f} / {_percentile(latencies, 0.95):.0f} / "
+            f"{_percentile(latencies, 0.99):.0f} | {_percentile(extra, 0.95):.2f} "
+            f"| {row.peak_in_flight} / {row.mean_in_flight:.0f} | {row.lost} | {row.duplicated} | {row.out_of_order} |"
+        )
+    lines += [
+        "",
+        "Extra wait: how much later than the earliest possible each message reached ECE. A conversation",
+        "makes one call at a time and ECE records a message when it answers, so a message can arrive no",
+        "earlier than its send + the delay, nor than its conversation's previous delivery + the delay",
+        "(a conversation's first message: its send + twice the delay, a start then the message). The rest",
+        "is the connector's: the availability checks before a start (five calls, the answer kept for",
+        "CONNECTOR_AVAILABILITY_CACHE_SECONDS per process), waiting for a free call, queueing. Lost:",
+        "acknowledged but not on ECE in time. Out of order: on ECE after a later message of its",
+        "conversation although acknowledged before that one was sent. Calls in flight: the API calls the",
+        "simulator holds, their peak (reset before the load) and the mean of a sample every "
+        f"{SAMPLE_SECONDS:g} s from the first send to the last delivery.",
+        f"With the defaults the connector holds at most {WORKERS} workers x {max_in_flight()} (`max_in_flight`) "
+        f"= {bound} calls to ECE at once: at a delay d, at most {bound}/d calls/s, one per message and one "
+        "more per new conversation.",
+        "",
+    ]
+    for row in rows:
+        if row.delay > 0:
+            firsts, later = row.extra_waits(firsts=True), row.extra_waits(firsts=False)
+            lines.append(
+                f"- ECE at {row.delay:g} s, extra wait p50 / p95: conversations' first messages "
+                f"{_percentile(firsts, 0.5):.2f} / {_percentile(firsts, 0.95):.2f} s, later messages "
+                f"{_percentile(later, 0.5):.2f} / {_percentile(later, 0.95):.2f} s"
+            )
+    lines.append("")
+    for row in rows:
+        lines += goals(row)
+    return "\n".join(lines)
+
+
+def goals(row: Row) -> list[str]:
+    latencies = row.latencies_ms()
+    p95, p99 = _percentile(latencies, 0.95), _percentile(latencies, 0.99)
+    label = f"- ECE at {row.delay:g} s:"
+    if row.delay == 0:
+        ok = p95 <= 50 and p99 <= 100 and row.lost == 0
+        return [
+            f"{label} webhook → ECE p95 {p95:.0f} ms (≤ 50), p99 {p99:.0f} ms (≤ 100), lost {row.lost} (0): {_met(ok)}"
+        ]
+    if row.delay == 0.5:
+        ok = row.rate >= 0.95 * RATE and p95 <= 1000
+        return [
+            f"{label} delivered {row.rate:.0f} msg/s ({row.rate / RATE:.0%} of {RATE:.0f}, ≥ 95 %), "
+            f"p95 {p95 / 1000:.2f} s (≤ 1 s): {_met(ok)}"
+        ]
+    if row.delay == 2:
+        extra = _percentile(row.extra_waits(), 0.95)
+        ack = row.ack.percentile(99)
+        return [
+            f"{label} delivered {row.rate:.0f} msg/s (≥ 90), extra wait p95 {extra:.2f} s (≤ 2 s): "
+            + _met(row.rate >= 90 and extra <= 2),
+            f"{label} ack p99 {ack:.2f} ms (≤ 5 ms): " + _met(ack <= 5 and row.ack.errors == 0),
+        ]
+    return []
