@@ -23,7 +23,7 @@ lease, which the waiting loop holds)."""
 
 
 class NoTurn(RetryableError):
-    """Every call the integration allows this worker is taken: the item waits and is retried."""
+    """Every call the integration allows this process is taken: the item waits and is retried."""
 
 
 class InFlight:
@@ -33,31 +33,21 @@ class InFlight:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._gates: dict[str, tuple[int, threading.BoundedSemaphore]] = {}
-        self._counts: dict[str, int] = {}
 
     @contextmanager
     def call(self, integration: Integration, wait_seconds: float = TURN_WAIT_SECONDS) -> Iterator[None]:
-        """Hold one of the integration's calls for the block; RetryableError when none frees in time."""
+        """Hold one of the integration's calls for the block; NoTurn when none frees in time."""
         gate = self._gate(integration)
         if not gate.acquire(timeout=wait_seconds):
             raise NoTurn(
-                f"{integration.max_in_flight} calls to {integration.name} already in flight in this worker"
+                f"{integration.max_in_flight} calls to {integration.name} already in flight in this process"
                 " (max_in_flight): the message waits its turn",
                 wait=1.0,
             )
-        with self._lock:
-            self._counts[integration.name] = self._counts.get(integration.name, 0) + 1
         try:
             yield
         finally:
-            with self._lock:
-                self._counts[integration.name] -= 1
             gate.release()
-
-    def count(self, name: str) -> int:
-        """Calls to the integration in flight now, in this process."""
-        with self._lock:
-            return self._counts.get(name, 0)
 
     def _gate(self, integration: Integration) -> threading.BoundedSemaphore:
         with self._lock:
@@ -69,4 +59,4 @@ class InFlight:
 
 
 IN_FLIGHT = InFlight()
-"""This process's gates (drain loops share them)."""
+"""This process's gates (its drain loops and availability probes share them)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import responses
@@ -26,22 +27,26 @@ SECRET = "hybrid-inapp-secret-0123456789"
 DELIVERY = "https://app.hybrid.example.com/deliver"
 
 
+DESK = {
+    "name": "Desk",
+    "type": "hybrid",
+    "entry_points": [
+        {"name": "Support", "skills": ["english"], "offer_timeout_seconds": 5},
+        {"name": "Billing", "skills": ["billing"], "priority": 2},
+    ],
+}
+
+
 @pytest.fixture
 def helpdesk(runtime) -> Iterator[responses.RequestsMock]:
+    yield from provisioned(runtime, DESK)
+
+
+def provisioned(runtime, integration: dict[str, Any]) -> Iterator[responses.RequestsMock]:
+    """A fixture's body: `integration` (a Hybrid Chat one), the in-app asset and the rule that sends
+    it to the integration's Support queue, with the customer's app mocked while the test runs."""
     store = runtime.overrides
-    store.save(
-        "integrations",
-        {
-            "name": "Desk",
-            "type": "hybrid",
-            "entry_points": [
-                {"name": "Support", "skills": ["english"], "offer_timeout_seconds": 5},
-                {"name": "Billing", "skills": ["billing"], "priority": 2},
-            ],
-        },
-        runtime.provisioned,
-        create=True,
-    )
+    store.save("integrations", integration, runtime.provisioned, create=True)
     store.save(
         "assets",
         {"name": ASSET, "channel": "inapp", "app_id": "hybrid", "secret": SECRET, "delivery_url": DELIVERY},
@@ -55,7 +60,7 @@ def helpdesk(runtime) -> Iterator[responses.RequestsMock]:
             "channel": "inapp",
             "event": "incoming_message",
             "asset": ASSET,
-            "action": {"forward_to": "Desk", "entry_point": "Support"},
+            "action": {"forward_to": integration["name"], "entry_point": "Support"},
         },
         runtime.provisioned,
         create=True,

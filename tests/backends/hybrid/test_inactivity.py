@@ -22,7 +22,7 @@ from connector.backends.hybrid.state import ACTIVE, CLOSED, QUEUED, HybridState
 from connector.relay.drain import drain_thread
 from connector.store import keys, threads
 from tests.backends.hybrid.conftest import INTEGRATION, add_agent, add_chat
-from tests.backends.hybrid.test_flow import ASSET, DELIVERY, SECRET, customer_says, delivered, desk, events
+from tests.backends.hybrid.test_flow import customer_says, delivered, desk, events, provisioned
 
 SILENCE = 60
 """Support's inactivity_timeout_seconds here."""
@@ -44,30 +44,7 @@ def desk_integration(support_seconds: int = SILENCE) -> dict[str, Any]:
 
 @pytest.fixture
 def helpdesk(runtime) -> Iterator[responses.RequestsMock]:
-    store = runtime.overrides
-    store.save("integrations", desk_integration(), runtime.provisioned, create=True)
-    store.save(
-        "assets",
-        {"name": ASSET, "channel": "inapp", "app_id": "hybrid", "secret": SECRET, "delivery_url": DELIVERY},
-        runtime.provisioned,
-        create=True,
-    )
-    store.save(
-        "rules",
-        {
-            "name": "hybrid",
-            "channel": "inapp",
-            "event": "incoming_message",
-            "asset": ASSET,
-            "action": {"forward_to": INTEGRATION, "entry_point": "Support"},
-        },
-        runtime.provisioned,
-        create=True,
-    )
-    runtime.config_changed()
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.post(DELIVERY, json={"ok": True})
-        yield mock
+    yield from provisioned(runtime, desk_integration())
 
 
 def talking(client, runtime, agent: Desk, customer: str = "cust-1") -> tuple[str, str]:
