@@ -23,7 +23,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from connector.admin.access import flash_store_errors, guard, requires, runtime, user
 from connector.backends import Finding, indicators
 from connector.config import raw as raw_shape
-from connector.config.model import Integration
+from connector.config.model import DEFAULT_MAX_IN_FLIGHT, Integration
 from connector.config.overrides import MASK, NotFound, masked
 from connector.operations.integrations import TestFailed, callback_url, save_tested, test_summary
 
@@ -115,7 +115,7 @@ def settings_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) 
         if value:
             raw[optional] = value
     raw["verify_tls"] = form.get("verify_tls") == "on"
-    raw["max_in_flight"] = _number(form.get("max_in_flight", "64"))
+    raw["max_in_flight"] = _number(form.get("max_in_flight", str(DEFAULT_MAX_IN_FLIGHT)))
     auth_type = form.get("callback_auth_type", "none")
     auth: dict[str, Any] = {"type": auth_type}
     if auth_type == "bearer":
@@ -138,7 +138,7 @@ def _form_values(raw: Mapping[str, Any]) -> dict[str, Any]:
         "client_key": raw.get("client_key") or "",
         "verify_tls": raw.get("verify_tls", True) not in (False, "false", "False"),
         "ca_bundle": raw.get("ca_bundle") or "",
-        "max_in_flight": raw.get("max_in_flight", 64),
+        "max_in_flight": raw.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT),
         "callback_auth_type": auth.get("type", "none"),
         "callback_username": auth.get("username") or "",
         "has": {

@@ -84,6 +84,11 @@ class CallbackAuth:
     password: str | None = None
 
 
+DEFAULT_MAX_IN_FLIGHT = 128
+"""Calls to one integration a process holds at once unless configured: with two workers, 256, room
+for 200 conversations each in a call to an ECE answering in seconds (docs/architecture.md)."""
+
+
 @dataclass(frozen=True)
 class Integration:
     name: str
@@ -98,9 +103,9 @@ class Integration:
     entry_points: tuple[EntryPoint, ...] = ()
     custom_attributes: tuple[CustomAttribute, ...] = ()
     api_paths: Mapping[str, str] = field(default_factory=dict)
-    max_in_flight: int = 64
-    """Most calls to this contact center one worker process holds at once (its conversations wait
-    their turn beyond it): protects an ECE that cannot take more. See docs/architecture.md."""
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    """Most calls to this contact center one process holds at once (its conversations wait their
+    turn beyond it): protects an ECE that cannot take more. See docs/architecture.md."""
     source: str | None = None
 
     def entry_point(self, name: str) -> EntryPoint | None:

@@ -285,7 +285,8 @@ class IntegrationSchema(StrictSchema):
     custom_attributes = fields.List(fields.Nested(CustomAttributeSchema), load_default=list)
     api_paths = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     max_in_flight = fields.Integer(
-        load_default=64, validate=validate.Range(min=1, max=1000, error="1 to 1000 calls at once per worker")
+        load_default=model.DEFAULT_MAX_IN_FLIGHT,
+        validate=validate.Range(min=1, max=1000, error="1 to 1000 calls at once per worker"),
     )
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)

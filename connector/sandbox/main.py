@@ -24,7 +24,7 @@ ECE_THREADS = 256
 """Requests the port-8100 server answers at once. The ECE simulator is served there, and with a
 delay switched on (`POST /ece/control/failures {"delay_seconds": s}`) each call holds a thread for
 that long. A real ECE holds hundreds of calls at once, and the connector's drain may hold up to
-2 dispatchers x 64 calls (an integration's `max_in_flight`, per worker process): with the default
+2 dispatchers x 128 calls (an integration's `max_in_flight`, per worker process): with the default
 8 threads the simulator, not the connector, would set the calls in flight. Idle kept-alive
 connections hold no thread, so the other simulators on this port answer as before."""
 FINESSE_PUBLISHER_PORT = 8101

@@ -147,7 +147,7 @@ def test_save_without_testing_skips_ece(operator, runtime):
 def test_calls_in_flight_are_bounded_per_integration_shown_and_checked(operator, runtime):
     admin = operator("admin")
     page = text(admin.get("/admin/integrations/new?type=ece"))
-    assert 'name="max_in_flight"' in page and 'value="64"' in page, "the default is offered"
+    assert 'name="max_in_flight"' in page and 'value="128"' in page, "the default is offered"
     refused = admin.post(
         "/admin/integrations/new",
         data=settings_form(admin.csrf, "http://127.0.0.1:9/ece", action="save", max_in_flight="0"),
