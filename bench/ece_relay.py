@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
 
+from bench.figures import percentile, wait_until
 from bench.loadgen import build_request, open_loop
 from bench.stack import running_stack
 from connector.sandbox.signing import meta_signature
@@ -133,7 +133,7 @@ def run() -> str:
             run = f"{number}{attempt}"
             with running_stack(app="wsgi:app", workers=2, sandbox=True) as stack:
                 port = stack.port
-                _wait(lambda: requests.get(f"{SANDBOX}/ece/control/state", timeout=2).ok, 30, "the sandbox")
+                wait_until(lambda: requests.get(f"{SANDBOX}/ece/control/state", timeout=2).ok, 30, "the sandbox")
                 inbound = _inbound(port, burst, run)
                 conversations = _conversation_ids(run)
                 outbound = _outbound(port, conversations, burst)
@@ -166,7 +166,7 @@ def _inbound(port: int, burst: bool, run: str) -> Direction:
                     direction.arrivals.setdefault(int(number), []).append((item["received_at"], int(message)))
         return sum(len(v) for v in direction.arrivals.values()) >= total
 
-    _wait(collect, 120, "the ECE simulator to receive every message")
+    wait_until(collect, 120, "the ECE simulator to receive every message")
     return direction
 
 
@@ -213,25 +213,8 @@ def _outbound(port: int, conversations: dict[int, str], burst: bool) -> Directio
                 direction.arrivals.setdefault(int(number), []).append((record["at"], int(message)))
         return sum(len(v) for v in direction.arrivals.values()) >= total
 
-    _wait(collect, 120, "the WhatsApp simulator to receive every send")
+    wait_until(collect, 120, "the WhatsApp simulator to receive every send")
     return direction
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
 def report(rows: list[tuple[str, Direction, Direction]]) -> str:
@@ -255,16 +238,16 @@ def report(rows: list[tuple[str, Direction, Direction]]) -> str:
         runs = [(inbound, outbound) for label, inbound, outbound in rows if label == pattern]
         for side, name in ((0, "webhook → ECE"), (1, "ECE callback → provider")):
             directions = [pair[side] for pair in runs]
-            by_p95 = sorted(directions, key=lambda d: _percentile(d.latencies_ms(), 0.95))
+            by_p95 = sorted(directions, key=lambda d: percentile(d.latencies_ms(), 0.95))
             median = by_p95[len(by_p95) // 2]
             latencies = median.latencies_ms()
             counts = [sum(c) for c in zip(*(d.counts() for d in directions), strict=True)]
-            each = ", ".join(f"{_percentile(d.latencies_ms(), 0.95):.0f}" for d in directions)
-            met = met and _percentile(latencies, 0.95) <= 100 and not any(counts[:3])
+            each = ", ".join(f"{percentile(d.latencies_ms(), 0.95):.0f}" for d in directions)
+            met = met and percentile(latencies, 0.95) <= 100 and not any(counts[:3])
             lines.append(
                 f"| {pattern} | {name} | {sum(len(d.latencies_ms()) for d in directions)} "
-                f"| {_percentile(latencies, 0.5):.1f} | {_percentile(latencies, 0.95):.1f} "
-                f"| {_percentile(latencies, 0.99):.1f} | {each} | {' | '.join(str(c) for c in counts)} |"
+                f"| {percentile(latencies, 0.5):.1f} | {percentile(latencies, 0.95):.1f} "
+                f"| {percentile(latencies, 0.99):.1f} | {each} | {' | '.join(str(c) for c in counts)} |"
             )
     lines += [
         "",

@@ -44,6 +44,7 @@ from typing import Any
 
 import requests
 
+from bench.figures import percentile
 from bench.loadgen import Connection, build_request
 from bench.stack import SANDBOX_CONFIG, running_stack
 from connector.sandbox.signing import inapp_headers
@@ -103,11 +104,6 @@ def inapp_webhook(customer: str, text: str) -> tuple[bytes, dict[str, str]]:
         }
     ).encode()
     return body, {"Content-Type": "application/json", **inapp_headers(INAPP_SECRET, body)}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 @dataclass

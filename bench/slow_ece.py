@@ -29,12 +29,13 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
 
+from bench.figures import percentile, wait_until
 from bench.loadgen import Result, build_request, open_loop
 from bench.stack import SANDBOX_CONFIG, running_stack
 from connector.config.loader import load_config
@@ -221,7 +222,7 @@ def measure(number: int, delay: float) -> Row:
     total = int(RATE * SECONDS)
     row = Row(delay, total)
     with running_stack(app="wsgi:app", workers=WORKERS, sandbox=True) as stack:
-        _wait(lambda: requests.get(f"{ECE}/control/state", timeout=5).ok, 30, "the sandbox")
+        wait_until(lambda: requests.get(f"{ECE}/control/state", timeout=5).ok, 30, "the sandbox")
         warm(stack.port, number)
         control(delay_seconds=delay)
         # The warm-up's availability answer expires first: ECE is slow from the start of the load, so
@@ -265,7 +266,7 @@ def warm(port: int, number: int) -> None:
         texts = [item.get("content") or "" for c in state["conversations"] for item in c["received"]]
         return sum(t.startswith(prefix) for t in texts) >= WARM_MESSAGES
 
-    _wait(warmed, 60, "the warm-up messages on ECE")
+    wait_until(warmed, 60, "the warm-up messages on ECE")
 
 
 @contextmanager
@@ -313,23 +314,6 @@ def collect(row: Row, number: int) -> None:
         times.sort()
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
-
-
 def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -362,8 +346,8 @@ def report(rows: list[Row]) -> str:
         lines.append(
             f"| {row.delay:g} s | {len(row.acked_at)} / {row.total}{errors} | {row.ack.percentile(50):.2f} "
             f"| {row.ack.percentile(99):.2f} | {row.delivered} | {row.rate:.0f} "
-            f"| {_percentile(latencies, 0.5):.0f} / {_percentile(latencies, 0.95):.0f} / "
-            f"{_percentile(latencies, 0.99):.0f} | {_percentile(extra, 0.95):.2f} "
+            f"| {percentile(latencies, 0.5):.0f} / {percentile(latencies, 0.95):.0f} / "
+            f"{percentile(latencies, 0.99):.0f} | {percentile(extra, 0.95):.2f} "
             f"| {row.peak_in_flight} / {row.mean_in_flight:.0f} | {row.lost} | {row.duplicated} | {row.out_of_order} |"
         )
     lines += [
@@ -388,8 +372,8 @@ def report(rows: list[Row]) -> str:
             firsts, later = row.extra_waits(firsts=True), row.extra_waits(firsts=False)
             lines.append(
                 f"- ECE at {row.delay:g} s, extra wait p50 / p95: conversations' first messages "
-                f"{_percentile(firsts, 0.5):.2f} / {_percentile(firsts, 0.95):.2f} s, later messages "
-                f"{_percentile(later, 0.5):.2f} / {_percentile(later, 0.95):.2f} s"
+                f"{percentile(firsts, 0.5):.2f} / {percentile(firsts, 0.95):.2f} s, later messages "
+                f"{percentile(later, 0.5):.2f} / {percentile(later, 0.95):.2f} s"
             )
     lines.append("")
     for row in rows:
@@ -399,7 +383,7 @@ def report(rows: list[Row]) -> str:
 
 def goals(row: Row) -> list[str]:
     latencies = row.latencies_ms()
-    p95, p99 = _percentile(latencies, 0.95), _percentile(latencies, 0.99)
+    p95, p99 = percentile(latencies, 0.95), percentile(latencies, 0.99)
     label = f"- ECE at {row.delay:g} s:"
     if row.delay == 0:
         ok = p95 <= 50 and p99 <= 100 and row.lost == 0
@@ -413,7 +397,7 @@ def goals(row: Row) -> list[str]:
             f"p95 {p95 / 1000:.2f} s (≤ 1 s): {_met(ok)}"
         ]
     if row.delay == 2:
-        extra = _percentile(row.extra_waits(), 0.95)
+        extra = percentile(row.extra_waits(), 0.95)
         ack = row.ack.percentile(99)
         return [
             f"{label} delivered {row.rate:.0f} msg/s (≥ 90), extra wait p95 {extra:.2f} s (≤ 2 s): "
