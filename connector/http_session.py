@@ -15,7 +15,7 @@ import os
 import time
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -34,6 +34,25 @@ PROXY_CACHE_LIMIT = 256
 """Hosts whose proxy choice is kept; media downloads reach many CDN hosts, so the cache is bounded."""
 
 
+class CallLatency:
+    """How long this process's calls out have been taking lately: a moving average of each call's
+    duration (the drain grows its loops only while calls, not the CPU, are what they wait on).
+    Updated without a lock: a lost update among racing threads only delays the average a little."""
+
+    WEIGHT = 0.1
+    """Share of the newest call in the average."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def record(self, seconds: float) -> None:
+        self.seconds += self.WEIGHT * (seconds - self.seconds)
+
+
+CALL_LATENCY = CallLatency()
+"""Of every OutboundSession of this process."""
+
+
 class OutboundSession(requests.Session):
     """A requests Session that honours HTTP(S)_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE like requests
     does, read once per host instead of once per request. Redirects keep the first host's proxies."""
@@ -46,6 +65,13 @@ class OutboundSession(requests.Session):
         self.trust_env = False  # no per-request reads of the environment, no ~/.netrc
         self.environment_ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         self._proxies_by_host: dict[tuple[str, str], dict[str, str]] = {}
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        began = time.monotonic()
+        try:
+            return super().request(*args, **kwargs)
+        finally:
+            CALL_LATENCY.record(time.monotonic() - began)
 
     def environment_proxies(self, url: str) -> dict[str, str]:
         """What requests would take from the environment for `url` (empty when NO_PROXY matches)."""

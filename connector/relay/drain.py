@@ -23,6 +23,7 @@ from connector.backends.in_flight import NoTurn
 from connector.channels import channel_class
 from connector.channels.base import EventKind, InboundEvent
 from connector.errors import PermanentError, RetryableError
+from connector.http_session import CALL_LATENCY
 from connector.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
 from connector.relay import breaker, profiles, retry, to_customer
 from connector.relay.breaker import Breaker, Parked, service_of
@@ -42,13 +43,10 @@ SLOW_SECONDS = 0.05
 locally takes a few milliseconds)."""
 WATCH_SECONDS = 0.05
 """How often a dispatch job looks at its loops."""
-CPU_SAMPLE_SECONDS = 0.2
-"""How long the CPU readings that allow a job to grow are taken over."""
-GIL_BOUND_SHARE = 0.8
-"""A process that computed for more than this share of a reading is held by its one core (the
-GIL), not by the calls its loops wait on."""
-MACHINE_IDLE_SHARE = 0.15
-"""Below this share of idle CPU on the machine (Linux /proc/stat), the loops wait on the CPU."""
+SLOW_CALL_SECONDS = 0.1
+"""Calls out taking this long on average (`http_session.CALL_LATENCY`) are what the loops wait on;
+faster ones (a contact center answering at once) leave the loops waiting on the CPU, where more
+loops would only contend."""
 
 
 def drain_ready(slot: int | None = None) -> int:
@@ -78,9 +76,10 @@ class DrainLoops:
     Draining waits on ECE and the providers far more than it computes. With fast answers a few
     loops keep up, and more would only contend for the CPU. When calls are slow (ECE answering in
     seconds), every loop sits in one for that long: the job watches its loops every WATCH_SECONDS,
-    and when none is free, some have been busy longer than SLOW_SECONDS and the CPU has room
-    (`CpuReadings`: else the loops wait on the CPU, not on calls), it starts as many more (up to
-    `drain_threads_max`), so the calls in flight double while the latency lasts. A loop
+    and when none is free, some have been busy longer than SLOW_SECONDS and this process's calls
+    out have lately taken SLOW_CALL_SECONDS or more (else the loops wait on the CPU, not on calls),
+    it starts as many more (up to `drain_threads_max`), so the calls in flight double while the
+    latency lasts. A loop
     that finds no ready conversation for the linger time ends: the job shrinks when the work does.
     The loops still busy when a job's time is up are where the process's next job starts
     (`carried`), so the calls in flight do not fall back at every hand-over.
@@ -104,7 +103,6 @@ class DrainLoops:
 
     def run(self) -> int:
         """Run and watch the loops until each has ended; returns the items handled."""
-        cpu = CpuReadings()
         with ThreadPoolExecutor(self.most, thread_name_prefix="drain") as pool:
             self._pool = pool
             self._start(self.first)
@@ -114,8 +112,8 @@ class DrainLoops:
                 if not pending:
                     break
                 wait(pending, timeout=WATCH_SECONDS, return_when=FIRST_EXCEPTION)
-                if cpu.spare():
-                    self._grow()  # the loops wait on calls, not on the CPU
+                if CALL_LATENCY.seconds >= SLOW_CALL_SECONDS:
+                    self._grow()  # the loops wait on slow calls, not on the CPU
         DrainLoops.carried = self._busy_at_deadline
         return sum(f.result() for f in self._futures)
 
@@ -160,37 +158,6 @@ class DrainLoops:
             with self._lock:
                 self._running -= 1
         return handled
-
-
-class CpuReadings:
-    """Whether the CPU has room for more drain loops, read every CPU_SAMPLE_SECONDS: this process
-    computed for less than GIL_BOUND_SHARE of the time, and the machine (where /proc/stat tells)
-    was idle for at least MACHINE_IDLE_SHARE. Until the first reading: room."""
-
-    def __init__(self) -> None:
-        self._at, self._process, self._machine = time.monotonic(), time.process_time(), _machine_times()
-        self._room = True
-
-    def spare(self) -> bool:
-        now = time.monotonic()
-        if now - self._at >= CPU_SAMPLE_SECONDS:
-            process, machine = time.process_time(), _machine_times()
-            room = process - self._process < GIL_BOUND_SHARE * (now - self._at)
-            if machine is not None and self._machine is not None:
-                idle, total = machine[0] - self._machine[0], machine[1] - self._machine[1]
-                room = room and (total <= 0 or idle >= MACHINE_IDLE_SHARE * total)
-            self._at, self._process, self._machine, self._room = now, process, machine, room
-        return self._room
-
-
-def _machine_times() -> tuple[int, int] | None:
-    """(idle, total) CPU ticks of the machine since boot, from Linux's /proc/stat; None elsewhere."""
-    try:
-        with open("/proc/stat", "rb") as stat:
-            ticks = [int(field) for field in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return ticks[3] + ticks[4], sum(ticks)  # idle + iowait; user nice system idle iowait irq softirq steal
 
 
 def drain_thread(
