@@ -174,14 +174,30 @@ def test_refresh_all_reads_every_entry_point(mocked, redis):
     assert all(r is not None and r.availability is not None for r in stored.values())
 
 
-def test_refresh_all_runs_side_by_side_within_its_deadline(redis):
-    """Six entry points whose ECE takes 0.3 s an answer (5 calls each): one after another is 9 s;
-    side by side the deadline of 1 s ends the wait, the late ones say why, and what the threads
-    learn afterwards is stored all the same."""
-    eps = tuple(EntryPoint(name=f"EP{i}", id=str(3000 + i)) for i in range(6))
+def test_an_availability_check_makes_its_five_calls_at_once(redis):
+    """ECE answering each call in 0.3 s: one after another the check would take 1.5 s."""
 
     def slow(request):
         time.sleep(0.3)
+        return 200, {}, '{"allowed": true, "available": true, "count": 3, "responseType": 0}'
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        mocked.add_callback(responses.GET, re.compile(f"{CHAT}/.*"), callback=slow)
+        started = time.monotonic()
+        reading = indicators.refresh(integration(), SUPPORT, redis)
+        elapsed = time.monotonic() - started
+    assert reading.availability is not None and reading.availability.capacity == 3
+    assert elapsed < 1.0, f"the five calls took {elapsed:.2f} s"
+
+
+def test_refresh_all_runs_side_by_side_within_its_deadline(redis):
+    """Six entry points whose ECE takes 1.2 s an answer (5 calls each, made at once): one after
+    another is 7 s; side by side the deadline of 1 s ends the wait, the late ones say why, and what
+    the threads learn afterwards is stored all the same."""
+    eps = tuple(EntryPoint(name=f"EP{i}", id=str(3000 + i)) for i in range(6))
+
+    def slow(request):
+        time.sleep(1.2)
         return 200, {}, '{"allowed": true, "available": true, "count": 1, "responseType": 0}'
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
