@@ -19,6 +19,7 @@ import requests
 
 from bench.figures import percentile, wait_until
 from bench.loadgen import build_request, open_loop
+from bench.payloads import whatsapp_text
 from bench.stack import running_stack
 from connector.sandbox.signing import meta_signature
 from connector.supervisor import default_web_workers
@@ -29,7 +30,6 @@ CONVERSATIONS = 100
 MESSAGES = 10
 RATE = 200.0
 ASSET = "sandbox-whatsapp"
-PHONE_NUMBER_ID = "100000000000002"
 META_SECRET = b"sandbox-meta-secret"
 CALLBACK_TOKEN = "sandbox-callback-token"
 INTEGRATION = "SandboxECE"
@@ -54,26 +54,12 @@ def split(index: int, burst: bool) -> tuple[int, int]:
 
 def inbound_body(index: int, burst: bool = True, run: str = "") -> bytes:
     conversation, message = split(index, burst)
-    wa_id = customer(conversation, run)
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550002222", "phone_number_id": PHONE_NUMBER_ID},
-        "contacts": [{"profile": {"name": f"Bench {conversation}"}, "wa_id": wa_id}],
-        "messages": [
-            {
-                "from": wa_id,
-                "id": f"wamid.relay.{run}.{conversation}.{message}",
-                "timestamp": str(int(time.time())),
-                "type": "text",
-                "text": {"body": f"c{conversation} m{message}"},
-            }
-        ],
-    }
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-    }
-    return json.dumps(body).encode()
+    return whatsapp_text(
+        customer(conversation, run),
+        f"Bench {conversation}",
+        f"wamid.relay.{run}.{conversation}.{message}",
+        f"c{conversation} m{message}",
+    )
 
 
 @dataclass

@@ -25,7 +25,6 @@ Goals (issue 15):
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -37,6 +36,7 @@ import requests
 
 from bench.figures import percentile, wait_until
 from bench.loadgen import Result, build_request, open_loop
+from bench.payloads import whatsapp_text
 from bench.stack import SANDBOX_CONFIG, running_stack
 from connector.config.loader import load_config
 from connector.sandbox.main import CHANNEL_SANDBOX_PORT
@@ -66,7 +66,6 @@ WORKERS = 2
 HOST = "127.0.0.1"
 ECE = f"http://{HOST}:{CHANNEL_SANDBOX_PORT}/ece"
 ASSET = "sandbox-whatsapp"
-PHONE_NUMBER_ID = "100000000000002"
 META_SECRET = b"sandbox-meta-secret"
 INTEGRATION = "SandboxECE"
 WARM_CUSTOMERS = 4
@@ -85,26 +84,12 @@ def text(run: int, index: int) -> str:
 
 
 def whatsapp_body(run: int, index: int, customers: int = CUSTOMERS) -> bytes:
-    wa_id = customer(run, index % customers)
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550002222", "phone_number_id": PHONE_NUMBER_ID},
-        "contacts": [{"profile": {"name": f"Slow ECE {index % customers}"}, "wa_id": wa_id}],
-        "messages": [
-            {
-                "from": wa_id,
-                "id": f"wamid.slowece.{run}.{index}",
-                "timestamp": str(int(time.time())),  # inside the 24 h window
-                "type": "text",
-                "text": {"body": text(run, index)},
-            }
-        ],
-    }
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-    }
-    return json.dumps(body).encode()
+    return whatsapp_text(
+        customer(run, index % customers),
+        f"Slow ECE {index % customers}",
+        f"wamid.slowece.{run}.{index}",
+        text(run, index),
+    )
 
 
 def signed_request(port: int, body: bytes) -> bytes:

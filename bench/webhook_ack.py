@@ -12,7 +12,6 @@ none may end as a dead letter.
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ import psutil
 import redis
 
 from bench.loadgen import Result, build_request, closed_loop, open_loop
+from bench.payloads import whatsapp_text
 from bench.stack import Stack, running_stack
 from connector.sandbox.signing import meta_signature
 from connector.store import keys
@@ -30,7 +30,6 @@ from connector.supervisor import default_web_workers
 
 ASSET = "sandbox-whatsapp"
 SECRET = b"sandbox-meta-secret"
-PHONE_NUMBER_ID = "100000000000002"
 HOST = "127.0.0.1"
 TRIES = 3
 INFO_TRIES = 2
@@ -42,34 +41,7 @@ DRAIN_DEADLINE = 600.0
 
 def whatsapp_body(index: int) -> bytes:
     customer = f"1555{index % 500:07d}"  # 500 customers, so inboxes and drains are realistic
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "15550002222", "phone_number_id": PHONE_NUMBER_ID},
-                            "contacts": [{"profile": {"name": "Bench Customer"}, "wa_id": customer}],
-                            "messages": [
-                                {
-                                    "from": customer,
-                                    "id": f"wamid.bench.{index}",
-                                    "timestamp": str(int(time.time())),  # inside the 24 h window
-                                    "type": "text",
-                                    "text": {"body": f"benchmark message {index}"},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-    return json.dumps(body).encode()
+    return whatsapp_text(customer, "Bench Customer", f"wamid.bench.{index}", f"benchmark message {index}")
 
 
 class Load:
