@@ -339,6 +339,11 @@ class ConfigOverrides:
         users = _rules_using(kind, key, self.merged(provisioned))
         if users:
             raise ConfigConflict(f"{kind[:-1]} {key!r} is used by rule(s) {', '.join(users)}: change them first")
+        self._remove(kind, key)
+
+    def _remove(self, kind: str, key: str) -> None:
+        """Delete one item made in the UI or API, in one step with the version every process
+        follows (and a rule's place in the order)."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.hdel(keys.config_items(kind), key)
         if kind == "rules":
@@ -397,11 +402,7 @@ class ConfigOverrides:
             raise ConfigConflict(f"the {section} section is defined in {source} and is read-only here")
         if not self.redis.hexists(keys.config_items(section), section):
             raise NotFound(f"no {section} section made in the UI or API")
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hdel(keys.config_items(section), section)
-        pipe.incr(keys.config_version())
-        replies.execute(pipe)
-        log.info("configuration deleted", extra={"kind": section, "item": section})
+        self._remove(section, section)
 
     # -- Hybrid Chat agents ---------------------------------------------------------------------
 
@@ -483,11 +484,7 @@ class ConfigOverrides:
         key = agent_key(login)
         if not self.redis.hexists(keys.config_items(AGENTS), key):
             raise NotFound(f"no hybrid agent {login!r} made in the UI or API")
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hdel(keys.config_items(AGENTS), key)
-        pipe.incr(keys.config_version())
-        replies.execute(pipe)
-        log.info("configuration deleted", extra={"kind": AGENTS, "item": key})
+        self._remove(AGENTS, key)
 
     def set_rule_order(self, names: Iterable[str], config: model.Config) -> list[str]:
         """Store the evaluation order; `names` must be exactly the rules of `config`, each once."""

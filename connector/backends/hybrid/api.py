@@ -178,6 +178,14 @@ def _failed(failures_key: str) -> None:
     replies.execute(pipe)
 
 
+def _finesse_trouble(exc: FinesseError, what: str, agent_id: str, verifying: str) -> tuple[Response, int]:
+    """A login Finesse could not decide (no node in service, or an error answer): 503, try again."""
+    if isinstance(exc, FinesseUnavailable):
+        return _error(503, "finesse_unavailable", "no Finesse node is in service; try again shortly")
+    log.warning(f"{what}: Finesse answered an error", extra={"agent": agent_id, "error": str(exc)})
+    return _error(503, "finesse_error", f"Finesse could not verify {verifying} now; try again shortly")
+
+
 def _lockout_answer() -> tuple[Response, int]:
     return _error(429, "locked_out", f"too many failed logins; try again in {LOCKOUT_SECONDS // 60} minutes")
 
@@ -261,11 +269,8 @@ def login() -> Response | tuple[Response, int]:
         _failed(failures_key)
         log.warning("agent login refused by Finesse", extra={"agent": agent_id})
         return _error(401, "invalid_credentials", "Finesse refused this login and password")
-    except FinesseUnavailable:
-        return _error(503, "finesse_unavailable", "no Finesse node is in service; try again shortly")
     except FinesseError as exc:
-        log.warning("agent login: Finesse answered an error", extra={"agent": agent_id, "error": str(exc)})
-        return _error(503, "finesse_error", "Finesse could not verify the login now; try again shortly")
+        return _finesse_trouble(exc, "agent login", agent_id, "the login")
     runtime.redis.delete(failures_key)
     CredentialStore(runtime.redis, runtime.settings.secret_key).save(agent_id, given, password)
     profile = registry.profile(agent_id)
@@ -361,11 +366,8 @@ def gadget_login() -> Response | tuple[Response, int]:
         _failed(failures_key)
         log.warning("gadget login refused", extra={"agent": agent_id, "error": str(exc)})
         return _error(401, "invalid_credentials", "Finesse did not confirm this agent's authorization")
-    except FinesseUnavailable:
-        return _error(503, "finesse_unavailable", "no Finesse node is in service; try again shortly")
     except FinesseError as exc:
-        log.warning("gadget login: Finesse answered an error", extra={"agent": agent_id, "error": str(exc)})
-        return _error(503, "finesse_error", "Finesse could not verify the agent now; try again shortly")
+        return _finesse_trouble(exc, "gadget login", agent_id, "the agent")
     runtime.redis.delete(failures_key)
     user = identity.user
     if identity.credentials is not None:
