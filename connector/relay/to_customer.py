@@ -18,12 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 from connector import backends
-from connector.backends import conversation, outbox
+from connector.backends import Backend, conversation, outbox
 from connector.backends.events import SOURCE as AGENT
 from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFile, TransferTarget
 from connector.blending.chat_events import ChatAgent, publish_chat_assigned, publish_chat_ended
 from connector.channels.base import Channel
 from connector.channels.sending import Outbound, OutboundClose, OutboundFile, OutboundText, OutboundTyping
+from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
 from connector.errors import ConversationGone, PermanentError, WindowClosed
 from connector.messages.context import queue_context
@@ -250,9 +251,7 @@ class ItemDelivery:
     def wait_expired(self) -> None:
         """The customer waited the entry point's `max_wait_seconds`: if the backend takes the chat out
         of its queue (nobody has it yet), they hear `no_agents` and the unavailable policy runs."""
-        integration = self.runtime.config.integration(self.thread.integration or "")
-        entry_point = integration.entry_point(self.thread.entry_point or "") if integration else None
-        backend = backends.backend_for(integration) if integration else None
+        integration, entry_point, backend = self.waiting_in()
         if integration is None or entry_point is None or backend is None:
             return
         if backend.give_up_waiting(self.runtime, integration, self.thread):
@@ -263,9 +262,7 @@ class ItemDelivery:
     def queue_status(self, firing: int) -> None:
         """Tell a waiting customer their place and the expected wait: the first time, then whenever
         their place has improved, checked every `queue_status_interval_seconds` while they wait."""
-        integration = self.runtime.config.integration(self.thread.integration or "")
-        entry_point = integration.entry_point(self.thread.entry_point or "") if integration else None
-        backend = backends.backend_for(integration) if integration else None
+        integration, entry_point, backend = self.waiting_in()
         if integration is None or entry_point is None or backend is None:
             return
         place = backend.queue_position(self.runtime, integration, self.thread)
@@ -283,12 +280,20 @@ class ItemDelivery:
         if entry_point.queue_status_interval_seconds:
             self.schedule_queue_check(entry_point.queue_status_interval_seconds, f"timer:queue_status:{firing}")
 
+    def waiting_in(
+        self, entry_point: str | None = None
+    ) -> tuple[Integration | None, EntryPoint | None, Backend | None]:
+        """The thread's integration, the entry point it waits in (or the one named), and its backend."""
+        integration = self.runtime.config.integration(self.thread.integration or "")
+        if integration is None:
+            return None, None, None
+        found = integration.entry_point(entry_point if entry_point is not None else self.thread.entry_point or "")
+        return integration, found, backends.backend_for(integration)
+
     def wait_in_new_queue(self, queue: str | None, key: str) -> None:
         """A backend whose queues are entry points (Hybrid Chat): the chat now waits in that entry
         point, by its max wait counted from the transfer; the earlier queue's timer does nothing."""
-        integration = self.runtime.config.integration(self.thread.integration or "")
-        backend = backends.backend_for(integration) if integration else None
-        entry_point = integration.entry_point(queue or "") if integration else None
+        _integration, entry_point, backend = self.waiting_in(queue or "")
         if backend is None or not backend.queues_are_entry_points or entry_point is None:
             return
         self.thread.entry_point = entry_point.name
@@ -307,8 +312,7 @@ class ItemDelivery:
         self.effects.record(f"{key}:wait")
 
     def restart_queue_checks(self, key: str) -> None:
-        integration = self.runtime.config.integration(self.thread.integration or "")
-        entry_point = integration.entry_point(self.thread.entry_point or "") if integration else None
+        _integration, entry_point, _backend = self.waiting_in()
         after = entry_point and (entry_point.queue_status_after_seconds or entry_point.queue_status_interval_seconds)
         if after:
             self.schedule_queue_check(after, key)
