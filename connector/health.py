@@ -9,6 +9,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
+from connector.operations import backpressure
+from connector.runtime import Runtime
+
 blueprint = Blueprint("health", __name__)
 
 WORKER_STALE_SECONDS = 120
@@ -30,6 +33,17 @@ def live_workers(redis: Redis) -> int:
     return count
 
 
+def _backlog_warnings(runtime: Runtime) -> list[str]:
+    """Work that waits too long is a warning, never "not ready": intake must keep accepting, and a
+    load balancer that took the connector out would turn a slow contact center into lost webhooks."""
+    try:
+        found = backpressure.reading(runtime.redis, [i.name for i in runtime.config.integrations])
+    except RedisError:
+        return []
+    warning = found.warning(runtime.settings.backlog_warning_seconds)
+    return [warning] if warning else []
+
+
 @blueprint.get("/readyz")
 def readyz() -> Response:
     runtime = current_app.extensions["connector"]
@@ -43,6 +57,7 @@ def readyz() -> Response:
         checks["redis"] = f"unreachable: {exc}"
         workers = 0
     ready = checks["redis"] == "ok" and workers > 0
-    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    warnings = _backlog_warnings(runtime) if checks["redis"] == "ok" else []
+    response = jsonify(status="ready" if ready else "not ready", checks=checks, warnings=warnings)
     response.status_code = 200 if ready else 503
     return response

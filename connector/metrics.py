@@ -5,7 +5,8 @@ gauges (backlog, stranded conversations, unrouted messages, RQ queues, breakers,
 with media blending the agents' states) are read from the keys the connector works with; counters
 and latency histograms are the tallies every process adds to (store/tallies.py). A scrape costs two
 pipelined round trips (fixed keys and tallies, then the per-conversation and per-worker keys the
-first one named), plus the agent registry's own when blending is configured.
+first one named), plus the agent registry's own when blending is configured, and the backpressure
+reading (operations/backpressure.py, itself cached for two seconds).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rq import Queue, Worker
 from connector import queues
 from connector.config.model import Integration
 from connector.health import WORKER_STALE_SECONDS
+from connector.operations import backpressure
 from connector.relay.breaker import service_of
 from connector.runtime import Runtime
 from connector.store import keys, replies, tallies
@@ -80,6 +82,7 @@ class RedisCollector(Collector):
             "connector_workers_alive", "RQ workers with a recent heartbeat.", value=_alive(beats, time.time())
         )
         yield from _tallied(stored)
+        yield from _backpressure(backpressure.reading(redis, [i.name for i in integrations]))
         for source in _sources:
             yield from source(redis)
 
@@ -119,6 +122,25 @@ def _breakers(integrations: list[Integration], answers: list[Any]) -> Iterator[M
         parked.add_metric([integration.name], int(waiting or 0))  # ZCARD: an int
     yield opened
     yield parked
+
+
+def _backpressure(found: backpressure.Reading) -> Iterator[Metric]:
+    """Per integration (label "" for conversations not routed yet): docs/operators.md, "Backpressure"."""
+    families = (
+        ("connector_calls_in_flight", "Calls to an integration in flight now, all worker processes.", "in_flight"),
+        ("connector_waiting_events", "Customer events waiting to reach an integration.", "queued"),
+        ("connector_waiting_conversations", "Conversations with events waiting for an integration.", "conversations"),
+        (
+            "connector_oldest_waiting_seconds",
+            "Age of the oldest customer event waiting for an integration (0: none waits).",
+            "oldest_seconds",
+        ),
+    )
+    for name, documentation, attribute in families:
+        family = GaugeMetricFamily(name, documentation, labels=["integration"])
+        for row in found.rows:
+            family.add_metric([row.integration], getattr(row, attribute))
+        yield family
 
 
 def _alive(beats: list[bytes | None], now: float) -> int:

@@ -117,6 +117,10 @@ class Settings:
     so the calls in flight follow the contact center's latency (docs/architecture.md, "Calls in
     flight"). Each loop holds one conversation at a time, so order per conversation is kept."""
 
+    backlog_warning_seconds: float = env("CONNECTOR_BACKLOG_WARNING_SECONDS", 60.0, _float)
+    """`/readyz` and the home page warn when a customer message has waited this long for the
+    contact center (readiness stays: intake must keep accepting)."""
+
     availability_cache_seconds: float = env("CONNECTOR_AVAILABILITY_CACHE_SECONDS", 2.0, _float)
     """How long an entry point's availability answer is reused by a worker: a burst of new chats
     asks ECE once, not five calls per chat (0: ask every time)."""

@@ -15,6 +15,7 @@ import responses
 from prometheus_client.parser import text_string_to_metric_families
 
 from connector.channels.base import thread_id_for
+from connector.operations import backpressure
 from connector.relay.drain import drain_thread
 from connector.sandbox.signing import inapp_headers
 from connector.store import keys
@@ -71,9 +72,9 @@ def wired(runtime, ece_simulator) -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def customer_says(client, message_id: str, text: str) -> None:
+def customer_says(client, message_id: str, text: str, customer: str = CUSTOMER) -> None:
     body = json.dumps(
-        {"message_id": message_id, "customer": {"id": CUSTOMER}, "type": "text", "text": text, "sent_at": time.time()}
+        {"message_id": message_id, "customer": {"id": customer}, "type": "text", "text": text, "sent_at": time.time()}
     ).encode()
     headers = {"Content-Type": "application/json", **inapp_headers(SECRET, body)}
     assert client.post(f"/webhooks/inapp/{ASSET}", data=body, headers=headers).status_code == 200
@@ -166,3 +167,45 @@ def test_the_exposition_declares_each_family_once_and_parses(client, wired) -> N
     assert len(types) == len(set(types))
     names = {family.name for family in text_string_to_metric_families(text)}
     assert {"connector_messages_in", "connector_webhook_to_contact_center_seconds", "connector_inbox_items"} <= names
+
+
+def test_backpressure_shows_what_waits_per_integration_and_for_how_long(client, redis, runtime, wired) -> None:
+    customer_says(client, "m-1", "Hello")
+    drain_thread(THREAD, runtime)  # routed: the thread is now MetricsECE's
+    customer_says(client, "m-2", "Anyone?")
+    customer_says(client, "m-3", "Hello??")
+    customer_says(client, "n-1", "Hi", customer="user-8")  # a new conversation, not routed yet
+    head = json.loads(redis.lindex(keys.inbox(THREAD), 0))
+
+    found = backpressure.measure(redis, ["MetricsECE", "Idle"], now=head["received_at"] + 30)
+    rows = {row.integration: row for row in found.rows}
+    assert list(rows) == ["MetricsECE", "Idle", backpressure.NOT_ROUTED], "configured ones first, always"
+    assert (rows["MetricsECE"].queued, rows["MetricsECE"].conversations) == (2, 1)
+    assert 29.9 <= rows["MetricsECE"].oldest_seconds <= 30.1, "the head of the inbox is its oldest item"
+    assert (rows["Idle"].queued, rows["Idle"].oldest_seconds) == (0, 0.0)
+    assert (rows[""].queued, rows[""].conversations) == (1, 1)
+    assert found.warning(60) is None
+    assert "waited 30 s (MetricsECE; warning above 20 s)" in (found.warning(20) or "")
+
+    got = scrape(client)
+    assert got["connector_waiting_events"][(("integration", "MetricsECE"),)] == 2
+    assert got["connector_waiting_conversations"][(("integration", ""),)] == 1
+    assert got["connector_oldest_waiting_seconds"][(("integration", "MetricsECE"),)] >= 0
+    assert got["connector_calls_in_flight"][(("integration", "MetricsECE"),)] == 0
+
+    drain_thread(THREAD, runtime)
+    redis.delete(keys.backpressure())  # the last reading is kept CACHE_SECONDS; read afresh
+    assert scrape(client)["connector_waiting_events"][(("integration", "MetricsECE"),)] == 0
+
+
+def test_readyz_warns_about_an_old_backlog_without_turning_unready(client, redis, runtime, wired) -> None:
+    customer_says(client, "m-1", "Hello")
+    assert client.get("/readyz").get_json()["warnings"] == []
+    head = json.loads(redis.lindex(keys.inbox(THREAD), 0))
+    head["received_at"] -= runtime.settings.backlog_warning_seconds + 5  # as if it had waited that long
+    redis.lset(keys.inbox(THREAD), 0, json.dumps(head))
+    redis.delete(keys.backpressure())
+
+    answer = client.get("/readyz").get_json()
+    assert len(answer["warnings"]) == 1 and "the oldest customer message has waited" in answer["warnings"][0]
+    assert answer["checks"] == {"redis": "ok", "workers": 0}, "readiness is decided by Redis and workers only"

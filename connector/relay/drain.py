@@ -18,8 +18,10 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from connector import backends, conversations, rules
-from connector.backends.in_flight import NoTurn
+from connector.backends.in_flight import IN_FLIGHT, NoTurn
 from connector.channels import channel_class
 from connector.channels.base import EventKind, InboundEvent
 from connector.errors import PermanentError, RetryableError
@@ -114,8 +116,17 @@ class DrainLoops:
                 wait(pending, timeout=WATCH_SECONDS, return_when=FIRST_EXCEPTION)
                 if CALL_LATENCY.seconds >= SLOW_CALL_SECONDS:
                     self._grow()  # the loops wait on slow calls, not on the CPU
+                self._publish(force=False)
+        self._publish(force=True)
         DrainLoops.carried = self._busy_at_deadline
         return sum(f.result() for f in self._futures)
+
+    def _publish(self, *, force: bool) -> None:
+        """Calls in flight go to Redis for the operator's figures; a failure there never stops a drain."""
+        try:
+            IN_FLIGHT.publish(self.runtime.redis, self.runtime.name, force=force)
+        except RedisError:
+            log.debug("calls in flight not published", exc_info=True)
 
     def _grow(self) -> None:
         now = time.monotonic()
@@ -380,6 +391,7 @@ def handle_event(
         thread.rule = decision.rule if decision else None
         thread.remote_id = thread.agent_id = thread.agent_name = None
         thread.queued_at = thread.unavailable_until = thread.typing_at = None
+        thread.first_text = None
         if decision and decision.action is None:
             _record_unrouted(runtime, event, decision)
     if event.kind.routable:
@@ -390,6 +402,10 @@ def handle_event(
             details = threads.merge_details(profiles.customer_profile(runtime, event), event.details)
         thread.details = threads.merge_details(thread.details, details)
         thread.last_inbound_at = max(thread.last_inbound_at or 0.0, event.timestamp)
+        if event.text and not thread.first_text:
+            # What operators search the conversation list by: the opening message's text, or the
+            # first text after an opening attachment.
+            thread.first_text = event.text[: threads.FIRST_TEXT_LIMIT]
     thread.state = transition.state
 
     if event.kind.routable or event.kind is EventKind.CLOSE:

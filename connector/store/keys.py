@@ -75,6 +75,18 @@ def breaker_probe(service: str) -> str:
     return f"{PREFIX}:breaker:{service}:probe"
 
 
+def in_flight() -> str:
+    """HASH `<integration>|<process>` → `<calls held>|<unix time>`: each draining process's calls in
+    flight to each integration, rewritten every second (connector/backends/in_flight.py)."""
+    return f"{PREFIX}:in-flight"
+
+
+def backpressure() -> str:
+    """STRING JSON of the last backpressure reading (operations/backpressure.py), EX a few seconds,
+    so probes and pages that ask often cost one GET."""
+    return f"{PREFIX}:backpressure"
+
+
 def parked(service: str) -> str:
     """ZSET thread id → when it was parked: threads whose head waits for `service`'s breaker to
     close; all are woken the moment a call succeeds."""

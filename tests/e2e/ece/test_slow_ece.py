@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+from connector.backends.in_flight import published
 from tests.e2e.stack import ASSETS, Stack
 from tests.helpers import wait_for
 
@@ -54,12 +55,19 @@ def test_calls_in_flight_grow_with_a_slow_ece_and_each_conversation_keeps_its_or
     stack.ece.model.set_answer_delay(DELAY_SECONDS)
     began = time.monotonic()
     send_all(stack)
+    seen: list[int] = []  # what the worker published of its calls in flight, as the operator sees it
+
+    def done() -> bool:
+        seen.append(sum(published(stack.runtime.redis, time.time()).values()))
+        return all_delivered(stack)
+
     # Serially (2 loops), each conversation costs a start and 2 sends at 0.4 s: 24 x 1.2 s / 2 = 14 s.
-    wait_for(lambda: all_delivered(stack), timeout=30, what="every message on ECE")
+    wait_for(done, timeout=30, what="every message on ECE")
     took = time.monotonic() - began
     assert_each_conversation_in_order_once(stack)
     peak = stack.ece.model.peak_in_flight
     assert peak >= 12, f"the loops grew with ECE's latency: at most {peak} calls were in flight at once"
+    assert max(seen) >= 6, f"the worker's published calls in flight (/metrics, home page) peaked at {max(seen)}"
     assert took < 12, f"delivery followed the calls in flight, not two loops: it took {took:.1f} s"
 
 
