@@ -104,24 +104,32 @@ def logged_text(records: list[logging.LogRecord]) -> str:
 def route_whatsapp_to_an_unreachable_ece(runtime: Any) -> None:
     """A UI-made ECE integration "DownECE" at an address nobody listens on, and a rule sending the
     WhatsApp test asset there ahead of the others: a real connection refused, no mock."""
+    route_whatsapp_to_ece(runtime, "http://127.0.0.1:9/ece", client=("k", "s"), name="DownECE")
+
+
+def route_whatsapp_to_ece(runtime: Any, base_url: str, client: tuple[str, str], name: str) -> None:
+    """A UI-made ECE integration `name` at `base_url` (entry point Support = 1001), and a rule
+    sending the WhatsApp test asset there ahead of the others."""
     store = runtime.overrides
-    down = {
-        "name": "DownECE",
+    integration = {
+        "name": name,
         "type": "ece",
-        "base_url": "http://127.0.0.1:9/ece",
-        "client_key": "k",
-        "client_secret": "s",
+        "base_url": base_url,
+        "client_key": client[0],
+        "client_secret": client[1],
         "entry_points": [{"name": "Support", "id": "1001"}],
     }
-    store.save("integrations", down, runtime.provisioned, create=True)
+    store.save("integrations", integration, runtime.provisioned, create=True)
+    rule_name = f"whatsapp-{name.lower()}"
     rule = {
-        "name": "whatsapp-down",
+        "name": rule_name,
         "channel": "whatsapp",
         "event": "incoming_message",
         "asset": WHATSAPP_ASSET,
-        "action": {"forward_to": "DownECE", "entry_point": "Support"},
+        "action": {"forward_to": name, "entry_point": "Support"},
     }
     store.save("rules", rule, runtime.provisioned, create=True)
     runtime.config_changed()
-    order = ["whatsapp-down", *(r.name for r in runtime.config.rules if r.name != "whatsapp-down")]
+    order = [rule_name, *(r.name for r in runtime.config.rules if r.name != rule_name)]
     store.set_rule_order(order, runtime.config)
+    runtime.config_changed()

@@ -30,7 +30,7 @@ from connector.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, e
 from connector.relay import breaker, profiles, retry, to_customer
 from connector.relay.breaker import Breaker, Parked, service_of
 from connector.runtime import Runtime, current
-from connector.store import dead_letters, keys, replies, threads
+from connector.store import dead_letters, keys, replies, threads, unrouted
 from connector.store.boxes import LEASE_LOST, TIMELINE_LIMIT, Box, Held, LeaseLost
 from connector.store.effects import Effects
 from connector.store.tallies import Counter, Histogram, Tally, counter_field
@@ -99,27 +99,39 @@ class DrainLoops:
         self._lock = threading.Lock()
         self._running = 0
         self._busy_since: dict[int, float] = {}
-        self._busy_at_deadline = 0
         self._futures: list[Future[int]] = []
         self._pool: ThreadPoolExecutor | None = None
 
     def run(self) -> int:
-        """Run and watch the loops until each has ended; returns the items handled."""
-        with ThreadPoolExecutor(self.most, thread_name_prefix="drain") as pool:
-            self._pool = pool
+        """Run and watch the loops until each has ended or the job's time is up; returns the items
+        handled by then. At the deadline the job returns at once: a loop still waiting on a slow
+        call finishes that item in the background and hands its conversation back, while the next
+        job already starts as many loops (`carried`), so a hand-over does not halve the calls in
+        flight. Those loops end within one item; the interpreter waits for them at exit."""
+        pool = ThreadPoolExecutor(self.most, thread_name_prefix="drain")
+        self._pool = pool
+        try:
             self._start(self.first)
             while True:
                 with self._lock:
                     pending = [f for f in self._futures if not f.done()]
-                if not pending:
+                left = self.deadline - time.monotonic()
+                if not pending or left <= 0:
                     break
-                wait(pending, timeout=WATCH_SECONDS, return_when=FIRST_EXCEPTION)
+                wait(pending, timeout=min(WATCH_SECONDS, left), return_when=FIRST_EXCEPTION)
                 if CALL_LATENCY.seconds >= SLOW_CALL_SECONDS:
                     self._grow()  # the loops wait on slow calls, not on the CPU
                 self._publish(force=False)
+        finally:
+            pool.shutdown(wait=False)
+        with self._lock:
+            DrainLoops.carried = len(self._busy_since)  # idle loops lingering for work do not count
+            finished = [f for f in self._futures if f.done()]
+            for future in self._futures:
+                if not future.done():
+                    future.add_done_callback(_log_failure)
         self._publish(force=True)
-        DrainLoops.carried = self._busy_at_deadline
-        return sum(f.result() for f in self._futures)
+        return sum(f.result() for f in finished)
 
     def _publish(self, *, force: bool) -> None:
         """Calls in flight go to Redis for the operator's figures; a failure there never stops a drain."""
@@ -152,8 +164,6 @@ class DrainLoops:
         try:
             while True:
                 if time.monotonic() >= self.deadline:
-                    with self._lock:
-                        self._busy_at_deadline += 1
                     break
                 thread_id = self.runtime.dispatch.next_ready(DISPATCH_LINGER_SECONDS)
                 if thread_id is None:
@@ -169,6 +179,13 @@ class DrainLoops:
             with self._lock:
                 self._running -= 1
         return handled
+
+
+def _log_failure(future: Future[int]) -> None:
+    """A loop that outlived its job has no job to fail: its error goes to the log (its item stays
+    in its box and is repeated by the next lease holder)."""
+    if not future.cancelled() and (error := future.exception()) is not None:
+        log.error("drain loop failed after its job ended", exc_info=error)
 
 
 def drain_thread(
@@ -508,7 +525,4 @@ def _record_unrouted(runtime: Runtime, event: InboundEvent, decision: rules.Deci
         "kind": event.kind.value,
         "misses": [{"rule": m.rule, "reason": m.reason} for m in decision.misses],
     }
-    pipe = runtime.redis.pipeline()
-    pipe.lpush(keys.unrouted(), json.dumps(record))
-    pipe.ltrim(keys.unrouted(), 0, 999)
-    replies.execute(pipe)
+    unrouted.record(runtime.redis, record)
