@@ -11,17 +11,15 @@ duplicated or out of order.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 
 import requests
 
-from bench.figures import percentile, wait_until
-from bench.loadgen import build_request, open_loop
-from bench.payloads import whatsapp_text
+from bench.figures import ece_conversation_ids, percentile, wait_until
+from bench.loadgen import open_loop
+from bench.payloads import ece_agent_text, ece_callback_request, signed_whatsapp_request, whatsapp_text
 from bench.stack import running_stack
-from connector.sandbox.signing import meta_signature
 from connector.supervisor import default_web_workers
 
 HOST = "127.0.0.1"
@@ -29,18 +27,19 @@ SANDBOX = "http://127.0.0.1:8100"
 CONVERSATIONS = 100
 MESSAGES = 10
 RATE = 200.0
-ASSET = "sandbox-whatsapp"
-META_SECRET = b"sandbox-meta-secret"
-CALLBACK_TOKEN = "sandbox-callback-token"
-INTEGRATION = "SandboxECE"
 RUNS = 3
 """Runs of each pattern, each on a fresh stack. This shared 2-core VM's speed varies between runs
 (the same code gave a burst p95 from 48 to 214 ms in one hour), so the median run is judged and
 every run's p95 is shown."""
 
 
+def customers_of(run: str) -> str:
+    """What a run's customers' numbers start with (then the conversation, 6 digits)."""
+    return f"1666{run}"
+
+
 def customer(conversation: int, run: str = "") -> str:
-    return f"1666{run}{conversation:06d}"
+    return f"{customers_of(run)}{conversation:06d}"
 
 
 def split(index: int, burst: bool) -> tuple[int, int]:
@@ -121,7 +120,7 @@ def run() -> str:
                 port = stack.port
                 wait_until(lambda: requests.get(f"{SANDBOX}/ece/control/state", timeout=2).ok, 30, "the sandbox")
                 inbound = _inbound(port, burst, run)
-                conversations = _conversation_ids(run)
+                conversations = ece_conversation_ids(f"{SANDBOX}/ece", customers_of(run))
                 outbound = _outbound(port, conversations, burst)
             rows.append((label, inbound, outbound))
     return report(rows)
@@ -129,14 +128,11 @@ def run() -> str:
 
 def _inbound(port: int, burst: bool, run: str) -> Direction:
     direction = Direction("in", burst=burst)
-    path = f"/webhooks/whatsapp/{ASSET}"
 
     def make(index: int) -> bytes:
-        body = inbound_body(index, burst, run)
-        signature = meta_signature(META_SECRET, body)
+        request = signed_whatsapp_request(HOST, port, inbound_body(index, burst, run))
         direction.sent_at[index] = time.time()
-        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
-        return build_request(HOST, port, path, body, headers)
+        return request
 
     open_loop(HOST, port, make, RATE, CONVERSATIONS * MESSAGES / RATE, direction.acked)
     total = CONVERSATIONS * MESSAGES
@@ -156,35 +152,16 @@ def _inbound(port: int, burst: bool, run: str) -> Direction:
     return direction
 
 
-def _conversation_ids(run: str) -> dict[int, str]:
-    state = requests.get(f"{SANDBOX}/ece/control/state", timeout=10).json()
-    ids: dict[int, str] = {}
-    for conversation in state["conversations"]:
-        attributes = {a["name"]: a["value"] for a in conversation["customer_attributes"]}
-        address = attributes.get("address", "")
-        if address.startswith(f"1666{run}"):
-            ids[int(address[len(f"1666{run}") :])] = conversation["id"]
-    return ids
-
-
 def _outbound(port: int, conversations: dict[int, str], burst: bool) -> Direction:
     direction = Direction("out", burst=burst)
-    path = f"/ece/{INTEGRATION}/callback"
 
     def make(index: int) -> bytes:
         conversation, message = split(index, burst)
         now = time.time()
-        event = {
-            "id": str(8_000_000_000 + index),
-            "conversation": {"id": conversations[conversation]},
-            "type": {"value": "text/plain"},
-            "content": f"c{conversation} a{message}",
-            "sender": {"type": "user", "user": {"id": "1001", "name": "Alice"}},
-            "timeStamp": int(now * 1000),
-        }
+        text = f"c{conversation} a{message}"
+        event = ece_agent_text(str(8_000_000_000 + index), conversations[conversation], text, now)
         direction.sent_at[index] = now
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {CALLBACK_TOKEN}"}
-        return build_request(HOST, port, path, json.dumps({"message": [event]}).encode(), headers)
+        return ece_callback_request(HOST, port, [event])
 
     open_loop(HOST, port, make, RATE, CONVERSATIONS * MESSAGES / RATE, direction.acked)
     total = CONVERSATIONS * MESSAGES

@@ -1,4 +1,4 @@
-"""Small helpers the benchmarks share: percentiles and waiting on the stack."""
+"""Small helpers the benchmarks share: percentiles, goal verdicts, and waiting on and reading the stack."""
 
 from __future__ import annotations
 
@@ -26,3 +26,21 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
         time.sleep(0.5)
+
+
+def met(ok: bool) -> str:
+    """A goal line's verdict."""
+    return "met" if ok else "NOT met"
+
+
+def ece_conversation_ids(ece_url: str, address_prefix: str) -> dict[int, str]:
+    """The ECE simulator's conversations of customers whose address is `address_prefix` + a number:
+    that number → the conversation id (a benchmark's customers are numbered behind a run prefix)."""
+    state = requests.get(f"{ece_url}/control/state", timeout=30).json()
+    ids: dict[int, str] = {}
+    for conversation in state["conversations"]:
+        attributes = {a["name"]: a["value"] for a in conversation["customer_attributes"]}
+        address = attributes.get("address", "")
+        if address.startswith(address_prefix):
+            ids[int(address[len(address_prefix) :])] = conversation["id"]
+    return ids

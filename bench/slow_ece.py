@@ -26,21 +26,18 @@ Goals (issue 15):
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import requests
 
-from bench.figures import percentile, wait_until
-from bench.loadgen import Result, build_request, open_loop
-from bench.payloads import whatsapp_text
+from bench.deliveries import Deliveries, offer_and_collect, sampling_in_flight
+from bench.figures import met, percentile, wait_until
+from bench.loadgen import open_loop
+from bench.payloads import INTEGRATION, signed_whatsapp_request, whatsapp_text
 from bench.stack import SANDBOX_CONFIG, running_stack
 from connector.config.loader import load_config
 from connector.sandbox.main import CHANNEL_SANDBOX_PORT
-from connector.sandbox.signing import meta_signature
 from connector.settings import Settings
 from connector.supervisor import default_web_workers
 
@@ -65,9 +62,6 @@ WORKERS = 2
 
 HOST = "127.0.0.1"
 ECE = f"http://{HOST}:{CHANNEL_SANDBOX_PORT}/ece"
-ASSET = "sandbox-whatsapp"
-META_SECRET = b"sandbox-meta-secret"
-INTEGRATION = "SandboxECE"
 WARM_CUSTOMERS = 4
 WARM_MESSAGES = 100
 """Sent at the full rate before each row, so every web process and thread has served webhooks."""
@@ -92,86 +86,11 @@ def whatsapp_body(run: int, index: int, customers: int = CUSTOMERS) -> bytes:
     )
 
 
-def signed_request(port: int, body: bytes) -> bytes:
-    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(META_SECRET, body)}
-    return build_request(HOST, port, f"/webhooks/whatsapp/{ASSET}", body, headers)
-
-
-@dataclass
-class Row:
+@dataclass(kw_only=True)
+class Row(Deliveries):
     """One delay's run: what was sent and acknowledged, and what ECE received."""
 
     delay: float
-    total: int
-    ack: Result = field(default_factory=Result)
-    scheduled: dict[int, float] = field(default_factory=dict)
-    """Send index → scheduled send time (wall clock)."""
-    acked_at: dict[int, float] = field(default_factory=dict)
-    arrivals: dict[int, list[float]] = field(default_factory=dict)
-    """Send index → every time ECE recorded its text, in order."""
-    load_ended: float = 0.0
-    peak_in_flight: int = 0
-    in_flight: list[tuple[float, int]] = field(default_factory=list)
-    """(time, ECE's calls in flight then), every SAMPLE_SECONDS."""
-
-    def acked(self, index: int, status: int) -> None:
-        if status == 200:
-            self.acked_at[index] = time.time()
-
-    @property
-    def first_arrival(self) -> dict[int, float]:
-        return {i: times[0] for i, times in self.arrivals.items() if times[0] <= self.load_ended + SETTLE_SECONDS}
-
-    def latencies_ms(self) -> list[float]:
-        return sorted((at - self.scheduled[i]) * 1000 for i, at in self.first_arrival.items())
-
-    @property
-    def delivered(self) -> int:
-        return len(self.first_arrival)
-
-    @property
-    def rate(self) -> float:
-        """Messages delivered per second, from the first send to the last delivery."""
-        arrivals = self.first_arrival.values()
-        span = max(arrivals, default=0.0) - min(self.scheduled.values(), default=0.0)
-        return self.delivered / span if span > 0 else 0.0
-
-    @property
-    def mean_in_flight(self) -> float:
-        """ECE's calls in flight on average from the first send to the last delivery."""
-        end = max(self.first_arrival.values(), default=0.0)
-        begin = min(self.scheduled.values(), default=0.0)
-        values = [n for at, n in self.in_flight if begin <= at <= end]
-        return sum(values) / len(values) if values else float("nan")
-
-    @property
-    def lost(self) -> int:
-        return sum(1 for i in self.acked_at if i not in self.first_arrival)
-
-    @property
-    def duplicated(self) -> int:
-        return sum(len(times) - 1 for times in self.arrivals.values())
-
-    def conversations(self) -> dict[int, list[int]]:
-        """Conversation → its send indexes in the order ECE first recorded them."""
-        first = self.first_arrival
-        found: dict[int, list[int]] = {}
-        for index in sorted(first, key=first.__getitem__):
-            found.setdefault(index % CUSTOMERS, []).append(index)
-        return found
-
-    @property
-    def out_of_order(self) -> int:
-        """Messages ECE recorded before an earlier one of their conversation that the connector had
-        acknowledged before the later one was even sent (in flight together, either order is fair)."""
-        count = 0
-        for order in self.conversations().values():
-            position = {index: p for p, index in enumerate(order)}
-            for index in order:
-                later = index + CUSTOMERS  # the conversation's next send
-                if later in position and position[later] < position[index]:
-                    count += self.acked_at.get(index, float("inf")) <= self.scheduled[later]
-        return count
 
     def extra_waits(self, firsts: bool | None = None) -> list[float]:
         """Seconds each message reached ECE after the earliest it could have with ECE this slow.
@@ -184,7 +103,7 @@ class Row:
         extra wait. `firsts`: only the conversations' first messages (True) or only the others (False)."""
         waits = []
         first = self.first_arrival
-        for order in self.conversations().values():
+        for order in self.conversation_orders().values():
             previous = None
             for index in order:
                 calls = 2 if previous is None else 1
@@ -205,7 +124,7 @@ def run() -> str:
 def measure(number: int, delay: float) -> Row:
     """One row on a fresh stack: warm it, slow ECE down, send, then collect what ECE received."""
     total = int(RATE * SECONDS)
-    row = Row(delay, total)
+    row = Row(delay=delay, total=total, conversations=CUSTOMERS, settle_seconds=SETTLE_SECONDS)
     with running_stack(app="wsgi:app", workers=WORKERS, sandbox=True) as stack:
         wait_until(lambda: requests.get(f"{ECE}/control/state", timeout=5).ok, 30, "the sandbox")
         warm(stack.port, number)
@@ -215,25 +134,9 @@ def measure(number: int, delay: float) -> Row:
         time.sleep(Settings.from_env().availability_cache_seconds + 0.5)
         control(reset_peak=True)
         # Signed before the timed run: signing while sending would charge the client's work to the intake.
-        prepared = [signed_request(stack.port, whatsapp_body(number, i)) for i in range(total)]
-        anchor: list[float] = []
-
-        def make(index: int) -> bytes:
-            if not anchor:
-                anchor.append(time.time())  # the first send starts on schedule; the others follow it
-            return prepared[index]
-
-        with sampling_in_flight(row):
-            row.ack = open_loop(HOST, stack.port, make, RATE, SECONDS, row.acked)
-            row.load_ended = time.time()
-            row.scheduled = {i: anchor[0] + i / RATE for i in range(total)}
-            expected = len(row.acked_at)
-            deadline = row.load_ended + SETTLE_SECONDS
-            while True:
-                collect(row, number)
-                if row.delivered >= expected or time.time() > deadline:
-                    break
-                time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.time()) + 0.1))
+        prepared = [signed_whatsapp_request(HOST, stack.port, whatsapp_body(number, i)) for i in range(total)]
+        with sampling_in_flight(row, read_in_flight, SAMPLE_SECONDS):
+            offer_and_collect(row, HOST, stack.port, prepared, RATE, lambda: collect(row, number), POLL_SECONDS)
         row.peak_in_flight = control()["peak_in_flight"]
     return row
 
@@ -242,7 +145,9 @@ def warm(port: int, number: int) -> None:
     """A few customers' messages at no delay and the full rate: imports, every web process's first
     requests, the ECE token and connections, before the measurement. They are another row's texts,
     so the measured run does not count them."""
-    prepared = [signed_request(port, whatsapp_body(number + 5, i, WARM_CUSTOMERS)) for i in range(WARM_MESSAGES)]
+    prepared = [
+        signed_whatsapp_request(HOST, port, whatsapp_body(number + 5, i, WARM_CUSTOMERS)) for i in range(WARM_MESSAGES)
+    ]
     open_loop(HOST, port, prepared.__getitem__, RATE, WARM_MESSAGES / RATE)
     prefix = f"{TOKEN} {number + 5} "
 
@@ -254,28 +159,9 @@ def warm(port: int, number: int) -> None:
     wait_until(warmed, 60, "the warm-up messages on ECE")
 
 
-@contextmanager
-def sampling_in_flight(row: Row) -> Iterator[None]:
-    """ECE's calls in flight read every SAMPLE_SECONDS on a thread during the block: one small
-    request each (about a millisecond of this process's time), beside the load generator's loop."""
-    stop = threading.Event()
-
-    def sample() -> None:
-        with requests.Session() as session:
-            while not stop.wait(SAMPLE_SECONDS):
-                try:
-                    answer = session.post(f"{ECE}/control/failures", json={}, timeout=5).json()
-                except requests.RequestException:
-                    continue
-                row.in_flight.append((time.time(), int(answer["in_flight"])))
-
-    sampler = threading.Thread(target=sample, name="in-flight-sampler", daemon=True)
-    sampler.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        sampler.join(10)
+def read_in_flight(session: requests.Session) -> int:
+    """ECE's calls in flight: the switches' answer to no switch (a tiny answer, unlike the state)."""
+    return int(session.post(f"{ECE}/control/failures", json={}, timeout=5).json()["in_flight"])
 
 
 def control(**switches: object) -> dict[str, object]:
@@ -297,10 +183,6 @@ def collect(row: Row, number: int) -> None:
                 row.arrivals.setdefault(index, []).append(item["received_at"])
     for times in row.arrivals.values():
         times.sort()
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "NOT met"
 
 
 def max_in_flight() -> int:
@@ -373,20 +255,20 @@ def goals(row: Row) -> list[str]:
     if row.delay == 0:
         ok = p95 <= 50 and p99 <= 100 and row.lost == 0
         return [
-            f"{label} webhook → ECE p95 {p95:.0f} ms (≤ 50), p99 {p99:.0f} ms (≤ 100), lost {row.lost} (0): {_met(ok)}"
+            f"{label} webhook → ECE p95 {p95:.0f} ms (≤ 50), p99 {p99:.0f} ms (≤ 100), lost {row.lost} (0): {met(ok)}"
         ]
     if row.delay == 0.5:
         ok = row.rate >= 0.95 * RATE and p95 <= 1000
         return [
             f"{label} delivered {row.rate:.0f} msg/s ({row.rate / RATE:.0%} of {RATE:.0f}, ≥ 95 %), "
-            f"p95 {p95 / 1000:.2f} s (≤ 1 s): {_met(ok)}"
+            f"p95 {p95 / 1000:.2f} s (≤ 1 s): {met(ok)}"
         ]
     if row.delay == 2:
         extra = percentile(row.extra_waits(), 0.95)
         ack = row.ack.percentile(99)
         return [
             f"{label} delivered {row.rate:.0f} msg/s (≥ 90), extra wait p95 {extra:.2f} s (≤ 2 s): "
-            + _met(row.rate >= 90 and extra <= 2),
-            f"{label} ack p99 {ack:.2f} ms (≤ 5 ms): " + _met(ack <= 5 and row.ack.errors == 0),
+            + met(row.rate >= 90 and extra <= 2),
+            f"{label} ack p99 {ack:.2f} ms (≤ 5 ms): " + met(ack <= 5 and row.ack.errors == 0),
         ]
     return []

@@ -11,8 +11,12 @@ credentials for that host.
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -26,7 +30,7 @@ if TYPE_CHECKING:
     # Aliases of the requests stubs (types-requests), not names of requests itself.
     from requests.sessions import _Cert, _Settings, _TextMapping, _Verify
 
-POOL_SIZE = 128
+POOL_SIZE = 256
 """Connections kept open per host: as many as one process's drain loops can have in flight (the
 default of CONNECTOR_DRAIN_THREADS_MAX), so a burst reuses them instead of opening and dropping
 connections beyond requests' default of 10."""
@@ -36,17 +40,44 @@ PROXY_CACHE_LIMIT = 256
 
 class CallLatency:
     """How long this process's calls out have been taking lately: a moving average of each call's
-    duration (the drain grows its loops only while calls, not the CPU, are what they wait on).
-    Updated without a lock: a lost update among racing threads only delays the average a little."""
+    duration, and the calls still open (the drain grows its loops only while calls, not the CPU,
+    are what they wait on). The average is updated without a lock: a lost update among racing
+    threads only delays it a little."""
 
     WEIGHT = 0.1
     """Share of the newest call in the average."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self._lock = threading.Lock()
+        self._open: dict[int, float] = {}
+        self._numbers = itertools.count()
 
     def record(self, seconds: float) -> None:
         self.seconds += self.WEIGHT * (seconds - self.seconds)
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        """Time one call: open while it runs, then part of the average."""
+        number, began = next(self._numbers), time.monotonic()
+        with self._lock:
+            self._open[number] = began
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._open[number]
+            self.record(time.monotonic() - began)
+
+    def slow(self, threshold_seconds: float) -> bool:
+        """Calls take `threshold_seconds` or more: on average lately, or a call open that long now.
+        The second catches the first slow calls at once: the average learns of a call only when it
+        ends, a second late with a provider answering in 1 s."""
+        if self.seconds >= threshold_seconds:
+            return True
+        with self._lock:
+            oldest = min(self._open.values(), default=None)
+        return oldest is not None and time.monotonic() - oldest >= threshold_seconds
 
 
 CALL_LATENCY = CallLatency()
@@ -67,11 +98,8 @@ class OutboundSession(requests.Session):
         self._proxies_by_host: dict[tuple[str, str], dict[str, str]] = {}
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        began = time.monotonic()
-        try:
+        with CALL_LATENCY.timing():
             return super().request(*args, **kwargs)
-        finally:
-            CALL_LATENCY.record(time.monotonic() - began)
 
     def environment_proxies(self, url: str) -> dict[str, str]:
         """What requests would take from the environment for `url` (empty when NO_PROXY matches)."""

@@ -112,7 +112,7 @@ class Settings:
     """Drain loops each dispatch job starts with, side by side: draining mostly waits on ECE and
     the providers, and with answers this fast a few loops keep up without contending for the CPU."""
 
-    drain_threads_max: int = env("CONNECTOR_DRAIN_THREADS_MAX", 128, _int)
+    drain_threads_max: int = env("CONNECTOR_DRAIN_THREADS_MAX", 256, _int)
     """Most drain loops of one dispatch job: a loop whose item waited on a slow call starts another,
     so the calls in flight follow the contact center's latency (docs/architecture.md, "Calls in
     flight"). Each loop holds one conversation at a time, so order per conversation is kept."""

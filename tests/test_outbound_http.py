@@ -6,6 +6,7 @@ Real HTTP on loopback: a recording server as the destination and another as the 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -126,3 +127,21 @@ def test_every_client_that_calls_out_uses_it(runtime) -> None:
     asset: Asset = runtime.config.assets[0]
     channel = channel_class(asset.channel)(asset, runtime.settings)
     assert isinstance(channel.session, OutboundSession)
+
+
+def test_call_latency_is_slow_on_average_or_while_a_call_is_open_that_long() -> None:
+    """The drain grows its loops on `slow`: a provider answering in 1 s must count before its first
+    call ends, and fast calls must not."""
+    from connector.http_session import CallLatency
+
+    latency = CallLatency()
+    assert not latency.slow(0.1)
+    with latency.timing():
+        assert not latency.slow(0.1), "a call open for less than the threshold"
+    with latency.timing():
+        time.sleep(0.12)
+        assert latency.slow(0.1), "a call open longer than the threshold, before it ends"
+    assert not latency.slow(0.1), "one slow call moves the average a tenth of the way only"
+    for _ in range(40):
+        latency.record(0.5)
+    assert latency.slow(0.1), "calls that took long lately"

@@ -282,6 +282,7 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
         finesse: Mapping[str, Any] | None = None,
         integration: Mapping[str, Any] | None = None,
         ece_threads: int | None = None,
+        sandbox_threads: int | None = None,
         **entry_point_overrides: Any,
     ) -> Stack:
         ece = EceSimulator(
@@ -293,7 +294,9 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
         simulators.append(ece)
         ece_server = LoopbackServer(ece_app(ece), **({"threads": ece_threads} if ece_threads else {})).start()
         # Bound first, apps set once every address is known: each side's URL is in the other's config.
-        sandbox_server, connector_server = LoopbackServer().start(), LoopbackServer().start()
+        # A slow provider (`providers.set_delay`) holds one sandbox thread per send in flight.
+        sandbox_server = LoopbackServer(**({"threads": sandbox_threads} if sandbox_threads else {})).start()
+        connector_server = LoopbackServer().start()
         started.append((connector_server, sandbox_server, ece_server))
         connector_url = connector_server.url
         config_dir = write_config(

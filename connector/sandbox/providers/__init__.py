@@ -6,11 +6,12 @@
     ... the connector sends to each asset's api_base_url / delivery_url ...
     providers.store.sent("whatsapp", "15551230001")       # what the customer received
     providers.fail_next("sms", 2, 429, retry_after=3)      # the next two sends are throttled
+    providers.set_delay("whatsapp", 1.0)                   # WhatsApp answers each send 1 s late
 
 Each simulator checks credentials the provider's way, answers with the provider's success and error
 shapes (docs/protocols/channels.md) and records every accepted send in `store`. `files` holds
 the media customers send, served back at the provider's URL shapes. The `/providers` blueprint is
-the simulators' own HTTP control surface (for the customer emulator's CLI and for demos).
+the simulators' own HTTP control surface (for the customer emulator's CLI, demos and benchmarks).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from connector.config.model import Asset
 from connector.sandbox.providers import apple, graph, inapp, twilio
 from connector.sandbox.providers.files import MediaFiles
-from connector.sandbox.providers.store import CHANNELS, Faults, ProviderState, ProviderStore
+from connector.sandbox.providers.store import CHANNELS, Faults, ProviderState, ProviderStore, SendLatency
 
 __all__ = ["CHANNELS", "ProviderSimulators"]
 
@@ -57,6 +58,10 @@ class ProviderSimulators:
     @property
     def faults(self) -> Faults:
         return self.state.faults
+
+    @property
+    def latency(self) -> SendLatency:
+        return self.state.latency
 
     def blueprints(self) -> list[tuple[str, Blueprint]]:
         """(url_prefix, blueprint) pairs; the prefixes are the ones the URL shapes in `files` assume."""
@@ -93,11 +98,17 @@ class ProviderSimulators:
         """Every send of `channel` (None: every channel) answers 503 until `set_down(..., down=False)`."""
         self.faults.set_down(channel, down)
 
+    def set_delay(self, channel: str | None, seconds: float) -> None:
+        """Every send of `channel` (None: every channel) answers `seconds` (0 to 60) later and is
+        recorded only then, as a slow provider's; 0 answers at once. ValueError for a bad value."""
+        self.latency.set_delay(channel, seconds)
+
     def reset(self) -> None:
-        """Forget sends, files and injected faults."""
+        """Forget sends, files, injected faults and delays."""
         self.store.clear()
         self.files.clear()
         self.faults.clear()
+        self.latency.clear()
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +124,8 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def control_blueprint(providers: ProviderSimulators) -> Blueprint:
-    """`/providers/...`: put customer media, report a customer's message, inject faults, read sends.
+    """`/providers/...`: put customer media, report a customer's message, inject faults and delays,
+    read sends.
 
     No authentication and no CSRF protection: the sandbox serves it on loopback only, for the
     customer emulator's CLI and for demos; it is never part of a production deployment.
@@ -177,6 +189,37 @@ def control_blueprint(providers: ProviderSimulators) -> Blueprint:
         except ValueError as exc:
             return bad(str(exc))
         return Response(status=204)
+
+    def latency_state() -> Response:
+        latency = providers.latency
+        return jsonify(delays=latency.delays(), in_flight=latency.in_flight, peak_in_flight=latency.peak_in_flight)
+
+    @bp.post("/control/delay")
+    def delay() -> tuple[Response, int] | Response:
+        """{"channel"?: null for all, "delay_seconds"?: 0 to 60, "reset_peak"?: true}: each send of the
+        channel answers that much later (recorded when it answers). → the delays per channel, the sends
+        in flight now and the most at once since the last reset_peak (an empty body only reads them)."""
+        data = request.get_json(silent=True) if request.get_data() else {}
+        if not isinstance(data, dict):
+            return bad("the body must be a JSON object")
+        channel = data.get("channel")
+        if channel is not None and channel not in CHANNELS:
+            return bad(f"channel must be one of {', '.join(CHANNELS)} or null (every channel)")
+        if "delay_seconds" in data:
+            try:
+                providers.set_delay(channel, data["delay_seconds"])
+            except ValueError as exc:
+                return bad(str(exc))
+        elif channel is not None:
+            return bad("delay_seconds is required with channel")
+        if data.get("reset_peak"):
+            providers.latency.reset_peak()
+        return latency_state()
+
+    @bp.get("/control/delay")
+    def delay_state() -> Response:
+        """The delays per channel, the sends in flight now and their peak (see POST)."""
+        return latency_state()
 
     @bp.get("/sent")
     def sent() -> Response:

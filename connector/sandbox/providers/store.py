@@ -1,6 +1,7 @@
 """What the four provider simulators share: the record of accepted sends, each customer's last
-inbound message (the messaging windows count from it), injected failures, and the refusal every
-blueprint renders in its own provider's error shape.
+inbound message (the messaging windows count from it), injected failures, answer delays (a slow
+provider) with the sends in flight, and the refusal every blueprint renders in its own provider's
+error shape.
 
 Invariant: a send is recorded only once the simulated provider accepted it, and a repeated
 idempotency key (Apple `id`, in-app `message_id`) is acknowledged without a second record — its
@@ -9,6 +10,7 @@ idempotency key (Apple `id`, in-app `message_id`) is acknowledged without a seco
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -295,6 +297,78 @@ def _check_channel(channel: str) -> str:
     return channel
 
 
+MAX_DELAY_SECONDS = 60.0
+
+
+class SendLatency:
+    """A slow provider: per-channel answer delays, and the sends in flight (every channel) with their peak.
+
+    A provider under load answers a send in hundreds of milliseconds to seconds, and the connector
+    must hold many sends in flight to keep up. `hooks.install_hooks` applies the delay
+    where every send endpoint of the four simulators passes, before the send is looked at, so a slow
+    send is recorded (counts as sent) only when it answers, as a real provider's would. Like the
+    ECE simulator's `delay_seconds` (connector/sandbox/ece/model.py).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._delays: dict[str, float] = {}
+        self._in_flight = 0
+        self._peak = 0
+
+    def set_delay(self, channel: str | None, seconds: float) -> None:
+        """Every send of `channel` (None: of every channel) answers `seconds` later; 0: at once."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or math.isnan(seconds):
+            raise ValueError(f"delay_seconds must be a number of seconds, got {seconds!r}")
+        if not 0 <= seconds <= MAX_DELAY_SECONDS:
+            raise ValueError(f"delay_seconds must be 0 to {MAX_DELAY_SECONDS:g}, got {seconds!r}")
+        channels = CHANNELS if channel is None else (_check_channel(channel),)
+        with self._lock:
+            for name in channels:
+                if seconds:
+                    self._delays[name] = float(seconds)
+                else:
+                    self._delays.pop(name, None)
+
+    def delays(self) -> dict[str, float]:
+        """Each channel's delay in seconds (0: answers at once)."""
+        with self._lock:
+            return {name: self._delays.get(name, 0.0) for name in CHANNELS}
+
+    def began(self, channel: str) -> float:
+        """A send of `channel` arrived: counted in flight; returns how long it waits before going on."""
+        with self._lock:
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
+            return self._delays.get(channel, 0.0)
+
+    def ended(self) -> None:
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most sends in flight at once since the last `reset_peak` (or `clear`)."""
+        with self._lock:
+            return self._peak
+
+    def reset_peak(self) -> None:
+        """The peak counts from now, from the sends in flight now."""
+        with self._lock:
+            self._peak = self._in_flight
+
+    def clear(self) -> None:
+        """Every channel answers at once again; the peak counts from now."""
+        with self._lock:
+            self._delays.clear()
+            self._peak = self._in_flight
+
+
 @dataclass
 class ProviderState:
     """Everything the four blueprints share; one per `ProviderSimulators`."""
@@ -304,6 +378,7 @@ class ProviderState:
     store: ProviderStore = field(default_factory=ProviderStore)
     files: MediaFiles = field(default_factory=MediaFiles)
     faults: Faults = field(default_factory=Faults)
+    latency: SendLatency = field(default_factory=SendLatency)
 
     def assets_of(self, channel: str) -> list[Asset]:
         return [a for a in self.assets if a.channel == channel]
