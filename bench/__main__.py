@@ -8,7 +8,17 @@ import sys
 import time
 from pathlib import Path
 
-from bench import blending, ece_relay, hybrid, hybrid_load, pages, slow_ece, webhook_ack
+from bench import (
+    blending,
+    conversation_search,
+    ece_relay,
+    hybrid,
+    hybrid_load,
+    pages,
+    slow_ece,
+    slow_provider,
+    webhook_ack,
+)
 
 
 def hybrid_section() -> str:
@@ -21,7 +31,9 @@ BENCHMARKS = {
     "blending": blending.run,
     "ece_relay": ece_relay.run,
     "slow_ece": slow_ece.run,
+    "slow_provider": slow_provider.run,
     "pages": pages.run,
+    "conversation_search": conversation_search.run,
     "hybrid": hybrid_section,
 }
 

@@ -156,6 +156,7 @@ def pages(seeded: Seeded) -> list[tuple[str, str]]:
         ("conversations, filter matching few", "/admin/conversations/?channel=whatsapp&state=assigned&agent=agent7"),
         ("one conversation", f"/admin/conversations/{seeded.thread_id}"),
         ("dead letters", "/admin/dead-letters/"),
+        ("unrouted messages", "/admin/unrouted/"),
         ("one dead letter", f"/admin/dead-letters/{seeded.letter_id}"),
         ("import / export", "/admin/transfer/"),
         ("accounts", "/admin/accounts/"),

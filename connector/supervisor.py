@@ -153,13 +153,17 @@ class Supervisor:
         ]
 
     def _banner(self, env: dict[str, str]) -> None:
+        print("\n".join(self.banner_lines(env)), flush=True)
+
+    def banner_lines(self, env: dict[str, str]) -> list[str]:
+        """What `make run` prints: every address in it answers (tests/test_supervisor_banner.py asks each)."""
         base = f"http://localhost:{self.port}"
-        lines = [
+        return [
             "",
             "Channel connector is running" + (" with the sandbox" if self.sandbox else ""),
             f"  webhooks   {base}/webhooks/<channel>/<asset>",
             f"  operators  {base}/admin/  {self._login_line(env)}",
-            f"  api        {base}/api/v1/  (OpenAPI at {base}/api/v1/openapi.json; tokens under Accounts)",
+            f"  api        {base}/api/v1/  (API reference)   OpenAPI {base}/api/v1/openapi.json  (tokens: Accounts)",
             f"  health     {base}/healthz   readiness {base}/readyz",
             f"  redis      {env['REDIS_URL']}",
             f"  config     {env['CONNECTOR_CONFIG_DIR']}",
@@ -167,7 +171,6 @@ class Supervisor:
             "Press Ctrl-C to stop everything.",
             "",
         ]
-        print("\n".join(lines), flush=True)
 
     @staticmethod
     def _login_line(env: dict[str, str]) -> str:

@@ -86,6 +86,11 @@ def test_valid_configuration_passes(tmp_path):
             "deploy.yaml: integrations[0] ('ECE'): field 'api_paths': unknown ECE path name(s) start_conversation",
         ),
         (lambda t: t + "\nbogus: 1\n", "deploy.yaml: top level: field 'bogus': Unknown field."),
+        (
+            lambda t: "- name: r1\n  channel: sms\n",
+            "deploy.yaml: top level: the file's top level is a list; expected a mapping with one or more of "
+            "integrations:, assets:, rules:, default_rule:, finesse:, hybrid_agents:",
+        ),
         (lambda t: t.replace("rules:", "rules: [\n"), "deploy.yaml: line"),
     ],
 )

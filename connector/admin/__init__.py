@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from importlib import import_module
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, Response, send_from_directory
 
 from connector.admin import access
 from connector.auth.users import Users
@@ -28,8 +29,20 @@ AREAS = (
     "dead_letters",
     "transfer",
     "accounts",
+    "unrouted",
+    "live",
 )
 """Modules of connector/admin with a `blueprint`; `session` (login, home, static) comes first."""
+
+
+STATIC = Path(__file__).parent / "static"
+FAVICON = "favicon.svg"
+"""The UI's icon: base.html links it; /favicon.ico answers with it too, for the pages that link none
+(the agent desktop, the API reference) and the browsers that ask there anyway."""
+
+
+def favicon() -> Response:
+    return send_from_directory(STATIC, FAVICON, mimetype="image/svg+xml", max_age=86400)
 
 
 def secure_cookies(public_base_url: str) -> bool:
@@ -55,3 +68,4 @@ def init_admin(app: Flask, runtime: Runtime) -> None:
         Users(runtime.redis).bootstrap_admin(runtime.settings.admin_password)
     for area in AREAS:
         app.register_blueprint(import_module(f"connector.admin.{area}").blueprint)
+    app.add_url_rule("/favicon.ico", "favicon", favicon)

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from connector.admin.access import guard, requires, runtime, user
 from connector.auth.tokens import ApiTokens
-from connector.auth.users import ROLES, AccountError, Users
+from connector.auth.users import ROLES, AccountError, Users, password_problem
 
 blueprint = guard(Blueprint("admin_accounts", __name__, url_prefix="/admin/accounts"))
 
@@ -30,7 +30,8 @@ def save_user() -> Any:
         Users(runtime().redis).save(form.get("name", "").strip(), form.get("role", ""), form.get("password") or None)
         flash(f"User {form.get('name')} saved.", "success")
     except AccountError as exc:
-        flash(str(exc), "error")
+        for message in exc.messages:  # every problem of the form at once
+            flash(message, "error")
     return redirect(url_for(".index"))
 
 
@@ -53,14 +54,22 @@ def delete_user(name: str) -> Any:
 def change_password() -> Any:
     me = user()
     users = Users(runtime().redis)
-    if users.authenticate(me.name, request.form.get("current", "")) is None:
-        flash("The current password is wrong.", "error")
+    new_password = request.form.get("password", "")
+    problems = (
+        [] if users.authenticate(me.name, request.form.get("current", "")) else ["The current password is wrong."]
+    )
+    if weak := password_problem(new_password):
+        problems.append(f"The new password is refused: {weak}.")
+    for problem in problems:  # both at once, not one per attempt
+        flash(problem, "error")
+    if problems:
         return redirect(url_for(".index"))
     try:
-        users.save(me.name, me.role, request.form.get("password", ""))
+        users.save(me.name, me.role, new_password)
         flash("Password changed.", "success")
     except AccountError as exc:
-        flash(str(exc), "error")
+        for message in exc.messages:
+            flash(message, "error")
     return redirect(url_for(".index"))
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from connector.admin.access import flash_store_errors, guard, runtime, user
+from connector.admin.access import flash_store_errors, guard, requires, runtime, user
 from connector.admin.integrations import skills_from_text
 from connector.config.overrides import NotFound
 from connector.operations import agents
@@ -156,6 +156,7 @@ def _stored(login: str) -> dict[str, Any]:
 
 
 @blueprint.route("/local/new", methods=["GET", "POST"])
+@requires("editor")  # the form too: a viewer is not shown one they cannot submit
 def new_local() -> Any:
     """Add a local agent (a deployment without Finesse): login, name, password, skills, most chats."""
     if request.method == "POST":
@@ -165,6 +166,7 @@ def new_local() -> Any:
 
 
 @blueprint.route("/hybrid/<login>", methods=["GET", "POST"])
+@requires("editor")
 def edit_hybrid(login: str) -> Any:
     """An agent's Hybrid Chat settings: a Finesse agent's skills and most chats, or a local agent's
     name, password (empty keeps it), skills and most chats. Provisioned ones are read-only (409)."""

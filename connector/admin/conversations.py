@@ -1,4 +1,5 @@
-"""Conversations: the recent list with filters, and one conversation's timeline and pending work.
+"""Conversations: the recent list with search, filters and pages, and one conversation's timeline and
+pending work.
 
 Pages read Redis only (connector/operations/conversations.py); message text is shown to operators
 here, as their job needs, and never logged.
@@ -12,25 +13,11 @@ from flask import Blueprint, abort, render_template, request
 
 from connector.admin.access import guard, runtime
 from connector.config.schemas import CHANNELS
-from connector.conversations import State
 from connector.operations import conversations as view
 
 blueprint = guard(Blueprint("admin_conversations", __name__, url_prefix="/admin/conversations"))
 
-STATES = (view.ACTIVE, *(s.value for s in State))
 MAX_PAGE = 1_000_000
-
-
-def filters_from(args: Any) -> view.Filters:
-    """The filters of a query string; values outside the known sets are ignored, not errors."""
-    channel = args.get("channel", "")
-    state = args.get("state", "")
-    return view.Filters(
-        channel=channel if channel in CHANNELS else "",
-        entry_point=args.get("entry_point", "").strip()[:200],
-        state=state if state in STATES else "",
-        agent=args.get("agent", "").strip()[:200],
-    )
 
 
 def entry_point_choices() -> list[str]:
@@ -38,20 +25,30 @@ def entry_point_choices() -> list[str]:
     return [f"{i.name}/{ep.name}" for i in runtime().config.integrations for ep in i.entry_points]
 
 
+def page_asked(value: str, problems: list[str]) -> int:
+    """The page number of the query string; anything else is page 1, and the operator is told."""
+    if value.isdigit() and int(value) >= 1:
+        return min(int(value), MAX_PAGE)
+    if value:
+        problems.append(f"Page {value[:20]!r} is not a page number: showing page 1.")
+    return 1
+
+
 @blueprint.route("/")
 def index() -> Any:
-    filters = filters_from(request.args)
-    page = request.args.get("page", "1")
-    number = min(int(page), MAX_PAGE) if page.isdigit() else 1
-    found = view.listing(runtime().redis, filters, page=number)
-    query = {k: v for k, v in vars(filters).items() if v}
+    filters, problems = view.parse_filters(request.args, CHANNELS)
+    asked = page_asked(request.args.get("page", ""), problems)
+    found = view.listing(runtime().redis, filters, page=asked, clamp=True)
+    if found.page < asked:
+        problems.append(f"There is no page {asked}: showing the last page, {found.page}.")
     return render_template(
         "admin/conversations/index.html",
         listing=found,
         filters=filters,
-        query=query,
+        query=filters.query(),
+        problems=problems,
         channels=CHANNELS,
-        states=STATES,
+        states=view.STATES,
         entry_points=entry_point_choices(),
     )
 

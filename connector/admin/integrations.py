@@ -8,7 +8,9 @@ A Hybrid Chat integration (`type: hybrid`) runs in the connector: its forms neve
 priority, an offer timeout and a max wait (then the unavailable policy).
 Entry point and attribute edits keep every other field of the stored item (the message overrides
 of the template editor included). Pages render the stored indicator readings only; refreshing asks
-ECE through the API (integrations.js), or through the plain form routes here without JavaScript.
+ECE through the API (integrations.js), or through the plain form routes here without JavaScript. An
+open page gets every new reading (anyone's refresh) from its live stream (admin/live.py), and the
+age of each reading ticks in the browser.
 """
 
 from __future__ import annotations
@@ -72,7 +74,12 @@ def show(name: str) -> Any:
 
 
 def _render_show(
-    item: Integration, attribute_rows: list[dict[str, str]], attribute_errors: dict[int, Any], status: int
+    item: Integration,
+    attribute_rows: list[dict[str, str]],
+    attribute_errors: dict[int, Any],
+    status: int,
+    *,
+    new_callback_token: str | None = None,
 ) -> Any:
     """The integration page; entry point rows carry their stored readings (one MGET, no ECE call)."""
     rt = runtime()
@@ -89,7 +96,9 @@ def _render_show(
         writable=_writable(item),
         can_refresh=can_refresh,
         auto_refresh=stale and can_refresh and status == 200,
+        now=now,
         callback_url=callback_url(rt, item.name),
+        new_callback_token=new_callback_token,
         attribute_rows=attribute_rows,
         attribute_errors=attribute_errors,
     )
@@ -118,8 +127,9 @@ def settings_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) 
     raw["max_in_flight"] = _number(form.get("max_in_flight", str(DEFAULT_MAX_IN_FLIGHT)))
     auth_type = form.get("callback_auth_type", "none")
     auth: dict[str, Any] = {"type": auth_type}
-    if auth_type == "bearer":
-        auth["token"] = form.get("callback_token", "").strip() or MASK
+    token = form.get("callback_token", "").strip()
+    if auth_type == "bearer" and (token or base is not None):
+        auth["token"] = token or MASK  # empty: an edit keeps the stored token, a new item gets one made
     elif auth_type == "basic":
         auth["username"] = form.get("callback_username", "").strip()
         auth["password"] = form.get("callback_password", "") or MASK
@@ -181,6 +191,9 @@ def _submit(base: dict[str, Any] | None, *, create: bool) -> Any:
     item = saved.stored.item
     how = "tested and saved" if test and saved.findings else "saved"
     flash(" ".join(filter(None, [f"Integration {item.name} {how}.", test_summary(item, saved.findings)])), "success")
+    if saved.callback_token is not None:  # shown this once, in this answer: never in a redirect or the session
+        rows = [{"name": a.name, "value": a.value} for a in item.custom_attributes]
+        return _render_show(_integration(item.name), rows, {}, 200, new_callback_token=saved.callback_token)
     return redirect(url_for(".show", name=item.name))
 
 
@@ -190,7 +203,10 @@ def create() -> Any:
     if request.method == "POST":
         return _submit(None, create=True)
     kind = request.args.get("type", "ece")
-    values = _form_values({"verify_tls": True, "type": kind if kind in TYPES else "ece"})
+    # ECE's callbacks are authenticated from the start: bearer, with a token made at saving.
+    values = _form_values(
+        {"verify_tls": True, "type": kind if kind in TYPES else "ece", "callback_auth": {"type": "bearer"}}
+    )
     return _render_form(values, create=True, errors={}, findings=[])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from connector.admin.access import flash_store_errors, guard, runtime
+from connector.admin.access import flash_store_errors, guard, requires, runtime
 from connector.channels import channel_class
 from connector.config import model
 from connector.config.overrides import ConfigInvalid, NotFound
@@ -105,6 +105,7 @@ def _form(raw: dict[str, Any], errors: dict[str, list[str]], *, creating: bool, 
 
 
 @blueprint.route("/new", methods=["GET", "POST"])
+@requires("editor")  # the form too: a viewer is not shown one they cannot submit
 def create() -> Any:
     if request.method == "GET":
         channel = request.args.get("channel", "sms")
@@ -130,6 +131,7 @@ def _save(raw: dict[str, Any], *, creating: bool, done: str) -> Any:
 
 
 @blueprint.route("/<name>/edit", methods=["GET", "POST"])
+@requires("editor")
 def edit(name: str) -> Any:
     rt = runtime()
     provisioned = next((r for r in rt.provisioned.rules if r.name == name), None)

@@ -1,4 +1,5 @@
-"""Login, logout and the overview page; this blueprint also serves the UI's templates and static files."""
+"""Login, logout and the overview page with its dashboard; this blueprint also serves the UI's
+templates and static files."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from connector import dashboard
 from connector.admin.access import guard, runtime
 from connector.auth.users import LockedOut, Users
 from connector.store import keys
@@ -68,18 +70,56 @@ def logout() -> Any:
 
 @blueprint.route("/")
 def home() -> Any:
-    redis = runtime().redis
-    config = runtime().config
+    """The overview: what is configured, and the figures of now (connector/dashboard.py), which the
+    page's script re-reads every DASHBOARD_SECONDS."""
+    rt = runtime()
+    config = rt.config
+    board = dashboard.read(rt)
     counts = {
         "integrations": len(config.integrations),
         "entry_points": sum(len(i.entry_points) for i in config.integrations),
         "assets": len(config.assets),
         "rules": len(config.rules),
-        "conversations": redis.zcard(keys.threads_by_activity()),
-        "dead_letters": redis.llen(keys.dead_letters()),
-        "unrouted": redis.llen(keys.unrouted()),
+        "conversations": rt.redis.zcard(keys.threads_by_activity()),
     }
-    return render_template("admin/home.html", counts=counts)
+    return render_template("admin/home.html", counts=counts, board=board, chart=_chart(board), every=DASHBOARD_SECONDS)
+
+
+DASHBOARD_SECONDS = 10
+"""How often an open overview re-reads its figures: a periodic read rather than a stream, because the
+figures change every minute whatever happens (a stream would fire at each poll anyway), and a page
+between reads holds no web thread, which the agents' streams need."""
+
+
+def _chart(board: dashboard.Dashboard) -> dict[str, Any]:
+    """The charts' data (dashboard.js, uPlot's columns): x in unix seconds, one series per channel."""
+    return {
+        "x": [minute * 60 for minute in board.minutes],
+        "channels": [row.channel for row in board.traffic],
+        "in": [row.inbound for row in board.traffic],
+        "out": [row.outbound for row in board.traffic],
+    }
+
+
+@blueprint.app_template_filter("minute")
+def format_minute(minute: int) -> str:
+    """A minute (unix seconds // 60) → "21:30 UTC"."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(minute * 60, UTC).strftime("%H:%M UTC")
+
+
+@blueprint.app_template_filter("duration")
+def format_duration(seconds: float | None) -> str:
+    """Seconds → "45 s", "3 min 20 s", "2 h 5 min" (a wait an operator reads at a glance)."""
+    if seconds is None:
+        return "—"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
 @blueprint.app_template_filter("datetime")

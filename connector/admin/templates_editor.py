@@ -5,6 +5,9 @@ sandbox, send as a test.
 Everything here goes through `connector.operations.templates.TemplateEditor`, as the API does, so the
 page and the API cannot disagree. Without JavaScript, "Preview" is a submit of the same form;
 templates_editor.js previews while typing through `POST /api/v1/templates/preview`.
+
+Saving stays on the cell's page, and the asset last used for "Send as test" is remembered in the
+operator's session, so trying a change on the sandbox customer page is one click after saving it.
 """
 
 from __future__ import annotations
@@ -12,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from connector.admin.access import flash_store_errors, guard, runtime
 from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound
 from connector.config.schemas import MESSAGE_TYPES
 from connector.operations.templates import (
-    ORIGINS,
     Scope,
     SendTestFailed,
     SendTestUnavailable,
@@ -27,6 +29,9 @@ from connector.operations.templates import (
 )
 
 blueprint = guard(Blueprint("admin_templates", __name__, url_prefix="/admin/templates"))
+
+SEND_ASSET = "templates.send_asset"
+"""Session key: the asset ("channel/name") the operator last sent a test through, chosen again next time."""
 
 
 def _scope() -> Scope:
@@ -68,7 +73,6 @@ def index() -> Any:
         locales=editor.locales(),
         entry_points=editor.entry_points(),
         types=MESSAGE_TYPES,
-        origins=ORIGINS,
     )
 
 
@@ -108,9 +112,9 @@ def _cell_page(
         error_line=error_line,
         errors=errors or {},
         variables=context,
-        origins=ORIGINS,
         sandbox=settings.sandbox,
         assets=[f"{a.channel}/{a.name}" for a in config.assets],
+        send_asset=session.get(SEND_ASSET),
         sent=sent,
     )
     return page, status
@@ -148,7 +152,7 @@ def edit(locale: str, message_type: str) -> Any:
         return _cell_page(editor, scope, message_type, locale, text=text, errors=errors, status=422)
     state = "off (empty)" if not text.strip() else "saved"
     flash(f"{message_type} ({locale}, {scope.label}) {state}; it is in effect now.", "success")
-    return redirect(url_for(".index", **_scope_args(scope), _anchor=f"cell-{message_type}-{locale}"))
+    return redirect(url_for(".edit", locale=locale, message_type=message_type, **_scope_args(scope)))
 
 
 @blueprint.route("/<locale>/<message_type>/reset", methods=["POST"])
@@ -161,13 +165,15 @@ def reset(locale: str, message_type: str) -> Any:
         if removed is None:
             flash(f"{message_type} ({locale}) has no override at this scope: nothing to reset.", "info")
         else:
-            flash(f"{message_type} ({locale}) is back to the {ORIGINS[cell.origin]}: {cell.where}.", "success")
+            back = f"{cell.label}: {cell.detail}" if cell.detail else cell.label
+            flash(f"{message_type} ({locale}) is back to the {back}.", "success")
     return redirect(url_for(".edit", locale=locale, message_type=message_type, **_scope_args(scope)))
 
 
 @blueprint.route("/<locale>/<message_type>/send-test", methods=["POST"])
 def send_test(locale: str, message_type: str) -> Any:
     editor = TemplateEditor(runtime())
+    session[SEND_ASSET] = request.form.get("asset", "")
     try:
         scope = _scope()
         sent = editor.send_test(

@@ -110,13 +110,21 @@ def _plan(text: str) -> import_export.Plan:
     return import_export.plan(text, rt.config, rt.provisioned, rt.overrides)
 
 
+def _preview(planned: import_export.Plan, text: str) -> str:
+    """What the import would do: its problems, and a table that agrees with them (an item is "blocked",
+    never "added", while a problem stops the whole file)."""
+    return render_template(
+        "admin/transfer/preview.html", plan=planned, counts=import_export.counts, text=text, digest=digest(text)
+    )
+
+
 @blueprint.route("/import", methods=["POST"])
 @requires("admin")
 def preview() -> Any:
     text = _submitted_text()
     if text is None:
         return redirect(url_for(".index"))
-    return render_template("admin/transfer/preview.html", plan=_plan(text), text=text, digest=digest(text))
+    return _preview(_plan(text), text)
 
 
 @blueprint.route("/import/apply", methods=["POST"])
@@ -129,10 +137,10 @@ def apply() -> Any:
     planned = _plan(text)
     if request.form.get("checked") != digest(text):
         flash("The YAML changed since it was checked: look at the changes below, then apply.", "error")
-        return render_template("admin/transfer/preview.html", plan=planned, text=text, digest=digest(text)), 409
+        return _preview(planned, text), 409
     if not planned.ok:
         flash("Nothing was imported: the file has problems (below).", "error")
-        return render_template("admin/transfer/preview.html", plan=planned, text=text, digest=digest(text)), 422
+        return _preview(planned, text), 422
     try:
         written = import_export.apply(planned, rt.overrides, rt.provisioned)
     except import_export.ImportBlocked as exc:
@@ -142,7 +150,7 @@ def apply() -> Any:
         return redirect(url_for(".index"))
     rt.config_changed()
     log.info("configuration imported", extra={"written": len(written)})
-    flash(f"Imported: {len(written)} item(s) written, {planned.count(import_export.UNCHANGED)} unchanged.", "success")
+    flash(import_export.applied_summary(planned, len(written)), "success")
     return redirect(url_for(".index"))
 
 

@@ -1,4 +1,5 @@
-"""The REST API at /api/v1 (flask-smorest), OpenAPI at /api/v1/openapi.json.
+"""The REST API at /api/v1 (flask-smorest), OpenAPI at /api/v1/openapi.json, its reference page
+(Swagger UI, served locally) at /api/v1/docs/ (connector/api/docs.py).
 
 One module per area (AREAS), each a blueprint from `access.api_blueprint`. Requests and answers
 use the same marshmallow schemas as the YAML files where an item is concerned; errors are JSON
@@ -14,6 +15,8 @@ from importlib import import_module
 
 from flask import Flask
 from flask_smorest import Api
+
+from connector.api.docs import init_docs
 
 AREAS = (
     "integrations",
@@ -33,9 +36,12 @@ AREAS = (
 )
 
 
+API_TITLE = "Channel connector"
+
+
 def init_api(app: Flask) -> Api:
     app.config.update(
-        API_TITLE="Channel connector",
+        API_TITLE=API_TITLE,
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1",
@@ -49,4 +55,5 @@ def init_api(app: Flask) -> Api:
     for area in AREAS:
         api.register_blueprint(import_module(f"connector.api.{area}").blueprint)
     app.extensions["connector_api"] = api
+    init_docs(app, API_TITLE)
     return api

@@ -10,7 +10,7 @@ that have no operator account: it acts there as an editor, and nowhere else.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import wraps
 from typing import Any, NoReturn, ParamSpec, Protocol, TypeVar
@@ -22,6 +22,7 @@ from flask_smorest import abort as smorest_abort
 from marshmallow import Schema, fields
 
 from connector.admin.access import SAFE_METHODS, audit, csrf
+from connector.api.query import refuse_unknown_query_parameters
 from connector.auth.tokens import ApiTokens
 from connector.auth.users import User
 from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound
@@ -74,7 +75,8 @@ def api_blueprint(
     `read_only_posts`: endpoints (e.g. "rules.test") that take a POST body but change nothing, so
     viewers may call them; they are still authenticated, and CSRF-checked for sessions.
     `deployment_token`: endpoints that also take the deployment-wide CONNECTOR_API_TOKEN (acting as
-    DEPLOYMENT_TOKEN_USER, an editor); operators' tokens and sessions work there as everywhere."""
+    DEPLOYMENT_TOKEN_USER, an editor); operators' tokens and sessions work there as everywhere.
+    Once the caller is known, a query parameter the endpoint does not take is a 400 (connector/api/query.py)."""
     blueprint = Blueprint(name, name, url_prefix=f"/api/v1{url_prefix}", description=description)
 
     @blueprint.before_request
@@ -98,6 +100,7 @@ def api_blueprint(
             abort(401, message="send Authorization: Bearer <API token> (issue one under Accounts)")
         _authorise(read_only_posts)
 
+    blueprint.before_request(refuse_unknown_query_parameters)  # after _authenticate: a stranger gets 401
     return blueprint
 
 
@@ -124,7 +127,8 @@ def requires(role: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 ERROR_DESCRIPTIONS = {
-    400: "The request cannot be understood (a parameter missing or contradicting another)",
+    400: "The request cannot be understood: a query parameter the call does not take (`errors.query` names "
+    "each), or a parameter missing or contradicting another",
     401: "No or an unknown API token, and no UI session",
     403: "The caller's role may not do this",
     404: "No such item",
@@ -136,11 +140,11 @@ ERROR_DESCRIPTIONS = {
 
 
 def documented_errors(blueprint: Blueprint, *codes: int) -> Callable[[F], F]:
-    """Document the error answers a view can give (401 always; all carry the API's error body), so
-    the OpenAPI document lists every status a caller may meet."""
+    """Document the error answers a view can give (400 and 401 always: an unknown query parameter, no
+    caller; all carry the API's error body), so the OpenAPI document lists every status a caller may meet."""
 
     def decorate(view: F) -> F:
-        for code in dict.fromkeys((401, *codes)):
+        for code in dict.fromkeys((400, 401, *codes)):
             view = blueprint.alt_response(code, response="DEFAULT_ERROR", description=ERROR_DESCRIPTIONS[code])(view)
         return view
 
@@ -158,6 +162,23 @@ def store_errors() -> Iterator[None]:
         abort(409, message=str(exc))
     except NotFound as exc:
         abort(404, message=str(exc).strip("'\""))
+
+
+def refuse_with_store_errors(errors: Mapping[str, list[str]], check: Callable[[], object]) -> NoReturn:
+    """422 naming `errors` (what the view found, e.g. a name that may not change) together with every
+    problem the config store finds in the item: `check` is its `prepared` call, which writes nothing.
+    One answer lists every error, not one more after each fix."""
+    found = {field: list(messages) for field, messages in errors.items()}
+    try:
+        check()
+    except ConfigInvalid as exc:
+        for field, messages in exc.errors.items():
+            found.setdefault(field, []).extend(messages)
+    except ConfigConflict as exc:
+        found.setdefault("_schema", []).append(str(exc))
+    except NotFound:
+        pass  # the item the body would replace is not there: the view's errors are the answer
+    abort(422, message="the body is not valid", errors={"json": found})
 
 
 class PageSchema(Schema):

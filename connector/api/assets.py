@@ -15,7 +15,7 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, fields
 
-from connector.api.access import F, abort, api_blueprint, requires, runtime, store_errors
+from connector.api.access import F, abort, api_blueprint, refuse_with_store_errors, requires, runtime, store_errors
 from connector.api.access import documented_errors as access_documented_errors
 from connector.config.model import Asset
 from connector.config.overrides import SECRET_FIELDS
@@ -138,7 +138,8 @@ def replace_asset(channel: str, name: str) -> dict[str, Any]:
     body.setdefault("channel", channel)
     moved = {k: [f"cannot change (it is {v})"] for k, v in (("channel", channel), ("name", name)) if body[k] != v}
     if moved:
-        abort(422, message="the body is not valid", errors={"json": moved})
+        kept = {**body, "channel": channel, "name": name}
+        refuse_with_store_errors(moved, lambda: rt.overrides.prepared(KIND, kept, rt.provisioned, create=False))
     provisioned = rt.provisioned.asset(channel, name)
     if provisioned is not None:
         abort(409, message=f"{channel} asset {name!r} is defined in {provisioned.source} and is read-only here")

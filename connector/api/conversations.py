@@ -5,27 +5,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from connector.api.access import PageSchema, abort, api_blueprint, runtime
 from connector.config.schemas import CHANNELS
-from connector.conversations import State
 from connector.operations import conversations as view
 
 blueprint = api_blueprint("conversations", "/conversations", "Conversations: list, timeline and pending items")
 
-STATES = (view.ACTIVE, *(s.value for s in State))
-
 
 class ListArgs(Schema):
+    """The list's query string: the same names and meanings as the operator UI's list
+    (connector/operations/conversations.py, `Filters`)."""
+
+    q = fields.String(
+        validate=validate.Length(max=view.TEXT_FILTER_LIMIT),
+        metadata={"description": "part of the customer's id, name or first message text, in any case"},
+    )
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     entry_point = fields.String(
-        validate=validate.Length(max=200), metadata={"description": "entry point name, or integration/name"}
+        validate=validate.Length(max=view.TEXT_FILTER_LIMIT),
+        metadata={"description": "entry point name, or integration/name"},
     )
-    state = fields.String(validate=validate.OneOf(STATES), metadata={"description": "a state, or active (not closed)"})
-    agent = fields.String(validate=validate.Length(max=200), metadata={"description": "part of the agent's name or id"})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    state = fields.String(
+        validate=validate.OneOf(view.STATES), metadata={"description": "a state, or active (not closed)"}
+    )
+    agent = fields.String(
+        validate=validate.Length(max=view.TEXT_FILTER_LIMIT), metadata={"description": "part of the agent's name or id"}
+    )
+    from_ = fields.Date(
+        data_key="from", metadata={"description": "first day (YYYY-MM-DD, UTC, included) of the last activity"}
+    )
+    to = fields.Date(metadata={"description": "last day (YYYY-MM-DD, UTC, included) of the last activity"})
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=1_000_000),
+        metadata={"description": "beyond the last page: no items (`pages` says how many there are)"},
+    )
     per_page = fields.Integer(load_default=view.PER_PAGE, validate=validate.Range(min=1, max=200))
+
+    @validates_schema
+    def _dates_in_order(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("from_") and data.get("to") and data["from_"] > data["to"]:
+            raise ValidationError("must not be after `to`", field_name="from")
 
 
 class SummarySchema(Schema):
@@ -34,6 +56,10 @@ class SummarySchema(Schema):
     channel = fields.String(required=True)
     asset = fields.String(required=True)
     customer = fields.String(required=True)
+    customer_name = fields.String(allow_none=True)
+    first_text = fields.String(
+        allow_none=True, metadata={"description": "the conversation's first message text, as kept for search"}
+    )
     state = fields.String(required=True)
     integration = fields.String(allow_none=True)
     entry_point = fields.String(allow_none=True)
@@ -44,10 +70,15 @@ class SummarySchema(Schema):
 
 class ListingSchema(PageSchema):
     items = fields.List(fields.Nested(SummarySchema), required=True)
+    matched = fields.Integer(
+        required=True, metadata={"description": "conversations matching the filters (among `scanned` if truncated)"}
+    )
+    pages = fields.Integer(required=True, metadata={"description": "pages of `matched` conversations, at least 1"})
     total = fields.Integer(required=True, metadata={"description": "conversations known, whatever the filters"})
     scanned = fields.Integer(required=True)
     truncated = fields.Boolean(
-        required=True, metadata={"description": "the filtered search stopped early: older ones may match too"}
+        required=True,
+        metadata={"description": "the search stopped at the most recent ones: older ones may match too"},
     )
 
 
@@ -56,6 +87,8 @@ class ConversationSchema(Schema):
     channel = fields.String(required=True)
     asset = fields.String(required=True)
     customer = fields.String(required=True)
+    customer_name = fields.String(allow_none=True)
+    first_text = fields.String(allow_none=True, metadata={"description": "the conversation's first message text"})
     details = fields.Dict(required=True)
     state = fields.String(required=True)
     sequence = fields.Integer(required=True)
@@ -103,16 +136,23 @@ class DetailSchema(Schema):
 @blueprint.arguments(ListArgs, location="query")
 @blueprint.response(200, ListingSchema)
 def list_conversations(args: dict[str, Any]) -> dict[str, Any]:
-    """Conversations, newest activity first, filtered by channel, entry point, state and agent."""
+    """Conversations, newest activity first: searched by customer id, name or first message text,
+    filtered by state, entry point, agent, channel and days of last activity; `matched` and `pages`
+    count what the filters select."""
     filters = view.Filters(
         channel=args.get("channel", ""),
         entry_point=args.get("entry_point", "").strip(),
         state=args.get("state", ""),
         agent=args.get("agent", "").strip(),
+        search=args.get("q", "").strip(),
+        since=args.get("from_"),
+        until=args.get("to"),
     )
     found = view.listing(runtime().redis, filters, page=args["page"], per_page=args["per_page"])
     return {
         **vars(found),
+        "pages": found.pages,
+        "has_next": found.has_next,
         "items": [{**vars(row), "state": row.state.value} for row in found.items],
     }
 
@@ -132,6 +172,7 @@ def get_conversation(thread_id: str) -> dict[str, Any]:
             **vars(thread),
             "state": thread.state.value,
             "conversation_id": thread.conversation_id,
+            "customer_name": thread.customer_name,
             "last_activity": found.last_activity,
         },
         "timeline": found.timeline,

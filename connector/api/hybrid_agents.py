@@ -18,7 +18,14 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, fields
 
-from connector.api.access import abort, api_blueprint, documented_errors, runtime, store_errors
+from connector.api.access import (
+    abort,
+    api_blueprint,
+    documented_errors,
+    refuse_with_store_errors,
+    runtime,
+    store_errors,
+)
 from connector.config.schemas import HybridAgentSchema
 from connector.operations import agents
 
@@ -113,10 +120,10 @@ def put_hybrid_agent(login: str) -> dict[str, Any]:
     item = {k: v for k, v in body.items() if k not in OUTPUT_ONLY}
     given = item.setdefault("login", login)
     if not isinstance(given, str) or given.strip().casefold() != login.strip().casefold():
-        abort(
-            422,
-            message="the body is not valid",
-            errors={"json": {"login": [f"the login cannot change (it is {login})"]}},
+        rt = runtime()
+        refuse_with_store_errors(
+            {"login": [f"the login cannot change (it is {login})"]},
+            lambda: rt.overrides.prepared_agent({**item, "login": login}, rt.provisioned),
         )
     with store_errors():
         return shown(agents.save_hybrid_agent(runtime(), item))

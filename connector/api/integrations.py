@@ -20,13 +20,13 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, fields
 
-from connector.api.access import F, abort, api_blueprint, requires, runtime, store_errors
+from connector.api.access import F, abort, api_blueprint, refuse_with_store_errors, requires, runtime, store_errors
 from connector.api.access import documented_errors as access_documented_errors
 from connector.backends import indicators
 from connector.config.model import EntryPoint, Integration
 from connector.config.overrides import NotFound
 from connector.config.schemas import IntegrationSchema
-from connector.operations.integrations import TestFailed, candidate, run_test, save, shown
+from connector.operations.integrations import TestFailed, candidate, run_test, save_tested, shown
 from connector.runtime import Runtime
 
 KIND = "integrations"
@@ -126,10 +126,11 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _saved(rt: Runtime, body: Any, *, create: bool, test: bool) -> Integration:
+def _saved(rt: Runtime, body: Any, *, create: bool, test: bool) -> tuple[Integration, str | None]:
+    """The saved item as now in effect, and the callback token generated for a new ECE one (or None)."""
     with store_errors():
         try:
-            stored = save(rt, body, create=create, test=test)
+            saved = save_tested(rt, body, create=create, test=test)
         except TestFailed as failed:
             kind = "ECE" if body.get("type") == "ece" else "Hybrid Chat"
             abort(
@@ -137,8 +138,8 @@ def _saved(rt: Runtime, body: Any, *, create: bool, test: bool) -> Integration:
                 message=f"the {kind} test failed: nothing was saved",
                 errors={"test": {f.check: [f.message] for f in failed.findings if not f.ok}},
             )
-    item = rt.config.integration(stored.item.name)
-    return item if item is not None else stored.item
+    item = rt.config.integration(saved.stored.item.name)
+    return (item if item is not None else saved.stored.item), saved.callback_token
 
 
 # -- routes -----------------------------------------------------------------------------------------
@@ -162,9 +163,15 @@ def list_integrations() -> list[dict[str, Any]]:
 def create_integration(test: bool) -> dict[str, Any]:
     """Create an integration; with `?test=true` only after its test passes: ECE accepts its key and
     secret and its entry points, or each Hybrid Chat queue is enabled (422 with `errors.test` naming
-    each failed check otherwise)."""
+    each failed check otherwise). An ECE integration sent without `callback_auth` (or with bearer and
+    no token) gets bearer authentication with a generated token: this answer shows the token, once
+    (enter it in ECE), and later ones mask it; `callback_auth: {type: none}` turns it off."""
     rt = runtime()
-    return shown(rt, _saved(rt, _body(), create=True, test=test))
+    item, callback_token = _saved(rt, _body(), create=True, test=test)
+    answer = shown(rt, item)
+    if callback_token is not None:
+        answer["callback_auth"] = {"type": "bearer", "token": callback_token}  # this once; masked after
+    return answer
 
 
 @blueprint.route("/test", methods=["POST"])
@@ -208,13 +215,14 @@ def replace_integration(name: str, test: bool) -> dict[str, Any]:
     body = dict(_body())
     body.setdefault("name", name)
     if body["name"] != name:
-        abort(
-            422, message="the body is not valid", errors={"json": {"name": [f"the name cannot change (it is {name})"]}}
+        refuse_with_store_errors(
+            {"name": [f"the name cannot change (it is {name})"]},
+            lambda: candidate(rt, {**body, "name": name}, create=False),
         )
     provisioned = rt.provisioned.integration(name)
     if provisioned is not None:
         abort(409, message=f"integration {name!r} is defined in {provisioned.source} and is read-only here")
-    return shown(rt, _saved(rt, body, create=False, test=test))
+    return shown(rt, _saved(rt, body, create=False, test=test)[0])
 
 
 @blueprint.route("/<name>", methods=["DELETE"])

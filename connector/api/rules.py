@@ -16,7 +16,14 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, fields, validate
 
-from connector.api.access import abort, api_blueprint, documented_errors, runtime, store_errors
+from connector.api.access import (
+    abort,
+    api_blueprint,
+    documented_errors,
+    refuse_with_store_errors,
+    runtime,
+    store_errors,
+)
 from connector.config.schemas import CHANNELS, RuleSchema
 from connector.operations import rules
 
@@ -154,7 +161,10 @@ def replace_rule(name: str) -> dict[str, Any]:
     rt = runtime()
     body = _body()
     if body.setdefault("name", name) != name:
-        abort(422, message="the name cannot change", errors={"json": {"name": [f"must stay {name!r}"]}})
+        refuse_with_store_errors(
+            {"name": [f"must stay {name!r}"]},
+            lambda: rt.overrides.prepared("rules", {**body, "name": name}, rt.provisioned, create=False),
+        )
     provisioned = next((r for r in rt.provisioned.rules if r.name == name), None)
     if provisioned is not None:
         abort(409, message=f"rule {name!r} is defined in {provisioned.source} and is read-only here")

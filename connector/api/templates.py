@@ -15,6 +15,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from connector.api.access import abort, api_blueprint, documented_errors, runtime, store_errors
+from connector.config.overrides import ConfigInvalid
 from connector.config.schemas import MESSAGE_TYPES
 from connector.operations.templates import (
     ORIGINS,
@@ -184,11 +185,13 @@ def get_cell(args: dict[str, Any], locale: str, message_type: str) -> dict[str, 
 @errors(404, 409, 422)
 def save_cell(args: dict[str, Any], body: dict[str, Any], locale: str, message_type: str) -> dict[str, Any]:
     """Save an override (validated first; an empty text turns the message off)."""
+    editor = TemplateEditor(runtime())
     with editor_errors():
         scope = Scope.of(args["integration"], args["entry_point"])
-        cell = TemplateEditor(runtime()).save(
-            scope, message_type, locale, body["text"], all_locales=body["all_locales"]
-        )
+        try:
+            cell = editor.save(scope, message_type, locale, body["text"], all_locales=body["all_locales"])
+        except ConfigInvalid as exc:  # the text's own problem in the same answer
+            raise ConfigInvalid({**exc.errors, **editor.text_errors(body["text"])}) from None
     return cell_out(cell)
 
 

@@ -44,7 +44,13 @@ class ImportBody(Schema):
 class ChangeSchema(Schema):
     kind = fields.String(required=True)
     key = fields.String(required=True)
-    action = fields.String(required=True, metadata={"description": "add | change | unchanged | refused"})
+    action = fields.String(
+        required=True,
+        metadata={
+            "description": "add | change | unchanged | refused: what applying would do; while `problems` is "
+            "not empty nothing is applied (see `summary`)"
+        },
+    )
     fields_ = fields.List(fields.String(), required=True, data_key="fields")
     reason = fields.String(allow_none=True)
 
@@ -62,6 +68,10 @@ class ImportResultSchema(Schema):
     changes = fields.List(fields.Nested(ChangeSchema), required=True)
     problems = fields.List(fields.Nested(ProblemSchema), required=True)
     written = fields.Integer(required=True)
+    summary = fields.String(
+        required=True,
+        metadata={"description": "the outcome in words, as the import page says it (never 'added' while blocked)"},
+    )
 
 
 @blueprint.route("/export")
@@ -97,6 +107,7 @@ def _result(planned: import_export.Plan, written: int, applied: bool) -> dict[st
             {"item": p.item, "field": p.field, "message": p.message, "text": str(p)} for p in planned.problems
         ],
         "written": written,
+        "summary": import_export.applied_summary(planned, written) if applied else import_export.summary(planned),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis import Redis
@@ -43,12 +44,26 @@ class User:
 
 
 class AccountError(ValueError):
-    """A bad account change; the message says what to do, `field` names the offending input
-    (None when the change conflicts with the accounts as they are, e.g. the last admin)."""
+    """A bad account change, every problem of it at once; each message says what to do. `errors` maps
+    the offending input to its messages, "_schema" for a change that conflicts with the accounts as
+    they are (the last admin); `field` is the first input named (None for such a conflict alone)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+    def __init__(self, message: str | Mapping[str, list[str]], field: str | None = None) -> None:
+        errors = {field or "_schema": [message]} if isinstance(message, str) else dict(message)
+        super().__init__("; ".join(m for messages in errors.values() for m in messages))
+        self.errors = errors
+        self.field = next((name for name in errors if name != "_schema"), None)
+
+    @property
+    def messages(self) -> list[str]:
+        return [m for messages in self.errors.values() for m in messages]
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is refused, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"passwords have at least {MIN_PASSWORD_LENGTH} characters"
+    return None
 
 
 class LockedOut(Exception):
@@ -70,21 +85,24 @@ class Users:
         return [User(name=name.decode(), role=json.loads(raw)["role"]) for name, raw in sorted(stored.items())]
 
     def save(self, name: str, role: str, password: str | None = None) -> User:
-        """Create or update; a new account needs a password."""
+        """Create or update; a new account needs a password. AccountError names every problem at once."""
+        errors: dict[str, list[str]] = {}
         if not name or len(name) > 64 or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
-            raise AccountError("user names are 1-64 letters, digits, _ . -", "name")
+            errors["name"] = ["user names are 1-64 letters, digits, _ . -"]
         if role not in ROLES:
-            raise AccountError(f"role must be one of {', '.join(ROLES)}", "role")
-        current = replies.bytes_or_none(self.redis.hget(keys.users(), name))
+            errors["role"] = [f"role must be one of {', '.join(ROLES)}"]
+        current = replies.bytes_or_none(self.redis.hget(keys.users(), name)) if "name" not in errors else None
         record = json.loads(current) if current else {"created_at": time.time()}
         if current and record["role"] == ADMIN and role != ADMIN and self._admins() == [name]:
-            raise AccountError("the last admin cannot lose the admin role")
+            errors["_schema"] = ["the last admin cannot lose the admin role"]
+        if password is not None and (weak := password_problem(password)):
+            errors["password"] = [weak]
+        elif password is None and not current:
+            errors["password"] = ["a new account needs a password"]
+        if errors:
+            raise AccountError(errors)
         if password is not None:
-            if len(password) < MIN_PASSWORD_LENGTH:
-                raise AccountError(f"passwords have at least {MIN_PASSWORD_LENGTH} characters", "password")
             record["password_hash"] = generate_password_hash(password)
-        elif not current:
-            raise AccountError("a new account needs a password", "password")
         record["role"] = role
         self.redis.hset(keys.users(), name, json.dumps(record))
         return User(name=name, role=role)

@@ -117,6 +117,11 @@ class Backend(Protocol):
         """Periodic work of the backend, a few times a second on every worker (Hybrid Chat: offers
         that rang out, routing that a busy router left for later); nothing for most."""
 
+    def own_agents(self, runtime: Runtime) -> dict[str, str]:
+        """Agent id → chat state (READY, NOT_READY, BUSY, INTERRUPTED) of the agents only this backend
+        knows, who are not in media blending's registry (Hybrid Chat's local agents), for the
+        operators' overview; {} when the contact center keeps its own agents (ECE)."""
+
     def neutral_item(self, item: dict[str, Any]) -> dict[str, Any]:
         """An outbox item this backend wrote in its own words (before items were neutral), as a
         neutral one; kept so that an upgrade never strands what was queued."""

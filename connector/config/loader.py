@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,25 @@ def _drop_path(data: Any, dotted: str) -> None:
         data.pop(parts[-1], None)
 
 
+def top_level_problem(document: Any) -> str | None:
+    """What is wrong with a provisioning file's top level, in words, or None for a mapping: a file that
+    is one list of items (or one value) reads naturally to its author, so say what shape is expected."""
+    if isinstance(document, dict):
+        return None
+    if isinstance(document, list):
+        shape = "a list"
+    elif isinstance(document, bool):  # before int: YAML's true is a bool, and bool is an int
+        shape = "true or false"
+    elif isinstance(document, int | float):
+        shape = "a number"
+    elif isinstance(document, str):
+        shape = "a text"
+    else:
+        shape = f"a {type(document).__name__}"
+    expected = ", ".join(f"{section}:" for section in SECTIONS)
+    return f"the file's top level is {shape}; expected a mapping with one or more of {expected}"
+
+
 def _schema_loader(schema: type[Schema]) -> Any:
     return lambda data, partial=(): schema().load(data, partial=partial)
 
@@ -144,8 +163,11 @@ def load_file(path: Path, label: str, env: Mapping[str, str], problems: list[Con
         return loaded
     if document is None:
         return loaded
+    if (wrong := top_level_problem(document)) is not None:
+        checker.problem("top level", None, wrong)
+        return loaded
     try:
-        sections = schemas.FileSchema().load(document if isinstance(document, dict) else {"_": document})
+        sections = schemas.FileSchema().load(document)
     except ValidationError as exc:
         for field, message in _flatten(exc.messages):
             checker.problem("top level", field, message)
@@ -207,34 +229,40 @@ def _cross_check(config: model.Config, problems: list[ConfigProblem]) -> None:
         seen_logins[login] = agent.source or "?"
     _check_hybrid_agents(config, problems)
 
-    def check_action(source: str, item: str, action: model.RuleAction) -> None:
-        integration = config.integration(action.forward_to)
-        if integration is None:
-            problems.append(
-                ConfigProblem(source, item, "action.forward_to", f"no integration named {action.forward_to!r}")
-            )
-        elif integration.entry_point(action.entry_point) is None:
-            problems.append(
-                ConfigProblem(
-                    source,
-                    item,
-                    "action.entry_point",
-                    f"integration {action.forward_to!r} has no entry point named {action.entry_point!r}",
-                )
-            )
+    def check(source: str | None, item: str, shape: Mapping[str, Any]) -> None:
+        for field, messages in rule_reference_errors(shape, config).items():
+            problems.extend(ConfigProblem(source or "?", item, field, message) for message in messages)
 
     for rule in config.rules:
         same_file = [r for r in config.rules if r.source == rule.source]
         item = _item_label("rules", same_file.index(rule), {"name": rule.name})
-        if config.asset(rule.channel, rule.asset) is None:
-            problems.append(
-                ConfigProblem(rule.source or "?", item, "asset", f"no {rule.channel} asset named {rule.asset!r}")
-            )
-        check_action(rule.source or "?", item, rule.action)
+        check(rule.source, item, {"channel": rule.channel, "asset": rule.asset, "action": asdict(rule.action)})
     if config.default_rule is not None:
-        check_action(config.default_rule.source or "?", "default_rule", config.default_rule.action)
+        check(config.default_rule.source, "default_rule", {"action": asdict(config.default_rule.action)})
     if config.finesse is not None and (missing := chat_mrd_missing(config.finesse, config.integrations)):
         problems.append(ConfigProblem(config.finesse.source or "?", "finesse", "chat_mrd_id", missing))
+
+
+def rule_reference_errors(rule: Mapping[str, Any], config: model.Config) -> dict[str, list[str]]:
+    """What a rule (its raw mapping, valid or not) refers to that `config` lacks, by dotted field: its
+    asset, its integration, that integration's entry point. A value of the wrong type is the schema's
+    to name, so it is passed over here; then a form can show both at once. The loader, the config
+    store and an import check references with this one function."""
+    errors: dict[str, list[str]] = {}
+    channel, asset = rule.get("channel"), rule.get("asset")
+    known_channel = isinstance(channel, str) and channel in schemas.CHANNELS
+    if known_channel and isinstance(asset, str) and config.asset(str(channel), asset) is None:
+        errors["asset"] = [f"no {channel} asset named {asset!r}"]
+    action = rule.get("action")
+    forward_to = action.get("forward_to") if isinstance(action, Mapping) else None
+    if isinstance(action, Mapping) and isinstance(forward_to, str):
+        integration = config.integration(forward_to)
+        entry_point = action.get("entry_point")
+        if integration is None:
+            errors["action.forward_to"] = [f"no integration named {forward_to!r}"]
+        elif isinstance(entry_point, str) and integration.entry_point(entry_point) is None:
+            errors["action.entry_point"] = [f"integration {forward_to!r} has no entry point named {entry_point!r}"]
+    return errors
 
 
 NO_FINESSE_AGENT_PROBLEM = (
@@ -291,10 +319,14 @@ def chat_mrd_missing(finesse: model.FinesseConfig, integrations: Iterable[model.
     """With an ECE integration, blending must know ECE's chat MRD on Finesse, or a voice call would not
     stop ECE routing chats to the agent (docs/blending.md, "The chat side"): what is wrong, or None.
     The overrides (UI-made items) check the same."""
-    if finesse.chat_mrd_id or finesse.chat_mrd_name:
-        return None
-    ece = [i.name for i in integrations if i.type == "ece"]
-    if not ece:
+    given = bool(finesse.chat_mrd_id or finesse.chat_mrd_name)
+    return chat_mrd_missing_for(given, [i.name for i in integrations if i.type == "ece"])
+
+
+def chat_mrd_missing_for(mrd_given: bool, ece: list[str]) -> str | None:
+    """`chat_mrd_missing` from whether the section names the MRD and the names of the ECE integrations,
+    for an item that does not validate yet: its problem is shown beside the item's other errors."""
+    if mrd_given or not ece:
         return None
     return (
         f"ECE integration {', '.join(repr(n) for n in ece)} routes chats that a voice call must interrupt: set "

@@ -31,7 +31,12 @@ from werkzeug.security import generate_password_hash
 
 from connector import channels
 from connector.config import model, schemas
-from connector.config.loader import NO_FINESSE_AGENT_PROBLEM, chat_mrd_missing, skill_spelling_problems
+from connector.config.loader import (
+    NO_FINESSE_AGENT_PROBLEM,
+    chat_mrd_missing_for,
+    rule_reference_errors,
+    skill_spelling_problems,
+)
 from connector.store import keys, replies
 
 log = logging.getLogger(__name__)
@@ -296,9 +301,13 @@ class ConfigOverrides:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def save(self, kind: str, raw: Mapping[str, Any], provisioned: model.Config, *, create: bool) -> Stored:
-        """Validate and write one item. `create`: the key must be new; else it must exist (and its
-        secrets sent back as MASK are kept). Raises ConfigInvalid, ConfigConflict or NotFound."""
+    def prepared(self, kind: str, raw: Mapping[str, Any], provisioned: model.Config, *, create: bool) -> Stored:
+        """One item as `save` would write it, without writing, every problem found at once: the schema's,
+        what it refers to that does not exist (a rule's asset, integration and entry point), and the
+        cross-checks (an integration's chat MRD and queue skills). ConfigInvalid names each field; a
+        conflict found beside them (a provisioned or taken name, an entry point a rule uses) is named
+        there too, on its field; alone, it is ConfigConflict. `create`: the key must be new; else it must
+        exist (NotFound), and its secrets sent back as MASK are kept."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}")
         if not isinstance(raw, Mapping):
@@ -309,26 +318,48 @@ class ConfigOverrides:
             if existing is None:
                 raise NotFound(f"no {kind[:-1]} {key!r} made in the UI or API")
             raw = keep_secrets(kind, json.loads(existing), raw)
-        item = validate(kind, raw)
+        errors: dict[str, list[str]] = {}
+        item: Any = None
+        try:
+            item = validate(kind, raw)
+        except ConfigInvalid as exc:
+            errors = dict(exc.errors)
+        conflicts: dict[str, list[str]] = {}
         source = _provisioned_source(kind, key, provisioned)
         if source is not None:
-            raise ConfigConflict(f"{kind[:-1]} {key!r} is defined in {source} and is read-only here")
-        if create and existing is not None:
-            raise ConfigConflict(f"a {kind[:-1]} named {key!r} already exists")
+            conflicts["name"] = [f"{kind[:-1]} {key!r} is defined in {source} and is read-only here"]
+        elif create and existing is not None:
+            article = "an" if kind[0] in "aeiou" else "a"
+            conflicts["name"] = [f"{article} {kind[:-1]} named {key!r} already exists"]
         if kind == "rules":
-            self._check_rule(item, self.merged(provisioned))
+            _add_errors(errors, rule_reference_errors(raw, self.merged(provisioned)))
         if kind == "integrations":
             merged = self.merged(provisioned)
-            _check_entry_points_kept(item, merged)
-            _check_chat_mrd(merged.finesse, [item], field="type")
-            _check_queue_skills(item, merged.hybrid_agents)
-        stored = json.loads(json.dumps(raw, default=str))
+            if merged.finesse is not None and raw.get("type") == "ece":
+                given = bool(merged.finesse.chat_mrd_id or merged.finesse.chat_mrd_name)
+                if missing := chat_mrd_missing_for(given, [str(raw.get("name"))]):
+                    _add_errors(errors, {"type": [missing]})
+            if item is not None:
+                _add_errors(errors, _queue_skill_errors(item, merged.hybrid_agents))
+                if gone := _entry_points_in_use(item, merged):
+                    conflicts["entry_points"] = [gone]
+        if errors:
+            raise ConfigInvalid(_add_errors(errors, conflicts))
+        if conflicts:
+            raise ConfigConflict("; ".join(m for messages in conflicts.values() for m in messages))
+        return Stored(json.loads(json.dumps(raw, default=str)), item)
+
+    def save(self, kind: str, raw: Mapping[str, Any], provisioned: model.Config, *, create: bool) -> Stored:
+        """Validate and write one item, as `prepared` checks it. Raises ConfigInvalid, ConfigConflict or
+        NotFound; nothing is written unless it returns."""
+        prepared = self.prepared(kind, raw, provisioned, create=create)
+        key = item_key(kind, prepared.raw)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(keys.config_items(kind), key, json.dumps(stored, sort_keys=True))
+        pipe.hset(keys.config_items(kind), key, json.dumps(prepared.raw, sort_keys=True))
         pipe.incr(keys.config_version())
         replies.execute(pipe)
         log.info("configuration saved", extra={"kind": kind, "item": key, "new_item": create})
-        return Stored(stored, item)
+        return prepared
 
     def delete(self, kind: str, key: str, provisioned: model.Config) -> None:
         source = _provisioned_source(kind, key, provisioned)
@@ -355,7 +386,8 @@ class ConfigOverrides:
     def prepared_singleton(self, section: str, raw: Any, provisioned: model.Config) -> Stored:
         """A singleton section as `save_singleton` would write it, without writing: secrets sent back
         as MASK or empty take the stored ones. Raises ConfigConflict, naming the file, while a
-        provisioning file defines the section, and ConfigInvalid naming each bad field."""
+        provisioning file defines the section, and ConfigInvalid naming each bad field (the chat MRD that
+        the ECE integrations need among them)."""
         _check_singleton(section)
         source = _provisioned_singleton(section, provisioned)
         if source is not None:
@@ -373,14 +405,18 @@ class ConfigOverrides:
             for path in SECRET_FIELDS[section]
             if get_path(merged, path) in (MASK, "")
         }
+        item: Any = None
         try:
             item = validate(section, merged)
         except ConfigInvalid as exc:
-            raise ConfigInvalid({**exc.errors, **errors}) from None
+            errors = {**exc.errors, **errors}
+        if section == "finesse":
+            given = bool(merged.get("chat_mrd_id") or merged.get("chat_mrd_name"))
+            ece = [i.name for i in self.merged(provisioned).integrations if i.type == "ece"]
+            if missing := chat_mrd_missing_for(given, ece):
+                _add_errors(errors, {"chat_mrd_id": [missing]})
         if errors:
             raise ConfigInvalid(errors)
-        if section == "finesse":
-            _check_chat_mrd(item, self.merged(provisioned).integrations, field="chat_mrd_id")
         return Stored(json.loads(json.dumps(merged, default=str)), item)
 
     def save_singleton(self, section: str, raw: Any, provisioned: model.Config) -> Stored:
@@ -436,29 +472,41 @@ class ConfigOverrides:
         if password is not None:
             data["password"] = password
         existing: bytes | None = None
+        conflicts: dict[str, list[str]] = {}
         if isinstance(login, str) and login:
             found = provisioned.hybrid_agent(login)
             if found is not None:
-                raise ConfigConflict(
-                    f"hybrid agent {found.login!r} is defined in {found.source or 'a provisioned file'} "
-                    "and is read-only here"
-                )
+                source = found.source or "a provisioned file"
+                conflicts["login"] = [f"hybrid agent {found.login!r} is defined in {source} and is read-only here"]
             existing = replies.bytes_or_none(self.redis.hget(keys.config_items(AGENTS), agent_key(login)))
-            if create is True and existing is not None:
-                raise ConfigConflict(f"a hybrid agent with login {login!r} already exists")
-            if create is False and existing is None:
+            if create is True and existing is not None and not conflicts:
+                conflicts["login"] = [f"a hybrid agent with login {login!r} already exists"]
+            if create is False and existing is None and not conflicts:
                 raise NotFound(f"no hybrid agent {login!r} made in the UI or API")
-        item: model.HybridAgent = validate(AGENTS, data)  # every field named, the password's length too
+        errors: dict[str, list[str]] = {}
+        item: model.HybridAgent | None = None
+        try:
+            item = validate(AGENTS, data)  # every field named, the password's length too
+        except ConfigInvalid as exc:
+            errors = dict(exc.errors)
+        stored_hash = json.loads(existing).get("password_hash") if existing is not None else None
         stored: dict[str, Any] = {k: v for k, v in data.items() if k != "password" and v is not None}
-        stored["skills"] = list(item.skills)
-        if item.password:
-            stored["password_hash"] = generate_password_hash(item.password)
-        elif not item.password_hash and existing is not None and json.loads(existing).get("password_hash"):
-            stored["password_hash"] = json.loads(existing)["password_hash"]
+        if item is not None:
+            stored["skills"] = list(item.skills)
+            if item.password:
+                stored["password_hash"] = generate_password_hash(item.password)
+            elif not item.password_hash and stored_hash:
+                stored["password_hash"] = stored_hash
+        has_password = bool(data.get("password") or data.get("password_hash") or stored_hash)
         merged = self.merged(provisioned)
-        if not stored.get("password_hash") and (local or merged.finesse is None):
-            raise ConfigInvalid({"password": ["a local agent needs a password" if local else NO_FINESSE_AGENT_PROBLEM]})
-        _check_agent_skills(item, merged.integrations)
+        if not has_password and (local or merged.finesse is None):
+            _add_errors(errors, {"password": ["a local agent needs a password" if local else NO_FINESSE_AGENT_PROBLEM]})
+        skills = data.get("skills")
+        _add_errors(errors, _agent_skill_errors(skills if isinstance(skills, list) else [], merged.integrations))
+        if errors:
+            raise ConfigInvalid(_add_errors(errors, conflicts))
+        if conflicts:
+            raise ConfigConflict("; ".join(m for messages in conflicts.values() for m in messages))
         return Stored(stored, validate(AGENTS, stored))
 
     def save_agent(
@@ -525,20 +573,6 @@ class ConfigOverrides:
         removed, _ = replies.execute(pipe)
         return bool(removed)
 
-    def _check_rule(self, rule: model.Rule, config: model.Config) -> None:
-        errors: dict[str, list[str]] = {}
-        if config.asset(rule.channel, rule.asset) is None:
-            errors["asset"] = [f"no {rule.channel} asset named {rule.asset!r}"]
-        integration = config.integration(rule.action.forward_to)
-        if integration is None:
-            errors["action.forward_to"] = [f"no integration named {rule.action.forward_to!r}"]
-        elif integration.entry_point(rule.action.entry_point) is None:
-            errors["action.entry_point"] = [
-                f"integration {rule.action.forward_to!r} has no entry point named {rule.action.entry_point!r}"
-            ]
-        if errors:
-            raise ConfigInvalid(errors)
-
 
 def ordered_rules(rules: Iterable[model.Rule], order: list[str]) -> list[model.Rule]:
     """Rules in the stored order; those not in it keep their default order, after the ordered ones."""
@@ -558,23 +592,22 @@ def _check_template_key(locale: str, message_type: str) -> None:
         raise ConfigInvalid(errors)
 
 
-def _check_entry_points_kept(integration: model.Integration, config: model.Config) -> None:
+def _add_errors(errors: dict[str, list[str]], more: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """`more` added to `errors` (field by field, in order), so one answer carries every problem."""
+    for field_name, messages in more.items():
+        errors.setdefault(field_name, []).extend(messages)
+    return errors
+
+
+def _entry_points_in_use(integration: model.Integration, config: model.Config) -> str | None:
+    """The refusal of an integration change that drops entry points rules use, or None."""
     rules: list[model.Rule | model.DefaultRule] = [r for r in config.rules if r.action.forward_to == integration.name]
     if config.default_rule is not None and config.default_rule.action.forward_to == integration.name:
         rules.append(config.default_rule)
     gone = [
         f"{r.action.entry_point} (rule {r.name})" for r in rules if not integration.entry_point(r.action.entry_point)
     ]
-    if gone:
-        raise ConfigConflict(f"entry point(s) still used: {', '.join(gone)}; change those rules first")
-
-
-def _check_chat_mrd(finesse: model.FinesseConfig | None, integrations: Iterable[model.Integration], field: str) -> None:
-    """The loader's cross-check of ECE and the finesse: section, for an item made here (`field` names
-    what the refusal is shown on: the section's chat_mrd_id, or the integration's type)."""
-    missing = chat_mrd_missing(finesse, integrations) if finesse is not None else None
-    if missing:
-        raise ConfigInvalid({field: [missing]})
+    return f"entry point(s) still used: {', '.join(gone)}; change those rules first" if gone else None
 
 
 def agent_key(login: str) -> str:
@@ -582,15 +615,15 @@ def agent_key(login: str) -> str:
     return login.strip().casefold()
 
 
-def _check_queue_skills(integration: model.Integration, agents: Iterable[model.HybridAgent]) -> None:
+def _queue_skill_errors(integration: model.Integration, agents: Iterable[model.HybridAgent]) -> dict[str, list[str]]:
     """The loader's check of a Hybrid Chat queue's skills against the agents' spellings."""
     problems = skill_spelling_problems(integration, agents)
-    if problems:
-        raise ConfigInvalid({f"entry_points.{index}.{field}": [message] for index, field, message in problems})
+    return {f"entry_points.{index}.{field}": [message] for index, field, message in problems}
 
 
-def _check_agent_skills(agent: model.HybridAgent, integrations: Iterable[model.Integration]) -> None:
-    """The same from the agent's side: each skill in the spelling the Hybrid Chat queues use."""
+def _agent_skill_errors(skills: Iterable[Any], integrations: Iterable[model.Integration]) -> dict[str, list[str]]:
+    """The same from the agent's side: each skill in the spelling the Hybrid Chat queues use (a skill
+    that is not text is the schema's to name)."""
     queues: dict[str, tuple[str, str]] = {}
     for integration in integrations:
         if integration.type != "hybrid":
@@ -599,14 +632,15 @@ def _check_agent_skills(agent: model.HybridAgent, integrations: Iterable[model.I
             for skill in entry_point.skills:
                 queues.setdefault(skill.casefold(), (skill, f"queue {entry_point.name} of {integration.name}"))
     errors: dict[str, list[str]] = {}
-    for position, skill in enumerate(agent.skills):
+    for position, skill in enumerate(skills):
+        if not isinstance(skill, str):
+            continue
         spelling, where = queues.get(skill.casefold(), (skill, ""))
         if spelling != skill:
             errors[f"skills.{position}"] = [
                 f"{where} writes it {spelling!r}: skills are compared exactly, write one spelling"
             ]
-    if errors:
-        raise ConfigInvalid(errors)
+    return errors
 
 
 def _check_singleton(section: str) -> None:

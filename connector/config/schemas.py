@@ -1,7 +1,11 @@
 """Marshmallow schemas for every configurable item; the YAML loader, check-config, the UI and the API
 all validate with these, so they show the same messages.
 
-Unknown keys are errors (a typo in a field name must not silently disable a feature).
+Unknown keys are errors (a typo in a field name must not silently disable a feature). Every check of
+a whole item runs even when a field failed (`skip_on_field_errors=False`; marshmallow skips it by default)
+and reports each problem it finds, so an operator sees every error of an item in one answer, never one
+more after each fix. Such a check sees only the fields that loaded, so it looks at a field only when
+it is there.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import (
+    EXCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -106,7 +111,7 @@ class AppleAsset(AssetBase):
     secret = fields.String(required=True)
     api_base_url = fields.String(load_default="https://mspgw.push.apple.com", validate=URL)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def secret_is_base64(self, data: dict[str, Any], **_: Any) -> None:
         import base64
         import binascii
@@ -143,7 +148,10 @@ def load_asset(data: Any, partial: tuple[str, ...] = ()) -> model.Asset:
     channel = data.get("channel")
     schema = ASSET_SCHEMAS.get(channel) if isinstance(channel, str) else None
     if schema is None:
-        raise ValidationError({"channel": [f"must be one of: {', '.join(CHANNELS)}"]})
+        # No channel, no field list to check against; the fields every asset has are still checked.
+        errors: dict[str, Any] = AssetBase(unknown=EXCLUDE).validate(data)
+        errors["channel"] = [f"must be one of: {', '.join(CHANNELS)}"]
+        raise ValidationError(errors)
     asset: model.Asset = schema().load(data, partial=partial)  # marshmallow's load is unannotated; `make` builds it
     return asset
 
@@ -199,7 +207,7 @@ class EntryPointSchema(StrictSchema):
     inactivity_timeout_seconds = fields.Integer(load_default=900, validate=_off_or_seconds)
     """Hybrid Chat: an accepted chat ends after the customer's silence this long; 0 turns it off."""
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def known_messages(self, data: dict[str, Any], **_: Any) -> None:
         errors = message_override_errors(data.get("messages") or {})
         if errors:
@@ -258,7 +266,7 @@ class CallbackAuthSchema(StrictSchema):
     username = fields.String(load_default=None)
     password = fields.String(load_default=None)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def complete(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("type") == "bearer" and "token" in data and not data["token"]:
             raise ValidationError("bearer callback auth needs a token", "token")
@@ -309,14 +317,17 @@ class IntegrationSchema(StrictSchema):
         if errors:
             raise ValidationError(errors)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def unique_entry_points(self, data: dict[str, Any], **_: Any) -> None:
-        names = [ep.name for ep in data.get("entry_points", [])]
+        # Beside field errors, an entry point that failed is its loaded fields (a dict), not a model.
+        loaded = data.get("entry_points") or []
+        names = [ep.name if isinstance(ep, model.EntryPoint) else ep.get("name") for ep in loaded]
+        names = [n for n in names if isinstance(n, str)]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValidationError(f"entry point names repeat: {', '.join(dupes)}", "entry_points")
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def known_api_paths(self, data: dict[str, Any], **_: Any) -> None:
         unknown = ece_paths.unknown_names(data.get("api_paths") or {})
         if unknown:
@@ -361,16 +372,20 @@ class RuleSchema(StrictSchema):
     end = fields.Date(load_default=None)
     status = fields.String(load_default="active", validate=validate.OneOf(["active", "inactive"]))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def consistent(self, data: dict[str, Any], **_: Any) -> None:
+        """Fields that contradict each other, each named (an end before the start beside a bad event)."""
+        errors: dict[str, list[str]] = {}
         channel = channels.channel_class(data.get("channel") or "")
         expected = channel.message_event if channel else None
         if data.get("event") and expected and data["event"] != expected:
-            raise ValidationError(f"{data['channel']} rules use event {expected!r}", "event")
-        if data.get("keyword") and data.get("channel") != "sms":
-            raise ValidationError("keywords apply to sms rules only", "keyword")
+            errors["event"] = [f"{data['channel']} rules use event {expected!r}"]
+        if data.get("keyword") and channel is not None and data.get("channel") != "sms":
+            errors["keyword"] = ["keywords apply to sms rules only"]
         if data.get("start") and data.get("end") and data["end"] < data["start"]:
-            raise ValidationError("end is before start", "end")
+            errors["end"] = ["end is before start"]
+        if errors:
+            raise ValidationError(errors)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.Rule:
@@ -454,7 +469,7 @@ class FinesseSchema(StrictSchema):
     chat_enabled = fields.String(load_default=None)
     sync_interval_seconds = fields.Float(load_default=300.0, validate=validate.Range(min=1))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def known_policy(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("chat_enabled") is not None:
             try:
@@ -493,7 +508,7 @@ class HybridAgentSchema(StrictSchema):
         ),
     )
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def one_password(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("password") and data.get("password_hash"):
             raise ValidationError("give password or password_hash, not both", "password_hash")

@@ -7,7 +7,9 @@ Invariants:
   for a deployment that sets those variables, and `check-config` loads it.
 - An import writes nothing until it is applied, and applying re-validates the same text: the plan
   an operator saw is recomputed, never trusted from the browser. One bad item blocks the whole
-  import (problems name the item and the field, as check-config does).
+  import (problems name the item and the field, as check-config does), and one check finds every
+  problem of the file: each item's own, unknown references beside them, and a top level that is not
+  a mapping said in words. While a problem blocks it, nothing is said to be added (`summary`).
 - Items a provisioning file defines are read-only: an import shows them unchanged when equal and
   refuses them otherwise; it never overrides a file.
 - `${ENV}` references resolve from the environment as the loader does (a missing variable is an
@@ -39,7 +41,14 @@ from marshmallow import ValidationError
 from werkzeug.security import check_password_hash
 
 from connector.config import model, raw, schemas
-from connector.config.loader import ENV_REFERENCE, NO_FINESSE_AGENT_PROBLEM, ConfigProblem, skill_spelling_problems
+from connector.config.loader import (
+    ENV_REFERENCE,
+    NO_FINESSE_AGENT_PROBLEM,
+    ConfigProblem,
+    rule_reference_errors,
+    skill_spelling_problems,
+    top_level_problem,
+)
 from connector.config.overrides import (
     AGENTS,
     KEEP_PASSWORD,
@@ -65,6 +74,8 @@ SINGLETONS = ("default_rule", "finesse")
 or API, and an import writes them there; the others live in the provisioning files only."""
 FINESSE_SECRETS = ("admin_user", "admin_password")
 ADD, CHANGE, UNCHANGED, REFUSED = "add", "change", "unchanged", "refused"
+OUTCOMES = {ADD: "to add", CHANGE: "to change", UNCHANGED: "unchanged", REFUSED: "refused"}
+"""Each action of a plan in words (a preview: nothing is done yet)."""
 EXPORT_KINDS = (*KINDS, AGENTS)
 """What can be exported one kind (or one item) at a time: hybrid agents by login."""
 AGENT_SECRETS = ("password",)
@@ -273,14 +284,25 @@ def plan(
     if sections is None:
         return result
     stored = {kind: store.raw_items(kind) for kind in KINDS}
+    failed: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    """The keys of the file's items that have problems of their own: a rule pointing at one is not
+    told again that it does not exist."""
+    rules_to_check: list[tuple[str, Mapping[str, Any]]] = []
+    """The file's rules that would be written, or that failed: (label, raw), for the reference check."""
     for kind in KINDS:
         seen: set[str] = set()
         for index, data in enumerate(sections[kind]):
             change = _plan_item(kind, index, data, stored[kind], provisioned, env, seen, problem)
+            if change is None and isinstance(data, dict):
+                failed[kind].add(item_key(kind, data))
+                if kind == "rules":
+                    rules_to_check.append((_label(kind, index, data), data))
             if change is not None:
                 result.changes.append(change)
                 if kind == "rules" and change.action != REFUSED:
                     result.rule_order.append(change.key)
+                if kind == "rules" and change.action in (ADD, CHANGE):
+                    rules_to_check.append((_label(kind, index, data), change.raw))
     for section in SINGLETONS:
         if sections[section] is not None:
             change = _plan_singleton(section, sections[section], provisioned, store, env, problem)
@@ -293,13 +315,35 @@ def plan(
         change = _plan_agent(index, data, stored_agents, provisioned, env, seen_logins, finesse_after, problem)
         if change is not None:
             result.changes.append(change)
-    if result.ok:
-        _cross_check(result.writes, current, problem)
-    if result.ok:
-        _cross_check_skills(result.writes, current, problem)
+    # Beside the items' own problems, so one check shows every problem of the file. A rule whose
+    # references fail has a problem of its own: it leaves the changes, as an invalid item does.
+    broken = _cross_check(result.writes, current, rules_to_check, failed, problem)
+    result.changes = [c for c in result.changes if not (c.kind == "rules" and c.key in broken)]
+    result.rule_order = [name for name in result.rule_order if name not in broken]
+    _cross_check_skills(result.writes, current, problem)
     if result.ok and not result.changes:
         problem("file", None, "nothing to import: the file has no integrations, assets, rules or hybrid agents")
     return result
+
+
+def counts(planned: Plan, separator: str = ", ") -> str:
+    """What the valid items of the file would do: `1 to add, 0 to change, 0 unchanged, 0 refused`."""
+    return separator.join(f"{planned.count(action)} {words}" for action, words in OUTCOMES.items())
+
+
+def summary(planned: Plan) -> str:
+    """The plan in one sentence (the API's `summary`; the page says the same in its parts). While
+    problems block the import it never says an item is added: what the valid items would do waits for
+    the fixes."""
+    if planned.ok:
+        return counts(planned) if planned.writes else f"{counts(planned)}: nothing to write"
+    waiting = f"; once they are fixed: {counts(planned)}" if planned.changes else ""
+    return f"{len(planned.problems)} problem(s): nothing can be imported until they are fixed{waiting}"
+
+
+def applied_summary(planned: Plan, written: int) -> str:
+    """What an applied import did, in words (the page's message and the API's `summary`)."""
+    return f"Imported: {written} item(s) written, {planned.count(UNCHANGED)} unchanged."
 
 
 def apply(planned: Plan, store: ConfigOverrides, provisioned: model.Config) -> list[Change]:
@@ -362,17 +406,31 @@ def _parse(text: str, problem: Any) -> dict[str, Any] | None:
     if document is None:
         problem("file", None, "the file is empty: paste or upload a provisioning file (entrypoints/*.yaml)")
         return None
+    if (wrong := top_level_problem(document)) is not None:
+        problem("top level", None, wrong)
+        return None
+    file_schema = schemas.FileSchema()
     try:
         # marshmallow's load is unannotated; FileSchema (no post_load) loads a mapping to a dict.
-        sections: dict[str, Any] = schemas.FileSchema().load(
-            document if isinstance(document, dict) else {"_": document}
-        )
+        sections: dict[str, Any] = file_schema.load(document)
         return sections
     except ValidationError as exc:
         for field_name, messages in flatten_errors(exc.messages).items():
             for message in messages:
                 problem("top level", field_name if field_name != "_schema" else None, message)
-        return None
+        # The sections that loaded are still checked, so their problems are shown with these.
+        defaults = {
+            name: field.load_default() if callable(field.load_default) else field.load_default
+            for name, field in file_schema.fields.items()
+        }
+        loaded: dict[str, Any] = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        return {**defaults, **{k: v for k, v in loaded.items() if k in defaults}}
+
+
+def _label(kind: str, index: int, data: Any) -> str:
+    """How a problem names an item of the file: `rules[0] ('r1')`."""
+    name = data.get("name") if isinstance(data, dict) else None
+    return f"{kind}[{index}]" + (f" ({name!r})" if name else "")
 
 
 def _plan_item(
@@ -385,8 +443,7 @@ def _plan_item(
     seen: set[str],
     problem: Any,
 ) -> Change | None:
-    name = data.get("name") if isinstance(data, dict) else None
-    label = f"{kind}[{index}]" + (f" ({name!r})" if name else "")
+    label = _label(kind, index, data)
     if not isinstance(data, dict):
         problem(label, None, "an item must be a mapping")
         return None
@@ -633,44 +690,57 @@ def _substitute(value: Any, env: Mapping[str, str]) -> Any:
     return ENV_REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)), value)
 
 
-def _cross_check(writes: list[Change], current: model.Config, problem: Any) -> None:
-    """References the store would refuse at save time, found before anything is written: rules
-    point at existing assets, integrations and entry points; changed integrations keep the entry
-    points rules use."""
+def _cross_check(
+    writes: list[Change],
+    current: model.Config,
+    file_rules: list[tuple[str, Mapping[str, Any]]],
+    failed: Mapping[str, set[str]],
+    problem: Any,
+) -> set[str]:
+    """References the store would refuse at save time, found before anything is written and beside
+    the items' own problems: each rule of the file (`file_rules`, valid or not) points at an asset,
+    an integration and an entry point that exist once the import is done; changed integrations keep
+    the entry points other rules use. A reference to an item of the file that has problems of its
+    own (`failed`) is not reported again. Returns the names of the file's rules found wanting."""
     integrations = {i.name: i for i in current.integrations}
-    assets = {item_key("assets", a) for a in current.assets}
-    rules = {r.name: r for r in current.rules}
+    assets = {item_key("assets", a): a for a in current.assets}
     writes = [c for c in writes if c.kind in KINDS]  # a singleton section is referred to by no rule
     for change in writes:
-        item = validate(change.kind, change.raw)
         if change.kind == "integrations":
-            integrations[item.name] = item
+            integrations[change.key] = validate(change.kind, change.raw)
         elif change.kind == "assets":
-            assets.add(change.key)
-        else:
-            rules[item.name] = item
-    imported = {c.key for c in writes if c.kind == "rules"}
+            assets[change.key] = validate(change.kind, change.raw)
+    after = replace(current, integrations=tuple(integrations.values()), assets=tuple(assets.values()))
+    imported: set[str] = set()
+    broken: set[str] = set()
+    for label, data in file_rules:
+        imported.add(str(data.get("name")))
+        action = data.get("action")
+        forward_to = str(action.get("forward_to")) if isinstance(action, Mapping) else None
+        skip = {"action.forward_to", "action.entry_point"} if forward_to in failed["integrations"] else set()
+        if f"{data.get('channel')}/{data.get('asset')}" in failed["assets"]:
+            skip.add("asset")
+        if _report(label, rule_reference_errors(data, after), skip, problem):
+            broken.add(str(data.get("name")))
     changed = {c.key for c in writes if c.kind == "integrations"}
-    actions = [(name, r.action, name in imported) for name, r in rules.items()]
+    others: list[model.Rule | model.DefaultRule] = [r for r in current.rules if r.name not in imported]
     if current.default_rule is not None:
-        actions.append((current.default_rule.name, current.default_rule.action, False))
-    for name, action, is_imported in actions:
-        if not (is_imported or action.forward_to in changed):
-            continue
-        label = f"rules ({name!r})"
-        integration = integrations.get(action.forward_to)
-        if integration is None:
-            problem(label, "action.forward_to", f"no integration named {action.forward_to!r}")
-        elif integration.entry_point(action.entry_point) is None:
-            problem(
-                label,
-                "action.entry_point",
-                f"integration {action.forward_to!r} has no entry point named {action.entry_point!r}",
+        others.append(current.default_rule)
+    for rule in others:
+        if rule.action.forward_to in changed:
+            _report(
+                f"rules ({rule.name!r})", rule_reference_errors({"action": asdict(rule.action)}, after), set(), problem
             )
-        if is_imported:
-            rule = rules[name]
-            if f"{rule.channel}/{rule.asset}" not in assets:
-                problem(label, "asset", f"no {rule.channel} asset named {rule.asset!r}")
+    return broken
+
+
+def _report(label: str, errors: Mapping[str, list[str]], skip: set[str], problem: Any) -> bool:
+    """Each error of `errors` but the `skip`ped fields as a problem of `label`; whether there was one."""
+    shown = {field_name: messages for field_name, messages in errors.items() if field_name not in skip}
+    for field_name, messages in shown.items():
+        for message in messages:
+            problem(label, field_name, message)
+    return bool(shown)
 
 
 def _valid(kind: str, data: dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ secrets sent back as MASK or empty keep the stored ones, so an edit can be teste
 from __future__ import annotations
 
 import copy
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from connector.backends import Finding, backend_for
 from connector.config import raw as raw_shape
 from connector.config.model import Integration
-from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound, Stored, keep_secrets, masked, validate
+from connector.config.overrides import ConfigInvalid, Stored, masked
 from connector.runtime import Runtime
 
 KIND = "integrations"
@@ -48,6 +49,9 @@ class Saved:
 
     stored: Stored
     findings: list[Finding]
+    callback_token: str | None = None
+    """The bearer token generated for a new ECE integration's callbacks: the operator enters it in ECE
+    now, since every later answer masks it."""
 
 
 @dataclass(frozen=True)
@@ -59,30 +63,17 @@ class Candidate:
 
 
 def candidate(rt: Runtime, body: Any, *, create: bool) -> Candidate:
-    """Validate `body` as it would be saved; secrets sent back as MASK or empty take the stored ones
-    (so an edit can be tested without retyping them). Refuses provisioned and taken names first,
-    so no ECE call is made for a write that would be refused anyway."""
+    """Validate `body` as it would be saved, every problem at once (the store's `prepared`): its fields,
+    its cross-checks, a provisioned or taken name. Secrets sent back as MASK or empty take the stored
+    ones (so an edit can be tested without retyping them). No ECE call is made for a write that would
+    be refused anyway: the test runs only on a candidate."""
     if not isinstance(body, Mapping):
         raise ConfigInvalid({"_schema": ["send the integration as a JSON object"]})
-    name = str(body.get("name") or "")
-    found = rt.provisioned.integration(name)
-    if found is not None:
-        raise ConfigConflict(
-            f"integration {name!r} is defined in {found.source or 'a provisioned file'} and is read-only here"
-        )
-    store = rt.overrides
-    try:
-        stored = store.raw(KIND, name) if name else None
-    except NotFound:
-        stored = None
-    if create and stored is not None:
-        raise ConfigConflict(f"an integration named {name!r} already exists")
-    if not create and stored is None:
-        raise NotFound(f"no integration {name!r} made in the UI or API")
-    merged = keep_secrets(KIND, stored, body) if stored is not None else copy.deepcopy(dict(body))
-    if merged.get("type") == "hybrid":
-        merged = without_empty_ece_fields(merged)
-    return Candidate(merged, validate(KIND, merged))
+    raw = copy.deepcopy(dict(body))
+    if raw.get("type") == "hybrid":
+        raw = without_empty_ece_fields(raw)
+    prepared = rt.overrides.prepared(KIND, raw, rt.provisioned, create=create)
+    return Candidate(prepared.raw, prepared.item)
 
 
 def without_empty_ece_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,9 +95,26 @@ def save(rt: Runtime, body: Any, *, create: bool, test: bool) -> Stored:
     return save_tested(rt, body, create=create, test=test).stored
 
 
+def with_callback_token(body: Any) -> tuple[Any, str | None]:
+    """A new ECE integration authenticates ECE's calls to its callback URL from the start: without
+    `callback_auth`, or bearer without a token, it gets bearer with a generated token (returned, to be
+    shown once). `callback_auth: {type: none}` asked for in so many words stays none."""
+    if not isinstance(body, Mapping) or body.get("type") != "ece":
+        return body, None
+    auth = body.get("callback_auth")
+    if auth is None or (isinstance(auth, Mapping) and auth.get("type") == "bearer" and not auth.get("token")):
+        token = secrets.token_urlsafe(32)
+        return {**body, "callback_auth": {**(auth or {}), "type": "bearer", "token": token}}, token
+    return body, None
+
+
 def save_tested(rt: Runtime, body: Any, *, create: bool, test: bool) -> Saved:
     """`save`, with the findings of the test it passed (ECE: token and entry points; Hybrid Chat: what
-    the router sees per queue), for the page to show."""
+    the router sees per queue), for the page to show; a new ECE integration's generated callback token
+    (`with_callback_token`) comes back once in `callback_token`."""
+    generated = None
+    if create:
+        body, generated = with_callback_token(body)
     found = candidate(rt, body, create=create)
     findings: list[Finding] = []
     if test:
@@ -115,7 +123,7 @@ def save_tested(rt: Runtime, body: Any, *, create: bool, test: bool) -> Saved:
             raise TestFailed(findings)
     stored = rt.overrides.save(KIND, found.raw, rt.provisioned, create=create)
     rt.config_changed()
-    return Saved(stored, findings)
+    return Saved(stored, findings, generated)
 
 
 def callback_url(rt: Runtime, name: str) -> str:

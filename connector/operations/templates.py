@@ -42,6 +42,8 @@ ORIGINS = {
     "none": "no template (off)",
 }
 """Where the text in effect comes from → how the UI names it."""
+OVERRIDE_ORIGINS = frozenset({"entry_point", "deployment"})
+"""Origins whose `where` already names the override ("deployment override (en)")."""
 
 
 class SendTestUnavailable(Exception):
@@ -100,6 +102,18 @@ class Cell:
     @property
     def off(self) -> bool:
         return not self.text.strip()
+
+    @property
+    def label(self) -> str:
+        """Where the text in effect comes from, said once: an override's layer names its kind itself
+        ("deployment override (en)", "entry point Support override"), a file's kind is ORIGINS'."""
+        return self.where if self.origin in OVERRIDE_ORIGINS else ORIGINS[self.origin]
+
+    @property
+    def detail(self) -> str | None:
+        """What the page shows beside `label`: the file (or the files not found); None for an override,
+        whose label says it all."""
+        return None if self.origin in OVERRIDE_ORIGINS else self.where
 
 
 @dataclass(frozen=True)
@@ -198,6 +212,15 @@ class TemplateEditor:
             context = replace(context, entry_point=entry_point_context(found.entry_point))
         return context
 
+    def text_errors(self, text: str) -> dict[str, list[str]]:
+        """The template's own problem as a field error ({"text": [...]}), or none: told beside the
+        cell's other errors, so one answer names them all."""
+        try:
+            self.templates.validate(text)
+        except TemplateError as exc:
+            return {"text": [str(exc)]}
+        return {}
+
     def preview(self, message_type: str, locale: str, text: str, scope: Scope | None = None) -> str:
         """What `text` renders to with the sample context ("" = the message is off). Raises
         TemplateError (with its line) exactly when saving would be refused."""
@@ -217,12 +240,10 @@ class TemplateEditor:
         this locale's own override so the saved text is the one in effect for the cell edited."""
         config = self.runtime.config
         found = self._find(config, scope)
-        self._check_key(config, scope, message_type, locale)
+        self._check_key(config, scope, message_type, locale, all_locales=all_locales and found is None)
         self.check_writable(scope)
         self.templates.validate(text)
         if found is None:
-            if all_locales:
-                raise ConfigInvalid({"all_locales": ["only entry point overrides can serve every locale"]})
             self.runtime.overrides.save_template(locale, message_type, text)
         else:
 
@@ -332,8 +353,13 @@ class TemplateEditor:
             raise NotFound(f"integration {integration.name!r} has no entry point named {scope.entry_point!r}")
         return EntryPointRef(integration, entry_point)
 
-    def _check_key(self, config: model.Config, scope: Scope, message_type: str, locale: str) -> None:
+    def _check_key(
+        self, config: model.Config, scope: Scope, message_type: str, locale: str, *, all_locales: bool = False
+    ) -> None:
+        """Every problem of the cell's key at once (`all_locales`: asked of a deployment-wide cell)."""
         errors: dict[str, list[str]] = {}
+        if all_locales:
+            errors["all_locales"] = ["only entry point overrides can serve every locale"]
         if message_type not in MESSAGE_TYPES:
             errors["type"] = [f"use one of {', '.join(MESSAGE_TYPES)}"]
         if not LOCALE_PATTERN.match(locale or ""):

@@ -46,7 +46,8 @@ locally takes a few milliseconds)."""
 WATCH_SECONDS = 0.05
 """How often a dispatch job looks at its loops."""
 SLOW_CALL_SECONDS = 0.1
-"""Calls out taking this long on average (`http_session.CALL_LATENCY`) are what the loops wait on;
+"""Calls out taking this long (`http_session.CALL_LATENCY.slow`: lately on average, or one open
+that long now) are what the loops wait on;
 faster ones (a contact center answering at once) leave the loops waiting on the CPU, where more
 loops would only contend."""
 
@@ -79,7 +80,7 @@ class DrainLoops:
     loops keep up, and more would only contend for the CPU. When calls are slow (ECE answering in
     seconds), every loop sits in one for that long: the job watches its loops every WATCH_SECONDS,
     and when none is free, some have been busy longer than SLOW_SECONDS and this process's calls
-    out have lately taken SLOW_CALL_SECONDS or more (else the loops wait on the CPU, not on calls),
+    out are slow (SLOW_CALL_SECONDS; else the loops wait on the CPU, not on calls),
     it starts as many more (up to `drain_threads_max`), so the calls in flight double while the
     latency lasts. A loop
     that finds no ready conversation for the linger time ends: the job shrinks when the work does.
@@ -119,7 +120,7 @@ class DrainLoops:
                 if not pending or left <= 0:
                     break
                 wait(pending, timeout=min(WATCH_SECONDS, left), return_when=FIRST_EXCEPTION)
-                if CALL_LATENCY.seconds >= SLOW_CALL_SECONDS:
+                if CALL_LATENCY.slow(SLOW_CALL_SECONDS):
                     self._grow()  # the loops wait on slow calls, not on the CPU
                 self._publish(force=False)
         finally:

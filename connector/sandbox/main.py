@@ -11,6 +11,7 @@ import signal
 import threading
 
 from connector.config.loader import load_config
+from connector.sandbox.desktops import log_in_agents
 from connector.sandbox.finesse import FinesseSandbox, start_finesse_sandbox
 from connector.sandbox.http import LoopbackServer
 from connector.sandbox.server import channel_sandbox, ece_simulator_for
@@ -20,12 +21,14 @@ log = logging.getLogger(__name__)
 
 CHANNEL_SANDBOX_PORT = 8100
 """ECE simulator (/ece), provider simulators (/twilio, /graph, /apple, /inapp), customer page (/customer)."""
-ECE_THREADS = 256
-"""Requests the port-8100 server answers at once. The ECE simulator is served there, and with a
-delay switched on (`POST /ece/control/failures {"delay_seconds": s}`) each call holds a thread for
-that long. A real ECE holds hundreds of calls at once, and the connector's drain may hold up to
-2 dispatchers x 128 calls (an integration's `max_in_flight`, per worker process): with the default
-8 threads the simulator, not the connector, would set the calls in flight. Idle kept-alive
+CHANNEL_SANDBOX_THREADS = 512
+"""Requests the port-8100 server answers at once. The ECE and provider simulators are served there,
+and with a delay switched on (`POST /ece/control/failures {"delay_seconds": s}`, `POST
+/providers/control/delay {"delay_seconds": s}`) each call or send holds a thread for that long. A
+real ECE or provider holds hundreds of calls at once: 300 sends/s answered in 1 s are 300 in flight
+(bench/slow_provider.py), and the connector's drain may hold 2 dispatchers x 256 loops
+(`CONNECTOR_DRAIN_THREADS_MAX`) with one call each, plus loops a job hands over still busy. With
+fewer threads the simulator, not the connector, would set the calls in flight. Idle kept-alive
 connections hold no thread, so the other simulators on this port answer as before."""
 FINESSE_PUBLISHER_PORT = 8101
 FINESSE_SUBSCRIBER_PORT = 8102
@@ -96,7 +99,7 @@ def start_channel_sandbox(settings: Settings) -> tuple[LoopbackServer, object]:
         ece = ece_simulator_for(integration, f"{connector_url}/ece/{integration.name}/callback")
         ece.start()
     sandbox = channel_sandbox(config, f"http://127.0.0.1:{CHANNEL_SANDBOX_PORT}", connector_url, connector_url, ece=ece)
-    server = LoopbackServer(sandbox.app, CHANNEL_SANDBOX_PORT, threads=ECE_THREADS).start()
+    server = LoopbackServer(sandbox.app, CHANNEL_SANDBOX_PORT, threads=CHANNEL_SANDBOX_THREADS).start()
     return server, sandbox
 
 
@@ -112,7 +115,9 @@ def banner_lines(connector_url: str) -> list[str]:
         f"  finesse    http://127.0.0.1:{FINESSE_PUBLISHER_PORT}/finesse/api "
         f"(simulator; control API on :{FINESSE_CONTROL_PORT}/control)",
         f"  desk       {connector_url}/agent/  (the Hybrid Chat agent desktop; in-app chats go there)",
-        f"  agents     log in to the desk, or POST {connector_url}/agent/login, as one of: {logins}",
+        f"  agents     {', '.join(login for _id, login, *_ in DEMO_AGENTS)} log in to the connector now, as their "
+        "Finesse desktops would, so media blending acts for them",
+        f"             log in to the desk, or POST {connector_url}/agent/login, as one of: {logins}",
         "",
     ]
 
@@ -136,6 +141,10 @@ def run_sandbox(settings: Settings) -> int:
         },
     )
     print("\n".join(banner_lines(settings.public_base_url)), flush=True)
+    agents = [(agent_id, login, demo_password(login)) for agent_id, login, *_ in DEMO_AGENTS]
+    threading.Thread(
+        target=log_in_agents, args=(settings.public_base_url, agents, stop), name="sandbox-desktops", daemon=True
+    ).start()
     try:
         stop.wait()
     finally:

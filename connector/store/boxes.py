@@ -30,7 +30,15 @@ from connector.channels.base import InboundEvent
 from connector.conversations import State
 from connector.store import keys, replies
 from connector.store.dispatch import CLAIM
-from connector.store.tallies import Counter, Tally, counter_field
+from connector.store.tallies import (
+    TRAFFIC_TTL_SECONDS,
+    Counter,
+    Tally,
+    Traffic,
+    counter_field,
+    minute_of,
+    traffic_field,
+)
 from connector.store.thread_script import ThreadScript
 
 TIMELINE_LIMIT = 500
@@ -38,7 +46,8 @@ SWEEP_BATCH = 500
 """Threads checked per round trip by the sweeper."""
 
 # KEYS: dedupe, box, active set, wake flag, ready list, dispatcher slots, slot sequence, retry state,
-# tallies. ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap, box name, tally field ('' none).
+# tallies, this minute's traffic. ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap, box name,
+# tally field ('' none), traffic field ('' none), traffic ttl.
 # Returns -1 duplicate, 0 appended, or a slot id (> 0): appended, and a dispatch job must be
 # queued for that slot. A box backing off is not woken: its head must go first and its retry
 # wake-up is already scheduled, so a drain now would only find it waiting (during an outage
@@ -49,6 +58,10 @@ _ACCEPT = (
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 if ARGV[7] ~= '' then redis.call('HINCRBYFLOAT', KEYS[9], ARGV[7], 1) end
+if ARGV[8] ~= '' then
+  redis.call('HINCRBY', KEYS[10], ARGV[8], 1)
+  redis.call('EXPIRE', KEYS[10], ARGV[9])
+end
 redis.call('SADD', KEYS[3], ARGV[3])
 local until_at = tonumber(redis.call('HGET', KEYS[8], ARGV[6] .. '_until') or '0')
 if until_at > 0 then
@@ -83,9 +96,9 @@ return {1, redis.call('LINDEX', KEYS[3], 0), redis.call('LINDEX', KEYS[5], 0), u
 """
 
 # KEYS: lease, box, timeline, activity zset, thread hash, retry state, box effects, waiting zset,
-# tallies. ARGV: token, expected head, timeline entry, timeline limit, thread id, now, lease ms, box
-# name, waiting ('in' | 'out' | ''), queued-at score, n, then n tally (field, amount) pairs, then the
-# thread's fields as name, value pairs.
+# tallies, this minute's traffic. ARGV: token, expected head, timeline entry, timeline limit, thread id,
+# now, lease ms, box name, waiting ('in' | 'out' | ''), queued-at score, n, m, traffic ttl, then n tally
+# (field, amount) pairs, then m traffic (field, amount) pairs, then the thread's fields as name, value pairs.
 # Pops the head only if this caller still holds the lease and the head is the item it handled; in
 # the same step records the timeline entry, the thread and the item's tallies, keeps the thread in its
 # entry point's waiting set exactly while it is queued, forgets the item's retry state and effects, and renews
@@ -104,9 +117,14 @@ end
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
 if ARGV[9] == 'in' then redis.call('ZADD', KEYS[8], ARGV[10], ARGV[5])
 elseif ARGV[9] == 'out' then redis.call('ZREM', KEYS[8], ARGV[5]) end
-local tallied = tonumber(ARGV[11])
-for i = 12, 11 + 2 * tallied, 2 do redis.call('HINCRBYFLOAT', KEYS[9], ARGV[i], ARGV[i + 1]) end
-if #ARGV > 11 + 2 * tallied then redis.call('HSET', KEYS[5], unpack(ARGV, 12 + 2 * tallied)) end
+local tallied, counted = tonumber(ARGV[11]), tonumber(ARGV[12])
+local at = 14
+for i = at, at - 1 + 2 * tallied, 2 do redis.call('HINCRBYFLOAT', KEYS[9], ARGV[i], ARGV[i + 1]) end
+at = at + 2 * tallied
+for i = at, at - 1 + 2 * counted, 2 do redis.call('HINCRBY', KEYS[10], ARGV[i], ARGV[i + 1]) end
+if counted > 0 then redis.call('EXPIRE', KEYS[10], ARGV[13]) end
+at = at + 2 * counted
+if #ARGV >= at then redis.call('HSET', KEYS[5], unpack(ARGV, at)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return {1, redis.call('LINDEX', KEYS[2], 0)}
 """
@@ -181,9 +199,17 @@ class Boxes:
         def append_event(event: InboundEvent, client: Redis | None) -> int:
             dedupe_key = keys.dedupe(event.channel, event.asset, event.provider_id)
             tally = counter_field(Counter.MESSAGES_IN, channel=event.channel, kind=event.kind.value)
+            traffic = traffic_field(Traffic.IN, event.channel) if event.kind.routable else ""
             item = event.to_json(received_at=received_at)
             return self.append(
-                Box.IN, event.thread_id, item, dedupe_key, dedupe_ttl_seconds, client=client, tally=tally
+                Box.IN,
+                event.thread_id,
+                item,
+                dedupe_key,
+                dedupe_ttl_seconds,
+                client=client,
+                tally=tally,
+                traffic=traffic,
             )
 
         if len(events) == 1:
@@ -210,10 +236,12 @@ class Boxes:
         *,
         client: Redis | None = None,
         tally: str = "",
+        traffic: str = "",
     ) -> int:
         """Append one item to a thread's box unless `dedupe_key` was seen: -1 duplicate, 0 appended,
         or a dispatcher slot id (> 0) for which the caller must queue a dispatch job. `tally` is a
-        counter field (store/tallies.py) incremented with the append, never for a duplicate.
+        counter field and `traffic` a per-minute field (store/tallies.py) incremented with the append,
+        never for a duplicate.
 
         With `client` a pipeline, the call is queued on it; otherwise it runs at once on this
         thread's own connection (the intake's fast path, store/thread_script.py)."""
@@ -229,8 +257,19 @@ class Boxes:
                 keys.dispatcher_sequence(),
                 keys.retry_state(thread_id),
                 keys.tallies(),
+                keys.traffic(minute_of(time.time())),
             ],
-            args=[dedupe_ttl_seconds, item, thread_id, self.wake_ttl_seconds, self.dispatchers, box.value, tally],
+            args=[
+                dedupe_ttl_seconds,
+                item,
+                thread_id,
+                self.wake_ttl_seconds,
+                self.dispatchers,
+                box.value,
+                tally,
+                traffic,
+                TRAFFIC_TTL_SECONDS,
+            ],
         )
         return result
 
@@ -275,21 +314,25 @@ class Boxes:
         its entry point's waiting set), forget its retry state and effects, renew the lease, all in
         one atomic step; returns the box's next head (None: empty), or LEASE_LOST."""
         waiting, score = _waiting(thread_fields)
+        now = time.time()
+        tallied = tally.pairs() if tally is not None else []
+        counted = tally.traffic_pairs() if tally is not None else []
         args: list[EncodableT] = [
             token,
             item,
             json.dumps(entry, separators=(",", ":")) if entry else "",
             TIMELINE_LIMIT,
             thread_id,
-            time.time(),
+            now,
             _ms(lease_seconds),
             box.value,
             waiting,
             score,
+            len(tallied),
+            len(counted),
+            TRAFFIC_TTL_SECONDS,
         ]
-        tallied = tally.pairs() if tally is not None else []
-        args.append(len(tallied))
-        for name, amount in tallied:
+        for name, amount in [*tallied, *counted]:
             args += [name, amount]
         for name, value in (thread_fields or {}).items():
             args += [name, value]
@@ -304,6 +347,7 @@ class Boxes:
                 keys.effects(box.value, thread_id),
                 _waiting_key(thread_fields),
                 keys.tallies(),
+                keys.traffic(minute_of(now)),
             ],
             args=args,
         )

@@ -148,6 +148,12 @@ def tallies() -> str:
     return f"{PREFIX}:tallies"
 
 
+def traffic(minute: int) -> str:
+    """HASH `in|<channel>` / `out|<channel>` → messages of one minute (unix seconds // 60), for the
+    overview's charts; written with the tallies and expiring after tallies.MINUTES_KEPT minutes."""
+    return f"{PREFIX}:traffic:{minute}"
+
+
 def sweeper_lock() -> str:
     """STRING held by the one worker that sweeps this round."""
     return f"{PREFIX}:sweeper"

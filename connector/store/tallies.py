@@ -12,13 +12,19 @@ One HASH (`keys.tallies`) holds them all; a field is `name|label=value,...` for 
 `count` its totals). Buckets are stored per bucket and summed into Prometheus' cumulative form when
 read. Label values are names (channel, integration, box), never free text, so they hold no `|`, `,`
 or `=`.
+
+Messages per minute and channel (the overview's charts) are counted in the same steps, into one
+HASH per minute (`keys.traffic`, fields `in|<channel>` and `out|<channel>`) that expires after
+MINUTES_KEPT minutes: one more HINCRBY in the script that runs anyway. "In" counts the customer
+messages a chat is about (messages and button replies), not typing, receipts or closes; "out" is
+`connector_messages_out` (every part sent), so the two figures never disagree.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -50,6 +56,31 @@ class Histogram(StrEnum):
     """From the contact center's callback to the provider's acceptance of the send; label channel."""
 
 
+class Traffic(StrEnum):
+    """A direction of the per-minute message counts."""
+
+    IN = "in"
+    OUT = "out"
+
+
+MINUTES_KEPT = 60
+"""Minutes of per-minute counts kept: the overview charts the last hour."""
+TRAFFIC_TTL_SECONDS = (MINUTES_KEPT + 2) * 60
+"""A minute's HASH outlives the window by two minutes, so the oldest minute shown is whole."""
+TRAFFIC_OF: Mapping[Counter, Traffic] = {Counter.MESSAGES_OUT: Traffic.OUT}
+"""Counters that are also counted per minute (by their `channel` label); MESSAGES_IN is counted at
+the intake, where the event's kind says whether it is a message (`traffic_field`)."""
+
+
+def minute_of(at: float) -> int:
+    """The minute (unix seconds // 60) a moment falls in: a per-minute HASH's number."""
+    return int(at // 60)
+
+
+def traffic_field(direction: Traffic, channel: str) -> str:
+    return f"{direction.value}|{channel}"
+
+
 HELP: Mapping[str, str] = {
     **{metric.value: " ".join((metric.__doc__ or "").split()) for metric in Counter},
     **{metric.value: " ".join((metric.__doc__ or "").split()) for metric in Histogram},
@@ -69,9 +100,13 @@ class Tally:
     """The counts one handled item adds; written with the item's commit (`Boxes.commit`)."""
 
     amounts: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    traffic: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    """Per-minute fields (`traffic_field`) of the minute the item is committed in (whole messages)."""
 
     def count(self, metric: Counter, amount: float = 1, **labels: str) -> None:
         self.amounts[counter_field(metric, **labels)] += amount
+        if metric in TRAFFIC_OF:
+            self.traffic[traffic_field(TRAFFIC_OF[metric], labels.get("channel", ""))] += amount
 
     def observe(self, metric: Histogram, seconds: float, **labels: str) -> None:
         seconds = max(0.0, seconds)
@@ -84,6 +119,9 @@ class Tally:
 
     def pairs(self) -> list[tuple[str, float]]:
         return [(name, amount) for name, amount in self.amounts.items() if amount]
+
+    def traffic_pairs(self) -> list[tuple[str, int]]:
+        return [(name, int(amount)) for name, amount in self.traffic.items() if amount]
 
 
 @dataclass(frozen=True)
@@ -125,3 +163,25 @@ def read(raw: Mapping[bytes, bytes]) -> tuple[list[CounterSample], list[Histogra
 
 def _parse_labels(text: str) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in text.split(",") if "=" in pair)
+
+
+@dataclass(frozen=True)
+class TrafficMinute:
+    """The messages of one minute: (direction, channel) → count."""
+
+    minute: int
+    counts: dict[tuple[Traffic, str], int]
+
+
+def read_traffic(minutes: Sequence[int], stored: Sequence[Mapping[bytes, bytes]]) -> list[TrafficMinute]:
+    """Each minute's stored HASH (empty when nothing was counted) as counts; fields of an unknown
+    shape are skipped."""
+    found = []
+    for minute, raw in zip(minutes, stored, strict=True):
+        counts: dict[tuple[Traffic, str], int] = {}
+        for key, value in raw.items():
+            direction, _, channel = key.decode().partition("|")
+            if direction in (Traffic.IN.value, Traffic.OUT.value) and channel:
+                counts[(Traffic(direction), channel)] = int(float(value))
+        found.append(TrafficMinute(minute, counts))
+    return found

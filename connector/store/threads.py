@@ -49,6 +49,10 @@ class Thread:
     wait_timers: int = 0
     """The round of the max-wait timer that counts now: a transfer to another queue starts a new
     one, and a timer of an earlier round (an earlier queue's wait) does nothing."""
+    first_text: str | None = None
+    """The text of the current conversation's first customer message that had text (capped at
+    FIRST_TEXT_LIMIT): operators find a conversation by it. Set by the drain when the conversation
+    starts, so it lives in the thread's hash and goes when the thread does."""
 
     def recipient(self) -> Recipient:
         """The customer, as much as a channel's send needs to know."""
@@ -63,6 +67,18 @@ class Thread:
     def conversation_id(self) -> str:
         return f"{self.id}-{self.sequence}"
 
+    @property
+    def customer_name(self) -> str | None:
+        """The customer's name as the channel gave it: in-app's `customer.name`, the profile name of
+        WhatsApp and Twilio (WhatsApp senders), Messenger's User Profile API (relay/profiles.py)."""
+        for name in ("name", "profile_name"):
+            value = self.details.get(name)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        parts = [self.details.get(part) for part in ("first_name", "last_name")]
+        joined = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+        return joined or None
+
 
 _SCALARS = (
     "channel",
@@ -75,9 +91,13 @@ _SCALARS = (
     "remote_id",
     "agent_id",
     "agent_name",
+    "first_text",
 )
 _TIMES = ("started_at", "last_inbound_at", "queued_at", "unavailable_until", "typing_at")
 _COUNTS = ("queue_position", "queue_checks", "wait_timers")
+FIRST_TEXT_LIMIT = 200
+"""Characters of a conversation's first message kept for search: enough for the phrase an operator
+remembers, small enough that a search over thousands of threads moves little data."""
 
 
 def load(redis: Redis, thread_id: str) -> Thread:
@@ -102,9 +122,11 @@ def save(redis: Redis, thread: Thread) -> None:
 
 
 def fields_of(thread: Thread) -> dict[str, str]:
-    """The thread as the hash fields `load` reads back."""
+    """The thread as the hash fields `load` reads back, plus `customer_name`, a copy of the name in
+    `details` that the conversation list reads (and searches) without parsing every thread's details."""
     fields: dict[str, str] = {name: getattr(thread, name) or "" for name in _SCALARS}
     fields.update(
+        customer_name=thread.customer_name or "",
         state=thread.state.value,
         sequence=str(thread.sequence),
         details=json.dumps(thread.details, sort_keys=True),

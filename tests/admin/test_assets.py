@@ -158,3 +158,15 @@ def test_only_an_admin_changes_assets(operator, runtime, role):
 def test_an_unknown_channel_is_404(operator):
     assert operator("admin").get("/admin/assets/new?channel=fax").status_code == 404
     assert operator("viewer").get("/admin/assets/fax/x").status_code == 404
+
+
+def test_every_error_of_an_asset_is_in_one_answer(operator, runtime):
+    """The Apple secret's base64 check is told beside the field errors, not after they are fixed."""
+    admin = operator("admin")
+    answer = create(admin, "apple", name="no spaces", secret="not base64!", api_base_url="ftp://apple.example.com")
+    assert answer.status_code == 422
+    page = text(answer)
+    assert re.search(r'id="name-error">use 1-64 letters', page)
+    assert re.search(r'id="secret-error">must be base64, as Apple issues it', page)
+    assert 'id="api_base_url-error"' in page
+    assert runtime.overrides.raw_items("assets") == {}

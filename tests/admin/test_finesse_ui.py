@@ -208,3 +208,23 @@ def test_an_agent_mapping_shows_as_the_text_the_form_takes_back(operator, runtim
     )
     runtime.config_changed()
     assert runtime.config.finesse.ece_agents == {"ana.ece": "ana", "bo.ece": "bo"}
+
+
+def test_every_error_of_the_section_is_in_one_answer(operator, runtime):
+    """The fields and the chat MRD that an ECE integration needs are told together."""
+    ece = {
+        "name": "Lab",
+        "type": "ece",
+        "base_url": "http://127.0.0.1:9/ece",
+        "entry_points": [{"name": "S", "id": "1"}],
+    }
+    runtime.overrides.save("integrations", ece, runtime.provisioned, create=True)
+    runtime.config_changed()
+    admin = operator("admin")
+    answer = admin.post(f"{URL}edit", data=form(admin.csrf, publisher="not a url", max_chats="0"))
+    assert answer.status_code == 422
+    page = text(answer)
+    for field in ("publisher", "max_chats"):
+        assert re.search(rf'<p class="field-error" id="{field}-error">[^<]+</p>', page), field
+    assert re.search(r'id="chat_mrd_id-error">ECE integration \'Lab\' routes chats', page)
+    assert runtime.overrides.singleton("finesse") is None

@@ -183,3 +183,20 @@ def test_the_import_page_exports_and_imports_hybrid_agents(operator, runtime):
     yaml_text = "hybrid_agents:\n  - {login: amy, password: amy-password-1, skills: [billing]}\n"
     preview = text(admin.post("/admin/transfer/import", data={"csrf_token": admin.csrf, "yaml": yaml_text}))
     assert "hybrid_agents <strong>amy</strong>" in preview and "added" in preview
+
+
+def test_every_error_of_a_local_agent_is_in_one_answer(operator, runtime):
+    """The fields, the missing password and a skill spelled unlike the queues' are told together."""
+    queue = {"name": "Chat", "type": "hybrid", "entry_points": [{"name": "Support", "skills": ["English"]}]}
+    runtime.overrides.save("integrations", queue, runtime.provisioned, create=True)
+    runtime.config_changed()
+    editor = operator("editor")
+    form = local_form(editor.csrf, login="zoe/z", password="", skills="english", max_chats="0")
+    answer = editor.post(f"{URL}local/new", data=form)
+    assert answer.status_code == 422
+    page = text(answer)
+    assert re.search(r'id="login-error">a login is 1-128 characters', page)
+    assert re.search(r'id="password-error">a local agent needs a password<', page)
+    assert re.search(r"id=\"skills-error\">english: queue Support of Chat writes it 'English'", page)
+    assert 'id="max_chats-error"' in page
+    assert runtime.overrides.raw_items(AGENTS) == {}

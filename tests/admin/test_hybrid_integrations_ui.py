@@ -209,3 +209,15 @@ def test_test_and_save_of_a_hybrid_integration_says_what_the_router_sees(operato
     page = text(answer)
     assert "Integration Chat tested and saved." in page
     assert "queue Support: no READY agent has its skills now" in page
+
+
+def test_a_repeated_queue_name_is_told_beside_the_field_errors(operator, runtime):
+    make_chat(runtime)
+    admin = operator("admin")
+    form = queue_form(admin.csrf, name="Support", offer_timeout_seconds="1", priority="x")
+    answer = admin.post("/admin/integrations/Chat/entry-points/new", data=form)
+    assert answer.status_code == 422
+    page = text(answer)
+    assert "entry point names repeat: Support" in page
+    assert 'id="offer_timeout_seconds-error"' in page and 'id="priority-error"' in page
+    assert [ep.name for ep in runtime.config.integration("Chat").entry_points] == ["Support"]

@@ -426,3 +426,22 @@ def test_an_invalid_attribute_is_flagged_on_its_row(operator, runtime):
     assert "like $(fb.username)" in rows[1] and 'aria-invalid="true"' in rows[1]
     assert 'value="not an expression"' in rows[1], "the operator's input is kept"
     assert len(runtime.config.integration("Lab").custom_attributes) == 1
+
+
+def test_every_error_of_the_settings_form_is_in_one_answer(operator, runtime):
+    """Field errors and the cross-check with the finesse: section (an ECE integration needs ECE's chat
+    MRD there) are told together, before any test calls ECE."""
+    from tests.operations.blending_data import make_section
+
+    make_section(runtime)  # no chat MRD: fine while no integration is ECE
+    admin = operator("admin")
+    answer = admin.post(
+        "/admin/integrations/new", data=settings_form(admin.csrf, "", name="no spaces", max_in_flight="0")
+    )
+    assert answer.status_code == 422
+    page = text(answer)
+    assert re.search(r'id="name-error">use 1-64 letters', page)
+    assert re.search(r'id="base_url-error">an ECE integration needs base_url', page)
+    assert re.search(r'id="max_in_flight-error">1 to 1000 calls', page)
+    assert re.search(r'id="type-error">ECE integration &#39;no spaces&#39; routes chats .*finesse.chat_mrd_id', page)
+    assert runtime.overrides.raw_items("integrations") == {}

@@ -132,3 +132,39 @@ def test_the_tester_names_an_unknown_asset_and_a_bad_date(operator):
     assert "no sms asset named &#39;ghost&#39;: use one of test-sms" in page
     bad = viewer.get("/admin/rules/", query_string={"channel": "sms", "asset": "test-sms", "date": "soon"})
     assert "use a date like 2026-05-01" in bad.get_data(as_text=True)
+
+
+def test_every_error_of_the_form_is_in_one_answer(operator, runtime):
+    """Fields, the rule's own consistency (an end before its start) and what it refers to are told
+    together: an operator never fixes one error to be shown the next."""
+    editor = operator("editor")
+    answer = editor.post(
+        "/admin/rules/new",
+        data=form(
+            editor.csrf,
+            name="no spaces allowed",
+            event="incoming_message",
+            asset="ghost",
+            entry_point="Nope",
+            start="2026-05-01",
+            end="2026-04-01",
+        ),
+    )
+    assert answer.status_code == 422
+    page = answer.get_data(as_text=True)
+    assert re.search(r'id="err-name">use 1-64 letters', page)
+    assert re.search(r'id="err-event">sms rules use event &#39;mo&#39;', page)
+    assert re.search(r'id="err-asset">no sms asset named &#39;ghost&#39;', page)
+    assert re.search(r'id="err-action-entry_point">integration &#39;TestRouter&#39; has no entry point', page)
+    assert re.search(r'id="err-end">end is before start', page)
+    assert runtime.overrides.raw_items("rules") == {}
+
+
+def test_a_taken_name_is_told_beside_the_other_errors(operator, runtime):
+    editor = operator("editor")
+    assert editor.post("/admin/rules/new", data=form(editor.csrf)).status_code == 302
+    again = editor.post("/admin/rules/new", data=form(editor.csrf, start="2026-05-01", end="2026-04-01"))
+    assert again.status_code == 422
+    page = again.get_data(as_text=True)
+    assert re.search(r'id="err-name">a rule named &#39;sms-vip&#39; already exists', page)
+    assert re.search(r'id="err-end">end is before start', page)

@@ -36,10 +36,15 @@ def test_an_editor_previews_without_saving_then_saves(operator, runtime):
     assert runtime.overrides.templates() == {}, "a preview saves nothing"
 
     saved = editor.post(url, data={"csrf_token": editor.csrf, "action": "save", "text": "Hi from {{ agent.name }}"})
-    assert saved.status_code == 302 and saved.headers["Location"].endswith("#cell-agent_assigned-en")
+    assert saved.status_code == 302 and saved.headers["Location"] == url, "saving stays on the template"
     assert runtime.overrides.templates() == {"en": {"agent_assigned": "Hi from {{ agent.name }}"}}
+    page = editor.get(url).get_data(as_text=True)
+    assert "agent_assigned (en, deployment-wide) saved" in page
+    assert "In effect: <strong>deployment override (en)</strong>" in page, "the override named once"
+    assert page.count("deployment override") == 1, page
     matrix = editor.get("/admin/templates/").get_data(as_text=True)
-    assert "deployment override" in cell_html(matrix, "agent_assigned", "en")
+    cell = cell_html(matrix, "agent_assigned", "en")
+    assert "deployment override (en)" in cell and cell.count("deployment override") == 1, cell
 
 
 def test_an_error_is_shown_with_its_line_and_the_text_is_kept(operator, runtime):
@@ -79,7 +84,7 @@ def test_an_entry_point_scope_edits_that_entry_points_messages(operator, runtime
         data={"csrf_token": editor.csrf, "action": "save", "text": "Hola {{ entry_point.name }}", "all_locales": "1"},
     )
     assert saved.status_code == 302
-    assert saved.headers["Location"] == f"/admin/templates/?{EP_QUERY}#cell-welcome-es"
+    assert saved.headers["Location"] == f"/admin/templates/es/welcome?{EP_QUERY}"
     entry_point = runtime.overrides.raw("integrations", "Helpdesk")["entry_points"][0]
     assert entry_point["messages"] == {"welcome": "Hola {{ entry_point.name }}"}
     page = editor.get(f"/admin/templates/en/welcome?{EP_QUERY}").get_data(as_text=True)
@@ -118,3 +123,14 @@ def test_another_locale_opens_its_editor_and_a_viewer_cannot_save(operator, runt
 def test_send_as_test_is_absent_outside_the_sandbox(operator):
     page = operator("editor").get("/admin/templates/en/welcome").get_data(as_text=True)
     assert "Send as test" not in page
+
+
+def test_a_template_error_is_told_beside_the_forms_other_errors(operator, runtime):
+    editor = operator("editor")
+    form = {"csrf_token": editor.csrf, "action": "save", "text": "Hello {{ agent.name }", "all_locales": "1"}
+    answer = editor.post("/admin/templates/en/welcome", data=form)
+    assert answer.status_code == 422
+    page = answer.get_data(as_text=True)
+    assert "all_locales: only entry point overrides can serve every locale" in page
+    assert "Line 1: " in page, "the template's own error is shown too"
+    assert runtime.overrides.templates() == {}

@@ -93,3 +93,30 @@ def test_only_an_admin_imports(operator, runtime):
     answer = editor.post("/admin/transfer/import", data={"csrf_token": editor.csrf, "yaml": NEW})
     assert answer.status_code == 403
     assert operator("admin").post("/admin/transfer/import", data={"yaml": NEW}).status_code == 400, "CSRF"
+
+
+def test_a_blocked_import_never_shows_an_item_as_added(operator, runtime):
+    """Above the table the page says nothing can be imported; the table agrees (blocked, not added),
+    and the file's schema errors and unknown references are listed together."""
+    admin = operator("admin")
+    text = document(
+        integrations=[{**ECE, "client_secret": "ece-secret"}],
+        assets=[{**ASSET, "auth_token": "sms-token"}],
+        rules=[rule("r1"), rule("r2", asset="ghost", start="2026-05-01", end="2026-04-01")],
+    )
+    page = admin.post("/admin/transfer/import", data={"csrf_token": admin.csrf, "yaml": text}).get_data(as_text=True)
+    assert "2 problem(s): nothing can be imported until they are fixed" in page
+    assert "rules[1] (&#39;r2&#39;): field &#39;end&#39;: end is before start" in page
+    assert "rules[1] (&#39;r2&#39;): field &#39;asset&#39;: no sms asset named &#39;ghost&#39;" in page
+    r1 = re.search(r"<tr>\s*<td>rules <strong>r1</strong></td>.*?</tr>", page, re.S)[0]
+    assert ">blocked<" in r1 and "would be added once the problems above are fixed" in r1
+    assert ">added<" not in page and ">Apply<" not in page
+    assert "Nothing below is imported until the problems above are fixed; then: 3 to add" in page
+
+
+def test_a_top_level_list_is_told_in_words(operator):
+    admin = operator("admin")
+    listed = "- name: r1\n  channel: sms\n"
+    page = admin.post("/admin/transfer/import", data={"csrf_token": admin.csrf, "yaml": listed}).get_data(True)
+    assert "the file&#39;s top level is a list; expected a mapping with one or more of integrations:, assets:" in page
+    assert "Unknown field" not in page

@@ -68,3 +68,12 @@ def test_a_viewer_reads_own_tokens_but_issues_none(api_client):
     viewer = api_client("viewer")
     assert viewer.get("/api/v1/tokens").status_code == 200
     assert viewer.post("/api/v1/tokens", json={"label": "x"}).status_code == 403
+
+
+def test_every_problem_of_an_account_change_is_in_one_answer(api_client, client):
+    admin = api_client("admin")
+    answer = admin.put("/api/v1/users/no spaces", json={"role": "owner", "password": "short"})
+    assert answer.status_code == 422
+    assert set(answer.json["errors"]["json"]) == {"name", "role", "password"}
+    schema = client.get("/api/v1/openapi.json").json["components"]["schemas"]["UserBody"]
+    assert schema["properties"]["role"]["enum"] == ["viewer", "editor", "admin"], "the roles stay documented"

@@ -106,3 +106,11 @@ def test_openapi_documents_the_five_channel_bodies(client):
     assert len(one_of) == 5
     out = spec["components"]["schemas"]["AssetOut"]["properties"]
     assert {"webhook_url", "status_url", "source", "read_only", "page_id", "number", "delivery_url"} <= set(out)
+
+
+def test_a_moved_asset_is_told_with_its_other_errors(api_client):
+    admin = api_client("admin")
+    admin.post(URL, json=sms())
+    moved = admin.put(f"{URL}/sms/lab-sms", json=sms(name="other", number="555"))
+    assert moved.status_code == 422
+    assert set(moved.json["errors"]["json"]) == {"name", "number"}, moved.json

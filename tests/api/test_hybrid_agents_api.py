@@ -132,3 +132,10 @@ def test_the_openapi_document_lists_the_paths_and_schemas(client):
     assert {"HybridAgentOut", "HybridAgentBody"} <= set(schemas)
     assert "password_hash" not in schemas["HybridAgentOut"]["properties"]
     assert set(schemas["HybridAgentBody"]["properties"]) >= {"login", "skills", "max_chats", "password"}
+
+
+def test_a_changed_login_is_told_with_the_other_errors(api_client):
+    editor = api_client("editor")
+    renamed = editor.put(f"{URL}/zoe", json={"login": "amy", "password": "short", "max_chats": 0})
+    assert renamed.status_code == 422
+    assert set(renamed.json["errors"]["json"]) == {"login", "password", "max_chats"}, renamed.json

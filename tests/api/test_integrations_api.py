@@ -188,3 +188,11 @@ def test_every_route_is_in_the_openapi_document_with_its_statuses(client):
     assert set(paths[f"{URL}/{{name}}"]["put"]["responses"]) >= {"200", "404", "409", "422"}
     assert f"{URL}/{{name}}/entry-points/{{entry_point}}/indicators/refresh" in paths
     assert "IntegrationOut" in spec["components"]["schemas"]
+
+
+def test_a_renamed_integration_is_told_with_its_other_errors(api_client):
+    admin = api_client("admin")
+    admin.post(URL, json=body())
+    answer = admin.put(f"{URL}/Lab", json=body(name="Other", max_in_flight=0, entry_points=[{"name": "Support"}]))
+    assert answer.status_code == 422
+    assert set(answer.json["errors"]["json"]) == {"name", "max_in_flight", "entry_points.0.id"}, answer.json

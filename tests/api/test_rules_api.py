@@ -257,3 +257,31 @@ def test_the_default_rule_is_listed_last_and_takes_what_no_rule_matches(
     assert body["summary"] == "No rule matches; the default rule 'fallback' forwards it to TestRouter / Support."
     assert body["rules"][-1] == {"position": 8, "rule": "fallback", "outcome": "default", "reason": None}
     assert all(v["outcome"] == "missed" for v in body["rules"][:-1])
+
+
+def test_every_error_of_a_rule_is_in_one_422(api_client):
+    editor = api_client("editor")
+    bad = rule(
+        "no spaces",
+        event="incoming_message",
+        asset="ghost",
+        colour="red",
+        action={"forward_to": "TestRouter", "entry_point": "Nope"},
+        start="2026-05-01",
+        end="2026-04-01",
+    )
+    answer = editor.post("/api/v1/rules", json=bad)
+    assert answer.status_code == 422
+    errors = answer.json["errors"]["json"]
+    assert set(errors) == {"name", "event", "asset", "colour", "action.entry_point", "end"}, errors
+    assert errors["end"] == ["end is before start"]
+
+
+def test_a_renamed_rule_is_told_with_its_other_errors(api_client):
+    editor = api_client("editor")
+    assert editor.post("/api/v1/rules", json=rule()).status_code == 201
+    renamed = editor.put(
+        "/api/v1/rules/sms-vip", json=rule("other", asset="ghost", start="2026-05-01", end="2026-04-01")
+    )
+    assert renamed.status_code == 422
+    assert set(renamed.json["errors"]["json"]) == {"name", "asset", "end"}, renamed.json

@@ -110,3 +110,12 @@ def test_the_openapi_documents_the_error_answers(client):
     assert set(paths["/api/v1/rules/{name}"]["put"]["responses"]) >= {"200", "404", "409", "422"}
     body = paths["/api/v1/rules"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/Rule"}
+
+
+def test_a_broken_template_is_told_beside_the_cells_other_errors(api_client, runtime):
+    body = {"text": "Hello {{ agent.name }", "all_locales": True}
+    answer = api_client("editor").put("/api/v1/templates/en/welcome", json=body)
+    assert answer.status_code == 422
+    assert set(answer.json["errors"]["json"]) == {"all_locales", "text"}, answer.json
+    assert "line 1" in answer.json["errors"]["json"]["text"][0]
+    assert runtime.overrides.templates() == {}

@@ -56,3 +56,28 @@ def test_bad_bodies_and_roles(api_client):
     assert api_client("admin").post("/api/v1/config/import", json={}).status_code == 422
     assert api_client("admin").post("/api/v1/config/import", json={"yaml": 5}).status_code == 422
     assert api_client("editor").post("/api/v1/config/import", json={"yaml": NEW}).status_code == 403
+
+
+def test_a_dry_run_names_every_problem_and_its_summary_agrees(api_client):
+    from tests.operations.test_import_export import ASSET, ECE, document, rule
+
+    api = api_client("admin")
+    text = document(
+        integrations=[{**ECE, "client_secret": "ece-secret"}],
+        assets=[{**ASSET, "auth_token": "sms-token", "number": "555"}],
+        rules=[rule("r1", action={"forward_to": "Ghost", "entry_point": "Billing"})],
+    )
+    dry = api.post("/api/v1/config/import", json={"yaml": text}).get_json()
+    assert not dry["ok"]
+    assert {(p["item"], p["field"]) for p in dry["problems"]} == {
+        ("assets[0] ('new-sms')", "number"),
+        ("rules[0] ('r1')", "action.forward_to"),
+    }
+    assert dry["summary"] == (
+        "2 problem(s): nothing can be imported until they are fixed; "
+        "once they are fixed: 1 to add, 0 to change, 0 unchanged, 0 refused"
+    )
+    listed = api.post("/api/v1/config/import", json={"yaml": "- name: r1\n"}).get_json()
+    assert listed["problems"][0]["message"].startswith("the file's top level is a list; expected a mapping")
+    applied = api.post("/api/v1/config/import?dry_run=false", json={"yaml": NEW}).get_json()
+    assert applied["summary"] == "Imported: 3 item(s) written, 0 unchanged."

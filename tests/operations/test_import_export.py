@@ -189,11 +189,11 @@ def test_one_bad_item_blocks_the_whole_import_and_problems_name_item_and_field(r
                 "assets": [{**ASSET, "auth_token": "t"}],
                 "rules": [rule("r", entry_point="Nope")],
             },
-            "rules ('r')",
+            "rules[0] ('r')",
             "action.entry_point",
             "no entry point named 'Nope'",
         ),
-        ({"rules": [rule("r")]}, "rules ('r')", "action.forward_to", "no integration named 'NewECE'"),
+        ({"rules": [rule("r")]}, "rules[0] ('r')", "action.forward_to", "no integration named 'NewECE'"),
         ({"widgets": []}, "top level", "widgets", "Unknown field"),
     ],
 )
@@ -227,3 +227,57 @@ def test_env_names_are_valid_variable_names():
     assert import_export.env_name("MyECE", "callback_auth.token") == "MYECE_CALLBACK_AUTH_TOKEN"
     assert import_export.env_name("support-sms", "auth_token") == "SUPPORT_SMS_AUTH_TOKEN"
     assert import_export.env_name("1page", "app_secret") == "CC_1PAGE_APP_SECRET"
+
+
+# -- import: every problem at once ------------------------------------------------------------------------
+
+
+def test_schema_errors_and_unknown_references_are_shown_together(runtime):
+    """One check names every problem of the file: the items' own and what rules refer to. A rule that
+    points at an item of the file with problems of its own is not told that item does not exist."""
+    bad_asset = {**ASSET, "number": "555"}
+    text = document(
+        integrations=[ECE],
+        assets=[bad_asset],
+        rules=[
+            rule("r1", action={"forward_to": "Ghost", "entry_point": "Billing"}),
+            rule("r2", asset="ghost", start="2026-05-01", end="2026-04-01"),
+        ],
+    )
+    planned = plan(runtime, text)
+    found = {(p.item, p.field) for p in planned.problems}
+    assert found == {
+        ("assets[0] ('new-sms')", "number"),
+        ("rules[0] ('r1')", "action.forward_to"),
+        ("rules[1] ('r2')", "end"),
+        ("rules[1] ('r2')", "asset"),
+    }, [str(p) for p in planned.problems]
+    assert any(p.message == "no integration named 'Ghost'" for p in planned.problems)
+
+
+def test_sections_that_load_are_checked_beside_a_broken_one(runtime):
+    text = document(rules="not a list", assets=[{**ASSET, "number": "555"}])
+    found = {(p.item, p.field) for p in plan(runtime, text).problems}
+    assert found == {("top level", "rules"), ("assets[0] ('new-sms')", "number")}
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [("- name: r1\n  channel: sms\n", "a list"), ("just words\n", "a text"), ("42\n", "a number")],
+)
+def test_a_top_level_that_is_not_a_mapping_says_so_in_words(runtime, text, shape):
+    [problem] = plan(runtime, text).problems
+    assert (problem.item, problem.field) == ("top level", None)
+    assert problem.message.startswith(f"the file's top level is {shape}; expected a mapping with one or more of ")
+    assert "integrations:, assets:, rules:" in problem.message
+
+
+def test_the_summary_never_says_added_while_a_problem_blocks_the_file(runtime):
+    ok = plan(runtime, document(integrations=[ECE], assets=[ASSET], rules=[rule("r1")]))
+    assert import_export.summary(ok) == "3 to add, 0 to change, 0 unchanged, 0 refused"
+    blocked = plan(runtime, document(integrations=[ECE], assets=[ASSET], rules=[rule("r1"), rule("bad name")]))
+    assert not blocked.ok and blocked.count("add") == 3
+    assert import_export.summary(blocked) == (
+        "1 problem(s): nothing can be imported until they are fixed; "
+        "once they are fixed: 3 to add, 0 to change, 0 unchanged, 0 refused"
+    )

@@ -1,29 +1,56 @@
-// Integrations pages: indicator refresh without a reload, the custom attribute rows, and the
-// callback-auth fields that apply to the chosen type. Without JavaScript every control still works
+// Integrations pages: indicator refresh without a reload, new readings from the page's live stream
+// and their ticking age, the custom attribute rows, and the callback-auth fields that apply to the
+// chosen type. Without JavaScript every control still works
 // (refresh buttons are forms that post and come back; empty attribute rows are dropped).
 (function () {
   "use strict";
 
   // -- indicators ---------------------------------------------------------------------------------
+  // A row's reading comes from the page, a refresh's answer or the page's live stream (live.js): the
+  // newest one (by when it was read) is shown, and its age ticks every second, like the server's
+  // `indicators.age` words it ("checked 12 s ago").
   const latest = new Map(); // entry point → number of its newest request: an older answer never wins
+  let clockOffset = 0; // server time − this browser's time, so a wrong clock here does not age readings
+
+  function age(checkedAt) {
+    const seconds = Math.max(0, Math.floor(Date.now() / 1000 + clockOffset - checkedAt));
+    for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) {
+      if (seconds >= size) return `checked ${Math.floor(seconds / size)} ${unit} ago`;
+    }
+    return `checked ${seconds} s ago`;
+  }
+
+  function showAge(row) {
+    if (!row.dataset.checkedAt) return;
+    const checked = age(Number(row.dataset.checkedAt));
+    row.querySelectorAll("[data-indicator]").forEach((light) => {
+      const detail = light.dataset.detail || "";
+      light.title = `${detail} · ${checked}`;
+      const spoken = light.querySelector(".sr-only");
+      if (spoken) spoken.textContent = `: ${detail}; ${checked}`;
+    });
+    const shown = row.querySelector(".checked");
+    if (shown) shown.textContent = checked;
+  }
 
   function paint(reading) {
     const row = document.querySelector(`tr[data-entry-point="${CSS.escape(reading.entry_point)}"]`);
     if (!row) return;
+    const shownAt = row.dataset.checkedAt ? Number(row.dataset.checkedAt) : null;
+    if (reading.checked_at === null || (shownAt !== null && reading.checked_at < shownAt)) return; // not newer
+    row.dataset.checkedAt = String(reading.checked_at);
     for (const indicator of reading.indicators) {
       const light = row.querySelector(`[data-indicator="${indicator.name}"]`);
       if (!light) continue;
       light.className = `indicator ${indicator.state}`;
       light.dataset.state = indicator.state;
-      light.title = `${indicator.detail} · ${reading.checked}`;
+      light.dataset.detail = indicator.detail;
       light.textContent = indicator.label;
       const spoken = document.createElement("span");
       spoken.className = "sr-only";
-      spoken.textContent = `: ${indicator.detail}; ${reading.checked}`;
       light.appendChild(spoken);
     }
-    const checked = row.querySelector(".checked");
-    if (checked) checked.textContent = reading.checked;
+    showAge(row);
   }
 
   async function refresh(url, names, button) {
@@ -66,6 +93,11 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     const table = document.getElementById("entry-point-table");
+    if (table) {
+      if (table.dataset.serverNow) clockOffset = Number(table.dataset.serverNow) - Date.now() / 1000;
+      table.addEventListener("cc:live", (event) => (event.detail.readings || []).forEach(paint));
+      setInterval(() => table.querySelectorAll("tr[data-checked-at]").forEach(showAge), 1000);
+    }
     if (table && table.dataset.autoRefresh) {
       const names = Array.from(table.querySelectorAll("tr[data-entry-point]"), (r) => r.dataset.entryPoint);
       refresh(table.dataset.autoRefresh, names, null);

@@ -115,6 +115,9 @@ class EceBackend:
     def tick(self, runtime: Runtime) -> None:
         return None  # ECE routes its own chats: nothing to do between events
 
+    def own_agents(self, runtime: Runtime) -> dict[str, str]:
+        return {}  # ECE's agents are ECE's: the connector sees them only through Finesse (the registry)
+
     def give_up_waiting(self, runtime: Runtime, integration: Integration, thread: Thread) -> bool:
         return False  # ECE keeps its own queue; `max_wait_seconds` is the Wait indicator's threshold there
 

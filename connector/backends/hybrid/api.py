@@ -2,7 +2,8 @@
 
 It is a thin HTTP layer over `desk.py`; see docs/hybrid.md ("The agent API") for its contract.
 Sessions and their cookie: `sessions.py`; who a Finesse agent is: `finesse_auth.py`; waiting for
-events (long poll, Server-Sent Events): `live.py`.
+events (long poll, Server-Sent Events): the agent's event stream (`stream.py`), waited for as every live
+page of the connector waits (`connector/live.py`).
 
 Every answer is JSON but the files, the stream and the gadget; every refusal is
 `{"error": code, "message"}` with its status. An agent sees and acts on their own chats only.
@@ -25,7 +26,8 @@ from flask import Blueprint, Response, current_app, g, jsonify, render_template,
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from connector.backends.hybrid import desktop, files, live, sessions, transcript
+from connector import live
+from connector.backends.hybrid import desktop, files, sessions, stream, transcript
 from connector.backends.hybrid.agents import LOCAL_PREFIX, AgentSettings, local_agent_id, settings_for
 from connector.backends.hybrid.desk import Desk, DeskError
 from connector.backends.hybrid.finesse_auth import Mismatch, verify_agent_login, verify_authorization
@@ -435,12 +437,10 @@ def events() -> Response:
         raise DeskError(400, "invalid_wait", '"wait" is a number of seconds, at most 30') from None
     if not 0 <= wait <= 30:
         raise DeskError(400, "invalid_wait", '"wait" is a number of seconds, at most 30')
-    agent = _desk().agent.agent_id
-    redis = _runtime().redis
-    limit = live.stream_slots(_runtime().settings.web_threads)
-    slot = wait > 0 and live.SLOTS.take(limit)
+    read = _agent_events()
+    slot = wait > 0 and live.SLOTS.take(live.stream_slots(_runtime().settings.web_threads))
     try:
-        found, cursor = live.wait_for_events(redis, agent, after, wait if slot else 0.0)
+        found, cursor = live.long_poll(read, after, wait if slot else 0.0)
     finally:
         if slot:
             live.SLOTS.give_back()
@@ -451,13 +451,17 @@ def events() -> Response:
 def event_stream() -> Response:
     """Server-Sent Events: `id:` is the cursor; `Last-Event-ID` (or `?after=`) resumes."""
     after = _cursor(request.headers.get("Last-Event-ID") or request.args.get("after"))
-    agent = _desk().agent.agent_id
-    slot = live.SLOTS.take(live.stream_slots(_runtime().settings.web_threads))
-    body = live.SseBody(_runtime().redis, agent, after, slot=slot, seconds=live.STREAM_SECONDS)
-    response = Response(body, mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Accel-Buffering"] = "no"  # a proxy in front must not hold the events back
-    return response
+    return live.event_stream(_agent_events(), after, live.stream_slots(_runtime().settings.web_threads))
+
+
+def _agent_events() -> live.Reader:
+    """The request's agent's event stream, read without the request (an SSE body outlives it)."""
+    redis, agent = _runtime().redis, _desk().agent.agent_id
+
+    def read(after: str | None, wait_seconds: float) -> tuple[list[live.Event], str]:
+        return stream.read(redis, agent, after, wait_seconds)
+
+    return read
 
 
 # -- chats ------------------------------------------------------------------------------------------

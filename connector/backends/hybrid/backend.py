@@ -22,6 +22,7 @@ from connector.backends import Availability, Finding, QueuePosition, conversatio
 from connector.backends.attributes import custom_attributes
 from connector.backends.events import AgentEvent, AgentEventKind
 from connector.backends.hybrid import desk, files, router, stream, transcript
+from connector.backends.hybrid.agents import local_agent_id, settings_for
 from connector.backends.hybrid.router import request_route
 from connector.backends.hybrid.state import ACTIVE, CLOSED, OFFERED, QUEUED, HybridState
 from connector.channels.base import Attachment, EventKind, InboundEvent
@@ -140,6 +141,21 @@ class HybridBackend:
     def tick(self, runtime: Runtime) -> None:
         close_inactive(runtime)
         router.tick(runtime.redis, runtime.config)
+
+    def own_agents(self, runtime: Runtime) -> dict[str, str]:
+        """The local agents of `hybrid_agents` (a deployment without Finesse), as their desktop shows
+        their chat state; Finesse agents are in media blending's registry, which has theirs."""
+        config = runtime.config
+        local = [settings_for(config, local_agent_id(a.login), a.login) for a in config.hybrid_agents if a.local]
+        ids = [agent.agent_id for agent in local]
+        state = HybridState(runtime.redis)
+        held = state.interrupted(ids)
+        return {
+            agent.agent_id: desk.chat_state_of(
+                raw.get("state"), interrupted=agent.agent_id in held, holding=chats, max_chats=agent.max_chats
+            )
+            for agent, (raw, chats) in zip(local, state.agent_loads(ids), strict=True)
+        }
 
     def test(self, integration: Integration, redis: Redis) -> list[Finding]:
         """Nothing outside to ask: what the router sees now, per queue."""

@@ -45,6 +45,18 @@ class DeskError(Exception):
         self.message = message
 
 
+def chat_state_of(chosen: str | None, *, interrupted: bool, holding: int, max_chats: int) -> str:
+    """An agent's chat state: READY / NOT_READY as the agent set it (`chosen`); INTERRUPTED while a
+    voice call holds them (media blending); BUSY at `max_chats`."""
+    if chosen != READY:
+        return "NOT_READY"
+    if interrupted:
+        return "INTERRUPTED"
+    if holding >= max_chats:
+        return "BUSY"
+    return "READY"
+
+
 class Desk:
     def __init__(self, runtime: Runtime, agent: AgentSettings) -> None:
         self.runtime = runtime
@@ -70,15 +82,10 @@ class Desk:
         }
 
     def chat_state(self, raw: dict[str, str], chats: list[Chat]) -> str:
-        """READY / NOT_READY as the agent set it; INTERRUPTED while a voice call holds them (media
-        blending); BUSY at `max_chats`."""
-        if raw.get("state") != READY:
-            return "NOT_READY"
-        if self.state.interrupted([self.agent.agent_id]):
-            return "INTERRUPTED"
-        if len(chats) >= self.agent.max_chats:
-            return "BUSY"
-        return "READY"
+        """`chat_state_of` this agent; whether voice holds them is read only when they chose READY."""
+        chosen = raw.get("state")
+        interrupted = chosen == READY and bool(self.state.interrupted([self.agent.agent_id]))
+        return chat_state_of(chosen, interrupted=interrupted, holding=len(chats), max_chats=self.agent.max_chats)
 
     def voice_state(self) -> str | None:
         """Finesse's voice state as media blending last saw it; None for a local agent."""

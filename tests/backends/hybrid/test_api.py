@@ -15,7 +15,8 @@ from dataclasses import replace
 import pytest
 import responses
 
-from connector.backends.hybrid import files, live, sessions, stream, transcript
+from connector import live
+from connector.backends.hybrid import files, sessions, stream, transcript
 from connector.backends.hybrid.router import expire_offers
 from connector.backends.hybrid.state import HybridState
 from connector.relay.drain import drain_thread

@@ -11,7 +11,8 @@ import time
 import pytest
 import requests
 
-from connector.backends.hybrid import live, stream
+from connector import live
+from connector.backends.hybrid import stream
 from connector.sandbox.http import serving
 from connector.settings import Settings
 from connector.supervisor import Supervisor

@@ -27,11 +27,18 @@ def test_test_and_save_fails_with_a_wrong_secret_and_passes_with_the_right_one(p
     screenshot(page, "integration-test-failed")
 
     page.get_by_label("Client secret").fill(CLIENT[1])
+    expect(page.get_by_label("Callback authentication")).to_have_value("bearer")  # the default: ECE's calls signed
     page.get_by_role("button", name="Test and save").click()
-    page.wait_for_url("**/admin/integrations/Lab")
+    expect(page.get_by_role("heading", name="Integration Lab")).to_be_visible()
     expect(page.get_by_text("Integration Lab tested and saved.")).to_be_visible()
-    assert stack.runtime.overrides.raw("integrations", "Lab")["client_secret"] == CLIENT[1]
+    stored = stack.runtime.overrides.raw("integrations", "Lab")
+    assert stored["client_secret"] == CLIENT[1]
+    token = page.locator("#new-callback-token")
+    expect(token).to_have_text(stored["callback_auth"]["token"])  # made at saving, shown this once
+    screenshot(page, "integration-callback-token")
+    page.goto("/admin/integrations/Lab")
     expect(page.locator("dd", has_text="********")).to_be_visible()
+    expect(token).to_have_count(0)
 
     page.get_by_role("link", name="Integrations", exact=True).click()
     expect(page.get_by_role("link", name="Lab", exact=True)).to_be_visible()

@@ -33,13 +33,11 @@ def test_edit_a_template_and_see_the_preview_then_send_it_as_a_test(page, log_in
     expect(preview).to_have_text("Hello, CiscoAgent1 will help you now.")
     expect(error).to_be_hidden()
     page.get_by_role("button", name="Save").click()
-    page.wait_for_url(re.compile(r".*/admin/templates/#cell-agent_assigned-en$"))
-    expect(page.locator("#cell-agent_assigned-en")).to_contain_text("deployment override")
+    page.wait_for_url(re.compile(r".*/admin/templates/en/agent_assigned$"))  # saving stays on the template
     expect(page.get_by_text("agent_assigned (en, deployment-wide) saved")).to_be_visible()
-    screenshot(page, "template-matrix")
+    expect(page.get_by_label("Text in effect")).to_contain_text("In effect: deployment override (en)")
 
     # The sandbox is on in the stack: the saved text goes to the sandbox customer through Twilio's simulator.
-    page.get_by_role("link", name="Edit agent_assigned in en").click()
     page.get_by_label("Asset").select_option("sms/e2e-sms")
     page.get_by_role("button", name="Send as test").click()
     expect(page.get_by_role("heading", name="Test sent")).to_be_visible()
@@ -47,6 +45,19 @@ def test_edit_a_template_and_see_the_preview_then_send_it_as_a_test(page, log_in
     screenshot(page, "template-send-test")
     sent = stack.wait_text("sms", "CiscoAgent1 will help you now")
     assert sent["customer"] == "+15551230001"
+
+    # A change, saved, is one click from the same customer: the asset is the one last used.
+    page.get_by_label("Template").fill("Hello again, {{ agent.name }} is here.")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*/admin/templates/en/agent_assigned$"))
+    expect(page.get_by_label("Asset")).to_have_value("sms/e2e-sms")
+    page.get_by_role("button", name="Send as test").click()
+    expect(page.get_by_role("heading", name="Test sent")).to_be_visible()
+    stack.wait_text("sms", "Hello again, CiscoAgent1 is here.")
+
+    page.goto("/admin/templates/")
+    expect(page.locator("#cell-agent_assigned-en")).to_contain_text("deployment override (en)")
+    screenshot(page, "template-matrix")
 
 
 def test_reorder_rules_and_check_the_testers_answer(page, log_in):

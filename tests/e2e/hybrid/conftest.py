@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connector.backends.hybrid import live
+from connector import live
 from tests.e2e.hybrid.agents import AgentClient
 from tests.e2e.stack import HYBRID_AGENTS, HybridOptions, Stack
 
