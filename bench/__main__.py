@@ -14,6 +14,7 @@ from bench import (
     ece_relay,
     hybrid,
     hybrid_load,
+    language,
     pages,
     slow_ece,
     slow_provider,
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "pages": pages.run,
     "conversation_search": conversation_search.run,
     "hybrid": hybrid_section,
+    "language": language.run,
 }
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -25,7 +25,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from connector.supervisor import Supervisor
 
     settings = _settings(args)
-    if (code := _check(settings.config_dir)) != 0:
+    if (code := _check(settings.config_dir, settings.templates_dir)) != 0:
         return code
     # The listener always runs: without a finesse: section (in the files or made on the Finesse page)
     # it waits for one, so a section added later takes effect without a restart.
@@ -59,11 +59,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return run_sandbox(Settings.from_env())
 
 
-def _check(directory: Path) -> int:
+def _check(directory: Path, templates_dir: Path | None = None) -> int:
     from connector.config.loader import ConfigError, load_config
 
     try:
-        config = load_config(directory)
+        config = load_config(directory, templates_dir=templates_dir)
     except ConfigError as exc:
         print(f"configuration in {directory} is invalid ({len(exc.problems)} problems):", file=sys.stderr)
         for problem in exc.problems:
@@ -74,13 +74,15 @@ def _check(directory: Path) -> int:
         f"{len(config.assets)} assets, {len(config.rules)} rules"
         + (f", {len(config.hybrid_agents)} hybrid agents" if config.hybrid_agents else "")
         + (", finesse section present" if config.finesse else "")
+        + (f", {len(config.flows)} flows" if config.flows else "")
     )
     return 0
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    directory = Path(args.directory) if args.directory else _settings(args).config_dir
-    return _check(directory)
+    settings = _settings(args)
+    directory = Path(args.directory) if args.directory else settings.config_dir
+    return _check(directory, settings.templates_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,11 +36,14 @@ def customer_attributes(thread: Thread) -> dict[str, str]:
 
 
 def custom_attributes(mappings: tuple[CustomAttribute, ...], thread: Thread) -> dict[str, str]:
+    """The integration's mappings evaluated for `thread`, then the answers its flow collected
+    (`thread.attributes`, e.g. `order_number`), which win: they are this conversation's own."""
     result: dict[str, str] = {}
     for mapping in mappings:
         value, filled = evaluate(mapping.value, thread.channel, thread.details)
         if value.strip() and (filled or not _EXPRESSION.search(mapping.value)):
             result[attribute_name(mapping.name)] = value.strip()[:_VALUE_LIMIT]
+    result.update({name: str(value)[:_VALUE_LIMIT] for name, value in thread.attributes.items()})
     return result
 
 

@@ -6,7 +6,8 @@ the relay (`relay/to_customer.py`) reads. Item shapes (JSON):
 
 - `{"source": "agent", "integration", "event": {...}}`: one neutral agent event (`backends/events.py`);
 - `{"source": "system", "type", "sequence", "extra"?}`: a system message the inbound side asked for
-  (welcome, no agents, entry point disabled);
+  (welcome, no agents, entry point disabled); with `"flow": key`, a flow's own template (a question,
+  whose `extra.choices` are shown as buttons or numbered text);
 - `{"source": "timer", "type", "sequence"}`: a scheduled check (queue status, end of the unavailable
   interval), put in the outbox when it fires so the thread's lease holder acts on it.
 
@@ -54,6 +55,15 @@ def agent_event(
 def system_message(runtime: Runtime, thread_id: str, sequence: int, message_type: str, **extra: Any) -> bool:
     item = {"source": "system", "type": message_type, "sequence": sequence, "extra": extra}
     return append(runtime, thread_id, item, _local_key(thread_id, sequence, message_type), SYSTEM_DEDUPE_TTL_SECONDS)
+
+
+def flow_message(
+    runtime: Runtime, thread_id: str, sequence: int, template: str, key: str, choices: tuple[str, ...] = ()
+) -> bool:
+    """A flow's question, retry or closing (`template`, a flow's own), once per conversation and
+    `key` (the step and how often it was asked): an inbox item repeated after a crash asks nothing twice."""
+    item = {"source": "system", "type": template, "sequence": sequence, "flow": key, "extra": {"choices": choices}}
+    return append(runtime, thread_id, item, _local_key(thread_id, sequence, f"flow:{key}"), SYSTEM_DEDUPE_TTL_SECONDS)
 
 
 def schedule_timer(

@@ -180,6 +180,10 @@ class Channel:
     """Largest file fetched from a customer or sent natively; a larger agent file goes as a link."""
     html: ClassVar[bool] = False
     """Whether outbound text may carry HTML; none of the five channels renders it."""
+    max_buttons: ClassVar[int] = 0
+    """Reply buttons one text may carry (Messenger's quick replies); 0: none, choices go as numbered text."""
+    max_button_title: ClassVar[int] = 20
+    """Longest button title the channel shows; a choice longer than this goes as numbered text."""
     dedupe_ttl: ClassVar[timedelta] = timedelta(days=2)
     """How long a provider may redeliver an event; dedupe records live at least this long."""
     message_event: ClassVar[str] = "incoming_message"

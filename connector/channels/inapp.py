@@ -2,14 +2,12 @@
 app's backend or SDK.
 
 Requests are signed `X-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>` with
-`X-Timestamp: <unix seconds>`; the timestamp is inside the MAC, so a captured request replays only
-within the skew window, and dedupe on `message_id` absorbs those replays.
+`X-Timestamp: <unix seconds>` (connector/signing.py); the timestamp is inside the MAC, so a captured
+request replays only within the skew window, and dedupe on `message_id` absorbs those replays.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 import time
@@ -25,6 +23,7 @@ from connector.channels.sending import OutboundFile, OutboundText, Recipient, Se
 from connector.errors import MissingSignature, PayloadError, PermanentError, RetryableError, SignatureError
 from connector.http_session import retry_after
 from connector.settings import Settings
+from connector.signing import signature_matches, signed_headers
 
 if TYPE_CHECKING:  # the configuration's type only: channels never import config at run time
     from connector.config.model import Asset
@@ -96,19 +95,16 @@ class InApp(Channel):
         sent_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         body = {"message_id": key, "customer_id": to.address, **content, "sent_at": sent_at}
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        stamp = str(int(time.time()))
-        mac = hmac.new(str(self.asset["secret"]).encode(), stamp.encode() + b"." + raw, hashlib.sha256)
+        headers = signed_headers(
+            str(self.asset["secret"]), raw, timestamp_header="X-Timestamp", signature_header="X-Signature"
+        )
         response = call(
             self.session,
             "POST",
             str(self.asset["delivery_url"]),
             what="in-app delivery",
             data=raw,
-            headers={
-                "Content-Type": "application/json",
-                "X-Timestamp": stamp,
-                "X-Signature": f"sha256={mac.hexdigest()}",
-            },
+            headers={"Content-Type": "application/json", **headers},
         )
         _raise_for_app(response)
         return SendResult(key)
@@ -139,10 +135,7 @@ class InApp(Channel):
                 f"X-Timestamp is more than {MAX_SKEW_SECONDS} s from the connector's clock; check the sender's clock",
                 field="X-Timestamp",
             )
-        mac = hmac.new(
-            str(self.asset["secret"]).encode(), timestamp.encode() + b"." + request.get_data(), hashlib.sha256
-        )
-        if not hmac.compare_digest(signature.strip().lower().encode(), f"sha256={mac.hexdigest()}".encode()):
+        if not signature_matches(str(self.asset["secret"]), timestamp, request.get_data(), signature):
             raise SignatureError("X-Signature does not match the timestamp and body signed with the asset's secret")
 
     def parse(self, request: Request) -> list[InboundEvent]:

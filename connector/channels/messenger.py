@@ -54,6 +54,7 @@ class Messenger(MetaChannel):
     # Send API text limit: 2000 UTF-8 characters.
     max_text = 2000
     typing = True  # sender_action typing_on / typing_off
+    max_buttons = 13  # quick replies of the Send API: 13 at most, titles of 20 characters
     # Standard messaging within 24 h of the customer's last message (HUMAN_AGENT tag: 7 days, opt-in).
     window = timedelta(hours=24)
     attachments_in = frozenset({"image/*", "video/*", "audio/*", "application/*", "text/uri-list"})
@@ -113,7 +114,12 @@ class Messenger(MetaChannel):
         return self._human_agent_tag and now - to.last_inbound_at <= HUMAN_AGENT_WINDOW.total_seconds()
 
     def send_text(self, to: Recipient, message: OutboundText, *, key: str, now: float) -> SendResult:
-        return self._send_message(to, {"text": message.text}, now=now)
+        content: dict[str, Any] = {"text": message.text}
+        if message.buttons:
+            content["quick_replies"] = [
+                {"content_type": "text", "title": title, "payload": payload} for title, payload in message.buttons
+            ]
+        return self._send_message(to, content, now=now)
 
     def send_file(self, to: Recipient, file: OutboundFile, *, key: str, now: float) -> SendResult:
         # A Messenger attachment has no caption: it goes first, as its own text.

@@ -39,6 +39,9 @@ class OutboundText:
     """Already plain text and already split to the channel's `max_text`: channels refuse longer text."""
     system: bool = False
     """A system message rather than the agent's words (in-app type "system"; Apple `auto-reply: true`)."""
+    buttons: tuple[tuple[str, str], ...] = ()
+    """(title, payload) pairs the customer may tap instead of typing; set only within the channel's
+    `max_buttons` (the relay writes the choices as numbered text for a channel without buttons)."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ from marshmallow import Schema, ValidationError
 from connector.config import model, schemas
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-SECTIONS = ("integrations", "assets", "rules", "default_rule", "finesse", "hybrid_agents")
+SECTIONS = ("integrations", "assets", "rules", "default_rule", "finesse", "hybrid_agents", "flows")
+TEMPLATE_SUFFIX = ".txt.j2"
+"""A template file's suffix under message_templates/<locale>/ (connector/messages/templates.py)."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ def load_file(path: Path, label: str, env: Mapping[str, str], problems: list[Con
         "assets": schemas.load_asset,
         "rules": _schema_loader(schemas.RuleSchema),
         "hybrid_agents": _schema_loader(schemas.HybridAgentSchema),
+        "flows": _schema_loader(schemas.FlowSchema),
     }
     for section, load in loaders.items():
         for index, raw in enumerate(sections[section]):
@@ -199,8 +202,9 @@ def load_file(path: Path, label: str, env: Mapping[str, str], problems: list[Con
     return loaded
 
 
-def _cross_check(config: model.Config, problems: list[ConfigProblem]) -> None:
-    """References between items: names unique, rules point at existing assets and entry points."""
+def _cross_check(config: model.Config, problems: list[ConfigProblem], templates_dir: Path | None = None) -> None:
+    """References between items: names unique, rules point at existing assets, entry points and
+    flows; with `templates_dir`, every template a flow sends exists."""
 
     def unique(kind: str, items: Iterable[Any], key: Any) -> None:
         seen: dict[Any, str] = {}
@@ -217,6 +221,8 @@ def _cross_check(config: model.Config, problems: list[ConfigProblem]) -> None:
     unique("integrations", config.integrations, lambda i: i.name)
     unique("assets", config.assets, lambda a: (a.channel, a.name))
     unique("rules", config.rules, lambda r: r.name)
+    unique("flows", config.flows, lambda f: f.name)
+    _check_flows(config, problems, templates_dir)
     seen_logins: dict[str, str] = {}
     for agent in config.hybrid_agents:
         login = agent.login.casefold()
@@ -262,7 +268,34 @@ def rule_reference_errors(rule: Mapping[str, Any], config: model.Config) -> dict
             errors["action.forward_to"] = [f"no integration named {forward_to!r}"]
         elif isinstance(entry_point, str) and integration.entry_point(entry_point) is None:
             errors["action.entry_point"] = [f"integration {forward_to!r} has no entry point named {entry_point!r}"]
+    flow = action.get("flow") if isinstance(action, Mapping) else None
+    if isinstance(flow, str) and config.flow(flow) is None:
+        errors["action.flow"] = [f"no flow named {flow!r}"]
     return errors
+
+
+def _check_flows(config: model.Config, problems: list[ConfigProblem], templates_dir: Path | None) -> None:
+    """Entry points name existing flows; each template a flow sends has a file in some locale (the
+    default locale's is the fallback of every other, message_templates/README.md)."""
+    for integration in config.integrations:
+        files_items = [i for i in config.integrations if i.source == integration.source]
+        item = _item_label("integrations", files_items.index(integration), {"name": integration.name})
+        for index, entry_point in enumerate(integration.entry_points):
+            if entry_point.flow and config.flow(entry_point.flow) is None:
+                field = f"entry_points.{index}.flow"
+                problems.append(
+                    ConfigProblem(integration.source or "?", item, field, f"no flow named {entry_point.flow!r}")
+                )
+    if templates_dir is None:
+        return
+    locales = [p for p in templates_dir.iterdir() if p.is_dir()] if templates_dir.is_dir() else []
+    for flow in config.flows:
+        same_file = [f for f in config.flows if f.source == flow.source]
+        item = _item_label("flows", same_file.index(flow), {"name": flow.name})
+        for field, name in schemas.flow_templates(flow):
+            if not any((locale / f"{name}{TEMPLATE_SUFFIX}").is_file() for locale in locales):
+                message = f"no template {name!r}: add {templates_dir.name}/<locale>/{name}{TEMPLATE_SUFFIX}"
+                problems.append(ConfigProblem(flow.source or "?", item, field, message))
 
 
 NO_FINESSE_AGENT_PROBLEM = (
@@ -335,8 +368,11 @@ def chat_mrd_missing_for(mrd_given: bool, ece: list[str]) -> str | None:
     )
 
 
-def load_config(directory: Path, env: Mapping[str, str] | None = None) -> model.Config:
-    """Load and validate every `*.yaml` / `*.yml` file of `directory`; raise ConfigError listing all problems."""
+def load_config(
+    directory: Path, env: Mapping[str, str] | None = None, templates_dir: Path | None = None
+) -> model.Config:
+    """Load and validate every `*.yaml` / `*.yml` file of `directory`; raise ConfigError listing all
+    problems. With `templates_dir` (check-config), the templates flows send must exist there."""
     env = os.environ if env is None else env
     problems: list[ConfigProblem] = []
     if not directory.is_dir():
@@ -357,8 +393,9 @@ def load_config(directory: Path, env: Mapping[str, str] | None = None) -> model.
         default_rule=merged["default_rule"][0] if merged["default_rule"] else None,
         finesse=merged["finesse"][0] if merged["finesse"] else None,
         hybrid_agents=tuple(merged["hybrid_agents"]),
+        flows=tuple(merged["flows"]),
     )
-    _cross_check(config, problems)
+    _cross_check(config, problems, templates_dir)
     if problems:
         raise ConfigError(problems)
     return config

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from connector.flows.definition import Flow
+
 
 @dataclass(frozen=True)
 class Asset:
@@ -66,6 +68,8 @@ class EntryPoint:
     """Hybrid Chat: how long an offer rings before it goes to the next agent (RONA)."""
     inactivity_timeout_seconds: int = 900
     """Hybrid Chat: an accepted chat whose customer says nothing this long ends (0: never)."""
+    flow: str | None = None
+    """The flow a conversation for this entry point runs first, unless its rule names one."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ class Integration:
 class RuleAction:
     forward_to: str
     entry_point: str
+    flow: str | None = None
+    """The flow the conversation runs before the entry point (wins over the entry point's)."""
 
 
 @dataclass(frozen=True)
@@ -205,12 +211,26 @@ class Config:
     hybrid_agents: tuple[HybridAgent, ...] = ()
     templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Deployment-wide template overrides made in the UI: locale → type → text (replace the files)."""
+    flows: tuple[Flow, ...] = ()
+    """Conversation flows (provisioned in YAML only, for now)."""
 
     def asset(self, channel: str, name: str) -> Asset | None:
         return next((a for a in self.assets if a.name == name and a.channel == channel), None)
 
     def integration(self, name: str) -> Integration | None:
         return next((i for i in self.integrations if i.name == name), None)
+
+    def flow(self, name: str) -> Flow | None:
+        return next((f for f in self.flows if f.name == name), None)
+
+    def flow_for(self, action: RuleAction) -> Flow | None:
+        """The flow a conversation routed by `action` runs: the rule's, else its entry point's."""
+        name = action.flow
+        if name is None:
+            integration = self.integration(action.forward_to)
+            entry_point = integration.entry_point(action.entry_point) if integration else None
+            name = entry_point.flow if entry_point else None
+        return self.flow(name) if name else None
 
     def hybrid_agent(self, login: str) -> HybridAgent | None:
         """By login, case-insensitively (as Finesse logins are)."""

@@ -27,6 +27,7 @@ from marshmallow import (
 
 from connector import channels
 from connector.config import ece_paths, model
+from connector.flows import answers, definition
 
 CHANNELS = channels.NAMES
 MESSAGE_TYPES = (
@@ -206,6 +207,8 @@ class EntryPointSchema(StrictSchema):
     offer_timeout_seconds = fields.Integer(load_default=30, validate=validate.Range(min=5, max=600))
     inactivity_timeout_seconds = fields.Integer(load_default=900, validate=_off_or_seconds)
     """Hybrid Chat: an accepted chat ends after the customer's silence this long; 0 turns it off."""
+    flow = fields.String(load_default=None, validate=NAME)
+    """The flow its conversations run first (`flows:`), unless their rule names one."""
 
     @validates_schema(skip_on_field_errors=False)
     def known_messages(self, data: dict[str, Any], **_: Any) -> None:
@@ -352,6 +355,7 @@ class IntegrationSchema(StrictSchema):
 class RuleActionSchema(StrictSchema):
     forward_to = fields.String(required=True)
     entry_point = fields.String(required=True)
+    flow = fields.String(load_default=None, validate=NAME)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> model.RuleAction:
@@ -519,6 +523,97 @@ class HybridAgentSchema(StrictSchema):
         return model.HybridAgent(**data)
 
 
+# -- conversation flows (flows:) -----------------------------------------------------------------------
+
+TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+"""A flow's template: a file name under message_templates/<locale>/ (without .txt.j2)."""
+ATTRIBUTE_NAME = validate.Regexp(
+    r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$", error="letters, digits, _ and . (like order_number)"
+)
+STEP_TYPES = ("ask",)
+"""The step kinds this version runs; a kind is listed only once the connector runs it."""
+
+
+def _template(value: str) -> None:
+    if not TEMPLATE_NAME.match(value):
+        raise ValidationError("a template name: lower-case letters, digits and _ (like ask_order_number)")
+    if value in MESSAGE_TYPES:
+        raise ValidationError(f"{value!r} is a system message of its own: name a template of the flow's")
+
+
+class AskStepSchema(StrictSchema):
+    name = fields.String(required=True, validate=NAME)
+    type = fields.String(required=True, validate=validate.OneOf(STEP_TYPES))
+    question = fields.String(required=True, validate=_template)
+    attribute = fields.String(required=True, validate=ATTRIBUTE_NAME)
+    answer = fields.String(load_default="text", validate=validate.OneOf(answers.ANSWER_KINDS))
+    pattern = fields.String(load_default=None, validate=validate.Length(min=1, max=500))
+    choices = fields.List(fields.String(validate=validate.Length(min=1, max=80)), load_default=list)
+    attempts = fields.Integer(load_default=3, validate=validate.Range(min=1, max=10))
+    retry = fields.String(load_default=None, validate=_template)
+
+    @validates_schema(skip_on_field_errors=False)
+    def answer_fits(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        if data.get("answer") == "regex":
+            if not data.get("pattern"):
+                errors["pattern"] = ["a regex answer needs a pattern"]
+            elif problem := answers.pattern_problem(data["pattern"]):
+                errors["pattern"] = [problem]
+        elif data.get("pattern") and data.get("answer"):
+            errors["pattern"] = ["only a regex answer has a pattern"]
+        choices = data.get("choices") or []
+        if data.get("answer") == "choices" and len(choices) < 2:
+            errors["choices"] = ["a choices answer needs at least two choices"]
+        elif choices and data.get("answer") not in (None, "choices"):
+            errors["choices"] = ["only a choices answer has choices"]
+        elif len({" ".join(c.split()).casefold() for c in choices}) != len(choices):
+            errors["choices"] = ["two choices read the same"]
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> definition.AskStep:
+        data["choices"] = tuple(data["choices"])
+        return definition.AskStep(**data)
+
+
+class FlowSchema(StrictSchema):
+    name = fields.String(required=True, validate=NAME)
+    steps = fields.List(fields.Nested(AskStepSchema), required=True, validate=validate.Length(min=1, max=20))
+    on_fail = fields.String(load_default="route", validate=validate.OneOf(definition.ON_FAIL))
+    closing = fields.String(load_default=None, validate=_template)
+
+    @validates_schema(skip_on_field_errors=False)
+    def consistent(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        seen: set[str] = set()
+        for index, step in enumerate(data.get("steps") or []):
+            if not isinstance(step, definition.AskStep):
+                continue  # it failed its own validation, reported by its fields
+            if step.name in seen:
+                errors[f"steps.{index}.name"] = [f"another step is named {step.name!r}"]
+            seen.add(step.name)
+        if data.get("closing") and data.get("on_fail") != "close":
+            errors["closing"] = ["only a flow with on_fail: close sends a closing message"]
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> definition.Flow:
+        data["steps"] = tuple(data["steps"])
+        return definition.Flow(**data)
+
+
+def flow_templates(flow: definition.Flow) -> list[tuple[str, str]]:
+    """(dotted field, template name) of every template `flow` sends, for the check that each exists."""
+    found = [(f"steps.{i}.question", s.question) for i, s in enumerate(flow.steps)]
+    found += [(f"steps.{i}.retry", s.retry) for i, s in enumerate(flow.steps) if s.retry]
+    if flow.closing:
+        found.append(("closing", flow.closing))
+    return found
+
+
 class FileSchema(StrictSchema):
     """One provisioning file: every section optional, items validated one by one by the loader."""
 
@@ -528,3 +623,4 @@ class FileSchema(StrictSchema):
     default_rule = fields.Raw(load_default=None)
     finesse = fields.Raw(load_default=None)
     hybrid_agents = fields.List(fields.Raw(), load_default=list)
+    flows = fields.List(fields.Raw(), load_default=list)

@@ -28,7 +28,7 @@ from jinja2.runtime import str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.config.model import EntryPoint
-from connector.config.schemas import LOCALE_PATTERN, MESSAGE_TYPES
+from connector.config.schemas import LOCALE_PATTERN, MESSAGE_TYPES, TEMPLATE_NAME
 from connector.messages.context import VARIABLES, MessageContext
 from connector.messages.text import truncate_text
 
@@ -271,9 +271,17 @@ class MessageTemplates:
         return choice.source, choice.where
 
     def _choose(
-        self, message_type: str, locale: str | None, entry_point: EntryPoint | None, overrides: Overrides | None
+        self,
+        message_type: str,
+        locale: str | None,
+        entry_point: EntryPoint | None,
+        overrides: Overrides | None,
+        *,
+        flow: bool = False,
     ) -> _Choice:
-        if message_type not in MESSAGE_TYPES:
+        """`flow`: `message_type` is a flow's own template (`question: ask_order_number`), any file
+        of the locale folders, rather than one of the system messages."""
+        if message_type not in MESSAGE_TYPES and not (flow and TEMPLATE_NAME.match(message_type)):
             raise ValueError(f"unknown message type {message_type!r}: use one of {', '.join(MESSAGE_TYPES)}")
         available = sorted({*self.locales(), *(overrides or {})})
         resolved = resolve_locale(
@@ -323,11 +331,12 @@ class MessageTemplates:
         locale: str | None,
         entry_point: EntryPoint | None,
         overrides: Overrides | None = None,
+        flow: bool = False,
     ) -> str | None:
         """The text to send, or None when the message is turned off (empty template, or one that
         renders to whitespace). A failing override falls back to the locale's file; a failing file
-        gives None. Errors are logged for the operator, never raised."""
-        choice = self._choose(message_type, locale, entry_point, overrides)
+        gives None. Errors are logged for the operator, never raised. `flow`: a flow's template."""
+        choice = self._choose(message_type, locale, entry_point, overrides, flow=flow)
         attempts = [choice]
         if choice.override:  # fall back layer by layer: deployment override, then the shipped file
             for fallback in (

@@ -27,7 +27,7 @@ from connector.channels.base import EventKind, InboundEvent
 from connector.errors import PermanentError, RetryableError
 from connector.http_session import CALL_LATENCY
 from connector.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
-from connector.relay import breaker, profiles, retry, to_customer
+from connector.relay import breaker, flow_turn, profiles, retry, to_customer
 from connector.relay.breaker import Breaker, Parked, service_of
 from connector.runtime import Runtime, current
 from connector.store import dead_letters, keys, replies, threads, unrouted
@@ -410,6 +410,7 @@ def handle_event(
         thread.remote_id = thread.agent_id = thread.agent_name = None
         thread.queued_at = thread.unavailable_until = thread.typing_at = None
         thread.first_text = None
+        thread.flow, thread.attributes = None, {}
         if decision and decision.action is None:
             _record_unrouted(runtime, event, decision)
     if event.kind.routable:
@@ -429,7 +430,7 @@ def handle_event(
     if event.kind.routable or event.kind is EventKind.CLOSE:
         thread.last_message_id = event.provider_id
     effects = effects or Effects(redis, Box.IN, event.thread_id)
-    note = _forward(runtime, thread, event, transition, effects) if transition.forward else None
+    note, flow_entry = _forward_or_flow(runtime, thread, event, transition, decision, effects)
     if tally is not None and transition.forward and event.kind.routable and _with_contact_center(thread):
         integration = thread.integration or ""
         tally.count(Counter.MESSAGES_TO_CONTACT_CENTER, integration=integration)
@@ -466,17 +467,43 @@ def handle_event(
             "entry_point": thread.entry_point,
             "misses": [{"rule": m.rule, "reason": m.reason} for m in decision.misses] if decision else [],
         }
+    if flow_entry:
+        entry["flow"] = flow_entry
     if note:
         entry["note"] = note
     return entry, threads.fields_of(thread)
 
 
-def _forward(
+def _forward_or_flow(
     runtime: Runtime,
     thread: threads.Thread,
     event: InboundEvent,
     transition: conversations.Transition,
+    decision: rules.Decision | None,
     effects: Effects,
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The event to the contact center, unless the conversation is in a flow (or begins one: the
+    rule's flow, else its entry point's), which takes it instead; when the flow ends by routing, the
+    events the customer sent during it go on to the entry point in order (the first one starts the
+    conversation there, so a customer in a flow costs the contact center nothing before it ends).
+    Returns the timeline's note and its `flow` entry."""
+    if not transition.forward:
+        return None, None
+    action = decision.action if decision is not None and transition.start_new else None
+    turn = flow_turn.take(runtime, thread, event, runtime.config.flow_for(action) if action else None)
+    if turn is None:
+        return _forward(runtime, thread, event, transition.start_new, effects), None
+    notes = [turn.note] if turn.note else []
+    for index, held in enumerate(turn.route):
+        if index and thread.remote_id is None:
+            break  # not started (no agents, disabled): the rest stays on the timeline only
+        if routed := _forward(runtime, thread, held, index == 0, effects):
+            notes.append(routed)
+    return "; ".join(notes) or None, turn.entry
+
+
+def _forward(
+    runtime: Runtime, thread: threads.Thread, event: InboundEvent, start: bool, effects: Effects
 ) -> str | None:
     if thread.integration is None:
         return None
@@ -490,7 +517,7 @@ def _forward(
     if (refused := circuit.admit()) is not None:
         raise Parked(circuit.service, refused.until, time.time())
     try:
-        note = backend.deliver(runtime, integration, thread, event, start=transition.start_new, effects=effects)
+        note = backend.deliver(runtime, integration, thread, event, start=start, effects=effects)
     except NoTurn:
         raise  # nothing was asked of the contact center: the breaker hears nothing
     except RetryableError as exc:

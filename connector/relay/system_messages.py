@@ -40,7 +40,9 @@ def render(
     queue: dict[str, Any] | None = None,
     transfer: dict[str, Any] | None = None,
     attachment: dict[str, Any] | None = None,
+    flow: bool = False,
 ) -> str | None:
+    """The thread's `message_type` in its locale, or None when off; `flow`: a flow's own template."""
     config = runtime.config
     integration = config.integration(thread.integration) if thread.integration else None
     entry_point = integration.entry_point(thread.entry_point) if integration and thread.entry_point else None
@@ -58,7 +60,9 @@ def render(
         transfer=transfer,
         attachment=attachment,
     )
-    return templates.render(message_type, context, locale=locale, entry_point=entry_point, overrides=config.templates)
+    return templates.render(
+        message_type, context, locale=locale, entry_point=entry_point, overrides=config.templates, flow=flow
+    )
 
 
 def _customer_locale(thread: Thread) -> str | None:

@@ -224,7 +224,33 @@ class ItemDelivery:
             self.entry["note"] = "for an earlier conversation: not sent"
             return
         extra = item.get("extra") or {}
+        if item.get("flow"):
+            choices = tuple(str(c) for c in extra.get("choices") or ())
+            self.flow_text(message_type, f"flow:{item['flow']}", choices)
+            return
         self.system_text(message_type, f"system:{message_type}", **extra)
+
+    def flow_text(self, template: str, key: str, choices: tuple[str, ...]) -> None:
+        """A flow's question: its choices as the channel's buttons where it has enough (and titles
+        short enough), else as numbered lines under the text (the number or the text is an answer)."""
+        text = system_messages.render(self.runtime, self.thread, template, flow=True)
+        if text is None:
+            self.entry.setdefault("system", []).append(f"{template} (off)")
+            return
+        self.entry.setdefault("system", []).append(template)
+        channel = self.channel
+        buttons: tuple[tuple[str, str], ...] = ()
+        if choices and len(choices) <= channel.max_buttons and all(len(c) <= channel.max_button_title for c in choices):
+            buttons = tuple((choice, choice) for choice in choices)
+            self.entry["buttons"] = len(buttons)
+        elif choices:
+            text += "\n" + "\n".join(f"{number}. {choice}" for number, choice in enumerate(choices, 1))
+        parts = split_text(text, channel.max_text)
+        self.entry["parts"] = self.entry.get("parts", 0) + len(parts)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            if not self.send(OutboundText(part, system=True, buttons=buttons if last else ()), f"{key}:{index}"):
+                break
 
     def timer(self, item: dict[str, Any]) -> None:
         timer_type = str(item.get("type"))

@@ -20,7 +20,8 @@ from connector.settings import PROJECT_ROOT, Settings
 log = logging.getLogger(__name__)
 
 CHANNEL_SANDBOX_PORT = 8100
-"""ECE simulator (/ece), provider simulators (/twilio, /graph, /apple, /inapp), customer page (/customer)."""
+"""ECE simulator (/ece), provider simulators (/twilio, /graph, /apple, /inapp), customer page (/customer),
+the flows' identity service (/identity/verify) and FAQ bot (/bot/turn)."""
 CHANNEL_SANDBOX_THREADS = 512
 """Requests the port-8100 server answers at once. The ECE and provider simulators are served there,
 and with a delay switched on (`POST /ece/control/failures {"delay_seconds": s}`, `POST
@@ -112,6 +113,8 @@ def banner_lines(connector_url: str) -> list[str]:
         "Sandbox simulators are running",
         f"  customer   {sandbox}/customer/  (write as a WhatsApp, SMS, Messenger, Apple or in-app customer)",
         f"  agent      {sandbox}/ece/console  (the ECE simulator's agent console: accept, reply, close)",
+        f"  flows      {sandbox}/identity/verify (identity service), {sandbox}/bot/turn (FAQ bot); "
+        "faults via POST .../control",
         f"  finesse    http://127.0.0.1:{FINESSE_PUBLISHER_PORT}/finesse/api "
         f"(simulator; control API on :{FINESSE_CONTROL_PORT}/control)",
         f"  desk       {connector_url}/agent/  (the Hybrid Chat agent desktop; in-app chats go there)",

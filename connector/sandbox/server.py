@@ -1,6 +1,6 @@
 """The sandbox's one HTTP server for the channel side: the ECE simulator (`/ece`), the provider
-send-API simulators (`/twilio`, `/graph`, `/apple`, `/inapp`) and the customer emulator
-(`/customer`), on loopback.
+send-API simulators (`/twilio`, `/graph`, `/apple`, `/inapp`), the customer emulator (`/customer`)
+and the services conversation flows call (`/identity`, `/bot`), on loopback.
 
 `make run` serves them on port 8100, where the sandbox configuration points; tests start the same
 pieces on free ports (and the ECE simulator on a server of its own, which a test can stop to refuse
@@ -18,6 +18,8 @@ from connector.sandbox.customer.emulator import CustomerEmulator
 from connector.sandbox.customer.page import customer_blueprint
 from connector.sandbox.ece import EceSimulator
 from connector.sandbox.providers import ProviderSimulators
+from connector.sandbox.services.bot import SandboxBot
+from connector.sandbox.services.identity import IdentityService
 
 
 def ece_simulator_for(integration: Integration, callback_url: str | None) -> EceSimulator:
@@ -50,6 +52,8 @@ class ChannelSandbox:
     customer: CustomerEmulator
     ece: EceSimulator | None
     app: Flask
+    identity: IdentityService
+    bot: SandboxBot
 
 
 def channel_sandbox(
@@ -60,8 +64,10 @@ def channel_sandbox(
     *,
     ece: EceSimulator | None = None,
 ) -> ChannelSandbox:
-    """The providers and the customer emulator (and the ECE simulator when given) on one app."""
+    """The providers, the customer emulator, the flows' identity service and bot (and the ECE
+    simulator when given) on one app."""
     providers = ProviderSimulators(config.assets, base_url)
+    identity, bot = IdentityService(), SandboxBot()
     customer = CustomerEmulator(config, connector_url, public_base_url, providers)
     app = Flask("channel_sandbox")
     for prefix, blueprint in providers.blueprints():
@@ -69,9 +75,11 @@ def channel_sandbox(
     app.register_blueprint(customer_blueprint(customer, providers), url_prefix="/customer")
     if ece is not None:
         app.register_blueprint(ece.blueprint(), url_prefix="/ece")
+    app.register_blueprint(identity.blueprint(), url_prefix="/identity")
+    app.register_blueprint(bot.blueprint(), url_prefix="/bot")
 
     @app.get("/")
     def home():
         return redirect("/customer/")
 
-    return ChannelSandbox(providers=providers, customer=customer, ece=ece, app=app)
+    return ChannelSandbox(providers=providers, customer=customer, ece=ece, app=app, identity=identity, bot=bot)

@@ -53,6 +53,12 @@ class Thread:
     """The text of the current conversation's first customer message that had text (capped at
     FIRST_TEXT_LIMIT): operators find a conversation by it. Set by the drain when the conversation
     starts, so it lives in the thread's hash and goes when the thread does."""
+    flow: str | None = None
+    """While the conversation runs a flow (connector/flows/): its place in it (`FlowState` JSON).
+    Written with the thread in the drain's commit, so the flow moves exactly when a message is taken."""
+    attributes: dict[str, str] = field(default_factory=dict)
+    """The current conversation's custom attributes from its flow (an `ask` step's answers): they
+    reach the contact center with the conversation (backends/attributes.py)."""
 
     def recipient(self) -> Recipient:
         """The customer, as much as a channel's send needs to know."""
@@ -92,6 +98,7 @@ _SCALARS = (
     "agent_id",
     "agent_name",
     "first_text",
+    "flow",
 )
 _TIMES = ("started_at", "last_inbound_at", "queued_at", "unavailable_until", "typing_at")
 _COUNTS = ("queue_position", "queue_checks", "wait_timers")
@@ -109,6 +116,7 @@ def load(redis: Redis, thread_id: str) -> Thread:
     thread.state = State(raw.get("state", State.IDLE.value))
     thread.sequence = int(raw.get("sequence", 0))
     thread.details = json.loads(raw.get("details", "{}"))
+    thread.attributes = json.loads(raw.get("attributes") or "{}")
     for name in _TIMES:
         setattr(thread, name, float(raw[name]) if raw.get(name) else None)
     thread.queue_position = int(raw["queue_position"]) if raw.get("queue_position") else None
@@ -130,6 +138,7 @@ def fields_of(thread: Thread) -> dict[str, str]:
         state=thread.state.value,
         sequence=str(thread.sequence),
         details=json.dumps(thread.details, sort_keys=True),
+        attributes=json.dumps(thread.attributes, sort_keys=True),
         updated_at=repr(time.time()),
     )
     for name in _TIMES:

@@ -7,7 +7,7 @@ simulated, by the simulators `make run` uses.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,8 @@ def write_config(
     hybrid: HybridOptions | None = None,
     finesse: Mapping[str, Any] | None = None,
     integration: Mapping[str, Any] | None = None,
+    flows: Sequence[Mapping[str, Any]] = (),
+    sales_flow: str | None = None,
     **entry_point_overrides: Any,
 ) -> Path:
     """The configuration the end-to-end tests run: one ECE integration on the simulator, one asset of
@@ -195,7 +197,11 @@ def write_config(
                 "event": "mo",
                 "asset": ASSETS["sms"],
                 "keyword": "SALES",
-                "action": {"forward_to": INTEGRATION, "entry_point": "Sales"},
+                "action": {
+                    "forward_to": INTEGRATION,
+                    "entry_point": "Sales",
+                    **({"flow": sales_flow} if sales_flow else {}),
+                },
             },
             *(
                 {
@@ -214,6 +220,8 @@ def write_config(
         config["hybrid_agents"] = [dict(agent) for agent in hybrid.agents]
     if finesse is not None:
         config["finesse"] = dict(finesse)
+    if flows:
+        config["flows"] = [dict(flow) for flow in flows]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "e2e.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return folder
@@ -283,6 +291,8 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
         integration: Mapping[str, Any] | None = None,
         ece_threads: int | None = None,
         sandbox_threads: int | None = None,
+        flows: Sequence[Mapping[str, Any]] = (),
+        sales_flow: str | None = None,
         **entry_point_overrides: Any,
     ) -> Stack:
         ece = EceSimulator(
@@ -306,6 +316,8 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
             hybrid=hybrid,
             finesse=finesse,
             integration=integration,
+            flows=flows,
+            sales_flow=sales_flow,
             **entry_point_overrides,
         )
         config = load_config(config_dir)

@@ -1,0 +1,143 @@
+"""The outside services a conversation flow calls, simulated for the sandbox and the tests: a sample
+identity service (`identity.py`, the `verify` step) and a small FAQ bot (`bot.py`, the `bot` step),
+both speaking the contracts of docs/protocols/bots.md.
+
+    identity = IdentityService(secret=IDENTITY_SECRET)
+    app.register_blueprint(identity.blueprint(), url_prefix="/identity")   # POST /identity/verify
+    identity.faults.set(down=True)         # every call answers 503 until set(down=False)
+    identity.faults.set(delay_seconds=2)   # every call answers 2 s late (the step's timeout fires)
+
+Both check the connector's signature (X-Connector-Timestamp / X-Connector-Signature) with the
+scheme read from the contract in connector/sandbox/signing.py, not the connector's own code, so a
+call that passes shows two readings agree. A missing or wrong signature is 401.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Request, Response, jsonify, request
+
+from connector.sandbox.signing import inapp_signature
+
+IDENTITY_SECRET = "sandbox-identity-secret-0123456789"  # noqa: S105  # a public demo value
+"""The demo secret of the sandbox identity service; a `verify` step that calls it signs with this."""
+BOT_SECRET = "sandbox-bot-secret-0123456789"  # noqa: S105  # a public demo value
+"""The demo secret of the sandbox bot; a `bot` step of kind `connector` that calls it signs with this."""
+TIMESTAMP_HEADER = "X-Connector-Timestamp"
+SIGNATURE_HEADER = "X-Connector-Signature"
+MAX_SKEW_SECONDS = 300
+MAX_DELAY_SECONDS = 60.0
+
+
+@dataclass
+class Faults:
+    """Failures switched on through the control endpoint: down (503), slow (answers late), or the next
+    `count` calls answering `status` (with `Retry-After` when given). Also counts the calls received."""
+
+    down: bool = False
+    delay_seconds: float = 0.0
+    fail_status: int = 0
+    fail_count: int = 0
+    retry_after: float | None = None
+    calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def set(self, **changes: Any) -> None:
+        """down?, delay_seconds? (0 to 60), fail_next? {"count", "status", "retry_after"?}; ValueError if bad."""
+        with self._lock:
+            if "down" in changes:
+                self.down = bool(changes["down"])
+            if "delay_seconds" in changes:
+                delay = changes["delay_seconds"]
+                if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay <= MAX_DELAY_SECONDS:
+                    raise ValueError(f"delay_seconds must be a number from 0 to {MAX_DELAY_SECONDS:g}")
+                self.delay_seconds = float(delay)
+            if "fail_next" in changes:
+                spec = changes["fail_next"]
+                if not isinstance(spec, dict):
+                    raise ValueError("fail_next must be an object {count, status, retry_after?}")
+                status, count = spec.get("status"), spec.get("count", 1)
+                if not isinstance(status, int) or not 400 <= status <= 599:
+                    raise ValueError("fail_next.status must be an HTTP error status (400 to 599)")
+                if not isinstance(count, int) or count < 0:
+                    raise ValueError("fail_next.count must be a number of calls")
+                self.fail_status, self.fail_count, self.retry_after = status, count, spec.get("retry_after")
+
+    def reset(self) -> None:
+        with self._lock:
+            self.down, self.delay_seconds, self.fail_count, self.fail_status, self.retry_after = False, 0.0, 0, 0, None
+            self.calls = 0
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "down": self.down,
+            "delay_seconds": self.delay_seconds,
+            "fail_next": {"count": self.fail_count, "status": self.fail_status, "retry_after": self.retry_after},
+            "calls": self.calls,
+        }
+
+    def injected(self) -> tuple[Response, int] | None:
+        """Count the call, wait the delay, and return the failure to answer with, if any."""
+        with self._lock:
+            self.calls += 1
+            delay = self.delay_seconds
+            failure: tuple[int, float | None] | None = None
+            if self.down:
+                failure = (503, None)
+            elif self.fail_count > 0:
+                self.fail_count -= 1
+                failure = (self.fail_status, self.retry_after)
+        if delay:
+            time.sleep(delay)
+        if failure is None:
+            return None
+        status, retry_after = failure
+        response = jsonify(error="injected", message=f"the sandbox service answers {status} on request")
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response, status
+
+
+def signature_refusal(secret: str, req: Request) -> tuple[Response, int] | None:
+    """401 with the reason when the request is not signed with `secret` within the skew window."""
+    stamp = (req.headers.get(TIMESTAMP_HEADER) or "").strip()
+    signature = (req.headers.get(SIGNATURE_HEADER) or "").strip().lower()
+    if not stamp or not signature:
+        return jsonify(error="missing_signature", message=f"{TIMESTAMP_HEADER} and {SIGNATURE_HEADER} required"), 401
+    if not stamp.isdigit() or abs(time.time() - int(stamp)) > MAX_SKEW_SECONDS:
+        return jsonify(error="invalid_signature", message=f"{TIMESTAMP_HEADER} is not within 5 minutes"), 401
+    if signature != inapp_signature(secret, stamp, req.get_data()):
+        return jsonify(error="invalid_signature", message=f"{SIGNATURE_HEADER} does not match"), 401
+    return None
+
+
+def add_control(bp: Blueprint, faults: Faults, reset: Any = None) -> None:
+    """`GET /control` (the faults and calls), `POST /control` (set faults), `POST /control/reset`.
+
+    No authentication: the sandbox serves it on loopback only, for tests and demos."""
+
+    @bp.get("/control")
+    def control_state() -> Response:
+        return jsonify(faults.state())
+
+    @bp.post("/control")
+    def control() -> tuple[Response, int] | Response:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            return jsonify(error="bad_request", message="the body must be a JSON object"), 400
+        try:
+            faults.set(**{k: v for k, v in data.items() if k in ("down", "delay_seconds", "fail_next")})
+        except ValueError as exc:
+            return jsonify(error="bad_request", message=str(exc)), 400
+        return jsonify(faults.state())
+
+    @bp.post("/control/reset")
+    def control_reset() -> Response:
+        faults.reset()
+        if reset is not None:
+            reset()
+        return Response(status=204)

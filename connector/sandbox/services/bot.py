@@ -1,0 +1,129 @@
+"""A small FAQ bot for the `bot` step, speaking our contract (docs/protocols/bots.md): `POST /bot/turn`.
+
+It answers opening hours, order status (with buttons, then the demo orders of identity.py) and
+returns; "agent" or "human" (typed, or the "Talk to an agent" button) hands over with a summary of
+what the customer asked; anything else is "I did not get that" with the topics as buttons.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from connector.sandbox.services import BOT_SECRET, Faults, add_control, signature_refusal
+from connector.sandbox.services.identity import DEMO_CUSTOMERS, DemoCustomer
+
+HOURS = "We are open Monday to Friday, 9:00 to 18:00, and Saturday 10:00 to 14:00 (Central European Time)."
+RETURNS = (
+    "You can return any item within 30 days of delivery: print the label from your order page and drop "
+    "the parcel at any post office. Refunds reach your account within 5 working days."
+)
+NOT_UNDERSTOOD = "I did not get that. I can help with these:"
+ORDER_QUESTION = "Which order do you mean?"
+ORDER_NUMBER_PROMPT = "Please type your order number (two letters and six digits, like AB100001)."
+HANDOVER_TEXT = "I am passing you to an agent now; they will see what we talked about."
+TOPIC_BUTTONS = [
+    {"title": "Opening hours", "payload": "hours"},
+    {"title": "Order status", "payload": "order_status"},
+    {"title": "Returns", "payload": "returns"},
+    {"title": "Talk to an agent", "payload": "agent"},
+]
+ORDER_BUTTONS = [
+    {"title": "My latest order", "payload": "order_latest"},
+    {"title": "Another order", "payload": "order_other"},
+]
+ORDER_NUMBER = re.compile(r"\b([A-Z]{2}\d{6})\b", re.IGNORECASE)
+AGENT_WORDS = {"agent", "human", "person", "operator"}
+MAX_CONVERSATIONS = 10_000
+"""Conversations whose topics the bot remembers for the handover summary (oldest forgotten first)."""
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+@dataclass
+class SandboxBot:
+    secret: str = BOT_SECRET
+    orders: tuple[DemoCustomer, ...] = DEMO_CUSTOMERS
+    faults: Faults = field(default_factory=Faults)
+    _topics: OrderedDict[str, list[str]] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def answer(self, turn: dict[str, Any]) -> dict[str, Any]:
+        """The contract's answer to one turn; remembers the topic for the handover summary."""
+        message = turn.get("message") or {}
+        said = str(message.get("payload") or message.get("text") or "").strip()
+        words = _words(said)
+        conversation = str(turn.get("conversation_id") or "")
+        if words & AGENT_WORDS:
+            return self._handover(conversation, said)
+        topic, answer = self._faq(said, words)
+        self._remember(conversation, topic)
+        return answer
+
+    def _faq(self, said: str, words: set[str]) -> tuple[str, dict[str, Any]]:
+        if said == "hours" or words & {"hours", "open", "opening", "close", "closing"}:
+            return "opening hours", {"messages": [{"text": HOURS}]}
+        if said == "returns" or words & {"return", "returns", "refund", "exchange"}:
+            return "returns", {"messages": [{"text": RETURNS}]}
+        if said == "order_latest":
+            return "order status", {"messages": [{"text": self._order_status(self.orders[0])}]}
+        if said == "order_other":
+            return "order status", {"messages": [{"text": ORDER_NUMBER_PROMPT}]}
+        found = ORDER_NUMBER.search(said)
+        if found:
+            order = next((o for o in self.orders if o.order_number == found.group(1).upper()), None)
+            text = self._order_status(order) if order else f"I cannot find order {found.group(1).upper()}."
+            return "order status", {"messages": [{"text": text}]}
+        if said == "order_status" or words & {"order", "orders", "parcel", "delivery", "shipping", "status"}:
+            return "order status", {"messages": [{"text": ORDER_QUESTION, "buttons": ORDER_BUTTONS}]}
+        if words & {"hi", "hello", "hey"}:
+            return "greeting", {"messages": [{"text": "Hello! What can I help you with?", "buttons": TOPIC_BUTTONS}]}
+        return "not understood", {"messages": [{"text": NOT_UNDERSTOOD, "buttons": TOPIC_BUTTONS}]}
+
+    @staticmethod
+    def _order_status(order: DemoCustomer) -> str:
+        return f"Order {order.order_number} for {order.name} has shipped and arrives within 2 working days."
+
+    def _handover(self, conversation: str, said: str) -> dict[str, Any]:
+        with self._lock:
+            topics = self._topics.pop(conversation, [])
+        asked = ", ".join(dict.fromkeys(t for t in topics if t != "greeting")) or "nothing before"
+        summary = f"The customer asked the bot about: {asked}; then asked for an agent ({said!r})."
+        return {
+            "messages": [{"text": HANDOVER_TEXT}],
+            "handover": {"summary": summary, "attributes": {"bot_topics": asked}},
+        }
+
+    def _remember(self, conversation: str, topic: str) -> None:
+        with self._lock:
+            self._topics.setdefault(conversation, []).append(topic)
+            self._topics.move_to_end(conversation)
+            while len(self._topics) > MAX_CONVERSATIONS:
+                self._topics.popitem(last=False)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._topics.clear()
+
+    def blueprint(self) -> Blueprint:
+        bp = Blueprint("sandbox_bot", __name__)
+
+        @bp.post("/turn")
+        def turn() -> tuple[Response, int] | Response:
+            failure = self.faults.injected() or signature_refusal(self.secret, request)
+            if failure is not None:
+                return failure
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
+                return jsonify(error="bad_request", message="the body must be an object with a message"), 400
+            return jsonify(self.answer(body))
+
+        add_control(bp, self.faults, reset=self.forget)
+        return bp

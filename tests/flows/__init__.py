@@ -1,0 +1,1 @@
+"""Tests of the conversation flows (connector/flows/): one module per module."""
