@@ -26,10 +26,11 @@ def agent_metrics(redis: Redis) -> Iterable[Metric]:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """The WSGI app; the configuration is loaded (and validated) here, so a broken file fails fast."""
-    from connector import backends, health, metrics, webhooks
+    from connector import backends, dashboard, health, metrics, webhooks
     from connector.admin import init_admin
     from connector.api import init_api
     from connector.machine_sessions import OperatorOnlySessions
+    from connector.survey_report import csat, survey_metrics
 
     runtime = runtime or Runtime(settings or Settings.from_env())
     install(runtime)
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if backend.blueprint is not None:
             app.register_blueprint(backend.blueprint)
     app.register_blueprint(metrics.blueprint)
+    metrics.register_source(survey_metrics)
+    dashboard.register_csat(csat)
     if runtime.config.finesse is not None:
         metrics.register_source(agent_metrics)
     init_admin(app, runtime)

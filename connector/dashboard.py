@@ -8,8 +8,9 @@ circuit breaker, the delivery backlog per integration (operations/backpressure.p
 and agents by voice and chat state (media blending's registry, and
 the agents only a backend knows: Hybrid Chat's local agents).
 
-Customer satisfaction: no surveys exist yet, so there is no figure. A survey module will give one by
-`register_csat(source)`; until then the page says CSAT is not measured, and nothing is made up.
+Customer satisfaction: the post-chat survey's results (survey_report.py, registered by
+`register_csat(source)` in create_app); while no survey was answered the page says CSAT is not
+measured, and nothing is made up.
 
 Cost: a few pipelined round trips (the minutes, the waiting sets and breakers), RQ's worker list,
 and the agent registry's read.
@@ -90,6 +91,10 @@ class Csat:
     responses: int
     period: str
     """What the figure covers, in words ("last 7 days")."""
+    average: float | None = None
+    """Mean score of the answers."""
+    days: list[tuple[int, int, float | None, float | None]] = field(default_factory=list)
+    """Per day (UTC), oldest first: (day's start in unix seconds, answers, mean score, share satisfied)."""
 
 
 CsatSource = Callable[[Redis], Csat | None]

@@ -7,11 +7,16 @@ and the logs can explain a routing decision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from connector.config.model import DefaultRule, Rule, RuleAction
+from connector.flows import language
+
+PHONE_CHANNELS = frozenset({"sms", "whatsapp"})
+"""Channels whose customer address is a phone number (its country is a language guess)."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,8 @@ class Probe:
     asset: str
     text: str | None
     today: date
+    language: str | None = None
+    """The customer's language (`customer_language`); computed only when a rule tests it."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,26 @@ def why_not(rule: Rule, probe: Probe) -> str | None:
         return f"rule ended on {rule.end.isoformat()}"
     if rule.keyword is not None and sms_keyword(probe.text) != rule.keyword.casefold():
         return f"first word is not {rule.keyword!r}"
+    if rule.language is not None and probe.language != rule.language:
+        return f"language is {probe.language or 'unknown'}, rule wants {rule.language}"
     return None
+
+
+def customer_language(text: str | None, details: Mapping[str, Any], channel: str, customer: str) -> str | None:
+    """The language a rule's `language:` is tested against: the first message's, detected when the
+    text says it clearly, else the channel's locale (`details.locale`), else the country of the
+    customer's number on SMS and WhatsApp (connector/flows/language.py)."""
+    locale = details.get("locale")
+    return language.customer_language(
+        [text or ""],
+        channel_locale=locale if isinstance(locale, str) else None,
+        phone=customer if channel in PHONE_CHANNELS else None,
+    )
+
+
+def needs_language(rules: Sequence[Rule]) -> bool:
+    """Whether any rule tests the language: only then is the first message's language detected."""
+    return any(rule.language is not None for rule in rules)
 
 
 def match(rules: Sequence[Rule], probe: Probe, default: DefaultRule | None = None) -> Decision:

@@ -99,7 +99,7 @@ class Runtime:
 
     @property
     def overrides(self) -> ConfigOverrides:
-        return ConfigOverrides(self.redis)
+        return ConfigOverrides(self.redis, self.settings.templates_dir)
 
     @property
     def config(self) -> Config:

@@ -22,6 +22,7 @@ AREAS = (
     "integrations",
     "assets",
     "rules",
+    "flows",
     "templates_editor",
     "conversations",
     "agents",

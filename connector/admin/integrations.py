@@ -254,6 +254,11 @@ HYBRID_ONLY = ("skills", "priority", "offer_timeout_seconds", "inactivity_timeou
 """A Hybrid Chat queue's own fields, kept as stored when an ECE entry point is edited."""
 
 
+def _flow_names() -> list[str]:
+    """What the entry point's flow select offers (the Flows page makes them)."""
+    return [f.name for f in runtime().config.flows]
+
+
 def entry_point_from_form(
     form: Mapping[str, str], base: Mapping[str, Any] | None, integration_type: str = "ece"
 ) -> dict[str, Any]:
@@ -279,6 +284,8 @@ def entry_point_from_form(
         "after_seconds": _number(form.get("unavailable_after_seconds", "300")),
     }
     raw["default_locale"] = form.get("default_locale", "en").strip()
+    if flow := form.get("flow", "").strip():
+        raw["flow"] = flow
     for name in ("queue_status_after_seconds", "queue_status_interval_seconds"):
         if value := form.get(name, "").strip():
             raw[name] = _number(value)
@@ -300,6 +307,7 @@ def _entry_point_values(raw: Mapping[str, Any]) -> dict[str, Any]:
         "unavailable_action": unavailable.get("action", "discard"),
         "unavailable_after_seconds": unavailable.get("after_seconds", 300),
         "default_locale": raw.get("default_locale", "en"),
+        "flow": raw.get("flow") or "",
         "queue_status_after_seconds": raw.get("queue_status_after_seconds") or "",
         "queue_status_interval_seconds": raw.get("queue_status_interval_seconds") or "",
     }
@@ -347,6 +355,7 @@ def _save_entry_point(name: str, original: str | None) -> Any:
                 original=original,
                 values=_entry_point_values(new),
                 errors=_entry_point_errors(errors, index, list(new.get("skills") or [])),
+                flows=_flow_names(),
             ),
             422,
         )
@@ -363,7 +372,12 @@ def new_entry_point(name: str) -> Any:
         return _save_entry_point(name, None)
     values = _entry_point_values({})
     return render_template(
-        "admin/integrations/entry_point.html", item=_integration(name), original=None, values=values, errors={}
+        "admin/integrations/entry_point.html",
+        item=_integration(name),
+        original=None,
+        values=values,
+        errors={},
+        flows=_flow_names(),
     )
 
 
@@ -382,6 +396,7 @@ def edit_entry_point(name: str, entry_point: str) -> Any:
         original=entry_point,
         values=_entry_point_values(found),
         errors={},
+        flows=_flow_names(),
     )
 
 

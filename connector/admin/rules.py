@@ -19,7 +19,7 @@ from connector.admin.access import flash_store_errors, guard, requires, runtime
 from connector.channels import channel_class
 from connector.config import model
 from connector.config.overrides import ConfigInvalid, NotFound
-from connector.config.schemas import CHANNELS, RULE_EVENTS
+from connector.config.schemas import CHANNELS, LANGUAGE_PATTERN, RULE_EVENTS
 from connector.operations import rules
 
 blueprint = guard(Blueprint("admin_rules", __name__, url_prefix="/admin/rules"))
@@ -32,6 +32,7 @@ def _choices(config: model.Config) -> dict[str, Any]:
         "events": RULE_EVENTS,
         "assets": {c: sorted(a.name for a in config.assets if a.channel == c) for c in CHANNELS},
         "integrations": {i.name: [ep.name for ep in i.entry_points] for i in config.integrations},
+        "flows": [f.name for f in config.flows],
     }
 
 
@@ -45,7 +46,11 @@ def _tester(config: model.Config, args: MultiDict[str, str]) -> tuple[Any, dict[
     except ValueError:
         return None, {"date": ["use a date like 2026-05-01"]}
     try:
-        answer = rules.which_rule(config, args.get("channel", ""), args.get("asset", ""), args.get("text", ""), day)
+        language = args.get("language", "").strip().lower() or None
+        if language is not None and not LANGUAGE_PATTERN.match(language):
+            return None, {"language": ["a language code like es"]}
+        channel, asset, text = args.get("channel", ""), args.get("asset", ""), args.get("text", "")
+        answer = rules.which_rule(config, channel, asset, text, day, language)
     except ConfigInvalid as exc:
         return None, exc.errors
     return answer, {}
@@ -91,7 +96,9 @@ def _raw_of(form: MultiDict[str, str]) -> dict[str, Any]:
         "action": {"forward_to": form.get("forward_to", ""), "entry_point": form.get("entry_point", "")},
         "status": form.get("status", "active"),
     }
-    for optional in ("keyword", "start", "end"):
+    if flow := form.get("flow", "").strip():
+        raw["action"]["flow"] = flow
+    for optional in ("keyword", "language", "start", "end"):
         value = form.get(optional, "").strip()
         if value:
             raw[optional] = value

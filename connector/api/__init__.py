@@ -22,6 +22,7 @@ AREAS = (
     "integrations",
     "assets",
     "rules",
+    "flows",
     "templates",
     "conversations",
     "dead_letters",
@@ -33,6 +34,7 @@ AREAS = (
     "accounts",
     "users",
     "tokens",
+    "surveys",
 )
 
 

@@ -24,7 +24,7 @@ from connector.api.access import (
     runtime,
     store_errors,
 )
-from connector.config.schemas import CHANNELS, RuleSchema
+from connector.config.schemas import CHANNELS, LANGUAGE_CODE, RuleSchema
 from connector.operations import rules
 
 blueprint = api_blueprint(
@@ -48,6 +48,7 @@ RULE_BODY = {"required": True, "content": {"application/json": {"schema": RuleSc
 class RuleActionOut(Schema):
     forward_to = fields.String(required=True)
     entry_point = fields.String(required=True)
+    flow = fields.String(allow_none=True, metadata={"description": "the flow it runs first (`/flows`), or null"})
 
 
 class RuleOut(Schema):
@@ -57,6 +58,7 @@ class RuleOut(Schema):
     event = fields.String(allow_none=True)
     asset = fields.String(allow_none=True)
     keyword = fields.String(allow_none=True)
+    language = fields.String(allow_none=True, metadata={"description": "ISO 639-1: the customer's language"})
     action = fields.Nested(RuleActionOut, required=True)
     start = fields.String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
     end = fields.String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
@@ -77,6 +79,11 @@ class ProbeSchema(Schema):
     asset = fields.String(required=True, validate=validate.Length(min=1, max=64))
     text = fields.String(load_default="", validate=validate.Length(max=5000))
     date = fields.Date(load_default=None, metadata={"description": "the day to test for (default today, UTC)"})
+    language = fields.String(
+        load_default=None,
+        validate=LANGUAGE_CODE,
+        metadata={"description": "the customer's language for rules with `language:` (default: detected in text)"},
+    )
 
 
 class VerdictOut(Schema):
@@ -95,6 +102,10 @@ class TesterOut(Schema):
     date = fields.String(required=True)
     summary = fields.String(required=True)
     rules = fields.List(fields.Nested(VerdictOut), required=True)
+    language = fields.String(allow_none=True, metadata={"description": "the language rules were tested against"})
+    language_source = fields.String(
+        allow_none=True, metadata={"description": "given, detected, or null when no rule tests the language"}
+    )
 
 
 def _row_out(row: rules.RuleRow) -> dict[str, Any]:
@@ -206,7 +217,9 @@ def test(probe: dict[str, Any]) -> dict[str, Any]:
     """Which rule would a customer message match, and why each earlier rule did not (viewers too)."""
     day = probe["date"] or datetime.now(UTC).date()
     with store_errors():
-        answer = rules.which_rule(runtime().config, probe["channel"], probe["asset"], probe["text"], day)
+        answer = rules.which_rule(
+            runtime().config, probe["channel"], probe["asset"], probe["text"], day, probe["language"]
+        )
     return tester_out(answer)
 
 
@@ -219,6 +232,8 @@ def tester_out(answer: rules.TesterAnswer) -> dict[str, Any]:
         "event": answer.event,
         "date": answer.day.isoformat(),
         "summary": answer.summary,
+        "language": answer.language,
+        "language_source": answer.language_source,
         "rules": [
             {"position": v.position, "rule": v.rule, "outcome": v.outcome, "reason": v.reason} for v in answer.verdicts
         ],

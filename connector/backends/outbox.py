@@ -66,6 +66,16 @@ def flow_message(
     return append(runtime, thread_id, item, _local_key(thread_id, sequence, f"flow:{key}"), SYSTEM_DEDUPE_TTL_SECONDS)
 
 
+def flow_text(
+    runtime: Runtime, thread_id: str, sequence: int, key: str, text: str, buttons: tuple[tuple[str, str], ...] = ()
+) -> bool:
+    """A bot's reply in a flow (its words, not a template; `buttons` as (title, payload)), once per
+    conversation and `key` (the bot turn and the reply's place in it)."""
+    extra = {"text": text, "buttons": [list(b) for b in buttons]}
+    item = {"source": "system", "type": "bot_reply", "sequence": sequence, "flow": key, "extra": extra}
+    return append(runtime, thread_id, item, _local_key(thread_id, sequence, f"flow:{key}"), SYSTEM_DEDUPE_TTL_SECONDS)
+
+
 def schedule_timer(
     runtime: Runtime, thread_id: str, sequence: int, timer_type: str, after_seconds: float, *, firing: int = 0
 ) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from marshmallow import Schema, ValidationError
 
-from connector.config import model, schemas
+from connector.config import flow_routes, model, schemas
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SECTIONS = ("integrations", "assets", "rules", "default_rule", "finesse", "hybrid_agents", "flows")
@@ -286,16 +286,35 @@ def _check_flows(config: model.Config, problems: list[ConfigProblem], templates_
                 problems.append(
                     ConfigProblem(integration.source or "?", item, field, f"no flow named {entry_point.flow!r}")
                 )
+    for flow, field, message in flow_routes.route_problems(config):
+        same_file = [f for f in config.flows if f.source == flow.source]
+        item = _item_label("flows", same_file.index(flow), {"name": flow.name})
+        problems.append(ConfigProblem(flow.source or "?", item, field, message))
     if templates_dir is None:
         return
-    locales = [p for p in templates_dir.iterdir() if p.is_dir()] if templates_dir.is_dir() else []
     for flow in config.flows:
         same_file = [f for f in config.flows if f.source == flow.source]
         item = _item_label("flows", same_file.index(flow), {"name": flow.name})
-        for field, name in schemas.flow_templates(flow):
-            if not any((locale / f"{name}{TEMPLATE_SUFFIX}").is_file() for locale in locales):
-                message = f"no template {name!r}: add {templates_dir.name}/<locale>/{name}{TEMPLATE_SUFFIX}"
-                problems.append(ConfigProblem(flow.source or "?", item, field, message))
+        for field, messages in flow_template_errors(flow, templates_dir).items():
+            problems.extend(ConfigProblem(flow.source or "?", item, field, message) for message in messages)
+
+
+def flow_template_errors(flow: Any, templates_dir: Path) -> dict[str, list[str]]:
+    """Each template `flow` sends that no locale folder of `templates_dir` has, by dotted field. The
+    loader (check-config) and the config store (a flow made in the UI or API) check with this one."""
+    errors: dict[str, list[str]] = {}
+    for field, name in schemas.flow_templates(flow):
+        if (missing := template_missing(name, templates_dir)) is not None:
+            errors.setdefault(field, []).append(missing)
+    return errors
+
+
+def template_missing(name: str, templates_dir: Path) -> str | None:
+    """What is wrong when no locale folder of `templates_dir` has template `name`, or None."""
+    locales = [p for p in templates_dir.iterdir() if p.is_dir()] if templates_dir.is_dir() else []
+    if any((locale / f"{name}{TEMPLATE_SUFFIX}").is_file() for locale in locales):
+        return None
+    return f"no template {name!r}: add {templates_dir.name}/<locale>/{name}{TEMPLATE_SUFFIX}"
 
 
 NO_FINESSE_AGENT_PROBLEM = (

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from connector.flows.definition import Flow
+from connector.flows.hours import Calendar
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class EntryPoint:
     """Hybrid Chat: an accepted chat whose customer says nothing this long ends (0: never)."""
     flow: str | None = None
     """The flow a conversation for this entry point runs first, unless its rule names one."""
+    hours: Calendar | None = None
+    """Business hours and holidays, checked by a flow's `hours` step (connector/flows/hours.py)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,9 @@ class Rule:
     end: date | None = None
     status: str = "active"  # active | inactive
     source: str | None = None
+    language: str | None = None
+    """ISO 639-1: the rule matches only a customer whose first message reads in this language
+    (connector/flows/language.py `customer_language`)."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,7 @@ class Config:
     templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Deployment-wide template overrides made in the UI: locale → type → text (replace the files)."""
     flows: tuple[Flow, ...] = ()
-    """Conversation flows (provisioned in YAML only, for now)."""
+    """Conversation flows: provisioned in YAML, or made in the UI / API."""
 
     def asset(self, channel: str, name: str) -> Asset | None:
         return next((a for a in self.assets if a.name == name and a.channel == channel), None)

@@ -9,7 +9,11 @@ Invariants:
 - The name is an item's identity: it cannot change on update (a rule refers to it by name).
 - Every write bumps one version counter; processes rebuild their merged `Config` when it moves
   (`Runtime.config`), so a change reaches the web and worker processes within a second.
-- Deleting an integration or an asset a rule still uses is refused, naming the rules.
+- Deleting an integration or an asset a rule still uses is refused, naming the rules; deleting a flow a
+  rule or an entry point names is refused, naming them.
+- Flows are a kind like the others: the schema check-config uses, plus what the loader cross-checks
+  (each template the flow sends exists, when the store knows the templates folder). They come first in
+  KINDS, so an import writes them before the rules and entry points that name them.
 - A singleton section (`finesse:`) may be made here only while no provisioning file defines it; a
   file that defines it later wins, and the UI one is skipped (logged), as a shadowed item is.
 - Hybrid Chat agents (`hybrid_agents`) are keyed by login, case-insensitively (as Finesse logins
@@ -23,9 +27,10 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields
 from redis import Redis
 from werkzeug.security import generate_password_hash
 
@@ -34,14 +39,17 @@ from connector.config import model, schemas
 from connector.config.loader import (
     NO_FINESSE_AGENT_PROBLEM,
     chat_mrd_missing_for,
+    flow_template_errors,
     rule_reference_errors,
     skill_spelling_problems,
+    template_missing,
 )
+from connector.flows.definition import Flow
 from connector.store import keys, replies
 
 log = logging.getLogger(__name__)
 
-KINDS = ("integrations", "assets", "rules")
+KINDS = ("flows", "integrations", "assets", "rules")
 SINGLETONS = ("finesse",)
 """Sections a deployment has at most one of that the UI / API may make. Each is stored as one item
 (its key is the section name) in `keys.config_items(<section>)`, validated by the section's schema."""
@@ -59,6 +67,7 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "integrations": ("client_secret", "callback_auth.token", "callback_auth.password"),
     "assets": tuple(dict.fromkeys(name for cls in channels.CHANNELS.values() for name in cls.secret_fields)),
     "rules": (),
+    "flows": (),
     "finesse": ("admin_password",),
 }
 """Dotted paths of the secret fields of each kind and singleton (the assets' from their channels)."""
@@ -108,6 +117,7 @@ def validate(kind: str, raw: Any) -> Any:
         "integrations": lambda d: schemas.IntegrationSchema().load(d),
         "assets": schemas.load_asset,
         "rules": lambda d: schemas.RuleSchema().load(d),
+        "flows": lambda d: schemas.FlowSchema().load(d),
         "finesse": lambda d: schemas.FinesseSchema().load(d),
         AGENTS: lambda d: schemas.HybridAgentSchema().load(d),
     }
@@ -142,40 +152,67 @@ def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def get_path(data: Mapping[str, Any], dotted: str) -> Any:
-    """The value at a dotted path (`callback_auth.token`), None where a part is missing."""
+    """The value at a dotted path (`callback_auth.token`, `steps.2.secret`: a number indexes a list),
+    None where a part is missing."""
     value: Any = data
     for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, Mapping) and part in value:
+            value = value[part]
+        else:
             return None
-        value = value[part]
     return value
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     """Replace the value at a dotted path if it is there (never creates one)."""
     *parents, last = dotted.split(".")
-    for part in parents:
-        child = data.get(part)
-        if not isinstance(child, dict):
-            return
-        data = child
-    if last in data:
-        data[last] = value
+    parent = get_path(data, ".".join(parents)) if parents else data
+    if isinstance(parent, dict) and last in parent:
+        parent[last] = value
+
+
+FLOW_STEP_SECRET = "secret"  # noqa: S105 (a field's name, not a secret)
+"""A flow step's secret field (`verify` and `bot` steps: the HMAC key of their calls), whatever the kind."""
+
+
+def secret_paths(kind: str, raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """The dotted paths of `raw`'s secrets: the kind's fixed ones; a flow's, each step's `secret`."""
+    if kind != "flows":
+        return SECRET_FIELDS[kind]
+    steps = raw.get("steps")
+    found = enumerate(steps if isinstance(steps, list) else [])
+    return tuple(f"steps.{i}.{FLOW_STEP_SECRET}" for i, step in found if isinstance(step, Mapping))
 
 
 def masked(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of `raw` with every secret that is set shown as MASK."""
     copy: dict[str, Any] = json.loads(json.dumps(raw, default=str))
-    for path in SECRET_FIELDS[kind]:
+    for path in secret_paths(kind, copy):
         if get_path(copy, path):
             set_path(copy, path, MASK)
+    for step in _flow_steps(kind, copy):
+        if step.get(STEP_SECRET):
+            step[STEP_SECRET] = MASK
     return copy
+
+
+STEP_SECRET = "secret"  # noqa: S105  # a field name, not a value
+"""A flow step's secret (`verify`, `bot`): in a list, so matched by the step's name, not a path."""
+
+
+def _flow_steps(kind: str, raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    steps = raw.get("steps") if kind == "flows" else None
+    return [step for step in steps if isinstance(step, dict)] if isinstance(steps, list) else []
 
 
 def keep_secrets(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """`new` with each secret that came back as MASK, or empty, replaced by the stored one: an
     operator editing other fields never has to retype (or see) a secret."""
     merged: dict[str, Any] = json.loads(json.dumps(new, default=str))
+    if kind == "flows":
+        return _keep_step_secrets(old, merged)
     for path in SECRET_FIELDS[kind]:
         value = get_path(merged, path)
         if value in (MASK, "", None) and get_path(old, path):
@@ -184,7 +221,29 @@ def keep_secrets(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> d
             for part in parents:
                 target = target.setdefault(part, {}) if isinstance(target.get(part), dict | None) else {}
             target[last] = get_path(old, path)
+    kept = {(s.get("name"), s.get("type")): s.get(STEP_SECRET) for s in _flow_steps(kind, old)}
+    for step in _flow_steps(kind, merged):
+        if step.get(STEP_SECRET) in (MASK, "", None) and kept.get((step.get("name"), step.get("type"))):
+            step[STEP_SECRET] = kept[(step.get("name"), step.get("type"))]
     return merged
+
+
+def _keep_step_secrets(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A flow's steps' secrets sent back as MASK (or empty) take those of the stored step of the same
+    name and type: steps move, so their place says nothing."""
+    old_steps, new_steps = old.get("steps"), new.get("steps")
+    stored = {
+        (step.get("name"), step.get("type")): step.get(FLOW_STEP_SECRET)
+        for step in (old_steps if isinstance(old_steps, list) else [])
+        if isinstance(step, Mapping)
+    }
+    for step in new_steps if isinstance(new_steps, list) else []:
+        if not isinstance(step, dict) or step.get(FLOW_STEP_SECRET) not in (MASK, ""):
+            continue
+        kept = stored.get((step.get("name"), step.get("type")))
+        if kept:
+            step[FLOW_STEP_SECRET] = kept
+    return new
 
 
 # -- the store --------------------------------------------------------------------------------------
@@ -193,8 +252,10 @@ def keep_secrets(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> d
 class ConfigOverrides:
     """CRUD of UI/API items and the deployment-wide template overrides, over one Redis."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, templates_dir: Path | None = None) -> None:
         self.redis = redis
+        self.templates_dir = templates_dir
+        """Where the templates a flow sends must exist (message_templates/); None checks none."""
 
     def version(self) -> int:
         return int(replies.bytes_or_none(self.redis.get(keys.config_version())) or 0)
@@ -243,15 +304,18 @@ class ConfigOverrides:
         integrations = list(provisioned.integrations)
         assets = list(provisioned.assets)
         rules = list(provisioned.rules)
+        flows = list(provisioned.flows)
         taken = {
             "integrations": {i.name for i in integrations},
             "assets": {item_key("assets", a) for a in assets},
             "rules": {r.name for r in rules},
+            "flows": {f.name for f in flows},
         }
-        targets: dict[str, list[model.Integration] | list[model.Asset] | list[model.Rule]] = {
+        targets: dict[str, list[model.Integration] | list[model.Asset] | list[model.Rule] | list[Flow]] = {
             "integrations": integrations,
             "assets": assets,
             "rules": rules,
+            "flows": flows,
         }
         for kind in KINDS:
             for key, raw in self.raw_items(kind).items():
@@ -267,6 +331,7 @@ class ConfigOverrides:
             integrations=tuple(integrations),
             assets=tuple(assets),
             rules=tuple(ordered_rules(rules, self.rule_order())),
+            flows=tuple(flows),
             templates=self.templates(),
             finesse=self._merged_finesse(provisioned),
             hybrid_agents=self._merged_agents(provisioned),
@@ -333,8 +398,11 @@ class ConfigOverrides:
             conflicts["name"] = [f"{article} {kind[:-1]} named {key!r} already exists"]
         if kind == "rules":
             _add_errors(errors, rule_reference_errors(raw, self.merged(provisioned)))
+        if kind == "flows" and self.templates_dir is not None:
+            _add_errors(errors, _flow_template_errors(raw, item, self.templates_dir))
         if kind == "integrations":
             merged = self.merged(provisioned)
+            _add_errors(errors, entry_point_flow_errors(raw, merged))
             if merged.finesse is not None and raw.get("type") == "ece":
                 given = bool(merged.finesse.chat_mrd_id or merged.finesse.chat_mrd_name)
                 if missing := chat_mrd_missing_for(given, [str(raw.get("name"))]):
@@ -367,7 +435,12 @@ class ConfigOverrides:
             raise ConfigConflict(f"{kind[:-1]} {key!r} is defined in {source} and is read-only here")
         if not self.redis.hexists(keys.config_items(kind), key):
             raise NotFound(f"no {kind[:-1]} {key!r} made in the UI or API")
-        users = _rules_using(kind, key, self.merged(provisioned))
+        merged = self.merged(provisioned)
+        users = _rules_using(kind, key, merged)
+        if kind == "flows":
+            users = flow_users(key, merged)
+            if users:
+                raise ConfigConflict(f"flow {key!r} is used by {', '.join(users)}: change them first")
         if users:
             raise ConfigConflict(f"{kind[:-1]} {key!r} is used by rule(s) {', '.join(users)}: change them first")
         self._remove(kind, key)
@@ -654,10 +727,11 @@ def _provisioned_singleton(section: str, provisioned: model.Config) -> str | Non
 
 
 def _provisioned_source(kind: str, key: str, provisioned: model.Config) -> str | None:
-    by_kind: dict[str, tuple[model.Integration, ...] | tuple[model.Asset, ...] | tuple[model.Rule, ...]] = {
+    by_kind: dict[str, tuple[Any, ...]] = {
         "integrations": provisioned.integrations,
         "assets": provisioned.assets,
         "rules": provisioned.rules,
+        "flows": provisioned.flows,
     }
     items = by_kind[kind]
     found = next((i for i in items if item_key(kind, i) == key), None)
@@ -672,4 +746,59 @@ def _rules_using(kind: str, key: str, config: model.Config) -> list[str]:
         return users
     if kind == "assets":
         return [r.name for r in config.rules if f"{r.channel}/{r.asset}" == key]
+    if kind == "flows":
+        users = [r.name for r in config.rules if r.action.flow == key]
+        if config.default_rule is not None and config.default_rule.action.flow == key:
+            users.append(config.default_rule.name)
+        return users
     return []
+
+
+def _flow_template_errors(raw: Mapping[str, Any], item: Flow | None, templates_dir: Path) -> dict[str, list[str]]:
+    """The templates a flow sends that no locale has. A valid flow is checked as check-config checks
+    it; one that does not validate, by each field its schemas validate as a template name (its steps'
+    by their kind's schema), so one answer names these beside the schema's errors."""
+    if item is not None:
+        return flow_template_errors(item, templates_dir)
+    errors: dict[str, list[str]] = {}
+
+    def check(schema: type[Schema], data: Any, prefix: str) -> None:
+        if not isinstance(data, Mapping):
+            return
+        for name, field in schema._declared_fields.items():
+            value = data.get(name)
+            nested = field.nested if isinstance(field, fields.Nested) else None
+            if isinstance(nested, type) and issubclass(nested, Schema):
+                check(nested, value, f"{prefix}{name}.")
+            elif schemas.is_template_field(field) and isinstance(value, str) and schemas.TEMPLATE_NAME.match(value):
+                missing = template_missing(value, templates_dir)
+                errors.update({f"{prefix}{name}": [missing]} if missing else {})
+
+    check(schemas.FlowSchema, raw, "")
+    steps = raw.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        kind = step.get("type") if isinstance(step, Mapping) else None
+        if isinstance(kind, str) and kind in schemas.STEP_SCHEMAS:
+            check(schemas.STEP_SCHEMAS[kind], step, f"steps.{index}.")
+    return errors
+
+
+def flow_users(flow: str, config: model.Config) -> list[str]:
+    """Who runs `flow`: `rule <name>` for each rule naming it, then `entry point <integration>/<entry
+    point>` for each entry point naming it (the refusal of its deletion, the UI and the API say these)."""
+    found = [f"rule {name}" for name in _rules_using("flows", flow, config)]
+    for integration in config.integrations:
+        found += [f"entry point {integration.name}/{ep.name}" for ep in integration.entry_points if ep.flow == flow]
+    return found
+
+
+def entry_point_flow_errors(raw: Mapping[str, Any], config: model.Config) -> dict[str, list[str]]:
+    """Each entry point of an integration (its raw mapping) that names a flow `config` lacks (a value
+    of the wrong type is the schema's to name)."""
+    entry_points = raw.get("entry_points")
+    errors: dict[str, list[str]] = {}
+    for index, entry_point in enumerate(entry_points if isinstance(entry_points, list) else []):
+        flow = entry_point.get("flow") if isinstance(entry_point, Mapping) else None
+        if isinstance(flow, str) and flow and config.flow(flow) is None:
+            errors[f"entry_points.{index}.flow"] = [f"no flow named {flow!r}"]
+    return errors

@@ -12,6 +12,8 @@ from datetime import date
 from typing import Any
 
 from connector.config import model
+from connector.flows.definition import Flow
+from connector.flows.hours import dump_calendar
 
 
 def _plain(value: Any) -> Any:
@@ -32,7 +34,10 @@ def integration(item: model.Integration) -> dict[str, Any]:
     data = asdict(item)
     data.pop("source", None)
     data["callback_auth"] = {k: v for k, v in data["callback_auth"].items() if v is not None}
-    for ep in data["entry_points"]:
+    for ep, entry_point in zip(data["entry_points"], item.entry_points, strict=True):
+        ep["hours"] = dump_calendar(entry_point.hours) if entry_point.hours else None
+        if ep["hours"] is None:
+            ep.pop("hours")
         localized = ep.pop("locale_messages")
         ep["messages"] = {**ep["messages"], **localized}
         for optional in ("queue_status_after_seconds", "queue_status_interval_seconds"):
@@ -57,13 +62,37 @@ def asset(item: model.Asset) -> dict[str, Any]:
 def rule(item: model.Rule) -> dict[str, Any]:
     data = asdict(item)
     data.pop("source", None)
-    for optional in ("keyword", "start", "end"):
+    for optional in ("keyword", "start", "end", "language"):
         if data[optional] is None:
             data.pop(optional)
     return _plain_dict(data)
 
 
-BY_KIND: dict[str, Callable[[Any], dict[str, Any]]] = {"integrations": integration, "assets": asset, "rules": rule}
+def flow(item: Flow) -> dict[str, Any]:
+    """Any kind of step (each a dataclass) and block (`survey`) the same way: a field left unset (None)
+    is left out, so the shape loads back through its schema whatever kinds there are."""
+    data = asdict(item)
+    data.pop("source", None)
+    # A kind whose model differs from its YAML (a branch's conditions, a calendar) says its own shape.
+    data["steps"] = [s.raw() if hasattr(s, "raw") else d for s, d in zip(item.steps, data["steps"], strict=True)]
+    shape: dict[str, Any] = _without_none(_plain_dict(data))
+    return shape
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+BY_KIND: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "integrations": integration,
+    "assets": asset,
+    "rules": rule,
+    "flows": flow,
+}
 
 
 def of(kind: str, item: Any) -> dict[str, Any]:

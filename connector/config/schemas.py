@@ -28,6 +28,8 @@ from marshmallow import (
 from connector import channels
 from connector.config import ece_paths, model
 from connector.flows import answers, definition
+from connector.flows.bot import BOT_KINDS
+from connector.flows.hours import CALENDAR_SCHEMA
 
 CHANNELS = channels.NAMES
 MESSAGE_TYPES = (
@@ -42,12 +44,16 @@ MESSAGE_TYPES = (
     "no_agents",
     "entry_point_disabled",
     "queue_status",
+    "out_of_hours",
 )
 NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", error="use 1-64 letters, digits, _ . -")
 LOCALE_PATTERN = re.compile(r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$")
 """A locale name (`en`, `pt_BR`). Match with this rather than `LOCALE.regex`, typed str-or-bytes by marshmallow."""
 LOCALE = validate.Regexp(LOCALE_PATTERN, error="not a locale like en or pt_BR")
 URL = validate.URL(schemes={"http", "https"}, require_tld=False)
+LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}$")
+"""A language code (ISO 639-1 `es`; three letters for languages without one), as detection names it."""
+LANGUAGE_CODE = validate.Regexp(LANGUAGE_PATTERN, error="a language code like es (ISO 639-1, lower case)")
 
 
 class StrictSchema(Schema):
@@ -209,6 +215,8 @@ class EntryPointSchema(StrictSchema):
     """Hybrid Chat: an accepted chat ends after the customer's silence this long; 0 turns it off."""
     flow = fields.String(load_default=None, validate=NAME)
     """The flow its conversations run first (`flows:`), unless their rule names one."""
+    hours = fields.Nested(CALENDAR_SCHEMA, load_default=None)
+    """Business hours and holidays, which a flow's `hours` step checks."""
 
     @validates_schema(skip_on_field_errors=False)
     def known_messages(self, data: dict[str, Any], **_: Any) -> None:
@@ -371,6 +379,8 @@ class RuleSchema(StrictSchema):
     event = fields.String(required=True, validate=validate.OneOf(RULE_EVENTS))
     asset = fields.String(required=True)
     keyword = fields.String(load_default=None, validate=validate.Regexp(r"^\S+$", error="one word"))
+    language = fields.String(load_default=None, validate=LANGUAGE_CODE)
+    """The customer's language (ISO 639-1), detected in the first message (docs/flows.md)."""
     action = fields.Nested(RuleActionSchema, required=True)
     start = fields.Date(load_default=None)
     end = fields.Date(load_default=None)
@@ -541,6 +551,13 @@ def _template(value: str) -> None:
         raise ValidationError(f"{value!r} is a system message of its own: name a template of the flow's")
 
 
+def is_template_field(field: fields.Field[Any]) -> bool:
+    """Whether `field` holds a template name of a flow (validated by `_template`): the config store
+    checks that such a template exists even while the rest of its step does not validate."""
+    validators = field.validators if isinstance(field.validators, list) else []
+    return _template in validators
+
+
 class AskStepSchema(StrictSchema):
     name = fields.String(required=True, validate=NAME)
     type = fields.String(required=True, validate=validate.OneOf(STEP_TYPES))
@@ -578,22 +595,188 @@ class AskStepSchema(StrictSchema):
         return definition.AskStep(**data)
 
 
+class LanguageStepSchema(StrictSchema):
+    """`{name, type: language}`: detect the customer's language, set the conversation's locale."""
+
+    name = fields.String(required=True, validate=NAME)
+    type = fields.String(required=True, validate=validate.Equal("language"))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> definition.LanguageStep:
+        return definition.LanguageStep(**data)
+
+
+class ConditionSchema(StrictSchema):
+    """A branch's `when:` (a rule's `language:` is the same test)."""
+
+    language = fields.String(load_default=None, validate=LANGUAGE_CODE)
+    attribute = fields.Dict(
+        keys=fields.String(validate=ATTRIBUTE_NAME),
+        values=fields.String(validate=validate.Length(min=1, max=200)),
+        load_default=dict,
+    )
+
+    @validates_schema(skip_on_field_errors=True)
+    def something(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("language") is None and not data.get("attribute"):
+            raise ValidationError("say what to test: language, attribute, or both")
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> definition.Condition:
+        return definition.Condition(data["language"], tuple(sorted(data["attribute"].items())))
+
+
+class BranchSchema(StrictSchema):
+    when = fields.Nested(ConditionSchema, required=True)
+    entry_point = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> definition.Branch:
+        return definition.Branch(**data)
+
+
+class BranchStepSchema(StrictSchema):
+    """`{name, type: branch, branch: [{when, entry_point}, ...]}`: the first that holds wins."""
+
+    name = fields.String(required=True, validate=NAME)
+    type = fields.String(required=True, validate=validate.Equal("branch"))
+    branch = fields.List(fields.Nested(BranchSchema), required=True, validate=validate.Length(min=1, max=20))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> definition.BranchStep:
+        return definition.BranchStep(name=data["name"], branches=tuple(data["branch"]))
+
+
+class HoursStepSchema(StrictSchema):
+    """`{name, type: hours, closed: discard|route, calendar?}`: without its own calendar, the step
+    checks the `hours:` of the entry point the conversation goes to."""
+
+    name = fields.String(required=True, validate=NAME)
+    type = fields.String(required=True, validate=validate.Equal("hours"))
+    closed = fields.String(load_default="discard", validate=validate.OneOf(definition.HOURS_CLOSED))
+    calendar = fields.Nested(CALENDAR_SCHEMA, load_default=None)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> definition.HoursStep:
+        return definition.HoursStep(**data)
+
+
+class VerifyStepSchema(StrictSchema):
+    """`{name, type: verify, url, secret, timeout?, failed?}`: the identity service's call
+    (docs/protocols/bots.md, "Identity service")."""
+
+    name = fields.String(required=True, validate=NAME)
+    type = fields.String(required=True, validate=validate.Equal("verify"))
+    url = fields.String(required=True, validate=URL)
+    secret = fields.String(required=True, validate=validate.Length(min=16))
+    timeout = fields.Float(load_default=5.0, validate=validate.Range(min=0.5, max=30))
+    failed = fields.String(load_default=None, validate=_template)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> definition.VerifyStep:
+        return definition.VerifyStep(**data)
+
+
+class BotStepSchema(StrictSchema):
+    """`{name, type: bot, url, kind?, secret?, timeout?, tries?, keyword?}`: a chatbot
+    (docs/protocols/bots.md); our contract needs a secret, Rasa's REST channel none."""
+
+    name = fields.String(required=True, validate=NAME)
+    type = fields.String(required=True, validate=validate.Equal("bot"))
+    url = fields.String(required=True, validate=URL)
+    kind = fields.String(load_default="connector", validate=validate.OneOf(BOT_KINDS))
+    secret = fields.String(load_default=None, validate=validate.Length(min=16))
+    timeout = fields.Float(load_default=5.0, validate=validate.Range(min=0.5, max=30))
+    tries = fields.Integer(load_default=2, validate=validate.Range(min=1, max=10))
+    keyword = fields.String(load_default=definition.BOT_KEYWORD, validate=validate.Length(min=1, max=40))
+
+    @validates_schema(skip_on_field_errors=False)
+    def signed(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("kind", "connector") == "connector" and "secret" in data and not data["secret"]:
+            raise ValidationError({"secret": ["our contract is signed: set the secret the bot checks"]})
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> definition.BotStep:
+        return definition.BotStep(**data)
+
+
+STEP_SCHEMAS: dict[str, type[Schema]] = {
+    "ask": AskStepSchema,
+    "language": LanguageStepSchema,
+    "branch": BranchStepSchema,
+    "hours": HoursStepSchema,
+    "verify": VerifyStepSchema,
+    "bot": BotStepSchema,
+}
+"""Each step kind's schema by its `type`: `FlowSchema` loads a step with its kind's, and the operator
+UI's flow editor lists the kinds and their fields from here (connector/operations/flows.py). A new
+kind registers its schema here; nothing else names the kinds."""
+
+
+class StepField(fields.Field[Any]):
+    """One step, loaded by the schema of its `type` (STEP_SCHEMAS), its errors under its own fields."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValidationError("a step is a mapping with a type, like {name: order, type: ask, ...}")
+        kind = value.get("type")
+        if kind is None:
+            raise ValidationError({"type": ["Missing data for required field."]})
+        schema = STEP_SCHEMAS.get(kind) if isinstance(kind, str) else None
+        if schema is None:  # the words marshmallow's OneOf uses, as for every other field
+            raise ValidationError({"type": [f"Must be one of: {', '.join(STEP_SCHEMAS)}."]})
+        try:
+            return schema().load(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+
+
+class SurveySchema(StrictSchema):
+    """A flow's post-chat survey (docs/flows.md, "Post-chat survey")."""
+
+    question = fields.String(required=True, validate=_template)
+    scale = fields.Integer(load_default=5, validate=validate.Range(min=2, max=10))
+    choices = fields.List(fields.String(validate=validate.Length(min=1, max=80)), load_default=list)
+    retry = fields.String(load_default=None, validate=_template)
+    comment = fields.String(load_default=None, validate=_template)
+    thanks = fields.String(load_default=None, validate=_template)
+    timeout_seconds = fields.Integer(load_default=3600, validate=validate.Range(min=10, max=7 * 24 * 3600))
+
+    @validates_schema(skip_on_field_errors=False)
+    def choices_fit(self, data: dict[str, Any], **_: Any) -> None:
+        choices = data.get("choices") or []
+        if len(choices) == 1:
+            raise ValidationError({"choices": ["a survey with choices needs at least two (worst first)"]})
+        if len({" ".join(c.split()).casefold() for c in choices}) != len(choices):
+            raise ValidationError({"choices": ["two choices read the same"]})
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> definition.Survey:
+        data["choices"] = tuple(data["choices"])
+        return definition.Survey(**data)
+
+
 class FlowSchema(StrictSchema):
     name = fields.String(required=True, validate=NAME)
-    steps = fields.List(fields.Nested(AskStepSchema), required=True, validate=validate.Length(min=1, max=20))
+    steps = fields.List(StepField(), required=True, validate=validate.Length(min=0, max=20))
     on_fail = fields.String(load_default="route", validate=validate.OneOf(definition.ON_FAIL))
     closing = fields.String(load_default=None, validate=_template)
+    survey = fields.Nested(SurveySchema, load_default=None)
+    """Asked after the agent closes the conversation; a flow may be only a survey (`steps: []`)."""
 
     @validates_schema(skip_on_field_errors=False)
     def consistent(self, data: dict[str, Any], **_: Any) -> None:
         errors: dict[str, list[str]] = {}
         seen: set[str] = set()
         for index, step in enumerate(data.get("steps") or []):
-            if not isinstance(step, definition.AskStep):
+            name = getattr(step, "name", None)
+            if not isinstance(name, str):
                 continue  # it failed its own validation, reported by its fields
-            if step.name in seen:
-                errors[f"steps.{index}.name"] = [f"another step is named {step.name!r}"]
-            seen.add(step.name)
+            if name in seen:
+                errors[f"steps.{index}.name"] = [f"another step is named {name!r}"]
+            seen.add(name)
+        if "steps" in data and not data["steps"] and not data.get("survey"):
+            errors["steps"] = ["a flow needs steps, a survey, or both"]
         if data.get("closing") and data.get("on_fail") != "close":
             errors["closing"] = ["only a flow with on_fail: close sends a closing message"]
         if errors:
@@ -607,10 +790,16 @@ class FlowSchema(StrictSchema):
 
 def flow_templates(flow: definition.Flow) -> list[tuple[str, str]]:
     """(dotted field, template name) of every template `flow` sends, for the check that each exists."""
-    found = [(f"steps.{i}.question", s.question) for i, s in enumerate(flow.steps)]
-    found += [(f"steps.{i}.retry", s.retry) for i, s in enumerate(flow.steps) if s.retry]
+    asks = [(i, s) for i, s in enumerate(flow.steps) if isinstance(s, definition.AskStep)]
+    found = [(f"steps.{i}.question", s.question) for i, s in asks]
+    found += [(f"steps.{i}.retry", s.retry) for i, s in asks if s.retry]
+    verifies = [(i, s) for i, s in enumerate(flow.steps) if isinstance(s, definition.VerifyStep)]
+    found += [(f"steps.{i}.failed", s.failed) for i, s in verifies if s.failed]
     if flow.closing:
         found.append(("closing", flow.closing))
+    if survey := flow.survey:
+        named = {"question": survey.question, "retry": survey.retry, "comment": survey.comment, "thanks": survey.thanks}
+        found += [(f"survey.{field}", name) for field, name in named.items() if name]
     return found
 
 

@@ -129,6 +129,27 @@ def choose_locale(
     return LocaleChoice(match_locale(default, supported) or default, "default", language, confidence)
 
 
+def customer_language(
+    texts: Sequence[str], *, channel_locale: str | None = None, phone: str | None = None
+) -> str | None:
+    """The customer's language (ISO 639-1) for rules and branches: the detected one when reliable,
+    else the channel locale's, else the phone's country's; None when none says. Unlike
+    choose_locale, not limited to the deployment's locales: a French customer on an English and
+    Spanish deployment is answered in the default locale, but still reads as `fr` to a rule."""
+    text = "\n".join(t for t in texts if t and t.strip())
+    language, confidence = detect(text)
+    if language is not None and is_reliable(text, confidence):
+        return language
+    if channel_locale and channel_locale.strip():
+        return _language_of(channel_locale)
+    return phone_language(phone)
+
+
+def warm() -> None:
+    """Load the model now (about half a second), so a worker's first conversation does not wait for it."""
+    detect("warm up the language model")
+
+
 def is_reliable(text: str, confidence: float) -> bool:
     """Whether a detection of `text` at `confidence` is taken (see MIN_LETTERS, MIN_CONFIDENCE,
     SURE_CONFIDENCE)."""

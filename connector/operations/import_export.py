@@ -60,10 +60,12 @@ from connector.config.overrides import (
     ConfigOverrides,
     NotFound,
     agent_key,
+    entry_point_flow_errors,
     flatten_errors,
     get_path,
     item_key,
     keep_secrets,
+    secret_paths,
     set_path,
     validate,
 )
@@ -181,7 +183,12 @@ def _agent_export(agent: model.HybridAgent, variables: list[str]) -> dict[str, A
 
 
 def _items(config: model.Config, kind: str) -> tuple[Any, ...]:
-    return {"integrations": config.integrations, "assets": config.assets, "rules": config.rules}[kind]
+    return {
+        "flows": config.flows,
+        "integrations": config.integrations,
+        "assets": config.assets,
+        "rules": config.rules,
+    }[kind]
 
 
 def _owner(kind: str, item: Any, asset_names: list[str]) -> str:
@@ -192,7 +199,7 @@ def _owner(kind: str, item: Any, asset_names: list[str]) -> str:
 
 
 def _with_references(kind: str, data: dict[str, Any], owner: str, variables: list[str]) -> dict[str, Any]:
-    for path in SECRET_FIELDS[kind]:
+    for path in secret_paths(kind, data):
         if get_path(data, path):
             set_path(data, path, _reference(env_name(owner, path), variables))
     return data
@@ -347,8 +354,8 @@ def applied_summary(planned: Plan, written: int) -> str:
 
 
 def apply(planned: Plan, store: ConfigOverrides, provisioned: model.Config) -> list[Change]:
-    """Write a plan without problems through the config store (integrations, then assets, then
-    rules, so references resolve), then keep the file's rule order. Returns what was written."""
+    """Write a plan without problems through the config store (flows, integrations, assets, then
+    rules: KINDS' order, so references resolve), then keep the file's rule order. Returns what was written."""
     if not planned.ok:
         raise ImportBlocked(planned.problems)
     written: list[Change] = []
@@ -447,7 +454,7 @@ def _plan_item(
     if not isinstance(data, dict):
         problem(label, None, "an item must be a mapping")
         return None
-    found = _reference_problems(data, env, SECRET_FIELDS[kind], label, problem)
+    found = _reference_problems(data, env, secret_paths(kind, data), label, problem)
     resolved = _resolve(kind, data, env)
     key = item_key(kind, resolved)
     if key in seen:
@@ -460,7 +467,7 @@ def _plan_item(
         resolved = keep_secrets(kind, existing, resolved)
     elif source is not None:
         resolved = keep_secrets(kind, raw.of(kind, source), resolved)
-    for path in SECRET_FIELDS[kind]:
+    for path in secret_paths(kind, resolved):
         if get_path(resolved, path) == MASK:
             problem(label, path, "a masked secret, and no stored item to keep it from: write the secret or ${ENV_NAME}")
             found += 1
@@ -677,7 +684,7 @@ def _reference_problems(
 
 def _resolve(kind: str, data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     resolved: dict[str, Any] = _copy(data)  # a copy of a dict is a dict
-    for path in SECRET_FIELDS[kind]:
+    for path in secret_paths(kind, resolved):
         value = get_path(resolved, path)
         if isinstance(value, str):
             set_path(resolved, path, _substitute(value, env))
@@ -704,13 +711,21 @@ def _cross_check(
     own (`failed`) is not reported again. Returns the names of the file's rules found wanting."""
     integrations = {i.name: i for i in current.integrations}
     assets = {item_key("assets", a): a for a in current.assets}
+    flows = {f.name: f for f in current.flows}
     writes = [c for c in writes if c.kind in KINDS]  # a singleton section is referred to by no rule
     for change in writes:
         if change.kind == "integrations":
             integrations[change.key] = validate(change.kind, change.raw)
         elif change.kind == "assets":
             assets[change.key] = validate(change.kind, change.raw)
-    after = replace(current, integrations=tuple(integrations.values()), assets=tuple(assets.values()))
+        elif change.kind == "flows":
+            flows[change.key] = validate(change.kind, change.raw)
+    after = replace(
+        current, integrations=tuple(integrations.values()), assets=tuple(assets.values()), flows=tuple(flows.values())
+    )
+    for change in writes:  # the flows the file's entry points name exist once the import is done
+        if change.kind == "integrations":
+            _report(f"integrations ({change.key!r})", entry_point_flow_errors(change.raw, after), set(), problem)
     imported: set[str] = set()
     broken: set[str] = set()
     for label, data in file_rules:

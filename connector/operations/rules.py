@@ -107,6 +107,11 @@ class TesterAnswer:
     entry_point: str | None
     by_default: bool
     verdicts: tuple[Verdict, ...]
+    language: str | None = None
+    """The customer's language the rules' `language:` were tested against (None: unknown, or no
+    rule tests it)."""
+    language_source: str | None = None
+    """"given" (the tester's language field) or "detected" (from the text); None when not needed."""
 
     @property
     def summary(self) -> str:
@@ -122,9 +127,13 @@ class TesterAnswer:
         return f"Rule {self.rule!r} matches: the message is forwarded to {target}."
 
 
-def which_rule(config: model.Config, channel: str, asset: str, text: str, day: date) -> TesterAnswer:
+def which_rule(
+    config: model.Config, channel: str, asset: str, text: str, day: date, language: str | None = None
+) -> TesterAnswer:
     """Which rule would route a customer message (`text` on `channel` to `asset`, on `day`), and why
-    each earlier rule did not. Raises ConfigInvalid naming `channel` or `asset` when unknown."""
+    each earlier rule did not. Raises ConfigInvalid naming `channel` or `asset` when unknown.
+    `language` stands for what the drain would also know (the channel's locale, the phone's
+    country); without it, rules with `language:` are tested against the text's detected language."""
     cls = channel_class(channel)
     if cls is None:
         raise ConfigInvalid({"channel": [f"use one of {', '.join(CHANNELS)}"]})
@@ -132,7 +141,14 @@ def which_rule(config: model.Config, channel: str, asset: str, text: str, day: d
         known = sorted(a.name for a in config.assets if a.channel == channel)
         hint = f"use one of {', '.join(known)}" if known else f"there is no {channel} asset yet: add one under Assets"
         raise ConfigInvalid({"asset": [f"no {channel} asset named {asset!r}: {hint}"]})
-    probe = matching.Probe(channel=channel, event=cls.message_event, asset=asset, text=text, today=day)
+    source = None
+    if language:
+        source = "given"
+    elif matching.needs_language(config.rules):
+        language, source = matching.customer_language(text, {}, channel, ""), "detected"
+    probe = matching.Probe(
+        channel=channel, event=cls.message_event, asset=asset, text=text, today=day, language=language or None
+    )
     decision = matching.match(config.rules, probe, config.default_rule)
     reasons = {miss.rule: miss.reason for miss in decision.misses}
     verdicts: list[Verdict] = []
@@ -159,4 +175,6 @@ def which_rule(config: model.Config, channel: str, asset: str, text: str, day: d
         entry_point=action.entry_point if action else None,
         by_default=decision.by_default,
         verdicts=tuple(verdicts),
+        language=language or None,
+        language_source=source,
     )

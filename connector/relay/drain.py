@@ -27,7 +27,7 @@ from connector.channels.base import EventKind, InboundEvent
 from connector.errors import PermanentError, RetryableError
 from connector.http_session import CALL_LATENCY
 from connector.queues import DISPATCH_BUDGET_SECONDS, DISPATCH_LINGER_SECONDS, enqueue_dispatch
-from connector.relay import breaker, flow_turn, profiles, retry, to_customer
+from connector.relay import breaker, flow_services, flow_turn, profiles, retry, survey_turn, to_customer
 from connector.relay.breaker import Breaker, Parked, service_of
 from connector.runtime import Runtime, current
 from connector.store import dead_letters, keys, replies, threads, unrouted
@@ -294,6 +294,11 @@ def _handle_one(
         decision = retry.record_failure(
             runtime.redis, thread_id, box, item, runtime.settings, exc.wait, time.time(), not_after=exc.retry_at
         )
+        if isinstance(exc, flow_services.FlowCallRetry) and flow_services.gives_up(exc, decision):
+            # A flow step's service stays down: the flow goes on without it (on_fail, or the bot's
+            # handover), which the item's next handling does; the call is not made again.
+            flow_services.give_up(effects, exc, decision.attempts)
+            return _handle_one(runtime, thread_id, token, box, item)
         if not decision.give_up:
             _note_retry(runtime, thread_id, box, exc, decision)
             return _BACKING_OFF
@@ -385,16 +390,24 @@ def handle_event(
     thread = threads.load(redis, event.thread_id)
     if not thread.channel:
         thread.channel, thread.asset, thread.customer = event.channel, event.asset, event.customer
+    surveyed = survey_turn.take(runtime, thread, event)
+    if surveyed is not None and not surveyed.passed_on:
+        return _survey_answer(thread, event, surveyed), threads.fields_of(thread)
 
     decision: rules.Decision | None = None
+    first_language: str | None = None
     if event.kind.routable and not thread.state.open:
         channel = channel_class(event.channel)
+        if rules.needs_language(config.rules):  # detection only when a rule asks (about 0.1 ms)
+            known = {**thread.details, **event.details}
+            first_language = rules.customer_language(event.text, known, event.channel, thread.customer)
         probe = rules.Probe(
             channel=event.channel,
             event=channel.message_event if channel else "incoming_message",
             asset=event.asset,
             text=event.text,
             today=datetime.fromtimestamp(event.timestamp or time.time(), UTC).date(),
+            language=first_language,
         )
         decision = rules.match(config.rules, probe, config.default_rule)
     transition = conversations.on_customer_event(
@@ -411,6 +424,7 @@ def handle_event(
         thread.queued_at = thread.unavailable_until = thread.typing_at = None
         thread.first_text = None
         thread.flow, thread.attributes = None, {}
+        thread.locale, thread.language = None, first_language
         if decision and decision.action is None:
             _record_unrouted(runtime, event, decision)
     if event.kind.routable:
@@ -469,9 +483,33 @@ def handle_event(
         }
     if flow_entry:
         entry["flow"] = flow_entry
+    if surveyed is not None:
+        entry["survey"] = surveyed.entry
+        note = "; ".join(n for n in (surveyed.note, note) if n) or None
     if note:
         entry["note"] = note
     return entry, threads.fields_of(thread)
+
+
+def _survey_answer(thread: threads.Thread, event: InboundEvent, turn: survey_turn.SurveyTurn) -> dict[str, Any]:
+    """The timeline entry of a customer event the post-chat survey took (the thread stays closed)."""
+    if event.kind.routable:
+        thread.last_inbound_at = max(thread.last_inbound_at or 0.0, event.timestamp)
+        thread.last_message_id = event.provider_id  # the thanks goes out in the messaging window this opens
+    entry: dict[str, Any] = {
+        "at": time.time(),
+        "direction": "in",
+        "kind": event.kind.value,
+        "provider_id": event.provider_id,
+        "conversation": thread.conversation_id,
+        "state": thread.state.value,
+        "survey": turn.entry,
+    }
+    if event.text:
+        entry["text"] = event.text[:TIMELINE_TEXT_LIMIT]
+    if turn.note:
+        entry["note"] = turn.note
+    return entry
 
 
 def _forward_or_flow(
@@ -490,7 +528,7 @@ def _forward_or_flow(
     if not transition.forward:
         return None, None
     action = decision.action if decision is not None and transition.start_new else None
-    turn = flow_turn.take(runtime, thread, event, runtime.config.flow_for(action) if action else None)
+    turn = flow_turn.take(runtime, thread, event, runtime.config.flow_for(action) if action else None, effects)
     if turn is None:
         return _forward(runtime, thread, event, transition.start_new, effects), None
     notes = [turn.note] if turn.note else []

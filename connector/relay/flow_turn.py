@@ -19,7 +19,9 @@ from connector.channels.base import EventKind, InboundEvent
 from connector.conversations import State
 from connector.flows import engine
 from connector.flows.definition import Flow
+from connector.relay import flow_facts, flow_services
 from connector.runtime import Runtime
+from connector.store.effects import Effects
 from connector.store.threads import Thread
 
 log = logging.getLogger(__name__)
@@ -35,11 +37,15 @@ class FlowTurn:
     route: list[InboundEvent] = field(default_factory=list)
 
 
-def take(runtime: Runtime, thread: Thread, event: InboundEvent, start: Flow | None) -> FlowTurn | None:
+def take(
+    runtime: Runtime, thread: Thread, event: InboundEvent, start: Flow | None, effects: Effects | None = None
+) -> FlowTurn | None:
     """Run `event` through the thread's flow, or through `start` (a conversation beginning in it);
-    None when the thread is in no flow: the event goes on as it would without flows."""
+    None when the thread is in no flow: the event goes on as it would without flows. `effects`: the
+    inbox item's, where a step's call records its result (flow_services.py)."""
     if start is not None:
-        state, actions = engine.start(start, _held(event))
+        facts = flow_facts.facts_for(runtime, thread, event)
+        state, actions = engine.start(start, _held(event), facts)
         flow = start
     elif thread.flow:
         current = engine.FlowState.from_json(thread.flow)
@@ -53,10 +59,12 @@ def take(runtime: Runtime, thread: Thread, event: InboundEvent, start: Flow | No
             thread.flow = None
             held = [*current.held, _held(event)]
             return FlowTurn({"flow": current.flow, "outcome": "removed"}, "flow no longer configured", _events(held))
-        state, actions = engine.receive(found, current, _held(event), event.text, event.payload)
+        facts = flow_facts.facts_for(runtime, thread, event)
+        state, actions = engine.receive(found, current, _held(event), event.text, event.payload, facts)
         flow = found
     else:
         return None
+    state, actions = flow_services.settle(runtime, thread, flow, state, actions, effects, facts)
     turn = FlowTurn({"flow": flow.name})
     for action in actions:
         _apply(runtime, thread, turn, action)
@@ -78,9 +86,17 @@ def _apply(runtime: Runtime, thread: Thread, turn: FlowTurn, action: engine.Acti
     elif isinstance(action, engine.Invalid):
         entry["invalid"] = action.step
     elif isinstance(action, engine.Route):
-        entry["outcome"] = "routed" if action.outcome == "completed" else "failed: routed"
+        entry["outcome"] = {"completed": "routed", "handover": "handed over"}.get(action.outcome, "failed: routed")
         turn.route = _events(list(action.held))
         turn.note = f"flow {entry['flow']} {action.outcome}"
+    elif isinstance(action, flow_services.ACTIONS):
+        note, events = flow_services.apply(runtime, thread, entry, action)
+        turn.route.extend(events)
+        if note:
+            turn.note = f"{turn.note}; {note}" if turn.note else note
+    elif isinstance(action, flow_facts.ACTIONS):
+        if note := flow_facts.apply(runtime, thread, entry, action):
+            turn.note = f"{turn.note}; {note}" if turn.note else note
     elif isinstance(action, engine.Close):
         if action.template:
             outbox.flow_message(runtime, thread.id, thread.sequence, action.template, "close")

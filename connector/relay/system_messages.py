@@ -49,7 +49,7 @@ def render(
     asset = config.asset(thread.channel, thread.asset)
     templates = templates_of(runtime)
     default_locale = (asset.default_locale if asset else None) or (entry_point.default_locale if entry_point else None)
-    locale = resolve_locale(_customer_locale(thread), default_locale, {*templates.locales(), *config.templates})
+    locale = resolve_locale(_customer_locale(thread), default_locale, locales_of(runtime))
     context = MessageContext(
         customer=customer_context(
             thread.channel, thread.customer, name=_customer_name(thread), locale=locale, details=thread.details
@@ -65,7 +65,25 @@ def render(
     )
 
 
+def locales_of(runtime: Runtime) -> set[str]:
+    """The locales system messages can be written in: the template folders and the UI's overrides."""
+    return {*templates_of(runtime).locales(), *runtime.config.templates}
+
+
+def default_locale_of(runtime: Runtime, thread: Thread) -> str:
+    """The locale the thread's messages are written in when the customer's is unknown."""
+    config = runtime.config
+    integration = config.integration(thread.integration) if thread.integration else None
+    entry_point = integration.entry_point(thread.entry_point) if integration and thread.entry_point else None
+    asset = config.asset(thread.channel, thread.asset)
+    default_locale = (asset.default_locale if asset else None) or (entry_point.default_locale if entry_point else None)
+    return resolve_locale(None, default_locale, locales_of(runtime))
+
+
 def _customer_locale(thread: Thread) -> str | None:
+    """The conversation's locale (a flow's `language` step chose it), else the channel's."""
+    if thread.locale:
+        return thread.locale
     locale = thread.details.get("locale")
     return locale if isinstance(locale, str) and locale else None
 

@@ -29,7 +29,7 @@ from connector.conversations import State
 from connector.errors import ConversationGone, PermanentError, WindowClosed
 from connector.messages.context import queue_context
 from connector.messages.text import html_to_text, split_text
-from connector.relay import system_messages
+from connector.relay import survey_turn, system_messages
 from connector.runtime import Runtime
 from connector.store import dead_letters, threads
 from connector.store.boxes import Box
@@ -183,6 +183,7 @@ class ItemDelivery:
             self._publish(publish_chat_ended, Agent(self.thread.agent_id, self.thread.agent_name), f"{key}:ended")
         self.thread.state = State.CLOSED
         self.entry["note"] = CLOSED_NOTES.get(by, "closed by the agent")
+        survey_turn.begin(self.runtime, self.thread, self.entry, by)
 
     def typing(self, on: bool, key: str) -> None:
         if not self.channel.typing:
@@ -224,6 +225,11 @@ class ItemDelivery:
             self.entry["note"] = "for an earlier conversation: not sent"
             return
         extra = item.get("extra") or {}
+        if item.get("flow") and "text" in extra:  # a bot's reply: its own words and buttons
+            buttons = tuple((str(t), str(p)) for t, p in extra.get("buttons") or ())
+            self.entry.setdefault("system", []).append(message_type)
+            self.offer(str(extra["text"]), f"flow:{item['flow']}", buttons)
+            return
         if item.get("flow"):
             choices = tuple(str(c) for c in extra.get("choices") or ())
             self.flow_text(message_type, f"flow:{item['flow']}", choices)
@@ -238,13 +244,19 @@ class ItemDelivery:
             self.entry.setdefault("system", []).append(f"{template} (off)")
             return
         self.entry.setdefault("system", []).append(template)
+        self.offer(text, key, tuple((choice, choice) for choice in choices))
+
+    def offer(self, text: str, key: str, options: tuple[tuple[str, str], ...]) -> None:
+        """`text` with its (title, payload) options: the channel's buttons where it has enough (and
+        titles short enough), else numbered lines under the text (the number or the title answers)."""
         channel = self.channel
         buttons: tuple[tuple[str, str], ...] = ()
-        if choices and len(choices) <= channel.max_buttons and all(len(c) <= channel.max_button_title for c in choices):
-            buttons = tuple((choice, choice) for choice in choices)
+        fits = all(len(title) <= channel.max_button_title for title, _ in options)
+        if options and len(options) <= channel.max_buttons and fits:
+            buttons = options
             self.entry["buttons"] = len(buttons)
-        elif choices:
-            text += "\n" + "\n".join(f"{number}. {choice}" for number, choice in enumerate(choices, 1))
+        elif options:
+            text += "\n" + "\n".join(f"{number}. {title}" for number, (title, _) in enumerate(options, 1))
         parts = split_text(text, channel.max_text)
         self.entry["parts"] = self.entry.get("parts", 0) + len(parts)
         for index, part in enumerate(parts):
@@ -271,6 +283,8 @@ class ItemDelivery:
         elif timer_type == "queue_status":
             if self.thread.state is State.QUEUED and self.thread.remote_id:
                 self.queue_status(int(item.get("firing") or 0))
+        elif timer_type == survey_turn.TIMER:
+            survey_turn.expired(self.runtime, self.thread, self.entry, int(item.get("firing") or 0))
         else:
             self.entry["note"] = f"unknown timer {timer_type!r}"
 

@@ -16,8 +16,12 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from connector import queues
+from connector.config.model import Config
+from connector.flows import language
+from connector.flows.definition import BranchStep, LanguageStep
 from connector.logs import JsonFormatter
 from connector.relay.sweeper import Sweeper
+from connector.rules import needs_language
 from connector.runtime import Runtime, install
 
 
@@ -31,6 +35,16 @@ def warm_up(runtime: Runtime) -> None:
 
     for integration in runtime.config.integrations:
         backend_for(integration)
+
+    if uses_language(runtime.config):  # the detector's model loads in about half a second
+        language.warm()
+
+
+def uses_language(config: Config) -> bool:
+    """Whether the configuration detects languages: a rule with `language:`, or a flow with a
+    `language` or `branch` step (a branch on language detects when no language step ran)."""
+    steps = (step for flow in config.flows for step in flow.steps)
+    return needs_language(config.rules) or any(isinstance(s, LanguageStep | BranchStep) for s in steps)
 
 
 def run_worker(runtime: Runtime, *, burst: bool = False, name: str | None = None) -> None:

@@ -440,3 +440,18 @@ def hybrid_agent_sessions(agent_id: str) -> str:
     """SET of the token digests an agent holds (pruned on logout), so the last logout can forget the
     agent's Finesse password."""
     return f"{PREFIX}:hybrid:agent-sessions:{agent_id}"
+
+
+def survey(conversation_id: str) -> str:
+    """STRING JSON of a conversation's post-chat survey (store/surveys.py); kept like the thread."""
+    return f"{PREFIX}:survey:{conversation_id}"
+
+
+def surveys_by_time() -> str:
+    """ZSET conversation id → when its survey was answered or ended, for the API's date filters."""
+    return f"{PREFIX}:surveys"
+
+
+def survey_totals() -> str:
+    """HASH `<integration>\\x1f<entry point>\\x1f(responses|score_sum)` → count: /metrics' survey counters."""
+    return f"{PREFIX}:survey-totals"

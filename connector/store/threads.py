@@ -56,9 +56,18 @@ class Thread:
     flow: str | None = None
     """While the conversation runs a flow (connector/flows/): its place in it (`FlowState` JSON).
     Written with the thread in the drain's commit, so the flow moves exactly when a message is taken."""
+    locale: str | None = None
+    """The current conversation's locale, chosen by its flow's `language` step (a template folder
+    name): system messages are written in it rather than in the channel's locale."""
+    language: str | None = None
+    """The customer's language (ISO 639-1) in the current conversation, as rules with `language:`
+    and a flow's `language` step found it (connector/flows/language.py `customer_language`)."""
     attributes: dict[str, str] = field(default_factory=dict)
     """The current conversation's custom attributes from its flow (an `ask` step's answers): they
     reach the contact center with the conversation (backends/attributes.py)."""
+    survey: str | None = None
+    """While the closed conversation's post-chat survey waits for the customer: its place in it
+    (`SurveyState` JSON, connector/flows/survey.py); a message then answers it, and starts nothing."""
 
     def recipient(self) -> Recipient:
         """The customer, as much as a channel's send needs to know."""
@@ -99,6 +108,9 @@ _SCALARS = (
     "agent_name",
     "first_text",
     "flow",
+    "locale",
+    "language",
+    "survey",
 )
 _TIMES = ("started_at", "last_inbound_at", "queued_at", "unavailable_until", "typing_at")
 _COUNTS = ("queue_position", "queue_checks", "wait_timers")

@@ -56,7 +56,7 @@ def test_the_tables_show_the_figures_from_redis(operator, runtime, redis):
     assert re.search(r'href="/admin/dead-letters/"><strong>1</strong> dead letters', page)
     assert re.search(r'href="/admin/unrouted/"><strong>1</strong> unrouted messages', page)
     assert "<strong>0</strong> workers alive" in page
-    assert "Not measured: the connector sends no satisfaction surveys yet." in page
+    assert "Not measured: no post-chat survey was answered" in page
     assert 'data-live-every="10"' in page, "the page re-reads its figures"
 
     chart = json.loads(re.search(r'<script type="application/json" id="traffic-data">(.*?)</script>', page, re.S)[1])

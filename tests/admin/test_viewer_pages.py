@@ -39,7 +39,7 @@ class Forms(HTMLParser):
 @pytest.fixture
 def everything(runtime, redis, helpdesk):
     """One UI-made item of each kind beside the provisioned ones: an ECE integration with an entry point,
-    an asset, a rule, a local agent and a Finesse agent's settings, the finesse: section, a
+    an asset, a flow, a rule that runs it, a local agent and a Finesse agent's settings, the finesse: section, a
     conversation and a dead letter."""
     runtime.overrides.save(
         "integrations",
@@ -69,13 +69,22 @@ def everything(runtime, redis, helpdesk):
         create=True,
     )
     runtime.overrides.save(
+        "flows",
+        {
+            "name": "ui-flow",
+            "steps": [{"name": "topic", "type": "ask", "question": "ask_topic", "attribute": "topic"}],
+        },
+        runtime.provisioned,
+        create=True,
+    )
+    runtime.overrides.save(
         "rules",
         {
             "name": "ui-rule",
             "channel": "sms",
             "event": "mo",
             "asset": "lab-sms",
-            "action": {"forward_to": "Helpdesk", "entry_point": "Billing"},
+            "action": {"forward_to": "Helpdesk", "entry_point": "Billing", "flow": "ui-flow"},
         },
         runtime.provisioned,
         create=True,
@@ -122,7 +131,14 @@ def walk(browser, app) -> dict[str, list[str]]:
 def test_a_viewer_is_shown_no_form_that_posts(app, operator, everything):
     pages = walk(operator("viewer"), app)
     assert len(pages) > 40, "the walk reached the item pages"
-    for expected in ("/admin/rules/", "/admin/agents/", "/admin/integrations/Lab", "/admin/templates/en/welcome"):
+    for expected in (
+        "/admin/rules/",
+        "/admin/flows/",
+        "/admin/flows/ui-flow",
+        "/admin/agents/",
+        "/admin/integrations/Lab",
+        "/admin/templates/en/welcome",
+    ):
         assert expected in pages, f"{expected} was not reached"
     offending = {url: endpoints for url, endpoints in pages.items() if endpoints}
     assert not offending, f"forms a viewer cannot submit: {offending}"
@@ -133,6 +149,8 @@ def test_the_forms_a_viewer_cannot_reach_answer_403(operator, everything):
     for url in (
         "/admin/rules/new",
         "/admin/rules/ui-rule/edit",
+        "/admin/flows/new",
+        "/admin/flows/ui-flow/edit",
         "/admin/agents/local/new",
         "/admin/agents/hybrid/zoe",
         "/admin/integrations/Lab/edit",
@@ -173,6 +191,9 @@ def test_an_admin_walking_the_same_pages_gets_every_form(app, operator, everythi
         "admin_rules.edit",
         "admin_rules.move",
         "admin_rules.delete",
+        "admin_flows.create",
+        "admin_flows.edit",
+        "admin_flows.delete",
         "admin_templates.edit",
         "admin_transfer.reload",
         "admin_transfer.preview",

@@ -39,7 +39,8 @@ def test_rules_are_listed_in_evaluation_order_with_their_file(api_client):
     assert [r["position"] for r in listing.json] == [1, 2, 3, 4, 5, 6]
     first = listing.json[0]
     assert first["source"].endswith("channels.yaml") and first["editable"] is False and first["default"] is False
-    assert first["keyword"] == "SALES" and first["action"] == {"forward_to": "TestRouter", "entry_point": "Sales"}
+    assert first["keyword"] == "SALES"
+    assert first["action"] == {"forward_to": "TestRouter", "entry_point": "Sales", "flow": None}
 
 
 def test_an_editor_creates_reads_replaces_and_deletes_a_rule(api_client):

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from connector.config.loader import ConfigError, load_config
+from connector.config.schemas import STEP_SCHEMAS
 from connector.flows.definition import AskStep
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "message_templates"
@@ -98,7 +99,7 @@ def test_check_config_names_every_mistake(tmp_path: Path) -> None:
     text = str(caught.value)
     assert "f.yaml: flows[0] ('intake'): field 'steps.0.pattern': not a valid regular expression" in text
     assert "field 'steps.1.choices': a choices answer needs at least two choices" in text
-    assert "field 'steps.2.type': Must be one of: ask." in text
+    assert f"field 'steps.2.type': Must be one of: {', '.join(STEP_SCHEMAS)}." in text
     assert "field 'closing': only a flow with on_fail: close sends a closing message" in text
     assert "f.yaml: rules[0] ('r'): field 'action.flow': no flow named 'nope'" in text
     # a flow that fails validation is not loaded, so the entry point's reference is reported too
@@ -126,4 +127,4 @@ def test_duplicate_step_names_and_missing_templates(tmp_path: Path) -> None:
 
 def test_the_sandbox_flow_is_valid() -> None:
     config = load_config(TEMPLATES.parent / "entrypoints" / "sandbox", templates_dir=TEMPLATES)
-    assert [f.name for f in config.flows] == ["sales-intake"]
+    assert [f.name for f in config.flows] == ["sales-intake", "self-service"]

@@ -55,12 +55,37 @@
     }
   }
 
+  // The CSAT card's average score per day (#csat-data; its table holds the same figures). live.js
+  // replaces the card on each refresh, so the chart is drawn anew in the new card.
+  let csat = null;
+  function drawCsat() {
+    const island = document.getElementById("csat-data");
+    const box = document.getElementById("csat-chart");
+    if (!island || !box || typeof uPlot === "undefined") return;
+    let data;
+    try { data = JSON.parse(island.textContent); } catch (error) { return; }
+    const host = box.querySelector('[data-chart="csat"]');
+    if (csat && csat.host === host) { csat.plot.setData([data.x, data.average]); return; }
+    if (csat) csat.plot.destroy();
+    box.hidden = false;
+    const opts = {
+      width: Math.max(240, host.clientWidth),
+      height: 140,
+      series: [{}, { label: "average", stroke: COLORS[1], width: 2, spanGaps: true }],
+      scales: { x: { time: true }, y: { range: (plot, min, max) => [1, Math.max(5, max || 5)] } },
+      axes: [{ values: (plot, ticks) => ticks.map((s) => new Date(s * 1000).toISOString().slice(5, 10)) }, { size: 36 }],
+    };
+    csat = { host, plot: new uPlot(opts, [data.x, data.average], host) };
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    drawCsat();
     draw();
     const table = document.getElementById("traffic-minutes");
     if (table && charts.in) table.open = false; // the charts show it; the table stays one click away
   });
   document.addEventListener("cc:regions", draw);
+  document.addEventListener("cc:regions", drawCsat);
   window.addEventListener("resize", () => {
     for (const chart of Object.values(charts)) chart.plot.setSize({ width: Math.max(240, chart.host.clientWidth), height: HEIGHT });
   });

@@ -29,6 +29,9 @@ LIST_PAGES = {
     "integrations": "/admin/integrations/",
     "assets": "/admin/assets/",
     "rules": "/admin/rules/",
+    "flows": "/admin/flows/",
+    "flow": "/admin/flows/whatsapp-vip-intake",
+    "new-flow": "/admin/flows/new",
     "templates": "/admin/templates/",
     "conversations": "/admin/conversations/",
     "agents": "/admin/agents/",
@@ -48,9 +51,36 @@ LINES = """el => {
 
 
 def seed(runtime: Runtime) -> None:
-    """What makes the lists long and wide: a UI-made rule (with it the rules table gets its Edit /
-    Delete column), conversations with long names and first messages, dead letters, a Finesse
-    section with agents, an API token."""
+    """What makes the lists long and wide: a UI-made flow and a rule that runs it (with them the rules and
+    flows tables get their Edit / Delete column), conversations with long names and first messages,
+    dead letters, a Finesse section with agents, an API token."""
+    runtime.overrides.save(
+        "flows",
+        {
+            "name": "whatsapp-vip-intake",
+            "steps": [
+                {
+                    "name": "order-number-of-the-customer",
+                    "type": "ask",
+                    "question": "ask_order_number",
+                    "retry": "ask_order_number_retry",
+                    "answer": "regex",
+                    "pattern": "[A-Za-z]{2}[0-9]{6}(-[0-9]{2})?",
+                    "attribute": "order_number_given_by_the_customer",
+                },
+                {
+                    "name": "topic",
+                    "type": "ask",
+                    "question": "ask_topic",
+                    "answer": "choices",
+                    "choices": ["Quote", "Order status", "Something else entirely"],
+                    "attribute": "topic",
+                },
+            ],
+        },
+        runtime.provisioned,
+        create=True,
+    )
     runtime.overrides.save(
         "rules",
         {
@@ -58,7 +88,7 @@ def seed(runtime: Runtime) -> None:
             "channel": "whatsapp",
             "event": "incoming_message",
             "asset": "test-whatsapp",
-            "action": {"forward_to": "TestRouter", "entry_point": "Sales"},
+            "action": {"forward_to": "TestRouter", "entry_point": "Sales", "flow": "whatsapp-vip-intake"},
         },
         runtime.provisioned,
         create=True,

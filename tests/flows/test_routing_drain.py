@@ -1,0 +1,157 @@
+"""`language`, `branch` and `hours` inside the drain, on the real Redis with the ECE simulator: a
+Spanish first message sets the es locale (its questions and system messages are Spanish) and the
+conversation starts at the Soporte entry point; outside the hours the customer hears
+`out_of_hours` and the conversation closes, or goes on to the entry point, as configured."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connector.channels.base import thread_id_for
+from connector.relay import system_messages
+from connector.relay.drain import drain_thread
+from connector.settings import Settings
+from connector.store import threads
+from tests.conftest import CONFIG_DIR, ECE_CLIENT, PUBLIC_BASE_URL
+from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
+
+ALWAYS = {
+    "time_zone": "Europe/Madrid",
+    "weekly": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+}
+NEVER = {"time_zone": "Europe/Madrid", "weekly": {}}
+TOPIC = {
+    "name": "topic",
+    "type": "ask",
+    "question": "ask_topic",
+    "answer": "choices",
+    "choices": ["Billing", "Other"],
+    "attribute": "topic",
+}
+BRANCH = {
+    "name": "route",
+    "type": "branch",
+    "branch": [
+        {"when": {"language": "es"}, "entry_point": "Soporte"},
+        {"when": {"attribute": {"topic": "billing"}}, "entry_point": "Billing"},
+    ],
+}
+FLOWS = [
+    {
+        "name": "triage",
+        "steps": [{"name": "lang", "type": "language"}, TOPIC, BRANCH, {"name": "open", "type": "hours"}],
+    },
+    {"name": "closed-discard", "steps": [{"name": "open", "type": "hours", "calendar": NEVER}]},
+    {"name": "closed-route", "steps": [{"name": "open", "type": "hours", "closed": "route", "calendar": NEVER}]},
+]
+SPANISH = "Hola, buenas tardes. Tengo una pregunta sobre mi pedido"
+CUSTOMER = "15551238888"
+THREAD = thread_id_for("whatsapp", WHATSAPP_ASSET, CUSTOMER)
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    shutil.copy(CONFIG_DIR / "channels.yaml", folder)
+    (folder / "flows.yaml").write_text(yaml.safe_dump({"flows": FLOWS}))
+    return Settings.from_env(
+        redis_url=redis_url,
+        config_dir=folder,
+        public_base_url=PUBLIC_BASE_URL,
+        secret_key="test-secret-key",
+        data_dir=tmp_path,
+    )
+
+
+def route_through(runtime, base_url: str, flow: str) -> None:
+    store = runtime.overrides
+    entry_points = [
+        {"name": "Support", "id": "1001", "hours": ALWAYS},
+        {"name": "Soporte", "id": "1002", "hours": ALWAYS},
+        {"name": "Billing", "id": "1001", "hours": ALWAYS},
+    ]
+    integration = {
+        "name": "ECE",
+        "type": "ece",
+        "base_url": base_url,
+        "client_key": ECE_CLIENT[0],
+        "client_secret": ECE_CLIENT[1],
+        "entry_points": entry_points,
+    }
+    store.save("integrations", integration, runtime.provisioned, create=True)
+    rule = {
+        "name": "wa-flow",
+        "channel": "whatsapp",
+        "event": "incoming_message",
+        "asset": WHATSAPP_ASSET,
+        "action": {"forward_to": "ECE", "entry_point": "Support", "flow": flow},
+    }
+    store.save("rules", rule, runtime.provisioned, create=True)
+    runtime.config_changed()
+    store.set_rule_order(["wa-flow", *(r.name for r in runtime.config.rules if r.name != "wa-flow")], runtime.config)
+    runtime.config_changed()
+
+
+def say(client, wamid: str, text: str) -> None:
+    body = whatsapp_payload([(CUSTOMER, wamid, text)])
+    response = client.post(f"/webhooks/whatsapp/{WHATSAPP_ASSET}", data=body, headers=whatsapp_headers(body))
+    assert response.status_code == 200
+    drain_thread(THREAD)
+
+
+def sent(redis) -> list[str]:
+    return [e["message"] for e in threads.timeline(redis, THREAD) if e.get("kind") == "system"]
+
+
+def spanish(name: str) -> str:
+    return (Path(__file__).resolve().parents[2] / "message_templates" / "es" / f"{name}.txt.j2").read_text().strip()
+
+
+def test_a_spanish_first_message_ends_at_soporte_with_spanish_messages(client, runtime, redis, ece_simulator):
+    simulator, base_url = ece_simulator
+    route_through(runtime, base_url, "triage")
+
+    say(client, "wamid.L1", SPANISH)
+    thread = threads.load(redis, THREAD)
+    assert (thread.locale, thread.language) == ("es", "es")
+    assert sent(redis) == ["ask_topic"]
+    question = system_messages.render(runtime, thread, "ask_topic", flow=True)
+    assert question == spanish("ask_topic"), "the question goes out in the detected locale"
+    first = next(e for e in threads.timeline(redis, THREAD) if "flow" in e)
+    assert first["flow"]["language"]["locale"] == "es" and first["flow"]["language"]["source"] == "detected"
+
+    say(client, "wamid.L2", "2")  # "Other": the language decides the branch
+    thread = threads.load(redis, THREAD)
+    assert thread.entry_point == "Soporte" and thread.flow is None
+    (conversation,) = simulator.model.conversations.values()
+    assert str(conversation.entry_point_id) == "1002", "the conversation starts at Soporte"
+    assert system_messages.render(runtime, thread, "welcome") == spanish("welcome")
+    last = [e["flow"] for e in threads.timeline(redis, THREAD) if "flow" in e][-1]
+    assert last["branch"] == {"step": "route", "entry_point": "Soporte", "branch": 0}
+    assert last["hours"] == {"step": "open", "open": True, "calendar": "entry point Soporte"}
+
+
+def test_closed_hours_send_out_of_hours_and_discard(client, runtime, redis, ece_simulator):
+    simulator, base_url = ece_simulator
+    route_through(runtime, base_url, "closed-discard")
+    say(client, "wamid.H1", "Hello, is anybody there to help me?")
+    assert sent(redis) == ["out_of_hours"]
+    assert threads.load(redis, THREAD).state.value == "closed"
+    assert not simulator.model.conversations, "nothing reaches ECE"
+    flow = next(e["flow"] for e in threads.timeline(redis, THREAD) if "flow" in e)
+    assert flow["hours"]["open"] is False and flow["outcome"] == "closed: out of hours"
+
+
+def test_closed_hours_with_route_send_out_of_hours_and_route_anyway(client, runtime, redis, ece_simulator):
+    simulator, base_url = ece_simulator
+    route_through(runtime, base_url, "closed-route")
+    say(client, "wamid.R1", "Hello, is anybody there to help me?")
+    assert "out_of_hours" in sent(redis)
+    (conversation,) = simulator.model.conversations.values()
+    assert str(conversation.entry_point_id) == "1001"
+    assert threads.load(redis, THREAD).state.value != "closed"
