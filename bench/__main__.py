@@ -12,6 +12,7 @@ from bench import (
     blending,
     conversation_search,
     ece_relay,
+    flows,
     hybrid,
     hybrid_load,
     language,
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "conversation_search": conversation_search.run,
     "hybrid": hybrid_section,
     "language": language.run,
+    "flows": flows.run,
 }
 
 RESULTS = Path(__file__).resolve().parent / "results"

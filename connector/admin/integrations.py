@@ -253,6 +253,19 @@ def skills_from_text(text: str) -> list[str]:
 HYBRID_ONLY = ("skills", "priority", "offer_timeout_seconds", "inactivity_timeout_seconds")
 """A Hybrid Chat queue's own fields, kept as stored when an ECE entry point is edited."""
 
+FORM_FIELDS = (
+    "name",
+    "enabled",
+    "max_wait_seconds",
+    "unavailable",
+    "default_locale",
+    "flow",
+    "queue_status_after_seconds",
+    "queue_status_interval_seconds",
+)
+"""The entry point fields the form shows for both types (with `id` for ECE, HYBRID_ONLY for Hybrid
+Chat); every other stored field (`hours`, `messages`, ...) is kept as stored."""
+
 
 def _flow_names() -> list[str]:
     """What the entry point's flow select offers (the Flows page makes them)."""
@@ -262,13 +275,14 @@ def _flow_names() -> list[str]:
 def entry_point_from_form(
     form: Mapping[str, str], base: Mapping[str, Any] | None, integration_type: str = "ece"
 ) -> dict[str, Any]:
-    """The raw entry point; its message overrides (edited in the template editor) are kept. An ECE
-    entry point has ECE's id; a Hybrid Chat queue has skills, a priority, an offer timeout and an
-    inactivity timeout instead (its id, which defaults to its name, is kept as stored). Fields of the
-    other type are kept as stored."""
+    """The raw entry point. An ECE entry point has ECE's id; a Hybrid Chat queue has skills, a
+    priority, an offer timeout and an inactivity timeout instead (its id, which defaults to its name,
+    is kept as stored). Every field the form does not show is kept as stored: the message overrides
+    (the template editor's), the `hours` calendar (YAML and API), fields of the other type, and any
+    field added later, so saving the form never drops what it cannot display."""
     hybrid = integration_type == "hybrid"
-    own = {"messages", *(["id"] if hybrid else [*HYBRID_ONLY])}
-    raw: dict[str, Any] = {k: v for k, v in (base or {}).items() if k in own}
+    shown = {*FORM_FIELDS, *(HYBRID_ONLY if hybrid else ["id"])}
+    raw: dict[str, Any] = {k: v for k, v in (base or {}).items() if k not in shown}
     raw["name"] = form.get("name", "").strip()
     if hybrid:
         raw["skills"] = skills_from_text(form.get("skills", ""))

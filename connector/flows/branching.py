@@ -71,6 +71,8 @@ class HoursChecked:
     open: bool
     closed: str
     calendar: str
+    next_opening: datetime | None = None
+    """When closed: the calendar's next opening, in its zone (None: it never opens again)."""
 
 
 StepAction = LocaleSet | Branched | HoursChecked
@@ -102,7 +104,9 @@ def run(
         calendar, source = facts.calendars.get(entry_point or ""), f"entry point {entry_point}"
     if calendar is None or facts.at is None:
         return HoursChecked(step.name, True, step.closed, "none")
-    return HoursChecked(step.name, hours.is_open(calendar, facts.at), step.closed, source)
+    if hours.is_open(calendar, facts.at):
+        return HoursChecked(step.name, True, step.closed, source)
+    return HoursChecked(step.name, False, step.closed, source, hours.next_opening(calendar, facts.at))
 
 
 def ends_flow(action: StepAction) -> bool:

@@ -33,6 +33,9 @@ TRANSCRIPT_CHARS = 4000
 SUMMARY_ATTRIBUTE = "bot_summary"
 HANDOVER_ATTRIBUTE = "bot_handover"
 """Set at a handover to why it happened: `bot`, `keyword`, `bot_failed` or `bot_unavailable`."""
+TRANSCRIPT_ID_PREFIX = "flow-transcript:"
+"""The provider id of the transcript message a handover puts before the agent: a backend that shows
+who wrote what (Hybrid Chat) shows it as the connector's, not the customer's."""
 
 
 @dataclass(frozen=True)

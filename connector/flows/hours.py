@@ -259,11 +259,19 @@ def _a_day(value: date) -> None:
         raise ValidationError("a holiday is a whole day: write the date alone, like 2026-12-25")
 
 
+class _Day(fields.Date):
+    """A date that also dumps the YAML shape's text (`dump_calendar`'s "2026-12-25"), as the API's
+    answers do when they show a stored calendar."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value if isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)
+
+
 class HolidaySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    date = fields.Date(required=True, validate=_a_day)
+    date = _Day(required=True, validate=_a_day)
     name = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
     hours = _day_field()
 

@@ -8,9 +8,14 @@ and a preview renders exactly what the relay would send.
 from __future__ import annotations
 
 import math
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_skeleton, format_time, get_datetime_format
 
 from connector.config.model import EntryPoint
 from connector.config.schemas import MESSAGE_TYPES
@@ -25,7 +30,8 @@ class MessageContext:
     customer: {"name", "locale", "channel", "address", "details": {...}} (the customer's own address
     and the channel's details: profile name, PSID, wa_id, ...); agent: {"id", "name"};
     entry_point: {"name", "id"}; queue: {"position", "position_estimate", "depth", "wait_seconds", "wait_minutes"};
-    transfer: {"type": "queue" | "agent", "name"}; attachment: {"name"}.
+    transfer: {"type": "queue" | "agent", "name"}; attachment: {"name"};
+    hours: {"next_opening", "next_opening_iso", "time_zone"} (`out_of_hours`, `hours_context`).
     """
 
     customer: Mapping[str, Any] = field(default_factory=dict)
@@ -34,6 +40,7 @@ class MessageContext:
     queue: Mapping[str, Any] | None = None
     transfer: Mapping[str, Any] | None = None
     attachment: Mapping[str, Any] | None = None
+    hours: Mapping[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The template variables, every value reduced to str / int / None."""
@@ -44,6 +51,7 @@ class MessageContext:
             "queue": _plain_or_none(self.queue),
             "transfer": _plain_or_none(self.transfer),
             "attachment": _plain_or_none(self.attachment),
+            "hours": _plain_or_none(self.hours),
         }
 
 
@@ -85,6 +93,27 @@ def queue_context(
     }
 
 
+def hours_context(next_opening: str | None, time_zone: str | None, locale: str) -> dict[str, Any]:
+    """The `hours` part of `out_of_hours`: the calendar's next opening (an ISO 8601 instant) shown on
+    the calendar's wall clock (`time_zone`) in the customer's `locale` by Babel's CLDR patterns, e.g.
+    "Mon, Dec 7, 9:00 AM" (en) or "lun, 7 de diciembre, 9:00" (es); None when it never opens again."""
+    shown: str | None = None
+    if next_opening:
+        at = datetime.fromisoformat(next_opening)
+        if time_zone:
+            at = at.astimezone(zoneinfo.ZoneInfo(time_zone))
+        try:
+            where = Locale.parse(locale or "en")
+        except (ValueError, UnknownLocaleError):
+            where = Locale.parse("en")
+        day = format_skeleton("MMMMEEEEd", at, locale=where)
+        clock = format_time(at, "short", tzinfo=at.tzinfo, locale=where)
+        shown = str(get_datetime_format("medium", locale=where)).replace("{1}", day).replace("{0}", clock)
+        # CLDR puts (narrow) no-break spaces before "AM": plain spaces keep an SMS in its 7-bit alphabet.
+        shown = shown.replace("\u202f", " ").replace("\u00a0", " ")
+    return {"next_opening": shown, "next_opening_iso": next_opening, "time_zone": time_zone}
+
+
 def sample_context(message_type: str) -> MessageContext:
     """A realistic context for `message_type`, for template previews and tests; only the parts the
     relay fills for that event are set, so a preview shows what a missing part looks like."""
@@ -116,6 +145,8 @@ def sample_context(message_type: str) -> MessageContext:
         parts["transfer"] = {"type": "agent", "name": "CiscoAgent2"}
     if message_type == "queue_status":
         parts["queue"] = queue_context(position=3, depth=7, wait_seconds=250)
+    if message_type == "out_of_hours":
+        parts["hours"] = hours_context("2026-12-07T09:00:00+01:00", "Europe/Madrid", "en_US")
     return MessageContext(**parts)
 
 

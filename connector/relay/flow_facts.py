@@ -20,6 +20,12 @@ from connector.store.threads import Thread
 ACTIONS = (branching.LocaleSet, branching.Branched, branching.HoursChecked)
 
 
+def opening_zone(opening: datetime | None) -> str | None:
+    """The IANA name of the zone `opening` is in (hours.next_opening answers in the calendar's)."""
+    zone = opening.tzinfo if opening else None
+    return str(zone) if zone is not None else None
+
+
 def facts_for(runtime: Runtime, thread: Thread, event: InboundEvent) -> branching.Facts:
     """What the thread's steps decide on. The time is the event's acceptance (`received_at`, else the
     provider's timestamp), so the same event decides the same when a crash makes the drain repeat it."""
@@ -63,7 +69,15 @@ def apply(runtime: Runtime, thread: Thread, entry: dict[str, Any], action: branc
     entry["hours"] = {"step": action.step, "open": action.open, "calendar": action.calendar}
     if action.open:
         return None
-    outbox.system_message(runtime, thread.id, thread.sequence, "out_of_hours")
+    opening = action.next_opening
+    # The instant with its offset: the template formats it in the customer's locale when it is sent.
+    outbox.system_message(
+        runtime,
+        thread.id,
+        thread.sequence,
+        "out_of_hours",
+        hours={"next_opening": opening.isoformat() if opening else None, "time_zone": opening_zone(opening)},
+    )
     if action.closed == "discard":
         thread.state = State.CLOSED
         entry["outcome"] = "closed: out of hours"

@@ -123,7 +123,7 @@ def _handed_over(
         asset=thread.asset,
         customer=thread.customer,
         kind=EventKind.MESSAGE,
-        provider_id=f"flow-transcript:{thread.sequence}:{action.step}",
+        provider_id=f"{calls.TRANSCRIPT_ID_PREFIX}{thread.sequence}:{action.step}",
         timestamp=time.time(),
         text=action.transcript,
     )

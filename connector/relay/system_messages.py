@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from connector.messages.context import MessageContext, customer_context, entry_point_context
+from connector.messages.context import MessageContext, customer_context, entry_point_context, hours_context
 from connector.messages.templates import MessageTemplates, resolve_locale
 from connector.runtime import Runtime
 from connector.store.threads import Thread
@@ -40,6 +40,7 @@ def render(
     queue: dict[str, Any] | None = None,
     transfer: dict[str, Any] | None = None,
     attachment: dict[str, Any] | None = None,
+    hours: dict[str, Any] | None = None,
     flow: bool = False,
 ) -> str | None:
     """The thread's `message_type` in its locale, or None when off; `flow`: a flow's own template."""
@@ -59,6 +60,7 @@ def render(
         queue=queue,
         transfer=transfer,
         attachment=attachment,
+        hours=hours_context(hours.get("next_opening"), hours.get("time_zone"), locale) if hours else None,
     )
     return templates.render(
         message_type, context, locale=locale, entry_point=entry_point, overrides=config.templates, flow=flow

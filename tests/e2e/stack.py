@@ -108,13 +108,16 @@ def write_config(
     integration: Mapping[str, Any] | None = None,
     flows: Sequence[Mapping[str, Any]] = (),
     sales_flow: str | None = None,
+    channel_flows: Mapping[str, str] | None = None,
     **entry_point_overrides: Any,
 ) -> Path:
     """The configuration the end-to-end tests run: one ECE integration on the simulator, one asset of
     each channel on the provider simulators, one rule per channel (SMS keyword SALES → Sales).
     `hybrid`: a Hybrid Chat integration besides, which the channels' support rules forward to;
     `finesse`: the `finesse:` section (media blending against a Finesse simulator); `integration`:
-    settings of the ECE integration (e.g. `max_in_flight`)."""
+    settings of the ECE integration (e.g. `max_in_flight`); `flows`: the `flows:` section (`SANDBOX` in
+    a string stands for the sandbox server's URL), which the SMS SALES rule (`sales_flow`) and the
+    support rules of `channel_flows` (channel → flow) name."""
     support = {
         "name": "Support",
         "id": "1001",
@@ -209,7 +212,11 @@ def write_config(
                     "channel": channel,
                     "event": "mo" if channel == "sms" else "incoming_message",
                     "asset": asset,
-                    "action": {"forward_to": HYBRID if hybrid else INTEGRATION, "entry_point": "Support"},
+                    "action": {
+                        "forward_to": HYBRID if hybrid else INTEGRATION,
+                        "entry_point": "Support",
+                        **({"flow": channel_flows[channel]} if channel in (channel_flows or {}) else {}),
+                    },
                 }
                 for channel, asset in ASSETS.items()
             ),
@@ -221,10 +228,25 @@ def write_config(
     if finesse is not None:
         config["finesse"] = dict(finesse)
     if flows:
-        config["flows"] = [dict(flow) for flow in flows]
+        config["flows"] = [_on_sandbox(dict(flow), sandbox_url) for flow in flows]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "e2e.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return folder
+
+
+SANDBOX = "{sandbox}"
+"""In a flow given to `write_config`, stands for the sandbox server's URL (its `/identity/verify` and
+`/bot/turn`), known only once the stack has bound its ports."""
+
+
+def _on_sandbox(value: Any, sandbox_url: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(SANDBOX, sandbox_url)
+    if isinstance(value, Mapping):
+        return {k: _on_sandbox(v, sandbox_url) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_on_sandbox(v, sandbox_url) for v in value]
+    return value
 
 
 @dataclass
@@ -293,6 +315,7 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
         sandbox_threads: int | None = None,
         flows: Sequence[Mapping[str, Any]] = (),
         sales_flow: str | None = None,
+        channel_flows: Mapping[str, str] | None = None,
         **entry_point_overrides: Any,
     ) -> Stack:
         ece = EceSimulator(
@@ -318,6 +341,7 @@ def stack_factory(tmp_path, redis, redis_url, start_worker) -> Iterator[Callable
             integration=integration,
             flows=flows,
             sales_flow=sales_flow,
+            channel_flows=channel_flows,
             **entry_point_overrides,
         )
         config = load_config(config_dir)

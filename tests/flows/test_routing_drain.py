@@ -15,7 +15,7 @@ from connector.channels.base import thread_id_for
 from connector.relay import system_messages
 from connector.relay.drain import drain_thread
 from connector.settings import Settings
-from connector.store import threads
+from connector.store import dead_letters, threads
 from tests.conftest import CONFIG_DIR, ECE_CLIENT, PUBLIC_BASE_URL
 from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
 
@@ -24,6 +24,8 @@ ALWAYS = {
     "weekly": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
 }
 NEVER = {"time_zone": "Europe/Madrid", "weekly": {}}
+LATER = {"time_zone": "Europe/Madrid", "weekly": {}, "holidays": [{"date": "2030-01-07", "hours": ["09:00-18:00"]}]}
+"""Closed until one day in 2030 (a Monday), open 09:00-18:00 on it: a next opening that does not move."""
 TOPIC = {
     "name": "topic",
     "type": "ask",
@@ -47,6 +49,10 @@ FLOWS = [
     },
     {"name": "closed-discard", "steps": [{"name": "open", "type": "hours", "calendar": NEVER}]},
     {"name": "closed-route", "steps": [{"name": "open", "type": "hours", "closed": "route", "calendar": NEVER}]},
+    {
+        "name": "later",
+        "steps": [{"name": "lang", "type": "language"}, {"name": "open", "type": "hours", "calendar": LATER}],
+    },
 ]
 SPANISH = "Hola, buenas tardes. Tengo una pregunta sobre mi pedido"
 CUSTOMER = "15551238888"
@@ -155,3 +161,23 @@ def test_closed_hours_with_route_send_out_of_hours_and_route_anyway(client, runt
     (conversation,) = simulator.model.conversations.values()
     assert str(conversation.entry_point_id) == "1001"
     assert threads.load(redis, THREAD).state.value != "closed"
+
+
+def test_out_of_hours_tells_when_the_calendar_opens_next(client, runtime, redis, ece_simulator):
+    """The `hours` step's calendar opens next on Monday 2030-01-07 at 09:00 in Madrid: the customer
+    (Spanish, detected) hears it on the calendar's clock, written the Spanish way."""
+    _simulator, base_url = ece_simulator
+    route_through(runtime, base_url, "later")
+    say(client, "wamid.O1", "Hola, buenas tardes. ¿Está abierta la tienda hoy?")
+    assert sent(redis) == ["out_of_hours"]
+    # The test asset's WhatsApp window refuses the send: the item is kept as a dead letter, as it was.
+    (letter,) = dead_letters.listing(redis)
+    raw = letter.payload()
+    assert raw["type"] == "out_of_hours"
+    assert raw["extra"]["hours"] == {"next_opening": "2030-01-07T09:00:00+01:00", "time_zone": "Europe/Madrid"}
+    thread = threads.load(redis, THREAD)
+    text = system_messages.render(runtime, thread, "out_of_hours", **raw["extra"])
+    assert text == (
+        "Gracias por su mensaje. Ahora mismo estamos cerrados: volvemos a abrir: lun, 7 de enero, 9:00 "
+        "(hora de Europe/Madrid); escríbanos entonces."
+    )

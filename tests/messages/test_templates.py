@@ -13,7 +13,7 @@ import pytest
 from connector.config.model import EntryPoint
 from connector.config.schemas import MESSAGE_TYPES
 from connector.messages import MessageContext, MessageTemplates, TemplateError, resolve_locale, sample_context
-from connector.messages.context import customer_context, queue_context
+from connector.messages.context import customer_context, hours_context, queue_context
 
 SHIPPED = Path(__file__).resolve().parents[2] / "message_templates"
 
@@ -408,3 +408,52 @@ def test_the_context_holds_only_plain_values() -> None:
 )
 def test_wait_minutes_round_up(seconds: float | None, minutes: int | None) -> None:
     assert queue_context(1, 2, seconds)["wait_minutes"] == minutes
+
+
+@pytest.mark.parametrize(
+    ("next_opening", "time_zone", "locale", "shown"),
+    [
+        ("2026-12-07T09:00:00+01:00", "Europe/Madrid", "en", "Mon, Dec 7, 9:00 AM"),
+        ("2026-12-07T09:00:00+01:00", "Europe/Madrid", "es", "lun, 7 de diciembre, 9:00"),
+        # The same instant given in UTC is shown on the calendar's wall clock, not in UTC.
+        ("2026-12-07T08:00:00+00:00", "Europe/Madrid", "es_ES", "lun, 7 de diciembre, 9:00"),
+        ("2026-07-06T13:00:00+00:00", "America/New_York", "en_US", "Mon, Jul 6, 9:00 AM"),
+        ("2026-12-07T09:00:00+01:00", "Europe/Madrid", "not-a-locale", "Mon, Dec 7, 9:00 AM"),
+    ],
+)
+def test_hours_next_opening_is_shown_in_the_calendars_zone_for_the_locale(
+    next_opening: str, time_zone: str, locale: str, shown: str
+) -> None:
+    found = hours_context(next_opening, time_zone, locale)
+    assert found == {"next_opening": shown, "next_opening_iso": next_opening, "time_zone": time_zone}
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        (
+            "en",
+            "Thank you for your message. We are closed right now: we open again Mon, Dec 7, 9:00 AM "
+            "(Europe/Madrid time), please write to us then.",
+        ),
+        (
+            "es",
+            "Gracias por su mensaje. Ahora mismo estamos cerrados: volvemos a abrir: lun, 7 de diciembre, 9:00 "
+            "(hora de Europe/Madrid); escríbanos entonces.",
+        ),
+    ],
+)
+def test_out_of_hours_says_when_the_calendar_opens_next(
+    templates: MessageTemplates, locale: str, expected: str
+) -> None:
+    context = replace(
+        sample_context("out_of_hours"), hours=hours_context("2026-12-07T09:00:00+01:00", "Europe/Madrid", locale)
+    )
+    assert templates.render("out_of_hours", context, locale=locale, entry_point=None) == expected
+
+
+def test_out_of_hours_without_a_next_opening_keeps_the_general_sentence(templates: MessageTemplates) -> None:
+    context = replace(sample_context("out_of_hours"), hours=hours_context(None, None, "en"))
+    assert templates.render("out_of_hours", context, locale="en", entry_point=None) == (
+        "Thank you for your message. We are closed right now: please write to us again during our business hours."
+    )

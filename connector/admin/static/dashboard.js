@@ -57,6 +57,7 @@
 
   // The CSAT card's average score per day (#csat-data; its table holds the same figures). live.js
   // replaces the card on each refresh, so the chart is drawn anew in the new card.
+  const CSAT_HEIGHT = 140;
   let csat = null;
   function drawCsat() {
     const island = document.getElementById("csat-data");
@@ -68,10 +69,17 @@
     if (csat && csat.host === host) { csat.plot.setData([data.x, data.average]); return; }
     if (csat) csat.plot.destroy();
     box.hidden = false;
+    // The days are UTC, as the table's: ticks and the hovered day in UTC whatever the browser's zone
+    // (in local time a browser west of UTC would name the day before).
+    const day = (seconds) => new Date(seconds * 1000).toISOString().slice(0, 10);
     const opts = {
       width: Math.max(240, host.clientWidth),
-      height: 140,
-      series: [{}, { label: "average", stroke: COLORS[1], width: 2, spanGaps: true }],
+      height: CSAT_HEIGHT,
+      tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
+      series: [
+        { label: "Day (UTC)", value: (plot, seconds) => (seconds == null ? "--" : day(seconds)) },
+        { label: "average", stroke: COLORS[1], width: 2, spanGaps: true },
+      ],
       scales: { x: { time: true }, y: { range: (plot, min, max) => [1, Math.max(5, max || 5)] } },
       axes: [{ values: (plot, ticks) => ticks.map((s) => new Date(s * 1000).toISOString().slice(5, 10)) }, { size: 36 }],
     };
@@ -88,5 +96,6 @@
   document.addEventListener("cc:regions", drawCsat);
   window.addEventListener("resize", () => {
     for (const chart of Object.values(charts)) chart.plot.setSize({ width: Math.max(240, chart.host.clientWidth), height: HEIGHT });
+    if (csat) csat.plot.setSize({ width: Math.max(240, csat.host.clientWidth), height: CSAT_HEIGHT });
   });
 })();

@@ -29,6 +29,7 @@ from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
 from connector.errors import PermanentError
+from connector.flows.calls import TRANSCRIPT_ID_PREFIX
 from connector.store.effects import Effects
 from connector.store.threads import Thread
 
@@ -265,7 +266,10 @@ class _Step:
         fields: dict[str, Any] = {"text": text} if text else {}
         if attachments:
             fields["attachments"] = attachments
-        entry = transcript.append(self.runtime.redis, chat_id, "customer", self.event.provider_id, **fields)
+        # A flow's bot transcript (docs/flows.md) is the connector's note, not the customer's words.
+        flow_note = self.event.provider_id.startswith(TRANSCRIPT_ID_PREFIX)
+        sender = "system" if flow_note else "customer"
+        entry = transcript.append(self.runtime.redis, chat_id, sender, self.event.provider_id, **fields)
         chat = self.state.chat(chat_id)
         if chat is not None and chat.state == ACTIVE:
             if (deadline := router.inactive_at(self.runtime.config, chat, time.time())) is not None:

@@ -190,6 +190,18 @@ class CustomerEmulator:
             raise ValueError(f"{asset.channel} has no postback buttons in the sandbox")
         return self._send(asset, customer, request, check=check, kind="postback", text=title)
 
+    def send_quick_reply(
+        self, asset_name: str, customer: str, payload: str, title: str, *, check: bool = True
+    ) -> requests.Response:
+        """A tap on a Messenger quick reply: a message with the title as its text and the reply's
+        `quick_reply.payload` (docs/protocols/channels.md); other channels raise ValueError."""
+        asset = self.asset(asset_name)
+        if asset.channel != "messenger":
+            raise ValueError(f"{asset.channel} has no quick replies")
+        message = {"mid": _mid(), "text": title, "quick_reply": {"payload": payload}}
+        request = _messenger_event(asset, customer, {"message": message})
+        return self._send(asset, customer, request, check=check, kind="postback", text=title)
+
     def history(self, asset_name: str, customer: str) -> list[dict[str, Any]]:
         """What this customer sent to the asset through the emulator, oldest first."""
         with self._lock:

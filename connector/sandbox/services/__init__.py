@@ -6,6 +6,8 @@ both speaking the contracts of docs/protocols/bots.md.
     app.register_blueprint(identity.blueprint(), url_prefix="/identity")   # POST /identity/verify
     identity.faults.set(down=True)         # every call answers 503 until set(down=False)
     identity.faults.set(delay_seconds=2)   # every call answers 2 s late (the step's timeout fires)
+    identity.faults.received               # the bodies of the calls received, oldest first
+
 
 Both check the connector's signature (X-Connector-Timestamp / X-Connector-Signature) with the
 scheme read from the contract in connector/sandbox/signing.py, not the connector's own code, so a
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +34,16 @@ TIMESTAMP_HEADER = "X-Connector-Timestamp"
 SIGNATURE_HEADER = "X-Connector-Signature"
 MAX_SKEW_SECONDS = 300
 MAX_DELAY_SECONDS = 60.0
+RECEIVED_KEPT = 1000
+"""Calls whose bodies the services keep for tests and demos (the oldest are forgotten first)."""
 
 
 @dataclass
 class Faults:
     """Failures switched on through the control endpoint: down (503), slow (answers late), or the next
-    `count` calls answering `status` (with `Retry-After` when given). Also counts the calls received."""
+    `count` calls answering `status` (with `Retry-After` when given). Also counts the calls received
+    and keeps their bodies (`received`), recorded when the call arrives, before any delay: a test
+    reads which customer message a call carried, including a call its caller gave up on."""
 
     down: bool = False
     delay_seconds: float = 0.0
@@ -44,6 +51,7 @@ class Faults:
     fail_count: int = 0
     retry_after: float | None = None
     calls: int = 0
+    received: deque[Any] = field(default_factory=lambda: deque(maxlen=RECEIVED_KEPT))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set(self, **changes: Any) -> None:
@@ -71,6 +79,7 @@ class Faults:
         with self._lock:
             self.down, self.delay_seconds, self.fail_count, self.fail_status, self.retry_after = False, 0.0, 0, 0, None
             self.calls = 0
+            self.received.clear()
 
     def state(self) -> dict[str, Any]:
         return {
@@ -80,10 +89,16 @@ class Faults:
             "calls": self.calls,
         }
 
-    def injected(self) -> tuple[Response, int] | None:
-        """Count the call, wait the delay, and return the failure to answer with, if any."""
+    def bodies(self) -> list[Any]:
+        """The bodies of the calls received, oldest first (None for a body that is not JSON)."""
+        with self._lock:
+            return list(self.received)
+
+    def injected(self, body: Any = None) -> tuple[Response, int] | None:
+        """Count the call and keep its `body`, wait the delay, and return the failure to answer with, if any."""
         with self._lock:
             self.calls += 1
+            self.received.append(body)
             delay = self.delay_seconds
             failure: tuple[int, float | None] | None = None
             if self.down:

@@ -2,7 +2,9 @@
 
 It answers opening hours, order status (with buttons, then the demo orders of identity.py) and
 returns; "agent" or "human" (typed, or the "Talk to an agent" button) hands over with a summary of
-what the customer asked; anything else is "I did not get that" with the topics as buttons.
+what the customer asked; anything else is "I did not get that" with the topics as buttons. A turn
+whose `locale` is Spanish is answered in Spanish (the words it knows are English and Spanish); the
+summary for the agent stays English.
 """
 
 from __future__ import annotations
@@ -37,14 +39,54 @@ ORDER_BUTTONS = [
     {"title": "My latest order", "payload": "order_latest"},
     {"title": "Another order", "payload": "order_other"},
 ]
+SPANISH = {
+    HOURS: "Abrimos de lunes a viernes de 9:00 a 18:00 y los sábados de 10:00 a 14:00 (hora de Europa central).",
+    RETURNS: (
+        "Puede devolver cualquier artículo en los 30 días siguientes a la entrega: imprima la etiqueta desde la "
+        "página de su pedido y deje el paquete en cualquier oficina de correos. El reembolso llega en 5 días hábiles."
+    ),
+    NOT_UNDERSTOOD: "No le he entendido. Puedo ayudarle con esto:",
+    ORDER_QUESTION: "¿De qué pedido se trata?",
+    ORDER_NUMBER_PROMPT: "Escriba su número de pedido (dos letras y seis cifras, como AB100001).",
+    HANDOVER_TEXT: "Le paso con un agente; verá de qué hemos hablado.",
+    "Hello! What can I help you with?": "¡Hola! ¿En qué puedo ayudarle?",
+    "Opening hours": "Horario",
+    "Order status": "Estado del pedido",
+    "Returns": "Devoluciones",
+    "Talk to an agent": "Hablar con un agente",
+    "My latest order": "Mi último pedido",
+    "Another order": "Otro pedido",
+}
+"""The bot's words in Spanish, by their English text (order statuses are made in `_order_status`)."""
 ORDER_NUMBER = re.compile(r"\b([A-Z]{2}\d{6})\b", re.IGNORECASE)
-AGENT_WORDS = {"agent", "human", "person", "operator"}
+AGENT_WORDS = {"agent", "human", "person", "operator", "agente", "persona", "humano", "operador"}
+HOURS_WORDS = {"hours", "open", "opening", "close", "closing", "horario", "abren", "abierto", "abiertos", "cierran"}
+RETURN_WORDS = {"return", "returns", "refund", "exchange", "devolver", "devolución", "devolucion", "reembolso"}
+ORDER_WORDS = {"order", "orders", "parcel", "delivery", "shipping", "status", "pedido", "paquete", "envío", "envio"}
+GREETING_WORDS = {"hi", "hello", "hey", "hola", "buenas"}
 MAX_CONVERSATIONS = 10_000
 """Conversations whose topics the bot remembers for the handover summary (oldest forgotten first)."""
 
 
 def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z]+", text.lower()))
+    return set(re.findall(r"[^\W\d_]+", text.lower()))
+
+
+def _spanish(answer: dict[str, Any]) -> dict[str, Any]:
+    """`answer` with its texts and button titles in Spanish (payloads unchanged)."""
+    messages = [
+        {
+            **m,
+            "text": SPANISH.get(m["text"], m["text"]),
+            **(
+                {"buttons": [{**b, "title": SPANISH.get(b["title"], b["title"])} for b in m["buttons"]]}
+                if m.get("buttons")
+                else {}
+            ),
+        }
+        for m in answer["messages"]
+    ]
+    return {**answer, "messages": messages}
 
 
 @dataclass
@@ -61,34 +103,42 @@ class SandboxBot:
         said = str(message.get("payload") or message.get("text") or "").strip()
         words = _words(said)
         conversation = str(turn.get("conversation_id") or "")
+        spanish = str(turn.get("locale") or "").lower().startswith("es")
         if words & AGENT_WORDS:
-            return self._handover(conversation, said)
-        topic, answer = self._faq(said, words)
-        self._remember(conversation, topic)
-        return answer
+            answer = self._handover(conversation, said)
+        else:
+            topic, answer = self._faq(said, words, spanish)
+            self._remember(conversation, topic)
+        return _spanish(answer) if spanish else answer
 
-    def _faq(self, said: str, words: set[str]) -> tuple[str, dict[str, Any]]:
-        if said == "hours" or words & {"hours", "open", "opening", "close", "closing"}:
+    def _faq(self, said: str, words: set[str], spanish: bool = False) -> tuple[str, dict[str, Any]]:
+        if said == "hours" or words & HOURS_WORDS:
             return "opening hours", {"messages": [{"text": HOURS}]}
-        if said == "returns" or words & {"return", "returns", "refund", "exchange"}:
+        if said == "returns" or words & RETURN_WORDS:
             return "returns", {"messages": [{"text": RETURNS}]}
         if said == "order_latest":
-            return "order status", {"messages": [{"text": self._order_status(self.orders[0])}]}
+            return "order status", {"messages": [{"text": self._order_status(self.orders[0], spanish)}]}
         if said == "order_other":
             return "order status", {"messages": [{"text": ORDER_NUMBER_PROMPT}]}
         found = ORDER_NUMBER.search(said)
         if found:
             order = next((o for o in self.orders if o.order_number == found.group(1).upper()), None)
-            text = self._order_status(order) if order else f"I cannot find order {found.group(1).upper()}."
+            number = found.group(1).upper()
+            if order:
+                text = self._order_status(order, spanish)
+            else:
+                text = f"No encuentro el pedido {number}." if spanish else f"I cannot find order {number}."
             return "order status", {"messages": [{"text": text}]}
-        if said == "order_status" or words & {"order", "orders", "parcel", "delivery", "shipping", "status"}:
+        if said == "order_status" or words & ORDER_WORDS:
             return "order status", {"messages": [{"text": ORDER_QUESTION, "buttons": ORDER_BUTTONS}]}
-        if words & {"hi", "hello", "hey"}:
+        if words & GREETING_WORDS:
             return "greeting", {"messages": [{"text": "Hello! What can I help you with?", "buttons": TOPIC_BUTTONS}]}
         return "not understood", {"messages": [{"text": NOT_UNDERSTOOD, "buttons": TOPIC_BUTTONS}]}
 
     @staticmethod
-    def _order_status(order: DemoCustomer) -> str:
+    def _order_status(order: DemoCustomer, spanish: bool = False) -> str:
+        if spanish:
+            return f"El pedido {order.order_number} de {order.name} ha salido y llega en 2 días hábiles."
         return f"Order {order.order_number} for {order.name} has shipped and arrives within 2 working days."
 
     def _handover(self, conversation: str, said: str) -> dict[str, Any]:
@@ -117,7 +167,7 @@ class SandboxBot:
 
         @bp.post("/turn")
         def turn() -> tuple[Response, int] | Response:
-            failure = self.faults.injected() or signature_refusal(self.secret, request)
+            failure = self.faults.injected(request.get_json(silent=True)) or signature_refusal(self.secret, request)
             if failure is not None:
                 return failure
             body = request.get_json(silent=True)

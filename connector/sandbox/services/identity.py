@@ -63,7 +63,7 @@ class IdentityService:
 
         @bp.post("/verify")
         def verify() -> tuple[Response, int] | Response:
-            failure = self.faults.injected() or signature_refusal(self.secret, request)
+            failure = self.faults.injected(request.get_json(silent=True)) or signature_refusal(self.secret, request)
             if failure is not None:
                 return failure
             body = request.get_json(silent=True)
