@@ -16,18 +16,27 @@ from tests.helpers import wait_for
 pytestmark = pytest.mark.e2e
 
 CUSTOMER = "+15557654321"
+# A worker killed between taking a conversation off the ready list and taking its lease leaves the
+# conversation's wake-up flag, which the sweeper trusts for CONNECTOR_WAKE_TTL_SECONDS (30) before it
+# wakes the conversation again: short here, so recovery fits the tests' waits.
+FAST_LEASE = {
+    "CONNECTOR_LEASE_SECONDS": "2",
+    "CONNECTOR_SWEEP_INTERVAL_SECONDS": "0.5",
+    "CONNECTOR_WAKE_TTL_SECONDS": "2",
+}
+ORDER = {
+    "name": "order",
+    "type": "ask",
+    "question": "ask_order_number",
+    "retry": "ask_order_number_retry",
+    "answer": "regex",
+    "pattern": "[A-Za-z]{2}[0-9]{6}",
+    "attribute": "order_number",
+}
 FLOW = {
     "name": "intake",
     "steps": [
-        {
-            "name": "order",
-            "type": "ask",
-            "question": "ask_order_number",
-            "retry": "ask_order_number_retry",
-            "answer": "regex",
-            "pattern": "[A-Za-z]{2}[0-9]{6}",
-            "attribute": "order_number",
-        },
+        ORDER,
         {
             "name": "topic",
             "type": "ask",
@@ -41,7 +50,7 @@ FLOW = {
 
 
 def test_kill_9_during_a_flow_repeats_no_question_and_loses_no_answer(stack_factory) -> None:
-    stack: Stack = stack_factory(flows=[FLOW], sales_flow="intake", worker_env={"CONNECTOR_LEASE_SECONDS": "2"})
+    stack: Stack = stack_factory(flows=[FLOW], sales_flow="intake", worker_env=FAST_LEASE)
     sms = ASSETS["sms"]
     stack.customer.send_text(sms, CUSTOMER, "SALES I want a quote")
     stack.wait_text("sms", "what is your order number")
@@ -74,20 +83,6 @@ def test_kill_9_during_a_flow_repeats_no_question_and_loses_no_answer(stack_fact
 # gets one call per customer message and step, and one more for each kill inside an open call;
 # what it answered is acted on once (each bot reply sent once, the verified attributes set once).
 
-FAST_LEASE = {
-    "CONNECTOR_LEASE_SECONDS": "2",
-    "CONNECTOR_SWEEP_INTERVAL_SECONDS": "0.5",
-    "CONNECTOR_WAKE_TTL_SECONDS": "2",
-}
-ORDER = {
-    "name": "order",
-    "type": "ask",
-    "question": "ask_order_number",
-    "retry": "ask_order_number_retry",
-    "answer": "regex",
-    "pattern": "[A-Za-z]{2}[0-9]{6}",
-    "attribute": "order_number",
-}
 CHECK = {
     "name": "check",
     "type": "verify",
