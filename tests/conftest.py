@@ -47,15 +47,21 @@ def redis(redis_url: str) -> Iterator[redis_lib.Redis]:
     client.close()
 
 
-@pytest.fixture
-def settings(redis_url: str, tmp_path: Path) -> Settings:
+def settings_for(redis_url: str, config_dir: Path, data_dir: Path) -> Settings:
+    """The tests' settings over `config_dir`: tests that need their own configuration folder (flows,
+    simulators' URLs) build it and call this, so every test runs with the same secret and base URL."""
     return Settings.from_env(
         redis_url=redis_url,
-        config_dir=CONFIG_DIR,
+        config_dir=config_dir,
         public_base_url=PUBLIC_BASE_URL,
         secret_key="test-secret-key",
-        data_dir=tmp_path,
+        data_dir=data_dir,
     )
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    return settings_for(redis_url, CONFIG_DIR, tmp_path)
 
 
 @pytest.fixture

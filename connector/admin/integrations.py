@@ -7,10 +7,12 @@ A Hybrid Chat integration (`type: hybrid`) runs in the connector: its forms neve
 (base URL, client key and secret, callback auth, an entry point's id), and its queues have skills, a
 priority, an offer timeout and a max wait (then the unavailable policy).
 Entry point and attribute edits keep every other field of the stored item (the message overrides
-of the template editor included). Pages render the stored indicator readings only; refreshing asks
-ECE through the API (integrations.js), or through the plain form routes here without JavaScript. An
-open page gets every new reading (anyone's refresh) from its live stream (admin/live.py), and the
-age of each reading ticks in the browser.
+of the template editor included). An entry point's business hours (`hours:`) are edited as YAML in its
+form and shown readable, with "open now" or when it opens next, on its own page (business_hours.py).
+Pages render the stored indicator readings only; refreshing asks ECE through the API (integrations.js),
+or through the plain form routes here without JavaScript. An open page gets every new reading
+(anyone's refresh) from its live stream (admin/live.py), and the age of each reading ticks in the
+browser.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from connector.admin import business_hours
 from connector.admin.access import flash_store_errors, guard, requires, runtime, user
 from connector.backends import Finding, indicators
 from connector.config import raw as raw_shape
@@ -262,9 +266,10 @@ FORM_FIELDS = (
     "flow",
     "queue_status_after_seconds",
     "queue_status_interval_seconds",
+    business_hours.FIELD,
 )
 """The entry point fields the form shows for both types (with `id` for ECE, HYBRID_ONLY for Hybrid
-Chat); every other stored field (`hours`, `messages`, ...) is kept as stored."""
+Chat); every other stored field (`messages`, ...) is kept as stored."""
 
 
 def _flow_names() -> list[str]:
@@ -273,13 +278,17 @@ def _flow_names() -> list[str]:
 
 
 def entry_point_from_form(
-    form: Mapping[str, str], base: Mapping[str, Any] | None, integration_type: str = "ece"
+    form: Mapping[str, str],
+    base: Mapping[str, Any] | None,
+    integration_type: str = "ece",
+    unreadable: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """The raw entry point. An ECE entry point has ECE's id; a Hybrid Chat queue has skills, a
     priority, an offer timeout and an inactivity timeout instead (its id, which defaults to its name,
     is kept as stored). Every field the form does not show is kept as stored: the message overrides
-    (the template editor's), the `hours` calendar (YAML and API), fields of the other type, and any
-    field added later, so saving the form never drops what it cannot display."""
+    (the template editor's), fields of the other type, and any field added later, so saving the form
+    never drops what it cannot display. The `hours` calendar is the form's YAML text (empty: none); a
+    text that cannot be read leaves it out and says why in `unreadable`."""
     hybrid = integration_type == "hybrid"
     shown = {*FORM_FIELDS, *(HYBRID_ONLY if hybrid else ["id"])}
     raw: dict[str, Any] = {k: v for k, v in (base or {}).items() if k not in shown}
@@ -303,6 +312,11 @@ def entry_point_from_form(
     for name in ("queue_status_after_seconds", "queue_status_interval_seconds"):
         if value := form.get(name, "").strip():
             raw[name] = _number(value)
+    calendar = business_hours.calendar_from_text(
+        form.get(business_hours.FIELD, ""), unreadable if unreadable is not None else {}
+    )
+    if calendar is not None:
+        raw[business_hours.FIELD] = calendar
     return raw
 
 
@@ -324,16 +338,22 @@ def _entry_point_values(raw: Mapping[str, Any]) -> dict[str, Any]:
         "flow": raw.get("flow") or "",
         "queue_status_after_seconds": raw.get("queue_status_after_seconds") or "",
         "queue_status_interval_seconds": raw.get("queue_status_interval_seconds") or "",
+        "hours": business_hours.calendar_text(raw.get(business_hours.FIELD)),
     }
 
 
 def _entry_point_errors(errors: Mapping[str, list[str]], index: int, skills: list[str]) -> dict[str, list[str]]:
     """The store's errors of entry point `index` by its own field names ("id", "unavailable.action");
-    a skill's error ("skills.1") goes to the skills field, naming the skill; anything else under "_schema"."""
+    a skill's error ("skills.1") goes to the skills field, naming the skill; a calendar's ("hours.weekly.tue")
+    to the calendar's text, naming where in it; anything else under "_schema"."""
     prefix = f"entry_points.{index}."
     mine: dict[str, list[str]] = {}
     for field, messages in errors.items():
         own = field.removeprefix(prefix) if field.startswith(prefix) else None
+        if own is not None and own.partition(".")[0] == business_hours.FIELD:
+            where = own.partition(".")[2]
+            mine.setdefault(business_hours.FIELD, []).extend(f"{where}: {m}" if where else m for m in messages)
+            continue
         if own is not None and own.startswith("skills.") and own.removeprefix("skills.").isdigit():
             position = int(own.removeprefix("skills."))
             skill = skills[position] if position < len(skills) else own
@@ -352,7 +372,8 @@ def _save_entry_point(name: str, original: str | None) -> Any:
     if original is not None and index is None:
         abort(404, f"Integration {name} has no entry point {original}.")
     item = _integration(name)
-    new = entry_point_from_form(request.form, entry_points[index] if index is not None else None, item.type)
+    unreadable: dict[str, list[str]] = {}
+    new = entry_point_from_form(request.form, entry_points[index] if index is not None else None, item.type, unreadable)
     if index is None:
         index = len(entry_points)
         entry_points.append(new)
@@ -360,15 +381,23 @@ def _save_entry_point(name: str, original: str | None) -> Any:
         entry_points[index] = new
     errors: dict[str, list[str]] = {}
     with flash_store_errors(errors):
-        rt.overrides.save(KIND, {**base, "entry_points": entry_points}, rt.provisioned, create=False)
-    if errors:
+        # A calendar text that is not YAML is named alone; the other fields are still checked, unwritten.
+        write = rt.overrides.prepared if unreadable else rt.overrides.save
+        write(KIND, {**base, "entry_points": entry_points}, rt.provisioned, create=False)
+    if errors or unreadable:
+        shown = _entry_point_errors(errors, index, list(new.get("skills") or []))
+        for field, messages in unreadable.items():
+            shown.setdefault(field, []).extend(messages)
+        if unreadable and not errors:
+            flash("Nothing was saved: the business hours are not valid YAML (see beside them).", "error")
+        values = {**_entry_point_values(new), "hours": request.form.get(business_hours.FIELD, "")}
         return (
             render_template(
                 "admin/integrations/entry_point.html",
                 item=item,
                 original=original,
-                values=_entry_point_values(new),
-                errors=_entry_point_errors(errors, index, list(new.get("skills") or [])),
+                values=values,
+                errors=shown,
                 flows=_flow_names(),
             ),
             422,
@@ -392,6 +421,20 @@ def new_entry_point(name: str) -> Any:
         values=values,
         errors={},
         flows=_flow_names(),
+    )
+
+
+@blueprint.route("/<name>/entry-points/<entry_point>")
+def show_entry_point(name: str, entry_point: str) -> Any:
+    """An entry point's settings and its business hours as a week, with "open now" or when it opens
+    next (anyone who may read the integration; the Edit link only where the form may be used)."""
+    item = _integration(name)
+    found = item.entry_point(entry_point)
+    if found is None:
+        abort(404, f"Integration {name} has no entry point {entry_point}.")
+    hours = business_hours.view(found.hours, datetime.now(UTC)) if found.hours is not None else None
+    return render_template(
+        "admin/integrations/entry_point_show.html", item=item, ep=found, hours=hours, writable=_writable(item)
     )
 
 

@@ -16,6 +16,7 @@ from importlib import import_module
 from flask import Flask
 from flask_smorest import Api
 
+from connector.api import flow_steps
 from connector.api.docs import init_docs
 
 AREAS = (
@@ -56,6 +57,7 @@ def init_api(app: Flask) -> Api:
     api = Api(app)
     for area in AREAS:
         api.register_blueprint(import_module(f"connector.api.{area}").blueprint)
+    flow_steps.document(api.spec)  # the step kinds' components, which the flows' request bodies name
     app.extensions["connector_api"] = api
     init_docs(app, API_TITLE)
     return api

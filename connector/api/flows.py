@@ -12,17 +12,16 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from flask import request
 from marshmallow import Schema, fields
 
+from connector.api import named
 from connector.api.access import (
     abort,
     api_blueprint,
     documented_errors,
-    refuse_with_store_errors,
     runtime,
-    store_errors,
 )
+from connector.api.flow_steps import Flow
 from connector.config.schemas import FlowSchema
 from connector.operations import flows
 
@@ -31,7 +30,9 @@ KIND = flows.KIND
 blueprint = api_blueprint(
     "flows",
     "/flows",
-    "Conversation flows: questions and steps a conversation runs between its rule and its entry point",
+    "Conversation flows: questions and steps a conversation runs between its rule and its entry point. "
+    "Each step is one of the step kinds (AskStep, BotStep, ...) by its `type`; a `bot` step's chatbot "
+    "speaks our signed JSON contract, summarised in BotStep and written out in docs/protocols/bots.md.",
 )
 
 
@@ -42,7 +43,7 @@ def errors(*codes: int) -> Callable[[Any], Any]:
 FLOW_BODY = {
     "required": True,
     "description": "The flow in its YAML shape; each step's fields are those of its `type` (docs/flows.md)",
-    "content": {"application/json": {"schema": FlowSchema}},
+    "content": {"application/json": {"schema": Flow}},
 }
 
 
@@ -90,13 +91,6 @@ def _row(name: str) -> dict[str, Any]:
     return _out(found)
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(422, message="send the flow as a JSON object", errors={"json": {"_schema": ["send a JSON object"]}})
-    return body
-
-
 @blueprint.route("")
 @blueprint.response(200, FlowOut(many=True))
 @errors()
@@ -111,11 +105,7 @@ def list_flows() -> list[dict[str, Any]]:
 @errors(409, 422)
 def create_flow() -> dict[str, Any]:
     """Create a flow (the YAML shape); a rule or an entry point then runs it by naming it in `flow`."""
-    rt = runtime()
-    with store_errors():
-        stored = rt.overrides.save(KIND, _body(), rt.provisioned, create=True)
-    rt.config_changed()
-    return _row(stored.item.name)
+    return _row(named.create(KIND, named.json_object("flow")))
 
 
 @blueprint.route("/<name>")
@@ -131,19 +121,7 @@ def get_flow(name: str) -> dict[str, Any]:
 @errors(404, 409, 422)
 def replace_flow(name: str) -> dict[str, Any]:
     """Replace a flow made in the UI or API; the name is its identity (rules name it) and cannot change."""
-    rt = runtime()
-    body = _body()
-    if body.setdefault("name", name) != name:
-        refuse_with_store_errors(
-            {"name": [f"must stay {name!r}"]},
-            lambda: rt.overrides.prepared(KIND, {**body, "name": name}, rt.provisioned, create=False),
-        )
-    provisioned = rt.provisioned.flow(name)
-    if provisioned is not None:
-        abort(409, message=f"flow {name!r} is defined in {provisioned.source} and is read-only here")
-    with store_errors():
-        rt.overrides.save(KIND, body, rt.provisioned, create=False)
-    rt.config_changed()
+    named.replace(KIND, "flow", name, named.json_object("flow"), runtime().provisioned.flow(name))
     return _row(name)
 
 
@@ -152,7 +130,4 @@ def replace_flow(name: str) -> dict[str, Any]:
 @errors(404, 409)
 def delete_flow(name: str) -> None:
     """Delete a flow made in the UI or API; refused (409, naming them) while rules or entry points run it."""
-    rt = runtime()
-    with store_errors():
-        rt.overrides.delete(KIND, name, rt.provisioned)
-    rt.config_changed()
+    named.delete(KIND, name)

@@ -13,14 +13,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import request
 from marshmallow import Schema, fields, validate
 
+from connector.api import named
 from connector.api.access import (
     abort,
     api_blueprint,
     documented_errors,
-    refuse_with_store_errors,
     runtime,
     store_errors,
 )
@@ -125,13 +124,6 @@ def _row(name: str) -> dict[str, Any]:
     return _row_out(row)
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(422, message="send the rule as a JSON object", errors={"json": {"_schema": ["send a JSON object"]}})
-    return body
-
-
 # -- endpoints --------------------------------------------------------------------------------------
 
 
@@ -149,11 +141,7 @@ def list_rules() -> list[dict[str, Any]]:
 @errors(409, 422)
 def create_rule() -> dict[str, Any]:
     """Create a rule (the YAML shape); it is evaluated after the rules already ordered."""
-    rt = runtime()
-    with store_errors():
-        stored = rt.overrides.save("rules", _body(), rt.provisioned, create=True)
-    rt.config_changed()
-    return _row(stored.item.name)
+    return _row(named.create("rules", named.json_object("rule")))
 
 
 @blueprint.route("/<name>")
@@ -169,19 +157,8 @@ def get_rule(name: str) -> dict[str, Any]:
 @errors(404, 409, 422)
 def replace_rule(name: str) -> dict[str, Any]:
     """Replace a rule made in the UI or API; the name is its identity and cannot change."""
-    rt = runtime()
-    body = _body()
-    if body.setdefault("name", name) != name:
-        refuse_with_store_errors(
-            {"name": [f"must stay {name!r}"]},
-            lambda: rt.overrides.prepared("rules", {**body, "name": name}, rt.provisioned, create=False),
-        )
-    provisioned = next((r for r in rt.provisioned.rules if r.name == name), None)
-    if provisioned is not None:
-        abort(409, message=f"rule {name!r} is defined in {provisioned.source} and is read-only here")
-    with store_errors():
-        rt.overrides.save("rules", body, rt.provisioned, create=False)
-    rt.config_changed()
+    provisioned = next((r for r in runtime().provisioned.rules if r.name == name), None)
+    named.replace("rules", "rule", name, named.json_object("rule"), provisioned)
     return _row(name)
 
 
@@ -189,11 +166,7 @@ def replace_rule(name: str) -> dict[str, Any]:
 @blueprint.response(204)
 @errors(404, 409)
 def delete_rule(name: str) -> None:
-    rt = runtime()
-    with store_errors():
-        rt.overrides.delete("rules", name, rt.provisioned)
-    rt.config_changed()
-    return None
+    named.delete("rules", name)
 
 
 @blueprint.route("/order", methods=["PUT"])

@@ -683,12 +683,36 @@ class BotStepSchema(StrictSchema):
 
     name = fields.String(required=True, validate=NAME)
     type = fields.String(required=True, validate=validate.Equal("bot"))
-    url = fields.String(required=True, validate=URL)
-    kind = fields.String(load_default="connector", validate=validate.OneOf(BOT_KINDS))
-    secret = fields.String(load_default=None, validate=validate.Length(min=16))
-    timeout = fields.Float(load_default=5.0, validate=validate.Range(min=0.5, max=30))
-    tries = fields.Integer(load_default=2, validate=validate.Range(min=1, max=10))
-    keyword = fields.String(load_default=definition.BOT_KEYWORD, validate=validate.Length(min=1, max=40))
+    url = fields.String(
+        required=True,
+        validate=URL,
+        metadata={"description": "where each customer message is POSTed (Rasa: its /webhooks/rest/webhook)"},
+    )
+    kind = fields.String(
+        load_default="connector",
+        validate=validate.OneOf(BOT_KINDS),
+        metadata={"description": "`connector`: our signed JSON contract; `rasa`: Rasa's REST channel"},
+    )
+    secret = fields.String(
+        load_default=None,
+        validate=validate.Length(min=16),
+        metadata={"description": "HMAC-SHA256 key of X-Connector-Signature (our contract requires it)"},
+    )
+    timeout = fields.Float(
+        load_default=5.0,
+        validate=validate.Range(min=0.5, max=30),
+        metadata={"description": "seconds per call; a bot that times out on every try hands over"},
+    )
+    tries = fields.Integer(
+        load_default=2,
+        validate=validate.Range(min=1, max=10),
+        metadata={"description": "calls per customer message before the bot counts as down (it hands over)"},
+    )
+    keyword = fields.String(
+        load_default=definition.BOT_KEYWORD,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "what the customer types to hand over to an agent"},
+    )
 
     @validates_schema(skip_on_field_errors=False)
     def signed(self, data: dict[str, Any], **_: Any) -> None:

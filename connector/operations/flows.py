@@ -148,7 +148,9 @@ def form_of(flow: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _parsed(text: str, field: str, errors: dict[str, list[str]]) -> Any:
+def parse_yaml_field(text: str, field: str, errors: dict[str, list[str]]) -> Any:
+    """A form's YAML text field: what it parses to (None when empty), or None with the reason under
+    `field` in `errors` (line and column), for forms that edit part of an item as YAML."""
     try:
         return yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError as exc:
@@ -165,13 +167,13 @@ def raw_of(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     flow: dict[str, Any] = {"name": form.get("name", "").strip(), "on_fail": form.get("on_fail", "route")}
     if closing := form.get("closing", "").strip():
         flow["closing"] = closing
-    steps = _parsed(form.get("steps", ""), "steps", errors)
+    steps = parse_yaml_field(form.get("steps", ""), "steps", errors)
     if steps is None and "steps" not in errors:
         steps = []
     if not isinstance(steps, list) and "steps" not in errors:
         errors["steps"] = ["write the steps as a YAML list: each step starts with '- name: ...'"]
     flow["steps"] = steps if isinstance(steps, list) else []
-    more = _parsed(form.get("more", ""), "more", errors)
+    more = parse_yaml_field(form.get("more", ""), "more", errors)
     if more is not None and not isinstance(more, dict):
         errors.setdefault("more", []).append("write more settings as a YAML mapping, like 'survey: {question: ...}'")
     elif isinstance(more, dict):

@@ -460,16 +460,7 @@ def handle_event(
             "rule": thread.rule,
         },
     )
-    entry: dict[str, Any] = {
-        "at": time.time(),
-        "direction": "in",
-        "kind": event.kind.value,
-        "provider_id": event.provider_id,
-        "conversation": thread.conversation_id,
-        "state": thread.state.value,
-    }
-    if event.text:
-        entry["text"] = event.text[:TIMELINE_TEXT_LIMIT]
+    entry = _inbound_entry(thread, event)
     if event.attachments:
         entry["attachments"] = len(event.attachments)
     if event.status:
@@ -491,11 +482,9 @@ def handle_event(
     return entry, threads.fields_of(thread)
 
 
-def _survey_answer(thread: threads.Thread, event: InboundEvent, turn: survey_turn.SurveyTurn) -> dict[str, Any]:
-    """The timeline entry of a customer event the post-chat survey took (the thread stays closed)."""
-    if event.kind.routable:
-        thread.last_inbound_at = max(thread.last_inbound_at or 0.0, event.timestamp)
-        thread.last_message_id = event.provider_id  # the thanks goes out in the messaging window this opens
+def _inbound_entry(thread: threads.Thread, event: InboundEvent) -> dict[str, Any]:
+    """What every timeline entry of a customer event says: when, which event, the conversation and the
+    state it left, and the text (cut to TIMELINE_TEXT_LIMIT); the caller adds what its path decided."""
     entry: dict[str, Any] = {
         "at": time.time(),
         "direction": "in",
@@ -503,10 +492,19 @@ def _survey_answer(thread: threads.Thread, event: InboundEvent, turn: survey_tur
         "provider_id": event.provider_id,
         "conversation": thread.conversation_id,
         "state": thread.state.value,
-        "survey": turn.entry,
     }
     if event.text:
         entry["text"] = event.text[:TIMELINE_TEXT_LIMIT]
+    return entry
+
+
+def _survey_answer(thread: threads.Thread, event: InboundEvent, turn: survey_turn.SurveyTurn) -> dict[str, Any]:
+    """The timeline entry of a customer event the post-chat survey took (the thread stays closed)."""
+    if event.kind.routable:
+        thread.last_inbound_at = max(thread.last_inbound_at or 0.0, event.timestamp)
+        thread.last_message_id = event.provider_id  # the thanks goes out in the messaging window this opens
+    entry = _inbound_entry(thread, event)
+    entry["survey"] = turn.entry
     if turn.note:
         entry["note"] = turn.note
     return entry

@@ -38,9 +38,9 @@ class Forms(HTMLParser):
 
 @pytest.fixture
 def everything(runtime, redis, helpdesk):
-    """One UI-made item of each kind beside the provisioned ones: an ECE integration with an entry point,
-    an asset, a flow, a rule that runs it, a local agent and a Finesse agent's settings, the finesse: section, a
-    conversation and a dead letter."""
+    """One UI-made item of each kind beside the provisioned ones: an ECE integration with an entry point
+    (with business hours), an asset, a flow, a rule that runs it, a local agent and a Finesse agent's
+    settings, the finesse: section, a conversation and a dead letter."""
     runtime.overrides.save(
         "integrations",
         {
@@ -50,7 +50,13 @@ def everything(runtime, redis, helpdesk):
             "client_key": "key",
             "client_secret": "secret",
             "callback_auth": {"type": "none"},
-            "entry_points": [{"name": "Care", "id": "1001"}],
+            "entry_points": [
+                {
+                    "name": "Care",
+                    "id": "1001",
+                    "hours": {"time_zone": "Europe/Madrid", "weekly": {"mon": ["09:00-18:00"]}},
+                }
+            ],
         },
         runtime.provisioned,
         create=True,
@@ -137,6 +143,7 @@ def test_a_viewer_is_shown_no_form_that_posts(app, operator, everything):
         "/admin/flows/ui-flow",
         "/admin/agents/",
         "/admin/integrations/Lab",
+        "/admin/integrations/Lab/entry-points/Care",
         "/admin/templates/en/welcome",
     ):
         assert expected in pages, f"{expected} was not reached"
@@ -154,6 +161,7 @@ def test_the_forms_a_viewer_cannot_reach_answer_403(operator, everything):
         "/admin/agents/local/new",
         "/admin/agents/hybrid/zoe",
         "/admin/integrations/Lab/edit",
+        "/admin/integrations/Lab/entry-points/Care/edit",
         "/admin/assets/new",
     ):
         assert viewer.get(url).status_code == 403, url

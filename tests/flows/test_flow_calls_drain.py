@@ -5,13 +5,11 @@ handover), and the transcript and summary reach the ECE agent."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 from flask import Flask
 
 from connector.relay.drain import drain_thread
@@ -21,9 +19,8 @@ from connector.sandbox.services.bot import HOURS, SandboxBot
 from connector.sandbox.services.identity import IdentityService
 from connector.settings import Settings
 from connector.store import dead_letters, keys, threads
-from tests.conftest import CONFIG_DIR, PUBLIC_BASE_URL
+from tests.flows.drain import settings_with_flows, whatsapp_says
 from tests.flows.test_flow_drain import CUSTOMER, THREAD, route_through
-from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
 
 ORDER = {
     "name": "order",
@@ -81,24 +78,11 @@ def flows(url: str) -> list[dict[str, object]]:
 
 @pytest.fixture
 def settings(redis_url: str, tmp_path: Path, services: Services) -> Settings:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    shutil.copy(CONFIG_DIR / "channels.yaml", folder)
-    (folder / "flows.yaml").write_text(yaml.safe_dump({"flows": flows(services.url)}))
-    return Settings.from_env(
-        redis_url=redis_url,
-        config_dir=folder,
-        public_base_url=PUBLIC_BASE_URL,
-        secret_key="test-secret-key",
-        data_dir=tmp_path,
-    )
+    return settings_with_flows(redis_url, tmp_path, flows(services.url))
 
 
 def say(client, wamid: str, text: str) -> None:
-    body = whatsapp_payload([(CUSTOMER, wamid, text)])
-    response = client.post(f"/webhooks/whatsapp/{WHATSAPP_ASSET}", data=body, headers=whatsapp_headers(body))
-    assert response.status_code == 200
-    drain_thread(THREAD)
+    whatsapp_says(client, CUSTOMER, THREAD, wamid, text)
 
 
 def retry_now(redis) -> None:

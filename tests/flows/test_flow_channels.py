@@ -27,7 +27,7 @@ from connector.sandbox.services import BOT_SECRET
 from connector.sandbox.services.bot import HOURS, NOT_UNDERSTOOD, ORDER_QUESTION, SandboxBot
 from connector.settings import Settings
 from connector.store import threads
-from tests.conftest import CONFIG_DIR, PUBLIC_BASE_URL
+from tests.conftest import CONFIG_DIR, PUBLIC_BASE_URL, settings_for
 from tests.sandbox.test_customer_emulator import ASSETS, CHANNELS, CUSTOMERS
 
 NUMBERED = tuple(c for c in CHANNELS if c != "messenger")
@@ -70,13 +70,7 @@ def settings(redis_url: str, tmp_path: Path, loopback: LoopbackServer) -> Settin
     bot = {"name": "faq", "type": "bot", "url": f"{url}/bot/turn", "secret": BOT_SECRET, "timeout": 2}
     config["flows"] = [ask("pick", TOPICS), ask("long", LONG), ask("many", MANY), {"name": "faq", "steps": [bot]}]
     (folder / "channels.yaml").write_text(yaml.safe_dump(config))
-    return Settings.from_env(
-        redis_url=redis_url,
-        config_dir=folder,
-        public_base_url=PUBLIC_BASE_URL,
-        secret_key="test-secret-key",
-        data_dir=tmp_path,
-    )
+    return settings_for(redis_url, folder, tmp_path)
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ message of the customer and the answers as custom attributes."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from connector.channels.base import thread_id_for
 from connector.relay.drain import _handle_inbound, drain_thread
@@ -17,7 +15,7 @@ from connector.store import keys, threads
 from connector.store.boxes import Box, Boxes
 from connector.store.effects import Effects
 from connector.store.tallies import Tally
-from tests.conftest import CONFIG_DIR, ECE_CLIENT, PUBLIC_BASE_URL
+from tests.flows.drain import route_whatsapp_to_ece, settings_with_flows, whatsapp_says
 from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
 
 FLOW = {
@@ -47,51 +45,13 @@ FLOW = {
 
 @pytest.fixture
 def settings(redis_url: str, tmp_path: Path) -> Settings:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    shutil.copy(CONFIG_DIR / "channels.yaml", folder)
-    (folder / "flows.yaml").write_text(
-        yaml.safe_dump({"flows": [FLOW, {**FLOW, "name": "strict", "on_fail": "close", "closing": "flow_closing"}]})
-    )
-    return Settings.from_env(
-        redis_url=redis_url,
-        config_dir=folder,
-        public_base_url=PUBLIC_BASE_URL,
-        secret_key="test-secret-key",
-        data_dir=tmp_path,
-    )
+    strict = {**FLOW, "name": "strict", "on_fail": "close", "closing": "flow_closing"}
+    return settings_with_flows(redis_url, tmp_path, [FLOW, strict])
 
 
 def route_through(runtime, base_url: str, flow: str) -> None:
-    store = runtime.overrides
-    store.save(
-        "integrations",
-        {
-            "name": "ECE",
-            "type": "ece",
-            "base_url": base_url,
-            "client_key": ECE_CLIENT[0],
-            "client_secret": ECE_CLIENT[1],
-            "entry_points": [{"name": "Support", "id": "1001"}],
-        },
-        runtime.provisioned,
-        create=True,
-    )
-    store.save(
-        "rules",
-        {
-            "name": "wa-flow",
-            "channel": "whatsapp",
-            "event": "incoming_message",
-            "asset": WHATSAPP_ASSET,
-            "action": {"forward_to": "ECE", "entry_point": "Support", "flow": flow},
-        },
-        runtime.provisioned,
-        create=True,
-    )
-    runtime.config_changed()
-    store.set_rule_order(["wa-flow", *(r.name for r in runtime.config.rules if r.name != "wa-flow")], runtime.config)
-    runtime.config_changed()
+    support = {"name": "Support", "id": "1001"}
+    route_whatsapp_to_ece(runtime, base_url, rule="wa-flow", entry_points=[support], flow=flow)
 
 
 CUSTOMER = "15551239999"
@@ -99,10 +59,7 @@ THREAD = thread_id_for("whatsapp", WHATSAPP_ASSET, CUSTOMER)
 
 
 def say(client, wamid: str, text: str) -> None:
-    body = whatsapp_payload([(CUSTOMER, wamid, text)])
-    response = client.post(f"/webhooks/whatsapp/{WHATSAPP_ASSET}", data=body, headers=whatsapp_headers(body))
-    assert response.status_code == 200
-    drain_thread(THREAD)
+    whatsapp_says(client, CUSTOMER, THREAD, wamid, text)
 
 
 def questions(redis) -> list[str]:

@@ -5,19 +5,16 @@ conversation starts at the Soporte entry point; outside the hours the customer h
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from connector.channels.base import thread_id_for
 from connector.relay import system_messages
-from connector.relay.drain import drain_thread
 from connector.settings import Settings
 from connector.store import dead_letters, threads
-from tests.conftest import CONFIG_DIR, ECE_CLIENT, PUBLIC_BASE_URL
-from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
+from tests.flows.drain import route_whatsapp_to_ece, settings_with_flows, whatsapp_says
+from tests.helpers import WHATSAPP_ASSET
 
 ALWAYS = {
     "time_zone": "Europe/Madrid",
@@ -61,53 +58,20 @@ THREAD = thread_id_for("whatsapp", WHATSAPP_ASSET, CUSTOMER)
 
 @pytest.fixture
 def settings(redis_url: str, tmp_path: Path) -> Settings:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    shutil.copy(CONFIG_DIR / "channels.yaml", folder)
-    (folder / "flows.yaml").write_text(yaml.safe_dump({"flows": FLOWS}))
-    return Settings.from_env(
-        redis_url=redis_url,
-        config_dir=folder,
-        public_base_url=PUBLIC_BASE_URL,
-        secret_key="test-secret-key",
-        data_dir=tmp_path,
-    )
+    return settings_with_flows(redis_url, tmp_path, FLOWS)
 
 
 def route_through(runtime, base_url: str, flow: str) -> None:
-    store = runtime.overrides
     entry_points = [
         {"name": "Support", "id": "1001", "hours": ALWAYS},
         {"name": "Soporte", "id": "1002", "hours": ALWAYS},
         {"name": "Billing", "id": "1001", "hours": ALWAYS},
     ]
-    integration = {
-        "name": "ECE",
-        "type": "ece",
-        "base_url": base_url,
-        "client_key": ECE_CLIENT[0],
-        "client_secret": ECE_CLIENT[1],
-        "entry_points": entry_points,
-    }
-    store.save("integrations", integration, runtime.provisioned, create=True)
-    rule = {
-        "name": "wa-flow",
-        "channel": "whatsapp",
-        "event": "incoming_message",
-        "asset": WHATSAPP_ASSET,
-        "action": {"forward_to": "ECE", "entry_point": "Support", "flow": flow},
-    }
-    store.save("rules", rule, runtime.provisioned, create=True)
-    runtime.config_changed()
-    store.set_rule_order(["wa-flow", *(r.name for r in runtime.config.rules if r.name != "wa-flow")], runtime.config)
-    runtime.config_changed()
+    route_whatsapp_to_ece(runtime, base_url, rule="wa-flow", entry_points=entry_points, flow=flow)
 
 
 def say(client, wamid: str, text: str) -> None:
-    body = whatsapp_payload([(CUSTOMER, wamid, text)])
-    response = client.post(f"/webhooks/whatsapp/{WHATSAPP_ASSET}", data=body, headers=whatsapp_headers(body))
-    assert response.status_code == 200
-    drain_thread(THREAD)
+    whatsapp_says(client, CUSTOMER, THREAD, wamid, text)
 
 
 def sent(redis) -> list[str]:

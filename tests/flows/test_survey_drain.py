@@ -4,11 +4,9 @@ after a crash without asking twice; the results' records."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from connector import queues
 from connector.channels.base import thread_id_for
@@ -20,8 +18,8 @@ from connector.store.boxes import Box, Boxes
 from connector.store.effects import Effects
 from connector.store.tallies import Tally
 from tests.backends.hybrid.test_flow import DESK, customer_says, delivered, desk, provisioned
-from tests.conftest import CONFIG_DIR, ECE_CLIENT, PUBLIC_BASE_URL
-from tests.helpers import WHATSAPP_ASSET, whatsapp_headers, whatsapp_payload
+from tests.flows.drain import route_whatsapp_to_ece, settings_with_flows, whatsapp_says
+from tests.helpers import WHATSAPP_ASSET
 
 SURVEY = {
     "question": "survey_score",
@@ -38,17 +36,7 @@ FLOWS = [
 
 @pytest.fixture
 def settings(redis_url: str, tmp_path: Path) -> Settings:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    shutil.copy(CONFIG_DIR / "channels.yaml", folder)
-    (folder / "flows.yaml").write_text(yaml.safe_dump({"flows": FLOWS}))
-    return Settings.from_env(
-        redis_url=redis_url,
-        config_dir=folder,
-        public_base_url=PUBLIC_BASE_URL,
-        secret_key="test-secret-key",
-        data_dir=tmp_path,
-    )
+    return settings_with_flows(redis_url, tmp_path, FLOWS)
 
 
 CUSTOMER = "15551238888"
@@ -56,43 +44,13 @@ THREAD = thread_id_for("whatsapp", WHATSAPP_ASSET, CUSTOMER)
 
 
 def route_to_ece(runtime, base_url: str, flow: str = "csat") -> None:
-    store = runtime.overrides
-    store.save(
-        "integrations",
-        {
-            "name": "ECE",
-            "type": "ece",
-            "base_url": base_url,
-            "client_key": ECE_CLIENT[0],
-            "client_secret": ECE_CLIENT[1],
-            "entry_points": [{"name": "Support", "id": "1001", "flow": flow}],
-        },
-        runtime.provisioned,
-        create=True,
-    )
-    store.save(
-        "rules",
-        {
-            "name": "wa-ece",
-            "channel": "whatsapp",
-            "event": "incoming_message",
-            "asset": WHATSAPP_ASSET,
-            "action": {"forward_to": "ECE", "entry_point": "Support"},
-        },
-        runtime.provisioned,
-        create=True,
-    )
-    runtime.config_changed()
-    store.set_rule_order(["wa-ece", *(r.name for r in runtime.config.rules if r.name != "wa-ece")], runtime.config)
-    runtime.config_changed()
+    """The survey `flow` runs on the entry point, after the conversation there: the rule names none."""
+    support = {"name": "Support", "id": "1001", "flow": flow}
+    route_whatsapp_to_ece(runtime, base_url, rule="wa-ece", entry_points=[support])
 
 
 def say(client, wamid: str, text: str, drain: bool = True) -> None:
-    body = whatsapp_payload([(CUSTOMER, wamid, text)])
-    response = client.post(f"/webhooks/whatsapp/{WHATSAPP_ASSET}", data=body, headers=whatsapp_headers(body))
-    assert response.status_code == 200
-    if drain:
-        drain_thread(THREAD)
+    whatsapp_says(client, CUSTOMER, THREAD, wamid, text, drain=drain)
 
 
 def ece_says(client, remote_id: str, *events: tuple[str, str]) -> None:

@@ -7,7 +7,6 @@ which shares no code with the connector's, so a pass shows two readings agree.
 
 from __future__ import annotations
 
-import datetime
 import json
 import ssl
 import threading
@@ -19,16 +18,13 @@ from typing import Any
 import pytest
 import requests
 import responses
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from werkzeug.serving import make_server
 
 from connector.errors import PermanentError, RetryableError
 from connector.flows.service import MAX_ANSWER_BYTES, InvalidAnswer, ServiceRefused, ServiceTimeout, ServiceUnavailable
 from connector.flows.verify import VerificationFailed, verify, verify_request
 from connector.sandbox.signing import inapp_signature
+from tests.helpers import self_signed
 
 URL = "https://identity.example.test/verify"
 SECRET = "identity-secret"
@@ -190,33 +186,11 @@ def test_a_malformed_url_is_permanent() -> None:
 # -- TLS is verified by default ----------------------------------------------------------------
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_file, key_file
-
-
 @pytest.fixture
 def untrusted_https(tmp_path: Path) -> Iterator[str]:
     """A loopback HTTPS service answering a positive verification, with a certificate nobody trusts."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*self_signed(tmp_path))
+    context.load_cert_chain(*self_signed(tmp_path, "127.0.0.1"))  # its own CA, which no one trusts
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response("200 OK", [("Content-Type", "application/json")])

@@ -14,6 +14,7 @@ import pytest
 
 from connector.settings import PROJECT_ROOT
 from tests.conftest import OPERATOR_PASSWORD, add_operator
+from tests.e2e.stack import CLIENT, Stack
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
@@ -58,6 +59,26 @@ def log_in(page, stack, operator_password_hash):
         return page
 
     return go
+
+
+def add_lab_integration(stack: Stack) -> None:
+    """UI integration `Lab` on the stack's ECE simulator, entry point `Support` (1001) with a 120 s
+    wait target, as an operator makes it; the caller reloads the configuration when its test needs to."""
+    runtime = stack.runtime
+    entry_point = {"name": "Support", "id": "1001", "max_wait_seconds": 120}
+    runtime.overrides.save(
+        "integrations",
+        {
+            "name": "Lab",
+            "type": "ece",
+            "base_url": f"{stack.ece_server.url}/ece",
+            "client_key": CLIENT[0],
+            "client_secret": CLIENT[1],
+            "entry_points": [entry_point],
+        },
+        runtime.provisioned,
+        create=True,
+    )
 
 
 def screenshot(page, name: str) -> Path:

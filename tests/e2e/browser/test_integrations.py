@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.browser.conftest import screenshot
+from tests.e2e.browser.conftest import add_lab_integration, screenshot
 from tests.e2e.stack import CLIENT
 
 
@@ -49,20 +49,7 @@ def test_test_and_save_fails_with_a_wrong_secret_and_passes_with_the_right_one(p
 
 
 def test_indicators_turn_red_without_agents_and_green_after_refresh(page, log_in, stack):
-    runtime = stack.runtime
-    runtime.overrides.save(
-        "integrations",
-        {
-            "name": "Lab",
-            "type": "ece",
-            "base_url": f"{stack.ece_server.url}/ece",
-            "client_key": CLIENT[0],
-            "client_secret": CLIENT[1],
-            "entry_points": [{"name": "Support", "id": "1001", "max_wait_seconds": 120}],
-        },
-        runtime.provisioned,
-        create=True,
-    )
+    add_lab_integration(stack)
     log_in("admin")
     page.goto("/admin/integrations/Lab")
     agent = page.locator('tr[data-entry-point="Support"] [data-indicator="agent"]')

@@ -15,8 +15,8 @@ from connector.backends import indicators
 from connector.backends.indicators import Reading
 from connector.store import dead_letters
 from connector.store.boxes import Box
-from tests.e2e.browser.conftest import screenshot
-from tests.e2e.stack import ASSETS, CLIENT, CUSTOMERS, Stack
+from tests.e2e.browser.conftest import add_lab_integration, screenshot
+from tests.e2e.stack import ASSETS, CUSTOMERS, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -83,19 +83,7 @@ def test_a_new_dead_letter_appears_in_the_open_list(page, log_in, stack: Stack) 
 
 def test_the_lights_take_new_readings_and_their_age_ticks(page, log_in, stack: Stack) -> None:
     runtime = stack.runtime
-    runtime.overrides.save(
-        "integrations",
-        {
-            "name": "Lab",
-            "type": "ece",
-            "base_url": f"{stack.ece_server.url}/ece",
-            "client_key": CLIENT[0],
-            "client_secret": CLIENT[1],
-            "entry_points": [{"name": "Support", "id": "1001", "max_wait_seconds": 120}],
-        },
-        runtime.provisioned,
-        create=True,
-    )
+    add_lab_integration(stack)
     runtime.config_changed()
     # A viewer's page asks ECE nothing: every change below comes from the stream or the clock.
     indicators.store(runtime.redis, "Lab", Reading("1001", time.time() - 55, error="ECE did not answer"))

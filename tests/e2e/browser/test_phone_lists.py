@@ -32,6 +32,8 @@ LIST_PAGES = {
     "flows": "/admin/flows/",
     "flow": "/admin/flows/whatsapp-vip-intake",
     "new-flow": "/admin/flows/new",
+    "entry-point": "/admin/integrations/Desk/entry-points/Customer-care-in-Spanish",
+    "entry-point-form": "/admin/integrations/Desk/entry-points/Customer-care-in-Spanish/edit",
     "templates": "/admin/templates/",
     "conversations": "/admin/conversations/",
     "agents": "/admin/agents/",
@@ -52,8 +54,9 @@ LINES = """el => {
 
 def seed(runtime: Runtime) -> None:
     """What makes the lists long and wide: a UI-made flow and a rule that runs it (with them the rules and
-    flows tables get their Edit / Delete column), conversations with long names and first messages,
-    dead letters, a Finesse section with agents, an API token."""
+    flows tables get their Edit / Delete column), a queue with long business hours (its page and form),
+    conversations with long names and first messages, dead letters, a Finesse section with agents, an
+    API token."""
     runtime.overrides.save(
         "flows",
         {
@@ -89,6 +92,27 @@ def seed(runtime: Runtime) -> None:
             "event": "incoming_message",
             "asset": "test-whatsapp",
             "action": {"forward_to": "TestRouter", "entry_point": "Sales", "flow": "whatsapp-vip-intake"},
+        },
+        runtime.provisioned,
+        create=True,
+    )
+    runtime.overrides.save(
+        "integrations",
+        {
+            "name": "Desk",
+            "type": "hybrid",
+            "entry_points": [
+                {
+                    "name": "Customer-care-in-Spanish",
+                    "hours": {
+                        "time_zone": "America/Argentina/ComodRivadavia",
+                        "weekly": {"mon": ["08:00-12:30", "13:30-17:45", "19:00-23:59"], "sat": ["22:00-02:00"]},
+                        "holidays": [
+                            {"date": "2026-12-24", "name": "Nochebuena, cierre anticipado", "hours": ["09:00-13:00"]}
+                        ],
+                    },
+                }
+            ],
         },
         runtime.provisioned,
         create=True,
