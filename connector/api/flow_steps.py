@@ -24,8 +24,10 @@ sha256=<lowercase hex of HMAC-SHA256(secret, timestamp + "." + raw body)>`; the 
 signature over the raw bytes, refuses more than 5 minutes of clock skew and answers 401 to a bad one.
 
 The bot answers `{messages: [{text?, buttons?: [{title, payload}]}], handover?: {entry_point?, \
-attributes?, summary?}}`: at most 10 messages of 10 buttons each, shown as quick replies where the \
-channel has them and as numbered text elsewhere. `handover` passes the conversation to an agent, with \
+attributes?, summary?}}`: at most 10 messages of 10 buttons each, shown as the channel's buttons where \
+it has them (Messenger quick replies; WhatsApp reply buttons or a list) and as numbered text elsewhere. \
+Each call carries `X-Connector-Idempotency-Key`, the same when a call is made again after a worker died. \
+`handover` passes the conversation to an agent, with \
 the transcript and the summary; the customer hands over by typing `keyword`, and a bot that fails or \
 does not answer after `tries` calls hands over too.
 

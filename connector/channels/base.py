@@ -13,7 +13,7 @@ import json
 import mimetypes
 import posixpath
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from enum import StrEnum
@@ -27,6 +27,7 @@ from flask import Request, Response, jsonify
 from connector.channels import media
 from connector.channels.sending import (
     NOT_SENT,
+    ChoiceForm,
     FetchedFile,
     Outbound,
     OutboundClose,
@@ -184,6 +185,20 @@ class Channel:
     """Reply buttons one text may carry (Messenger's quick replies); 0: none, choices go as numbered text."""
     max_button_title: ClassVar[int] = 20
     """Longest button title the channel shows; a choice longer than this goes as numbered text."""
+    max_button_payload: ClassVar[int | None] = None
+    """Longest payload (id) a button may carry (WhatsApp: 256); None: the bot contract's bound is enough."""
+    max_menu_rows: ClassVar[int] = 0
+    """Choices one text may carry as a list menu when they are more than `max_buttons` (WhatsApp's
+    list message: 10 rows); 0: no menu."""
+    max_menu_title: ClassVar[int] = 24
+    """Longest row title of the list menu."""
+    max_menu_payload: ClassVar[int | None] = None
+    """Longest payload (id) of a menu row (WhatsApp: 200)."""
+    menu_label: ClassVar[str] = "Choose"
+    """The label of the button that opens the list menu."""
+    max_choice_text: ClassVar[int | None] = None
+    """Longest text that may carry buttons or a menu (WhatsApp's interactive body: 1024); the choices of
+    a longer text go as numbered lines. None: any text the channel sends (the last part carries them)."""
     dedupe_ttl: ClassVar[timedelta] = timedelta(days=2)
     """How long a provider may redeliver an event; dedupe records live at least this long."""
     message_event: ClassVar[str] = "incoming_message"
@@ -321,6 +336,20 @@ class Channel:
             self.check_text(file.caption)
             self.send_text(to, OutboundText(file.caption), key=f"{key}:caption", now=now)
 
+    def choice_form(self, text: str, options: Sequence[tuple[str, str]]) -> ChoiceForm | None:
+        """How `options` (title, payload) go with `text` on this channel: as buttons, as a list menu,
+        or None (numbered lines under the text). The one place the channel's limits are read."""
+        if not options or (self.max_choice_text is not None and len(text) > self.max_choice_text):
+            return None
+        titles, payloads = [t for t, _ in options], [p for _, p in options]
+        if len(set(titles)) < len(titles) or len(set(payloads)) < len(payloads):
+            return None  # a tap could not say which was meant (WhatsApp refuses duplicate ids)
+        if _fits(options, self.max_buttons, self.max_button_title, self.max_button_payload):
+            return ChoiceForm.BUTTONS
+        if _fits(options, self.max_menu_rows, self.max_menu_title, self.max_menu_payload):
+            return ChoiceForm.MENU
+        return None
+
     # -- customer profile --------------------------------------------------------------------
 
     @property
@@ -391,6 +420,12 @@ class Channel:
             allow_private=self.settings.sandbox or trusted,
             **kwargs,
         )
+
+
+def _fits(options: Sequence[tuple[str, str]], most: int, title: int, payload: int | None) -> bool:
+    return len(options) <= most and all(
+        0 < len(t) <= title and (payload is None or 0 < len(p) <= payload) for t, p in options
+    )
 
 
 UNKNOWN_MIME = "application/octet-stream"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import requests
@@ -33,6 +34,13 @@ class Recipient:
     """Provider id of the customer's last message (WhatsApp marks it read to show typing)."""
 
 
+class ChoiceForm(StrEnum):
+    """How a channel shows a text's choices (Channel.choice_form)."""
+
+    BUTTONS = "buttons"  # Messenger quick replies, WhatsApp reply buttons
+    MENU = "menu"  # WhatsApp list message: a button that opens the rows
+
+
 @dataclass(frozen=True)
 class OutboundText:
     text: str
@@ -40,8 +48,10 @@ class OutboundText:
     system: bool = False
     """A system message rather than the agent's words (in-app type "system"; Apple `auto-reply: true`)."""
     buttons: tuple[tuple[str, str], ...] = ()
-    """(title, payload) pairs the customer may tap instead of typing; set only within the channel's
-    `max_buttons` (the relay writes the choices as numbered text for a channel without buttons)."""
+    """(title, payload) pairs the customer may tap instead of typing; set only where the channel's
+    `choice_form` allows (the relay writes the choices as numbered text otherwise)."""
+    form: ChoiceForm = ChoiceForm.BUTTONS
+    """How the channel shows `buttons`: reply buttons, or a list menu (WhatsApp's list message)."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from flask import Request
 from connector.channels import media
 from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.channels.meta import MetaChannel, optional, require
-from connector.channels.sending import NOT_SENT, OutboundFile, OutboundText, Recipient, SendResult
+from connector.channels.sending import NOT_SENT, ChoiceForm, OutboundFile, OutboundText, Recipient, SendResult
 from connector.errors import PayloadError, PermanentError
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
@@ -55,6 +55,16 @@ class WhatsApp(MetaChannel):
     max_attachment_bytes = 100 * 1024 * 1024
     # WhatsApp retries failed webhook deliveries for up to 7 days; keep 8 to be safe.
     dedupe_ttl = timedelta(days=8)
+    # Interactive messages (docs/protocols/channels.md, "WhatsApp: sending"): 1-3 reply buttons of
+    # titles <= 20 and ids <= 256, else a list of <= 10 rows of titles <= 24 and ids <= 200; the
+    # body that carries either is at most 1024 characters.
+    max_buttons = 3
+    max_button_title = 20
+    max_button_payload = 256
+    max_menu_rows = 10
+    max_menu_title = 24
+    max_menu_payload = 200
+    max_choice_text = 1024
 
     label = "WhatsApp"
     bearer_option = "access_token"
@@ -73,7 +83,18 @@ class WhatsApp(MetaChannel):
     # -- outbound ----------------------------------------------------------------------------
 
     def send_text(self, to: Recipient, message: OutboundText, *, key: str, now: float) -> SendResult:
+        if message.buttons:
+            return self._send_message(to, "interactive", self._interactive(message))
         return self._send_message(to, "text", {"body": message.text, "preview_url": False})
+
+    def _interactive(self, message: OutboundText) -> dict[str, Any]:
+        """Reply buttons, or a list message of one untitled section; the text is the body."""
+        body = {"text": message.text}
+        if message.form is ChoiceForm.MENU:
+            rows = [{"id": payload, "title": title} for title, payload in message.buttons]
+            return {"type": "list", "body": body, "action": {"button": self.menu_label, "sections": [{"rows": rows}]}}
+        buttons = [{"type": "reply", "reply": {"id": payload, "title": title}} for title, payload in message.buttons]
+        return {"type": "button", "body": body, "action": {"buttons": buttons}}
 
     def send_file(self, to: Recipient, file: OutboundFile, *, key: str, now: float) -> SendResult:
         kind = LINK_TYPES.get(file.mime_type.partition("/")[0].lower(), "document")

@@ -90,18 +90,29 @@ def bot_turn(
     }
 
 
-def ask_bot(kind: str, url: str, secret: str | None, turn: Mapping[str, Any], *, timeout: float) -> BotAnswer:
+def ask_bot(
+    kind: str,
+    url: str,
+    secret: str | None,
+    turn: Mapping[str, Any],
+    *,
+    timeout: float,
+    idempotency_key: str | None = None,
+) -> BotAnswer:
     """Send one turn (built by `bot_turn`) to the bot and return what it answered.
 
     `secret` signs the request (X-Connector-Timestamp / X-Connector-Signature); our contract needs
-    one, Rasa's REST channel checks none, so there it is optional.
+    one, Rasa's REST channel checks none, so there it is optional. `idempotency_key`
+    (service.idempotency_key) travels as X-Connector-Idempotency-Key in both formats.
     """
+    key = idempotency_key
     if kind == "connector":
         if not secret:
             raise PermanentError("bot: the connector contract is signed: set the step's secret")
-        return parse_answer(post_json("bot", url, turn, secret=secret, timeout=timeout))
+        return parse_answer(post_json("bot", url, turn, secret=secret, timeout=timeout, idempotency_key=key))
     if kind == "rasa":
-        return parse_rasa(post_json("Rasa bot", url, rasa_request(turn), secret=secret, timeout=timeout))
+        raw = post_json("Rasa bot", url, rasa_request(turn), secret=secret, timeout=timeout, idempotency_key=key)
+        return parse_rasa(raw)
     raise PermanentError(f"bot: unknown kind {kind!r}; use one of {', '.join(BOT_KINDS)}")
 
 

@@ -9,6 +9,7 @@ a certificate that does not verify is a configuration fault, not a passing one.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,9 @@ from connector.signing import signed_headers
 
 TIMESTAMP_HEADER = "X-Connector-Timestamp"
 SIGNATURE_HEADER = "X-Connector-Signature"
+IDEMPOTENCY_HEADER = "X-Connector-Idempotency-Key"
+"""The same for a call made again (a worker died inside it), different for every other call: a service
+that keeps keys for a few minutes answers the repeat without acting twice (docs/protocols/bots.md)."""
 MAX_ANSWER_BYTES = 256 * 1024
 """An answer beyond this is refused unread: a flow step needs a few kilobytes at most."""
 CONNECT_TIMEOUT_SECONDS = 3.05
@@ -56,8 +60,24 @@ def _session() -> requests.Session:
     return outbound_session()
 
 
-def post_json(what: str, url: str, body: Mapping[str, Any] | list[Any], *, secret: str | None, timeout: float) -> Any:
-    """POST `body` as JSON (signed when `secret` is given) and return the decoded JSON answer.
+def idempotency_key(conversation_id: str, item: str, step: str) -> str:
+    """The key of the call `step` makes for the inbox item `item` (the customer message's provider id)
+    of conversation `conversation_id`: a repeat of that item after a crash derives the same key, any
+    other message or step another. A hash, so no customer text or id leaves in it."""
+    return hashlib.sha256(f"{conversation_id}\x1f{item}\x1f{step}".encode()).hexdigest()[:32]
+
+
+def post_json(
+    what: str,
+    url: str,
+    body: Mapping[str, Any] | list[Any],
+    *,
+    secret: str | None,
+    timeout: float,
+    idempotency_key: str | None = None,
+) -> Any:
+    """POST `body` as JSON (signed when `secret` is given; with IDEMPOTENCY_HEADER when a key is
+    given) and return the decoded JSON answer.
 
     `what` names the service in every error ("identity service", "bot"). Raises ServiceTimeout,
     ServiceUnavailable, ServiceRefused or InvalidAnswer (the body is not JSON or too large).
@@ -66,6 +86,8 @@ def post_json(what: str, url: str, body: Mapping[str, Any] | list[Any], *, secre
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if secret:
         headers |= signed_headers(secret, raw, timestamp_header=TIMESTAMP_HEADER, signature_header=SIGNATURE_HEADER)
+    if idempotency_key:
+        headers[IDEMPOTENCY_HEADER] = idempotency_key
     try:
         with _session().post(
             url, data=raw, headers=headers, timeout=(min(CONNECT_TIMEOUT_SECONDS, timeout), timeout), stream=True

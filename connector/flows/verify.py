@@ -54,13 +54,16 @@ def verify_request(
     }
 
 
-def verify(url: str, secret: str, body: Mapping[str, Any], *, timeout: float) -> dict[str, Any]:
+def verify(
+    url: str, secret: str, body: Mapping[str, Any], *, timeout: float, idempotency_key: str | None = None
+) -> dict[str, Any]:
     """POST `body` to the identity service; the attributes to set (values as text), `verified` included.
+    `idempotency_key` (service.idempotency_key) travels as X-Connector-Idempotency-Key.
 
     Raises RetryableError (ServiceTimeout, ServiceUnavailable), PermanentError (ServiceRefused,
     InvalidAnswer) or VerificationFailed.
     """
-    answer = post_json(WHAT, url, body, secret=secret, timeout=timeout)
+    answer = post_json(WHAT, url, body, secret=secret, timeout=timeout, idempotency_key=idempotency_key)
     return parse_answer(answer)
 
 

@@ -21,6 +21,7 @@ from connector.errors import PermanentError, RetryableError
 from connector.flows import bot, calls, engine, verify
 from connector.flows.branching import Facts
 from connector.flows.definition import BotStep, Flow, VerifyStep
+from connector.flows.service import idempotency_key
 from connector.relay.retry import RetryDecision
 from connector.runtime import Runtime
 from connector.store.boxes import Box
@@ -63,16 +64,18 @@ def settle(
     actions: list[engine.Action],
     effects: Effects | None,
     facts: Facts | None,
+    item: str = "",
 ) -> tuple[engine.FlowState | None, list[engine.Action]]:
     """Make the calls `actions` ask for, feeding each result to the engine, until the flow waits for
-    the customer or ends; returns the state and every other action, in order, to apply."""
+    the customer or ends; returns the state and every other action, in order, to apply. `item` is the
+    inbox item's provider id, from which each call's idempotency key is derived."""
     effects = effects or Effects(runtime.redis, Box.IN, thread.id)
     done: list[engine.Action] = []
     queue = list(actions)
     while queue:
         action = queue.pop(0)
         if isinstance(action, calls.Verify | calls.BotTurn) and state is not None:
-            result = _call(runtime, thread, flow, action, effects, _answers(thread, done))
+            result = _call(runtime, thread, flow, action, effects, _answers(thread, done), item)
             state, more = engine.resume(flow, state, action.key, result, facts)
             queue[:0] = more
         else:
@@ -137,6 +140,7 @@ def _call(
     action: calls.Verify | calls.BotTurn,
     effects: Effects,
     answers: dict[str, str],
+    item: str,
 ) -> calls.CallResult:
     effect = f"flow:{action.key}"
     if (recorded := effects.get(effect)) is not None:
@@ -150,14 +154,17 @@ def _call(
         "customer_id": thread.customer,
         "customer_name": name if isinstance(name, str) else None,
     }
+    # The same for this item and step after a crash (the service may answer the repeat from memory).
+    key = idempotency_key(thread.conversation_id, item, action.step)
     started = time.monotonic()
     try:
         if isinstance(action, calls.Verify) and isinstance(step, VerifyStep):
             body = verify.verify_request(**who, answers=answers)
-            result = calls.CallResult(attributes=verify.verify(step.url, step.secret, body, timeout=step.timeout))
+            attributes = verify.verify(step.url, step.secret, body, timeout=step.timeout, idempotency_key=key)
+            result = calls.CallResult(attributes=attributes)
         elif isinstance(action, calls.BotTurn) and isinstance(step, BotStep):
             turn = bot.bot_turn(**who, attributes=answers, text=action.text, payload=action.payload)
-            answer = bot.ask_bot(step.kind, step.url, step.secret, turn, timeout=step.timeout)
+            answer = bot.ask_bot(step.kind, step.url, step.secret, turn, timeout=step.timeout, idempotency_key=key)
             result = calls.CallResult(answer=answer)
         else:
             result = calls.CallResult(failure=f"step {action.step} is no longer a {step.type} step")

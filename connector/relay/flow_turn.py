@@ -64,7 +64,7 @@ def take(
         flow = found
     else:
         return None
-    state, actions = flow_services.settle(runtime, thread, flow, state, actions, effects, facts)
+    state, actions = flow_services.settle(runtime, thread, flow, state, actions, effects, facts, event.provider_id)
     turn = FlowTurn({"flow": flow.name})
     for action in actions:
         _apply(runtime, thread, turn, action)

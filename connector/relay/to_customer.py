@@ -23,7 +23,14 @@ from connector.backends.events import SOURCE as AGENT
 from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFile, TransferTarget
 from connector.blending.chat_events import ChatAgent, publish_chat_assigned, publish_chat_ended
 from connector.channels.base import Channel
-from connector.channels.sending import Outbound, OutboundClose, OutboundFile, OutboundText, OutboundTyping
+from connector.channels.sending import (
+    ChoiceForm,
+    Outbound,
+    OutboundClose,
+    OutboundFile,
+    OutboundText,
+    OutboundTyping,
+)
 from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
 from connector.errors import ConversationGone, PermanentError, WindowClosed
@@ -247,21 +254,24 @@ class ItemDelivery:
         self.offer(text, key, tuple((choice, choice) for choice in choices))
 
     def offer(self, text: str, key: str, options: tuple[tuple[str, str], ...]) -> None:
-        """`text` with its (title, payload) options: the channel's buttons where it has enough (and
-        titles short enough), else numbered lines under the text (the number or the title answers)."""
+        """`text` with its (title, payload) options: the channel's buttons or list menu where its
+        `choice_form` allows, else numbered lines under the text (the number or the title answers)."""
         channel = self.channel
         buttons: tuple[tuple[str, str], ...] = ()
-        fits = all(len(title) <= channel.max_button_title for title, _ in options)
-        if options and len(options) <= channel.max_buttons and fits:
+        form = channel.choice_form(text, options)
+        if form is not None:
             buttons = options
             self.entry["buttons"] = len(buttons)
+            if form is ChoiceForm.MENU:
+                self.entry["menu"] = True
         elif options:
             text += "\n" + "\n".join(f"{number}. {title}" for number, (title, _) in enumerate(options, 1))
         parts = split_text(text, channel.max_text)
         self.entry["parts"] = self.entry.get("parts", 0) + len(parts)
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            if not self.send(OutboundText(part, system=True, buttons=buttons if last else ()), f"{key}:{index}"):
+            message = OutboundText(part, system=True, buttons=buttons if last else (), form=form or ChoiceForm.BUTTONS)
+            if not self.send(message, f"{key}:{index}"):
                 break
 
     def timer(self, item: dict[str, Any]) -> None:

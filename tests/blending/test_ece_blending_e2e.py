@@ -197,5 +197,6 @@ def test_a_chat_mrd_name_finesse_does_not_list_is_an_error_and_blending_goes_on(
         mark = len(sandbox.model.requests)
         sandbox.switch.start_call(AGENT, "ACD_IN")
         wait_for(lambda: chat(redis) is Chat.INTERRUPTED, what="blending runs: chat INTERRUPTED")
-        assert RouterChatSide(redis).is_interrupted(AGENT)
+        # The router's side is told after the state is written: wait for it, do not race it.
+        wait_for(lambda: RouterChatSide(redis).is_interrupted(AGENT), what="the router told of the interruption")
         assert media_puts(sandbox, mark) == []

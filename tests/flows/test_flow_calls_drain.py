@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from connector.flows.service import idempotency_key
 from connector.relay.drain import drain_thread
 from connector.sandbox.http import LoopbackServer
 from connector.sandbox.services import BOT_SECRET, IDENTITY_SECRET
@@ -55,6 +56,7 @@ def services() -> Iterator[Services]:
 def _reset(services: Services) -> Iterator[None]:
     yield
     services.identity.faults.reset()
+    services.identity.replays.reset()
     services.bot.faults.reset()
     services.bot.forget()
 
@@ -267,3 +269,39 @@ def test_ask_verify_bot_in_one_flow(client, runtime, redis, ece_simulator, servi
     say(client, "wamid.A3", "agent")
     _conversation, custom = ece_conversation(simulator)
     assert custom["customer_tier"] == "standard" and custom["bot_handover"] == "keyword"
+
+
+# -- idempotency keys ----------------------------------------------------------------------------
+
+
+def test_a_call_made_again_carries_the_same_key_and_every_other_call_another(
+    client, runtime, redis, ece_simulator, services
+):
+    """verify fails once (503) and is made again when the item is retried: the same key, derived from
+    the conversation, the customer message and the step. The bot's turn for the same message (another
+    step) and for the next message (another item) get keys of their own."""
+    _simulator, base_url = ece_simulator
+    route_through(runtime, base_url, "full")
+    say(client, "wamid.I1", "hi")
+    services.identity.faults.set(fail_next={"count": 1, "status": 503})
+    say(client, "wamid.I2", "AB100001")
+    retry_now(redis)
+    say(client, "wamid.I3", "when are you open?")
+
+    conversation = threads.load(redis, THREAD).conversation_id
+    verify_keys, bot_keys = services.identity.faults.keys(), services.bot.faults.keys()
+    assert verify_keys == [idempotency_key(conversation, "wamid.I2", "check")] * 2, "the repeat carries the same key"
+    assert bot_keys == [
+        idempotency_key(conversation, "wamid.I2", "faq"),
+        idempotency_key(conversation, "wamid.I3", "faq"),
+    ]
+    assert len({*verify_keys, *bot_keys}) == 3
+    assert services.identity.replays.acted() == verify_keys[:1]
+
+
+def test_idempotency_keys_differ_by_conversation_message_and_step():
+    key = idempotency_key("conv-1", "wamid.A", "check")
+    assert key == idempotency_key("conv-1", "wamid.A", "check") and len(key) == 32
+    others = {idempotency_key("conv-2", "wamid.A", "check"), idempotency_key("conv-1", "wamid.B", "check")}
+    others |= {idempotency_key("conv-1", "wamid.A", "faq"), idempotency_key("conv-1", "wamid.Acheck", "")}
+    assert key not in others and len(others) == 4

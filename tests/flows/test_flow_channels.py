@@ -1,11 +1,13 @@
 """A flow's choices and a bot's buttons on each channel, proven by what the provider received: the
 provider simulators (connector/sandbox/providers) record every send, and the customer emulator
 posts each answer as that provider would. Messenger gets quick replies (Graph Send API
-`quick_replies`, within its 13 replies of 20 characters); SMS, WhatsApp, Apple and in-app have no
-buttons in the connector's send contract (docs/protocols/channels.md), so the choices are numbered
-lines under the text. On every channel the number and the text answer; on Messenger the quick
-reply's payload too. Real Redis, the real webhooks, drain and channels; the conversation then goes
-to the test configuration's Hybrid Chat router."""
+`quick_replies`, within its 13 replies of 20 characters); WhatsApp gets reply buttons (1-3 of 20
+characters) or a list message (up to 10 rows of 24), validated by the simulator against WhatsApp's
+limits; SMS, Apple and in-app have no buttons in the connector's send contract
+(docs/protocols/channels.md), so the choices are numbered lines under the text, as they are on
+Messenger and WhatsApp beyond their limits. On every channel the number and the text answer; on
+Messenger and WhatsApp the tapped reply's payload too. Real Redis, the real webhooks, drain and
+channels; the conversation then goes to the test configuration's Hybrid Chat router."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import yaml
 from flask import Flask
 
 from connector.channels.base import thread_id_for
+from connector.channels.sending import ChoiceForm
 from connector.relay.drain import drain_thread
 from connector.runtime import Runtime
 from connector.sandbox.customer import CustomerEmulator
@@ -30,11 +33,13 @@ from connector.store import threads
 from tests.conftest import CONFIG_DIR, PUBLIC_BASE_URL, settings_for
 from tests.sandbox.test_customer_emulator import ASSETS, CHANNELS, CUSTOMERS
 
-NUMBERED = tuple(c for c in CHANNELS if c != "messenger")
+NUMBERED = tuple(c for c in CHANNELS if c not in ("messenger", "whatsapp"))
 """Channels without reply buttons in the connector's send contract."""
 TOPICS = ["Quote", "Order status", "Other"]
-LONG = ["Quote", "Where is my order right now?", "Other"]  # 28 characters: over Messenger's 20
+LONG = ["Quote", "Where is my order right now?", "Other"]  # 28 characters: over Messenger's 20, WhatsApp's 24
 MANY = [f"Option {n}" for n in range(1, 15)]  # 14: over Messenger's 13 quick replies
+FIVE = ["Quote", "Order status", "Returns", "Invoices", "Other"]  # over WhatsApp's 3 buttons: a list
+ELEVEN = [f"Option {n}" for n in range(1, 12)]  # over WhatsApp's 10 list rows
 SHIPPED = "Order AB100001 for"
 """The start of the bot's answer to the payload `order_latest` (its title alone would not give it)."""
 
@@ -68,7 +73,14 @@ def settings(redis_url: str, tmp_path: Path, loopback: LoopbackServer) -> Settin
         else:
             asset["api_base_url"] = url + where[asset["channel"]]
     bot = {"name": "faq", "type": "bot", "url": f"{url}/bot/turn", "secret": BOT_SECRET, "timeout": 2}
-    config["flows"] = [ask("pick", TOPICS), ask("long", LONG), ask("many", MANY), {"name": "faq", "steps": [bot]}]
+    config["flows"] = [
+        ask("pick", TOPICS),
+        ask("long", LONG),
+        ask("many", MANY),
+        ask("five", FIVE),
+        ask("eleven", ELEVEN),
+        {"name": "faq", "steps": [bot]},
+    ]
     (folder / "channels.yaml").write_text(yaml.safe_dump(config))
     return settings_for(redis_url, folder, tmp_path)
 
@@ -119,12 +131,19 @@ def drain(runtime: Runtime, channel: str) -> None:
 def received(providers: ProviderSimulators, channel: str) -> list[dict[str, Any]]:
     """The customer's texts as the provider accepted them (typing and read receipts left out; Apple
     and in-app mark the connector's own texts `system`)."""
-    return [s for s in providers.store.sent(channel, CUSTOMERS[channel]) if s["kind"] in ("text", "system")]
+    kinds = ("text", "system", "interactive")
+    return [s for s in providers.store.sent(channel, CUSTOMERS[channel]) if s["kind"] in kinds]
 
 
 def quick_replies(send: dict[str, Any]) -> list[dict[str, Any]] | None:
     """The Graph Send API's `message.quick_replies` of a Messenger send, as the simulator got it."""
     return (send.get("request") or {}).get("message", {}).get("quick_replies")
+
+
+def interactive(send: dict[str, Any]) -> tuple[str | None, list[tuple[str, str]]]:
+    """A WhatsApp send's interactive type (`button`, `list`, None for plain text) and its
+    (id, title) choices, as the simulator recorded them after checking WhatsApp's limits."""
+    return send.get("interactive"), [(c["id"], c["title"]) for c in send.get("choices") or []]
 
 
 def topic(runtime: Runtime, channel: str) -> str | None:
@@ -195,10 +214,68 @@ def test_messenger_beyond_its_limits_gets_numbered_lines(runtime, providers, cus
     assert topic(runtime, "messenger") == choices[-2]
 
 
+def test_whatsapp_gets_up_to_three_short_choices_as_reply_buttons_and_takes_the_button_reply(
+    runtime, providers, customer
+):
+    run_flow(runtime, "whatsapp", "pick")
+    says(customer, runtime, "whatsapp", "hi")
+    (question,) = received(providers, "whatsapp")
+    assert question["text"] == "What is your question about?", "the question is the body, without numbers"
+    assert interactive(question) == ("button", [(t, t) for t in TOPICS])
+
+    customer.send_postback(ASSETS["whatsapp"], CUSTOMERS["whatsapp"], "Order status", "Order status")
+    drain(runtime, "whatsapp")
+    assert topic(runtime, "whatsapp") == "Order status"
+
+
+def test_whatsapp_gets_four_to_ten_choices_as_a_list_and_takes_the_list_reply(runtime, providers, customer):
+    run_flow(runtime, "whatsapp", "five")
+    says(customer, runtime, "whatsapp", "hi")
+    (question,) = received(providers, "whatsapp")
+    assert question["text"] == "What is your question about?"
+    assert interactive(question) == ("list", [(t, t) for t in FIVE])
+    assert question["request"]["interactive"]["action"]["button"] == "Choose"
+
+    customer.send_list_reply(ASSETS["whatsapp"], CUSTOMERS["whatsapp"], "Invoices", "Invoices")
+    drain(runtime, "whatsapp")
+    assert topic(runtime, "whatsapp") == "Invoices"
+
+
+@pytest.mark.parametrize(("flow", "choices"), [("long", LONG), ("eleven", ELEVEN)])
+def test_whatsapp_beyond_its_limits_gets_numbered_lines(runtime, providers, customer, flow, choices):
+    """A title over 24 characters fits neither buttons nor a list row; 11 choices are over 10 rows."""
+    run_flow(runtime, "whatsapp", flow)
+    says(customer, runtime, "whatsapp", "hi")
+    (question,) = received(providers, "whatsapp")
+    assert question["kind"] == "text"
+    assert question["text"] == "What is your question about?\n" + numbered(choices)
+    says(customer, runtime, "whatsapp", str(len(choices) - 1))
+    assert topic(runtime, "whatsapp") == choices[-2]
+
+
+def test_whatsapps_declared_limits_choose_the_form(runtime):
+    """The channel's capabilities alone decide: body <= 1024, buttons 1-3 (title <= 20, id <= 256),
+    list rows <= 10 (title <= 24, id <= 200), unique titles and ids; else numbered text (None)."""
+    channel = runtime.channel("whatsapp", ASSETS["whatsapp"])
+    three = [("A", "a"), ("B", "b"), ("C", "c")]
+    assert channel.choice_form("x" * 1024, three) is ChoiceForm.BUTTONS
+    assert channel.choice_form("x" * 1025, three) is None, "over the interactive body's 1024 characters"
+    assert channel.choice_form("q", [*three, ("D", "d")]) is ChoiceForm.MENU
+    assert channel.choice_form("q", [("x" * 21, "a")]) is ChoiceForm.MENU, "over a button's 20, within a row's 24"
+    assert channel.choice_form("q", [("x" * 25, "a")]) is None
+    assert channel.choice_form("q", [("A", "a" * 256)]) is ChoiceForm.BUTTONS
+    assert channel.choice_form("q", [*three, ("D", "d" * 201)]) is None, "a row's id holds 200"
+    assert channel.choice_form("q", [("A", "a"), ("A", "b")]) is None, "a duplicate title: which was meant?"
+    assert channel.choice_form("q", [(f"T{n}", str(n)) for n in range(11)]) is None
+    assert runtime.channel("sms", ASSETS["sms"]).choice_form("q", three) is None
+
+
 # -- a bot's buttons -----------------------------------------------------------------------------------
 
 TOPIC_TITLES = ["Opening hours", "Order status", "Returns", "Talk to an agent"]
 ORDER_TITLES = ["My latest order", "Another order"]
+TOPIC_PAYLOADS = ["hours", "order_status", "returns", "agent"]
+ORDER_PAYLOADS = ["order_latest", "order_other"]
 
 
 def test_messenger_gets_the_bots_buttons_as_quick_replies_and_their_payloads_reach_the_bot(
@@ -241,6 +318,37 @@ def test_channels_without_buttons_get_the_bots_buttons_numbered_and_the_number_o
     assert texts[2].startswith(SHIPPED), "the title sent the button's payload, not its words"
     assert texts[3] == NOT_UNDERSTOOD + "\n" + numbered(TOPIC_TITLES)
     assert all(quick_replies(s) is None for s in received(providers, channel))
+
+
+def test_whatsapp_gets_the_bots_buttons_as_a_list_or_reply_buttons_and_their_ids_reach_the_bot(
+    runtime, providers, customer
+):
+    """The greeting's four topics are a list (over 3 buttons), the order question's two are reply
+    buttons; the tapped row's and button's ids are the payloads the bot gets."""
+    run_flow(runtime, "whatsapp", "faq")
+    says(customer, runtime, "whatsapp", "hello")
+    (greeting,) = received(providers, "whatsapp")
+    assert greeting["text"] == "Hello! What can I help you with?"
+    assert interactive(greeting) == ("list", list(zip(TOPIC_PAYLOADS, TOPIC_TITLES, strict=True)))
+
+    customer.send_list_reply(ASSETS["whatsapp"], CUSTOMERS["whatsapp"], "order_status", "Order status")
+    drain(runtime, "whatsapp")
+    order = received(providers, "whatsapp")[1]
+    assert order["text"] == ORDER_QUESTION, "the row's id order_status reached the bot"
+    assert interactive(order) == ("button", list(zip(ORDER_PAYLOADS, ORDER_TITLES, strict=True)))
+
+    customer.send_postback(ASSETS["whatsapp"], CUSTOMERS["whatsapp"], "order_latest", "My latest order")
+    drain(runtime, "whatsapp")
+    shipped = received(providers, "whatsapp")[2]
+    assert shipped["text"].startswith(SHIPPED), "the button's id reached the bot"
+    assert interactive(shipped) == (None, []), "a reply without buttons is plain text"
+
+
+def test_whatsapp_takes_the_number_of_a_bot_button_too(runtime, providers, customer):
+    run_flow(runtime, "whatsapp", "faq")
+    says(customer, runtime, "whatsapp", "hello")
+    says(customer, runtime, "whatsapp", "2")  # Order status, typed instead of tapped
+    assert received(providers, "whatsapp")[1]["text"] == ORDER_QUESTION
 
 
 def test_a_bot_answer_to_the_number_of_opening_hours(runtime, providers, customer):

@@ -19,7 +19,7 @@ from connector.flows.service import ServiceRefused, ServiceTimeout, ServiceUnava
 from connector.flows.verify import VerificationFailed, verify, verify_request
 from connector.sandbox.http import LoopbackServer
 from connector.sandbox.server import ChannelSandbox, channel_sandbox
-from connector.sandbox.services import BOT_SECRET, IDENTITY_SECRET
+from connector.sandbox.services import BOT_SECRET, IDENTITY_SECRET, Replays
 from connector.sandbox.services.bot import HOURS, NOT_UNDERSTOOD, ORDER_QUESTION, RETURNS, TOPIC_BUTTONS
 from tests.sandbox import CONFIG_DIR
 
@@ -39,6 +39,7 @@ def served() -> Iterator[tuple[ChannelSandbox, str]]:
 def sandbox(served: tuple[ChannelSandbox, str]) -> Iterator[ChannelSandbox]:
     yield served[0]
     served[0].identity.faults.reset()
+    served[0].identity.replays.reset()
     served[0].bot.faults.reset()
     served[0].bot.forget()
 
@@ -238,3 +239,47 @@ def test_the_bot_down_slow_or_with_a_wrong_secret_fails_the_way_the_engine_hands
         ask_bot("connector", f"{base_url}/bot/turn", "wrong-secret", turn("hi"), timeout=5)
     assert refused.value.status == 401
     assert ask(base_url, turn("hi")).replies[0].text == "Hello! What can I help you with?"
+
+
+# -- idempotency keys ----------------------------------------------------------------------------
+
+
+def test_identity_service_answers_a_repeated_key_from_memory(sandbox: ChannelSandbox, base_url: str) -> None:
+    """The same key with other answers still gets the first answer: the service verified once."""
+    url = f"{base_url}/identity/verify"
+    first = verify(url, IDENTITY_SECRET, answers(order_number="AB100001"), timeout=5, idempotency_key="k-1")
+    again = verify(url, IDENTITY_SECRET, answers(order_number="AB100002"), timeout=5, idempotency_key="k-1")
+    other = verify(url, IDENTITY_SECRET, answers(order_number="AB100002"), timeout=5, idempotency_key="k-2")
+    assert first == again and first["customer_tier"] == "gold"
+    assert other["customer_tier"] == "silver", "another key is acted on"
+    assert sandbox.identity.faults.keys() == ["k-1", "k-1", "k-2"], "each call's header, as received"
+    assert sandbox.identity.replays.acted() == ["k-1", "k-2"] and sandbox.identity.replays.replayed == 1
+
+
+def test_bot_answers_a_repeated_key_without_moving_the_conversation_on(sandbox: ChannelSandbox, base_url: str) -> None:
+    """The repeat gets the first reply, and its (different) text never reaches the bot's memory: the
+    handover summary names only the topic of the first call."""
+    first = ask_bot("connector", f"{base_url}/bot/turn", BOT_SECRET, turn("returns?"), timeout=5, idempotency_key="t-1")
+    again = ask_bot(
+        "connector", f"{base_url}/bot/turn", BOT_SECRET, turn("when are you open?"), timeout=5, idempotency_key="t-1"
+    )
+    assert first == again == BotAnswer(replies=(BotReply(RETURNS),))
+    handover = ask_bot("connector", f"{base_url}/bot/turn", BOT_SECRET, turn("agent"), timeout=5, idempotency_key="t-2")
+    assert handover.handover is not None and handover.handover.attributes == {"bot_topics": "returns"}
+    assert sandbox.bot.replays.acted() == ["t-1", "t-2"]
+
+
+def test_calls_without_a_key_are_each_acted_on(sandbox: ChannelSandbox, base_url: str) -> None:
+    url = f"{base_url}/identity/verify"
+    assert verify(url, IDENTITY_SECRET, answers(order_number="AB100001"), timeout=5)["customer_tier"] == "gold"
+    assert verify(url, IDENTITY_SECRET, answers(order_number="AB100002"), timeout=5)["customer_tier"] == "silver"
+    assert sandbox.identity.faults.keys() == [None, None] and sandbox.identity.replays.acted() == []
+
+
+def test_a_key_is_forgotten_after_its_time() -> None:
+    replays, answers_made = Replays(seconds=0.05), iter(range(10))
+    assert replays.answer("k", lambda: next(answers_made)) == 0
+    assert replays.answer("k", lambda: next(answers_made)) == 0
+    time.sleep(0.1)
+    assert replays.answer("k", lambda: next(answers_made)) == 1, "kept a few minutes, not forever"
+    assert replays.acted() == ["k", "k"]

@@ -190,6 +190,21 @@ class CustomerEmulator:
             raise ValueError(f"{asset.channel} has no postback buttons in the sandbox")
         return self._send(asset, customer, request, check=check, kind="postback", text=title)
 
+    def send_list_reply(
+        self, asset_name: str, customer: str, payload: str, title: str, *, check: bool = True
+    ) -> requests.Response:
+        """A row chosen in a WhatsApp list message: `interactive.list_reply` {id, title}
+        (docs/protocols/channels.md); other channels raise ValueError."""
+        asset = self.asset(asset_name)
+        if asset.channel != "whatsapp":
+            raise ValueError(f"{asset.channel} has no list messages")
+        message = {
+            "type": "interactive",
+            "interactive": {"type": "list_reply", "list_reply": {"id": payload, "title": title}},
+        }
+        request = _whatsapp_message(asset, customer, message, profile_name=None)
+        return self._send(asset, customer, request, check=check, kind="postback", text=title)
+
     def send_quick_reply(
         self, asset_name: str, customer: str, payload: str, title: str, *, check: bool = True
     ) -> requests.Response:

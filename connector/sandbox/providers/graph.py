@@ -8,6 +8,9 @@ are enforced from the customer's last inbound time in the store (unknown custome
 connector fed without the emulator still works): WhatsApp 131047 after 24 h for anything but a
 template; Messenger code 10 / subcode 2018278 after 24 h unless MESSAGE_TAG HUMAN_AGENT (7 days).
 Media: Messenger CDN URLs (no auth), WhatsApp media id → URL → bytes (Bearer both times).
+WhatsApp interactive sends (reply buttons, list messages) are checked against WhatsApp's limits and
+refused with code 100 as Graph does; an accepted one is recorded with its `interactive` type and its
+`choices` ({id, title} of each button or row).
 
 Messenger's User Profile API: `GET /{v}/{PSID}?fields=…` with a Page token (a WhatsApp token on the
 same path is the media lookup). The Page's customers are those the store knows: a profile set with
@@ -43,6 +46,19 @@ HUMAN_AGENT_WINDOW = 7 * DAY  # MESSAGE_TAG HUMAN_AGENT: up to 7 days after the 
 WHATSAPP_WINDOW = DAY
 MESSENGER_MAX_TEXT = 2000
 WHATSAPP_MAX_TEXT = 4096
+# Interactive messages (docs/protocols/channels.md, "WhatsApp: sending"): the simulator's own copy of
+# WhatsApp's limits, so a connector that reads them wrong is refused here.
+INTERACTIVE_TYPES = ("button", "list")
+INTERACTIVE_MAX_BODY = 1024
+MAX_REPLY_BUTTONS = 3
+BUTTON_TITLE_MAX = 20
+BUTTON_ID_MAX = 256
+LIST_BUTTON_MAX = 20
+MAX_LIST_SECTIONS = 10
+MAX_LIST_ROWS = 10
+LIST_ROW_TITLE_MAX = 24
+LIST_ROW_ID_MAX = 200
+LIST_ROW_DESCRIPTION_MAX = 72
 MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
 TAGS = ("CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT")
 SENDER_ACTIONS = {"typing_on": "typing_on", "typing_off": "typing_off", "mark_seen": "read"}
@@ -426,6 +442,9 @@ def _whatsapp_send(state: ProviderState, asset: Asset, body: dict[str, Any]) -> 
                 "last replied to this number.",
             )
     wamid = "wamid." + base64.b64encode(b"\x15\x02\x00\x11\x18" + secrets.token_bytes(24)).decode()
+    extra: dict[str, Any] = {}
+    if kind == "interactive":  # what the customer may tap: the buttons or the list's rows
+        extra = {"interactive": body["interactive"]["type"], "choices": interactive_choices(body)}
     state.store.record(
         channel="whatsapp",
         asset=asset.name,
@@ -435,6 +454,7 @@ def _whatsapp_send(state: ProviderState, asset: Asset, body: dict[str, Any]) -> 
         files=files,
         provider_id=wamid,
         request=body,
+        **extra,
     )
     return jsonify(messaging_product="whatsapp", contacts=[{"input": to, "wa_id": wa_id}], messages=[{"id": wamid}])
 
@@ -486,9 +506,90 @@ def _whatsapp_message(kind_name: Any, body: dict[str, Any]) -> tuple[str, str | 
             raise _invalid("The parameter template['name'] is required.")
         return "template", str(template["name"]), []
     if kind_name == "interactive":
-        interactive = body.get("interactive")
-        if not isinstance(interactive, dict):
-            raise _invalid("The parameter interactive is required.")
-        text = (interactive.get("body") or {}).get("text") if isinstance(interactive.get("body"), dict) else None
-        return "interactive", text, []
+        return "interactive", _interactive_body(body.get("interactive")), []
     raise _invalid("Param type is not a supported message type", details=f"type {kind_name!r}")
+
+
+def _interactive_body(interactive: Any) -> str:
+    """Check a reply-buttons or list message against WhatsApp's limits; its body text."""
+    if not isinstance(interactive, dict):
+        raise _invalid("The parameter interactive is required.")
+    kind = interactive.get("type")
+    if kind not in INTERACTIVE_TYPES:
+        raise _invalid(f"Param interactive['type'] must be one of {{{', '.join(INTERACTIVE_TYPES)}}}")
+    body = interactive.get("body")
+    text = body.get("text") if isinstance(body, dict) else None
+    _text_param(text, "interactive['body']['text']", INTERACTIVE_MAX_BODY)
+    action = interactive.get("action")
+    if not isinstance(action, dict):
+        raise _invalid("The parameter interactive['action'] is required.")
+    if kind == "button":
+        _reply_buttons(action.get("buttons"))
+    else:
+        _list_sections(action)
+    return str(text)
+
+
+def interactive_choices(request_body: Any) -> list[dict[str, Any]]:
+    """The buttons or rows of a recorded interactive send, as {id, title} (what a test or page reads)."""
+    interactive = (request_body or {}).get("interactive") or {}
+    action = interactive.get("action") or {}
+    if interactive.get("type") == "button":
+        return [dict(b["reply"]) for b in action.get("buttons") or []]
+    return [{"id": r["id"], "title": r["title"]} for s in action.get("sections") or [] for r in s.get("rows") or []]
+
+
+def _text_param(value: Any, name: str, most: int) -> None:
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"The parameter {name} is required.")
+    if len(value) > most:
+        raise _invalid(f"Param {name} must be at most {most} characters long.")
+
+
+def _unique(values: list[str], name: str) -> None:
+    if len(set(values)) < len(values):
+        raise _invalid(f"Param {name} must be unique within the message.")
+
+
+def _reply_buttons(buttons: Any) -> None:
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= MAX_REPLY_BUTTONS:
+        raise _invalid(f"Param interactive['action']['buttons'] must have 1 to {MAX_REPLY_BUTTONS} buttons.")
+    ids, titles = [], []
+    for index, button in enumerate(buttons):
+        where = f"interactive['action']['buttons'][{index}]"
+        reply = button.get("reply") if isinstance(button, dict) else None
+        if not isinstance(button, dict) or button.get("type") != "reply" or not isinstance(reply, dict):
+            raise _invalid(f"Param {where} must be {{type: reply, reply: {{id, title}}}}.")
+        _text_param(reply.get("id"), f"{where}['reply']['id']", BUTTON_ID_MAX)
+        _text_param(reply.get("title"), f"{where}['reply']['title']", BUTTON_TITLE_MAX)
+        ids.append(reply["id"])
+        titles.append(reply["title"])
+    _unique(ids, "interactive['action']['buttons'] id")
+    _unique(titles, "interactive['action']['buttons'] title")
+
+
+def _list_sections(action: dict[str, Any]) -> None:
+    _text_param(action.get("button"), "interactive['action']['button']", LIST_BUTTON_MAX)
+    sections = action.get("sections")
+    if not isinstance(sections, list) or not 1 <= len(sections) <= MAX_LIST_SECTIONS:
+        raise _invalid(f"Param interactive['action']['sections'] must have 1 to {MAX_LIST_SECTIONS} sections.")
+    ids: list[str] = []
+    for s, section in enumerate(sections):
+        where = f"interactive['action']['sections'][{s}]"
+        rows = section.get("rows") if isinstance(section, dict) else None
+        if not isinstance(rows, list) or not rows:
+            raise _invalid(f"Param {where}['rows'] must have at least one row.")
+        if len(sections) > 1 or section.get("title") is not None:
+            _text_param(section.get("title"), f"{where}['title']", LIST_ROW_TITLE_MAX)
+        for r, row in enumerate(rows):
+            at = f"{where}['rows'][{r}]"
+            if not isinstance(row, dict):
+                raise _invalid(f"Param {at} must be {{id, title, description?}}.")
+            _text_param(row.get("id"), f"{at}['id']", LIST_ROW_ID_MAX)
+            _text_param(row.get("title"), f"{at}['title']", LIST_ROW_TITLE_MAX)
+            if row.get("description") is not None:
+                _text_param(row["description"], f"{at}['description']", LIST_ROW_DESCRIPTION_MAX)
+            ids.append(row["id"])
+    if len(ids) > MAX_LIST_ROWS:
+        raise _invalid(f"Param interactive['action']['sections'] must have at most {MAX_LIST_ROWS} rows in all.")
+    _unique(ids, "interactive['action']['sections'] row id")

@@ -7,6 +7,8 @@ both speaking the contracts of docs/protocols/bots.md.
     identity.faults.set(down=True)         # every call answers 503 until set(down=False)
     identity.faults.set(delay_seconds=2)   # every call answers 2 s late (the step's timeout fires)
     identity.faults.received               # the bodies of the calls received, oldest first
+    identity.faults.keys()                 # their X-Connector-Idempotency-Key headers, oldest first
+    identity.replays.acted()               # the keys the service acted on (a repeat is answered from memory)
 
 
 Both check the connector's signature (X-Connector-Timestamp / X-Connector-Signature) with the
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,10 @@ BOT_SECRET = "sandbox-bot-secret-0123456789"  # noqa: S105  # a public demo valu
 """The demo secret of the sandbox bot; a `bot` step of kind `connector` that calls it signs with this."""
 TIMESTAMP_HEADER = "X-Connector-Timestamp"
 SIGNATURE_HEADER = "X-Connector-Signature"
+IDEMPOTENCY_HEADER = "X-Connector-Idempotency-Key"
+KEYS_KEPT_SECONDS = 300.0
+"""How long the services remember a key's answer: longer than a worker's lease and the retries that
+follow a kill, as docs/protocols/bots.md suggests an operator's service keep them."""
 MAX_SKEW_SECONDS = 300
 MAX_DELAY_SECONDS = 60.0
 RECEIVED_KEPT = 1000
@@ -52,6 +59,7 @@ class Faults:
     retry_after: float | None = None
     calls: int = 0
     received: deque[Any] = field(default_factory=lambda: deque(maxlen=RECEIVED_KEPT))
+    received_keys: deque[str | None] = field(default_factory=lambda: deque(maxlen=RECEIVED_KEPT))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set(self, **changes: Any) -> None:
@@ -80,6 +88,7 @@ class Faults:
             self.down, self.delay_seconds, self.fail_count, self.fail_status, self.retry_after = False, 0.0, 0, 0, None
             self.calls = 0
             self.received.clear()
+            self.received_keys.clear()
 
     def state(self) -> dict[str, Any]:
         return {
@@ -94,11 +103,18 @@ class Faults:
         with self._lock:
             return list(self.received)
 
-    def injected(self, body: Any = None) -> tuple[Response, int] | None:
-        """Count the call and keep its `body`, wait the delay, and return the failure to answer with, if any."""
+    def keys(self) -> list[str | None]:
+        """The idempotency key of each call received (None: the call had none), oldest first."""
+        with self._lock:
+            return list(self.received_keys)
+
+    def injected(self, body: Any = None, key: str | None = None) -> tuple[Response, int] | None:
+        """Count the call and keep its `body` and idempotency `key`, wait the delay, and return the
+        failure to answer with, if any."""
         with self._lock:
             self.calls += 1
             self.received.append(body)
+            self.received_keys.append(key)
             delay = self.delay_seconds
             failure: tuple[int, float | None] | None = None
             if self.down:
@@ -115,6 +131,55 @@ class Faults:
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
         return response, status
+
+
+@dataclass
+class Replays:
+    """The answers a service gave, by the caller's idempotency key, kept KEYS_KEPT_SECONDS: a call
+    made again with the same key gets the first answer, and the service does not act twice (no second
+    verification, no second step of the bot's conversation). A call without a key is always acted on."""
+
+    seconds: float = KEYS_KEPT_SECONDS
+    replayed: int = 0
+    _answers: OrderedDict[str, tuple[float, Any]] = field(default_factory=OrderedDict, repr=False)
+    _acted: deque[str] = field(default_factory=lambda: deque(maxlen=RECEIVED_KEPT), repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def answer(self, key: str | None, act: Callable[[], Any]) -> Any:
+        """The remembered answer of `key`, else `act()`'s, remembered (the first answer wins a race)."""
+        if not key:
+            return act()
+        with self._lock:
+            self._forget_old(time.monotonic())
+            if key in self._answers:
+                self.replayed += 1
+                return self._answers[key][1]
+        answer = act()
+        with self._lock:
+            if key in self._answers:  # a repeat that arrived while this one was acting answered first
+                return self._answers[key][1]
+            self._answers[key] = (time.monotonic(), answer)
+            self._acted.append(key)
+        return answer
+
+    def acted(self) -> list[str]:
+        """The keys the service acted on, oldest first (each once)."""
+        with self._lock:
+            return list(self._acted)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._answers.clear()
+            self._acted.clear()
+            self.replayed = 0
+
+    def _forget_old(self, now: float) -> None:
+        while self._answers and now - next(iter(self._answers.values()))[0] > self.seconds:
+            self._answers.popitem(last=False)
+
+
+def idempotency_key(req: Request) -> str | None:
+    return (req.headers.get(IDEMPOTENCY_HEADER) or "").strip() or None
 
 
 def signature_refusal(secret: str, req: Request) -> tuple[Response, int] | None:

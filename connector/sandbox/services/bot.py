@@ -4,7 +4,8 @@ It answers opening hours, order status (with buttons, then the demo orders of id
 returns; "agent" or "human" (typed, or the "Talk to an agent" button) hands over with a summary of
 what the customer asked; anything else is "I did not get that" with the topics as buttons. A turn
 whose `locale` is Spanish is answered in Spanish (the words it knows are English and Spanish); the
-summary for the agent stays English.
+summary for the agent stays English. A turn repeated with the same X-Connector-Idempotency-Key gets
+the first answer and does not count its topic twice (`Replays`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from connector.sandbox.services import BOT_SECRET, Faults, add_control, signature_refusal
+from connector.sandbox.services import BOT_SECRET, Faults, Replays, add_control, idempotency_key, signature_refusal
 from connector.sandbox.services.identity import DEMO_CUSTOMERS, DemoCustomer
 
 HOURS = "We are open Monday to Friday, 9:00 to 18:00, and Saturday 10:00 to 14:00 (Central European Time)."
@@ -94,6 +95,8 @@ class SandboxBot:
     secret: str = BOT_SECRET
     orders: tuple[DemoCustomer, ...] = DEMO_CUSTOMERS
     faults: Faults = field(default_factory=Faults)
+    replays: Replays = field(default_factory=Replays)
+    """Answers by idempotency key: a repeated turn gets the first answer and moves no conversation on."""
     _topics: OrderedDict[str, list[str]] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -161,19 +164,23 @@ class SandboxBot:
     def forget(self) -> None:
         with self._lock:
             self._topics.clear()
+        self.replays.reset()
 
     def blueprint(self) -> Blueprint:
         bp = Blueprint("sandbox_bot", __name__)
 
         @bp.post("/turn")
         def turn() -> tuple[Response, int] | Response:
-            failure = self.faults.injected(request.get_json(silent=True)) or signature_refusal(self.secret, request)
+            key = idempotency_key(request)
+            failure = self.faults.injected(request.get_json(silent=True), key) or signature_refusal(
+                self.secret, request
+            )
             if failure is not None:
                 return failure
             body = request.get_json(silent=True)
             if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
                 return jsonify(error="bad_request", message="the body must be an object with a message"), 400
-            return jsonify(self.answer(body))
+            return jsonify(self.replays.answer(key, lambda: self.answer(body)))
 
         add_control(bp, self.faults, reset=self.forget)
         return bp

@@ -5,6 +5,7 @@ answers (an order number or an email) against a small table of demo customers.
     {"answers": {"email": "nobody@example"}} -> {"verified": false, "reason": "..."}
 
 The request is the contract's (docs/protocols/bots.md, "Identity service"); only `answers` is read.
+A call repeated with the same X-Connector-Idempotency-Key gets the first answer (`Replays`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from connector.sandbox.services import IDENTITY_SECRET, Faults, add_control, signature_refusal
+from connector.sandbox.services import (
+    IDENTITY_SECRET,
+    Faults,
+    Replays,
+    add_control,
+    idempotency_key,
+    signature_refusal,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class IdentityService:
     secret: str = IDENTITY_SECRET
     customers: tuple[DemoCustomer, ...] = DEMO_CUSTOMERS
     faults: Faults = field(default_factory=Faults)
+    replays: Replays = field(default_factory=Replays)
+    """Answers by idempotency key: a repeated call is answered from here and verifies nobody again."""
 
     def check(self, answers: dict[str, Any]) -> dict[str, Any]:
         """The contract's answer for these answers: verified with the customer's attributes, or a reason."""
@@ -63,13 +73,16 @@ class IdentityService:
 
         @bp.post("/verify")
         def verify() -> tuple[Response, int] | Response:
-            failure = self.faults.injected(request.get_json(silent=True)) or signature_refusal(self.secret, request)
+            key = idempotency_key(request)
+            failure = self.faults.injected(request.get_json(silent=True), key) or signature_refusal(
+                self.secret, request
+            )
             if failure is not None:
                 return failure
             body = request.get_json(silent=True)
             if not isinstance(body, dict) or not isinstance(body.get("answers"), dict):
                 return jsonify(error="bad_request", message="the body must be an object with answers"), 400
-            return jsonify(self.check(body["answers"]))
+            return jsonify(self.replays.answer(key, lambda: self.check(body["answers"])))
 
-        add_control(bp, self.faults)
+        add_control(bp, self.faults, reset=self.replays.reset)
         return bp

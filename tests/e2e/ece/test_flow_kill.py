@@ -151,6 +151,8 @@ def test_kill_9_inside_the_bot_call_repeats_only_the_open_call(stack_factory) ->
     assert said(faq.bodies()) == ["AB100001", "AB100001", "When are you open?", "Can I talk to a person?"], (
         "the open call is made again after the kill, with the same message; every other message once"
     )
+    bot_keys = faq.keys()
+    assert bot_keys[0] == bot_keys[1] and len(set(bot_keys)) == 3, "the repeat carries the first call's key"
     assert sms_sent(stack, "what is your order number") == 1, "the question was asked once"
     assert sms_sent(stack, SHIPPED) == 1, "the bot's reply to the repeated turn reached the customer once"
     assert sms_sent(stack, OPENING) == 1
@@ -187,6 +189,7 @@ def test_kill_9_inside_the_verify_call_verifies_once_and_asks_nothing_twice(stac
         "the call open at the kill is made again, with the same answers"
     )
     assert calls[0]["conversation_id"] == calls[1]["conversation_id"]
+    assert len(set(identity.keys())) == 1, "one verification by its key: a service keeping keys acts once"
     assert said(faq.bodies()) == ["AB100001"], "the bot's first turn once, after the repeated verify"
     assert sms_sent(stack, "what is your order number") == 1, "the question once"
     assert sms_sent(stack, "does not look like an order number") == 1, "the retry once"

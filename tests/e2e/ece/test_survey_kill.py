@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.store import surveys, threads
+from connector.store import keys, surveys, threads
 from tests.e2e.stack import ASSETS, CUSTOMERS, Stack, settle
 from tests.helpers import wait_for
 
@@ -59,7 +59,21 @@ def count(stack: Stack, needle: str) -> int:
     return sum(needle in (s.get("text") or "") for s in stack.sent("sms"))
 
 
+def sent_and_committed(stack: Stack) -> None:
+    """Wait until every outbox is empty: the question the simulator shows is also committed. A kill
+    between a provider's acceptance and that commit makes the next worker send it again (an SMS send
+    has no idempotency key: README, "Idempotent effects"), which is not the case these tests kill in."""
+    redis = stack.runtime.redis
+
+    def empty() -> bool:
+        threads = [member.decode() for member in redis.smembers(keys.active_inboxes())]
+        return all(redis.llen(keys.outbox(thread)) == 0 for thread in threads)
+
+    wait_for(empty, timeout=10, what="the sent question committed")
+
+
 def restart(stack: Stack) -> None:
+    sent_and_committed(stack)
     stack.workers[0].kill()
     stack.workers.pop(0)
     stack.add_worker()
@@ -73,6 +87,7 @@ def record(stack: Stack) -> surveys.SurveyRecord | None:
 
 def test_kill_9_while_the_score_question_waits_loses_no_answer_and_counts_the_score_once(stack_factory) -> None:
     stack = surveyed_stack(stack_factory)
+    sent_and_committed(stack)
     stack.workers[0].kill()  # kill -9 while the question waits: the answer arrives with no worker
     stack.workers.pop(0)
     stack.customer.send_text(ASSETS["sms"], CUSTOMERS["sms"], "4")
