@@ -195,6 +195,22 @@ def signature_refusal(secret: str, req: Request) -> tuple[Response, int] | None:
     return None
 
 
+def signed_answer(
+    secret: str, faults: Faults, replays: Replays, field: str, answer: Callable[[dict[str, Any]], Any]
+) -> tuple[Response, int] | Response:
+    """What both services do with a call: injected faults, the connector's signature, a JSON object
+    holding `field` as an object, then `answer(body)`, or the first answer again for a repeated
+    idempotency key."""
+    key = idempotency_key(request)
+    failure = faults.injected(request.get_json(silent=True), key) or signature_refusal(secret, request)
+    if failure is not None:
+        return failure
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get(field), dict):
+        return jsonify(error="bad_request", message=f"the body must be an object with {field}"), 400
+    return jsonify(replays.answer(key, lambda: answer(body)))
+
+
 def add_control(bp: Blueprint, faults: Faults, reset: Any = None) -> None:
     """`GET /control` (the faults and calls), `POST /control` (set faults), `POST /control/reset`.
 

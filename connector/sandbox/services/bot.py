@@ -16,9 +16,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response
 
-from connector.sandbox.services import BOT_SECRET, Faults, Replays, add_control, idempotency_key, signature_refusal
+from connector.sandbox.services import BOT_SECRET, Faults, Replays, add_control, signed_answer
 from connector.sandbox.services.identity import DEMO_CUSTOMERS, DemoCustomer
 
 HOURS = "We are open Monday to Friday, 9:00 to 18:00, and Saturday 10:00 to 14:00 (Central European Time)."
@@ -171,16 +171,7 @@ class SandboxBot:
 
         @bp.post("/turn")
         def turn() -> tuple[Response, int] | Response:
-            key = idempotency_key(request)
-            failure = self.faults.injected(request.get_json(silent=True), key) or signature_refusal(
-                self.secret, request
-            )
-            if failure is not None:
-                return failure
-            body = request.get_json(silent=True)
-            if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
-                return jsonify(error="bad_request", message="the body must be an object with a message"), 400
-            return jsonify(self.replays.answer(key, lambda: self.answer(body)))
+            return signed_answer(self.secret, self.faults, self.replays, "message", self.answer)
 
         add_control(bp, self.faults, reset=self.forget)
         return bp

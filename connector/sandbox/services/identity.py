@@ -13,15 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response
 
 from connector.sandbox.services import (
     IDENTITY_SECRET,
     Faults,
     Replays,
     add_control,
-    idempotency_key,
-    signature_refusal,
+    signed_answer,
 )
 
 
@@ -73,16 +72,9 @@ class IdentityService:
 
         @bp.post("/verify")
         def verify() -> tuple[Response, int] | Response:
-            key = idempotency_key(request)
-            failure = self.faults.injected(request.get_json(silent=True), key) or signature_refusal(
-                self.secret, request
+            return signed_answer(
+                self.secret, self.faults, self.replays, "answers", lambda body: self.check(body["answers"])
             )
-            if failure is not None:
-                return failure
-            body = request.get_json(silent=True)
-            if not isinstance(body, dict) or not isinstance(body.get("answers"), dict):
-                return jsonify(error="bad_request", message="the body must be an object with answers"), 400
-            return jsonify(self.replays.answer(key, lambda: self.check(body["answers"])))
 
         add_control(bp, self.faults, reset=self.replays.reset)
         return bp
