@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,6 +92,12 @@ class DrainLoops:
     carried = 0
     """Loops the last job of this process still had busy at its deadline (a worker process runs
     one job at a time, in itself: rq's SimpleWorker)."""
+    _threads: ThreadPoolExecutor | None = None
+    """The process's drain threads, kept from job to job: a job starting hundreds of loops every
+    few seconds on fresh threads spent a tenth of a worker's CPU creating them (each start waits
+    for the new thread to be scheduled). Twice the loops of one job, as the loops a job left busy
+    at its deadline run on beside the next job's."""
+    _threads_lock = threading.Lock()
 
     def __init__(self, runtime: Runtime, slot: int | None, deadline: float) -> None:
         self.runtime, self.slot, self.deadline = runtime, slot, deadline
@@ -102,6 +108,10 @@ class DrainLoops:
         self._busy_since: dict[int, float] = {}
         self._futures: list[Future[int]] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._ended_loops = 0
+        self._failed = False
+        self._over = threading.Event()
+        """Set when every loop has ended or one failed (their futures done): the watch stops at once."""
 
     def run(self) -> int:
         """Run and watch the loops until each has ended or the job's time is up; returns the items
@@ -109,22 +119,19 @@ class DrainLoops:
         call finishes that item in the background and hands its conversation back, while the next
         job already starts as many loops (`carried`), so a hand-over does not halve the calls in
         flight. Those loops end within one item; the interpreter waits for them at exit."""
-        pool = ThreadPoolExecutor(self.most, thread_name_prefix="drain")
-        self._pool = pool
-        try:
-            self._start(self.first)
-            while True:
-                with self._lock:
-                    pending = [f for f in self._futures if not f.done()]
-                left = self.deadline - time.monotonic()
-                if not pending or left <= 0:
-                    break
-                wait(pending, timeout=min(WATCH_SECONDS, left), return_when=FIRST_EXCEPTION)
-                if CALL_LATENCY.slow(SLOW_CALL_SECONDS):
-                    self._grow()  # the loops wait on slow calls, not on the CPU
-                self._publish(force=False)
-        finally:
-            pool.shutdown(wait=False)
+        self._pool = self._thread_pool(self.most)
+        self._start(self.first)
+        while True:
+            left = self.deadline - time.monotonic()
+            if self._over.is_set() or left <= 0:
+                break
+            # One event, set by the loops' done callbacks, not a wait on every loop's future: with
+            # hundreds of loops, a waiter registered on each every WATCH_SECONDS cost more CPU than
+            # the loops' own work.
+            self._over.wait(min(WATCH_SECONDS, left))
+            if CALL_LATENCY.slow(SLOW_CALL_SECONDS):
+                self._grow()  # the loops wait on slow calls, not on the CPU
+            self._publish(force=False)
         with self._lock:
             DrainLoops.carried = len(self._busy_since)  # idle loops lingering for work do not count
             finished = [f for f in self._futures if f.done()]
@@ -133,6 +140,13 @@ class DrainLoops:
                     future.add_done_callback(_log_failure)
         self._publish(force=True)
         return sum(f.result() for f in finished)
+
+    @classmethod
+    def _thread_pool(cls, most: int) -> ThreadPoolExecutor:
+        with cls._threads_lock:
+            if cls._threads is None or cls._threads._max_workers < 2 * most:  # settings of another runtime (tests)
+                cls._threads = ThreadPoolExecutor(2 * most, thread_name_prefix="drain")
+            return cls._threads
 
     def _publish(self, *, force: bool) -> None:
         """Calls in flight go to Redis for the operator's figures; a failure there never stops a drain."""
@@ -154,10 +168,23 @@ class DrainLoops:
 
     def _start(self, count: int) -> None:
         assert self._pool is not None
+        started = []
         with self._lock:
             for _ in range(min(count, self.most - self._running)):
                 self._running += 1
-                self._futures.append(self._pool.submit(self._loop))
+                started.append(self._pool.submit(self._loop))
+            self._futures += started
+        for future in started:  # outside the lock: a future already done calls back at once, here
+            future.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, future: Future[int]) -> None:
+        with self._lock:
+            self._ended_loops += 1
+            if not future.cancelled() and future.exception() is not None:
+                self._failed = True  # the job returns now and raises it from this loop's result
+            over = self._failed or self._ended_loops == len(self._futures)
+        if over:
+            self._over.set()
 
     def _loop(self) -> int:
         handled = 0

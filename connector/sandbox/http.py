@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 
 THREADS = 8
 """Requests served at once per simulator (kept-alive idle connections hold no thread)."""
+LISTEN_BACKLOG = 1024
+"""Connections waiting to be accepted. cheroot's default is 5: a connector opening a few hundred
+connections at once (its calls in flight growing with a slow ECE) overflowed it, connections were
+dropped, and the simulator looked unreachable where a real ECE or provider, behind a web server or
+load balancer with a backlog of hundreds, is not. The kernel caps it at net.core.somaxconn."""
 
 
 class _Server(wsgi.Server):
@@ -84,6 +89,7 @@ class LoopbackServer:
             server = _Server((self.host, self.port), self._dispatch, numthreads=self.threads, server_name=self.name)
             # The serve loop wakes this often to notice stop(): werkzeug's server polled as often.
             server.expiration_interval = 0.05
+            server.request_queue_size = LISTEN_BACKLOG
             server.prepare()  # binds now, so the port is known when start() returns
             self.port = server.bind_addr[1]
             self._server = server
