@@ -33,7 +33,7 @@ from connector.channels.sending import (
 )
 from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
-from connector.errors import ConversationGone, PermanentError, WindowClosed
+from connector.errors import ConversationGone, PermanentError, RetryableError, WindowClosed
 from connector.messages.context import queue_context
 from connector.messages.text import html_to_text, split_text
 from connector.relay import survey_turn, system_messages
@@ -68,8 +68,7 @@ def handle_item(
         return {"at": time.time(), "direction": "out", "kind": "error", "note": "unreadable item"}, None
     thread = threads.load(runtime.redis, thread_id)
     if not thread.channel:
-        log.warning("outbox item for a thread that does not exist", extra={"conversation": thread_id})
-        return {"at": time.time(), "direction": "out", "kind": "error", "note": "no such thread"}, None
+        _no_thread_yet(runtime, thread_id)
     relay = ItemDelivery(runtime, thread, effects, tally or Tally())
     if event is not None:
         relay.received_at = item.get("received_at")
@@ -86,6 +85,24 @@ def handle_item(
         relay.entry["dead_letter"] = letter.id
     relay.entry["state"] = thread.state.value
     return relay.entry, threads.fields_of(thread)
+
+
+THREAD_PENDING_WAIT_SECONDS = 0.5
+"""How soon an outbox item whose conversation is not recorded yet is tried again."""
+
+
+def _no_thread_yet(runtime: Runtime, thread_id: str) -> None:
+    """The conversation's record is written by the commit of its first customer message, but ECE
+    may answer the start (and the welcome, then the agent's callbacks, reach the outbox) before that
+    commit; a worker killed in between leaves outbox items for a conversation not recorded yet. They
+    wait (retried, in order, while the inbox's repeat of the first message writes the record) and
+    are never dropped: with no customer message left to write it, the items are dead letters."""
+    if runtime.boxes.length(thread_id, Box.IN):
+        raise RetryableError(
+            "the conversation is not recorded yet: its first customer message is still being handled",
+            wait=THREAD_PENDING_WAIT_SECONDS,
+        )
+    raise PermanentError("no such conversation: nothing was recorded for it and no customer message waits")
 
 
 class ItemDelivery:

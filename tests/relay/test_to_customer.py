@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import responses
 
 from connector.backends.ece.events import agent_event
 from connector.backends.events import AgentEvent, AgentEventKind
+from connector.errors import RetryableError
 from connector.relay.drain import drain_thread
-from connector.store import keys, threads
+from connector.relay.to_customer import THREAD_PENDING_WAIT_SECONDS, handle_item
+from connector.store import dead_letters, keys, threads
 from connector.store.boxes import Box
+from connector.store.effects import Effects
 
 DELIVERY_URL = "http://127.0.0.1:9/inapp"  # the test-inapp asset of tests/config/channels.yaml
 THREAD = "t-inapp-1"
@@ -92,3 +96,31 @@ def test_a_close_for_the_customers_inactivity_says_so_instead_of_agent_closed(ru
     assert threads.load(redis, THREAD).state.value == "closed"
     [entry] = threads.timeline(redis, THREAD)
     assert (entry["system"], entry["note"]) == (["customer_inactive"], "closed for the customer's inactivity")
+
+
+def test_an_item_for_a_conversation_not_recorded_yet_waits_for_its_first_message(runtime, redis):
+    """ECE's start answer (then the welcome and the agent's callbacks) can reach the outbox before the
+    first customer message's commit writes the conversation's record; a worker killed in between
+    leaves them there. While that message waits in the inbox, an outbox item waits too (retried),
+    and is delivered once the record exists: never dropped."""
+    event = agent_event(ece_event("90", "text/plain", content="Hello from Alice"))
+    queue(runtime, event.to_item("TestRouter"), "90")
+    assert runtime.boxes.append(Box.IN, THREAD, json.dumps({"first": "message"}), keys.dedupe("t", "in", "1"), 60) >= 0
+    raw = runtime.boxes.head(THREAD, Box.OUT)
+    with pytest.raises(RetryableError, match="not recorded yet") as caught:
+        handle_item(runtime, THREAD, raw, Effects(redis, Box.OUT, THREAD))
+    assert caught.value.wait == THREAD_PENDING_WAIT_SECONDS and not caught.value.outage, "no breaker counts it"
+    assert redis.llen(keys.outbox(THREAD)) == 1, "the item stays at the head of the outbox"
+
+
+@responses.activate
+def test_an_item_for_a_conversation_that_nothing_will_record_is_a_dead_letter(runtime, redis):
+    """No record and no customer message left to write one (its first message was itself a dead
+    letter, say): the item goes to the dead letters with its reason, not silently away."""
+    event = agent_event(ece_event("91", "text/plain", content="Anyone there?"))
+    queue(runtime, event.to_item("TestRouter"), "91")
+    drain_thread(THREAD, runtime)
+    assert redis.llen(keys.outbox(THREAD)) == 0 and not responses.calls
+    [letter] = dead_letters.listing(redis)
+    assert (letter.thread, letter.box) == (THREAD, Box.OUT.value)
+    assert "no such conversation" in letter.reason
