@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench lint format check-config clean
+.PHONY: run test test-fast fuzz bench soak lint format check-config clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,24 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) -m "not e2e" $(PYTEST_ARGS)
 
+## make fuzz: the fuzzers of tests/fuzz/ (every webhook, the ECE callback, the agent API, the REST API
+## under schemathesis, slow and oversized clients) with Hypothesis's long "fuzz" profile; `make test`
+## runs the same tests briefly ("ci"). FUZZ_TIMEOUT bounds each test, in seconds.
+FUZZ_TIMEOUT ?= 3600
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n $(TEST_PROCESSES) --timeout $(FUZZ_TIMEOUT) tests/fuzz $(PYTEST_ARGS)
+
 ## make bench: benchmarks against the real stack; tables go to bench/results/
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## make soak: the chaos soak (bench/soak/): SOAK_MESSAGES messages on all five channels both ways, ECE and
+## Hybrid Chat, while workers, the listener, a web process and Redis are killed -9 and ECE and the
+## providers fail; report in bench/results/soak-<timestamp>.md, exit 1 on any loss, duplicate or reorder.
+## Other knobs (SOAK_DURABILITY=everysec|always|replicated, SOAK_FAULTS=full|light|none, ...): bench/soak/run.py
+SOAK_MESSAGES ?= 10000
+soak: $(STAMP)
+	SOAK_MESSAGES=$(SOAK_MESSAGES) $(BIN)/python -m bench soak
 
 ## make lint: ruff (style, the import bans of pyproject.toml), import cycles, strict types
 lint: $(STAMP)

@@ -10,9 +10,12 @@ from pathlib import Path
 
 from bench import (
     blending,
+    capacity,
     conversation_search,
+    durability,
     ece_relay,
     flows,
+    http_clients,
     hybrid,
     hybrid_load,
     language,
@@ -34,17 +37,25 @@ BENCHMARKS = {
     "ece_relay": ece_relay.run,
     "slow_ece": slow_ece.run,
     "slow_provider": slow_provider.run,
+    "http_clients": http_clients.run,
     "pages": pages.run,
     "conversation_search": conversation_search.run,
     "hybrid": hybrid_section,
     "language": language.run,
     "flows": flows.run,
+    "durability": durability.run,
+    "capacity": capacity.run,
 }
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["soak"]:
+        # The chaos soak is no table of latest.md: its own report, bench/results/soak-<timestamp>.md.
+        from bench.soak.run import main as soak_main
+
+        return soak_main()
     run_line = (
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}."

@@ -13,8 +13,10 @@ from redis import Redis
 from werkzeug.exceptions import HTTPException
 
 from connector import logs
+from connector.json_input import JSONProvider
 from connector.runtime import Runtime, install
 from connector.settings import Settings
+from connector.store import connection, durability
 
 
 def agent_metrics(redis: Redis) -> Iterable[Metric]:
@@ -37,12 +39,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = runtime.settings
     logs.configure(settings.log_level)
     runtime.config  # noqa: B018 - load and validate now, not on the first webhook
+    promise = runtime.durability  # a bad CONNECTOR_DURABILITY stops the start, not the first webhook
+    if connection.configured(settings):  # does the Redis this process acknowledges on keep the promise?
+        promise.check_server(runtime.redis)
 
     app = Flask(__name__)
+    app.json = JSONProvider(app)  # request.get_json refuses over-nested bodies (400), never a RecursionError
     app.session_interface = OperatorOnlySessions()
     app.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["connector"] = runtime
+    durability.install(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(webhooks.blueprint)
     for backend in backends.built_in():

@@ -1,9 +1,10 @@
-"""The command line: `python -m connector run | worker | listen | check-config | sandbox`
+"""The command line: `python -m connector run | web | worker | listen | check-config | sandbox`
 (docs/architecture.md, "Processes and commands")."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.web_workers:
         supervisor.web_workers = args.web_workers
     return supervisor.run()
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """gunicorn serving the app, exactly as `run` starts it, in place of this process (exec): the
+    service manager's signals reach gunicorn's master itself, which stops its workers gracefully."""
+    from connector.store import connection
+    from connector.supervisor import default_web_workers, gunicorn_argv
+
+    settings = Settings.from_env()
+    try:
+        connection.validate(settings)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not connection.configured(settings):
+        print(
+            "configuration error: the web process needs a Redis: set REDIS_URL (or REDIS_SENTINELS and "
+            "REDIS_SENTINEL_MASTER); `python -m connector run` starts an embedded one",
+            file=sys.stderr,
+        )
+        return 2
+    if (code := _check(settings.config_dir, settings.templates_dir)) != 0:
+        return code
+    bind = args.bind or f"{args.host}:{args.port}"
+    workers = args.workers or default_web_workers()
+    argv = gunicorn_argv(sys.executable, app=args.app, bind=bind, workers=workers, settings=settings)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter running gunicorn, no shell
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -85,7 +115,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return _check(directory, settings.templates_dir)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (the deployment kit's tests parse its commands with it)."""
     parser = argparse.ArgumentParser(
         prog="python -m connector", description="Channel connector for Cisco contact centers"
     )
@@ -103,6 +134,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--app", default="wsgi:app", help="the WSGI app gunicorn serves (default wsgi:app)")
     run.set_defaults(handler=cmd_run)
+
+    web = commands.add_parser("web", help="the web process alone (gunicorn, as `run` starts it); needs REDIS_URL")
+    web.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)"
+    )
+    web.add_argument("--port", type=int, default=8000)
+    web.add_argument("--bind", default=None, help="gunicorn's --bind (host:port or unix:PATH); wins over --host/--port")
+    web.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gunicorn processes (default: WEB_CONCURRENCY, else the number of cores plus one)",
+    )
+    web.add_argument("--app", default="wsgi:app", help="the WSGI app gunicorn serves (default wsgi:app)")
+    web.set_defaults(handler=cmd_web)
 
     worker = commands.add_parser("worker", help="one RQ worker on the connector's queues, with scheduler")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
@@ -124,8 +170,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sandbox = commands.add_parser("sandbox", help="the simulators alone")
     sandbox.set_defaults(handler=cmd_sandbox)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logs.configure(Settings.from_env().log_level if args.command != "check-config" else "WARNING")
     code: int = args.handler(args)  # the command's exit status
     return code

@@ -25,19 +25,16 @@ from connector.config.overrides import ConfigOverrides
 from connector.config.reload import ProcessStatus, ReloadStore
 from connector.errors import PermanentError
 from connector.settings import Settings
-from connector.store import keys, replies
+from connector.store import connection, keys, replies
 from connector.store.boxes import Boxes
 from connector.store.dispatch import Dispatch
+from connector.store.durability import Durability
 
 log = logging.getLogger(__name__)
 
 CONFIG_CHECK_SECONDS = 1.0
 """How stale a process's view of configuration changes may be: UI/API writes and reloads of the
 provisioned files (one Redis MGET per period)."""
-
-
-class RedisNotConfigured(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -71,13 +68,13 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis_lib.Redis:
-        url = self.settings.redis_url
-        if not url:
-            raise RedisNotConfigured(
-                "REDIS_URL is not set: start the stack with `python -m connector run` "
-                "(it starts the embedded Redis) or point REDIS_URL at a Redis with AOF on"
-            )
-        return redis_lib.Redis.from_url(url, health_check_interval=30, socket_timeout=10)
+        """This deployment's Redis: REDIS_URL or the Sentinels' master (store/connection.py)."""
+        return connection.connect(self.settings)
+
+    @cached_property
+    def durability(self) -> Durability:
+        """What an acknowledgement waits for (CONNECTOR_DURABILITY, store/durability.py)."""
+        return Durability.from_settings(self.settings)
 
     @cached_property
     def boxes(self) -> Boxes:
@@ -131,7 +128,7 @@ class Runtime:
         base = self._config
         if base is None:
             base = self._load_at_start()
-        if not self.settings.redis_url:
+        if not connection.configured(self.settings):
             return base, base
         snapshot = self._snapshot
         if snapshot is not None and snapshot.base is base and self._fresh():
@@ -145,7 +142,7 @@ class Runtime:
         with self._lock:
             if self._config is not None:
                 return self._config
-            if not self.settings.redis_url:
+            if not connection.configured(self.settings):
                 self._config = load_config(self.settings.config_dir)
                 return self._config
             try:

@@ -62,7 +62,35 @@ def env(variable: str, default: Any, parse: Callable[[str, str], Any]) -> Any:
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None = env("REDIS_URL", None, _text)
-    """Redis to use; unset means start the embedded redis-server under `data_dir`."""
+    """Redis to use; unset (and no REDIS_SENTINELS) means start the embedded redis-server under `data_dir`."""
+
+    redis_sentinels: tuple[str, ...] = env("REDIS_SENTINELS", (), _hosts)
+    """Redis Sentinels as `host:port,host:port`: the master is asked of them (instead of REDIS_URL)."""
+
+    redis_sentinel_master: str = env("REDIS_SENTINEL_MASTER", "", _text)
+    """The master's name the sentinels monitor (`sentinel monitor <name> ...`); needed with REDIS_SENTINELS."""
+
+    redis_username: str = env("REDIS_USERNAME", "", _text)
+    """ACL user for Redis itself (with REDIS_SENTINELS, or over REDIS_URL's)."""
+
+    redis_password: str = env("REDIS_PASSWORD", "", _text)
+    """Password for Redis itself (with REDIS_SENTINELS, or over REDIS_URL's)."""
+
+    redis_sentinel_password: str = env("REDIS_SENTINEL_PASSWORD", "", _text)
+    """Password of the sentinels (`requirepass` in sentinel.conf), when they have one."""
+
+    redis_tls: bool = env("REDIS_TLS", False, _flag)
+    """TLS to the sentinels and the master (certificates verified); with REDIS_URL use `rediss://`."""
+
+    redis_tls_ca_file: Path | None = env("REDIS_TLS_CA_FILE", None, _path)
+    """CA bundle that signed the Redis (and sentinel) certificates; the system's CAs when unset."""
+
+    durability: str = env("CONNECTOR_DURABILITY", "everysec", _text)
+    """When a webhook is acknowledged: `everysec` (AOF fsync each second), `always` (fsync before the
+    answer), `replicated` (a replica confirmed it: WAIT) (docs/architecture.md, "Redis durability")."""
+
+    replica_wait_ms: int = env("CONNECTOR_REPLICA_WAIT_MS", 1000, _int)
+    """With `replicated`: how long an acknowledgement waits for a replica before answering 503."""
 
     config_dir: Path = env("CONNECTOR_CONFIG_DIR", PROJECT_ROOT / "entrypoints", _path)
     """Folder of provisioned YAML files (`entrypoints/*.yaml`)."""
@@ -148,6 +176,10 @@ class Settings:
 
     template_output_cap: int = env("CONNECTOR_TEMPLATE_OUTPUT_CAP", 2000, _int)
     """Longest rendered system message, in characters."""
+
+    listener_lease_seconds: float = env("CONNECTOR_LISTENER_LEASE_SECONDS", 5.0, _float)
+    """How long the listener's lease lasts without renewal: one listener drives Finesse agents, and a
+    standby takes over within about this long after its death (connector/blending/lease.py)."""
 
     extra: dict[str, str] = field(default_factory=dict)
 

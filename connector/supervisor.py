@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import redis as redis_lib
@@ -31,6 +31,8 @@ from connector.config.loader import ConfigError
 from connector.embedded_redis import EmbeddedRedis
 from connector.processes import die_with_parent
 from connector.settings import PROJECT_ROOT, Settings
+from connector.store import connection
+from connector.store.durability import Durability, Mode
 
 log = logging.getLogger("connector.supervisor")
 
@@ -84,6 +86,21 @@ def default_web_workers() -> int:
     return (os.cpu_count() or 1) + 1
 
 
+def gunicorn_argv(python: str, *, app: str, bind: str, workers: int, settings: Settings) -> list[str]:
+    """The web process, as `run` starts it and `python -m connector web` runs it alone: threaded
+    workers, so a slow client cannot block intake for others, with enough threads
+    (CONNECTOR_WEB_THREADS) for the agents' open event streams besides."""
+    return [
+        *(python, "-m", "gunicorn", app),
+        *("--bind", bind),
+        # gthread, but its threads get whole requests only: slow clients wait in its event loop
+        *("--workers", str(workers), "--worker-class", "connector.web_worker.BufferingWorker"),
+        *("--threads", str(max(1, settings.web_threads))),
+        *("--graceful-timeout", "10"),
+        *("--logger-class", "connector.gunicorn_logger.JsonLogger"),
+    ]
+
+
 @dataclass
 class Supervisor:
     settings: Settings
@@ -105,12 +122,12 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._on_reload_signal)
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
+        connection.validate(self.settings)
         if self.settings.redis_url:
             env["REDIS_URL"] = self.settings.redis_url
-        else:
-            self.redis = EmbeddedRedis(Path(self.settings.data_dir) / "redis").start()
-            env["REDIS_URL"] = self.redis.url
-            log.info("embedded Redis started", extra={"url": self.redis.url})
+        elif not self.settings.redis_sentinels:
+            env["REDIS_URL"] = self.start_embedded_redis().url
+        # The children read REDIS_SENTINELS and the other Redis variables from this environment as is.
         if self.sandbox:
             env["CONNECTOR_SANDBOX"] = "1"
             # The sandbox's published demo login (it listens on loopback only); a deployment sets its own.
@@ -140,17 +157,23 @@ class Supervisor:
             self._shutdown()
         return 0
 
+    def start_embedded_redis(self) -> EmbeddedRedis:
+        """The embedded Redis, its AOF fsynced as CONNECTOR_DURABILITY says (`always`: before each answer)."""
+        durability = Durability.from_settings(self.settings)
+        if durability.mode is Mode.REPLICATED:
+            raise SystemExit(
+                "CONNECTOR_DURABILITY=replicated needs a Redis with a replica: set REDIS_SENTINELS "
+                "(or REDIS_URL); the embedded Redis has none, so every webhook would be answered 503"
+            )
+        self.redis = EmbeddedRedis(Path(self.settings.data_dir) / "redis", appendfsync=durability.appendfsync)
+        self.redis.start()
+        log.info("embedded Redis started", extra={"url": self.redis.url, "appendfsync": durability.appendfsync})
+        return self.redis
+
     def gunicorn_argv(self, python: str) -> list[str]:
-        """The web process: threaded workers, so a slow client cannot block intake for others, with
-        enough threads (CONNECTOR_WEB_THREADS) for the agents' open event streams besides."""
-        return [
-            *(python, "-m", "gunicorn", self.wsgi_app),
-            *("--bind", f"127.0.0.1:{self.port}"),
-            *("--workers", str(self.web_workers), "--worker-class", "gthread"),
-            *("--threads", str(max(1, self.settings.web_threads))),
-            *("--graceful-timeout", "10"),
-            *("--logger-class", "connector.gunicorn_logger.JsonLogger"),
-        ]
+        return gunicorn_argv(
+            python, app=self.wsgi_app, bind=f"127.0.0.1:{self.port}", workers=self.web_workers, settings=self.settings
+        )
 
     def _banner(self, env: dict[str, str]) -> None:
         print("\n".join(self.banner_lines(env)), flush=True)
@@ -165,12 +188,17 @@ class Supervisor:
             f"  operators  {base}/admin/  {self._login_line(env)}",
             f"  api        {base}/api/v1/  (API reference)   OpenAPI {base}/api/v1/openapi.json  (tokens: Accounts)",
             f"  health     {base}/healthz   readiness {base}/readyz",
-            f"  redis      {env['REDIS_URL']}",
+            f"  redis      {connection.describe(self._redis_settings(env))}",
             f"  config     {env['CONNECTOR_CONFIG_DIR']}",
             *(["  sandbox    the simulators print their addresses and demo logins below"] if self.sandbox else []),
             "Press Ctrl-C to stop everything.",
             "",
         ]
+
+    def _redis_settings(self, env: dict[str, str]) -> Settings:
+        """The settings the children reach Redis with: the embedded server's URL when it runs."""
+        url = env.get("REDIS_URL") or None
+        return replace(self.settings, redis_url=url) if url and not self.settings.redis_sentinels else self.settings
 
     @staticmethod
     def _login_line(env: dict[str, str]) -> str:
@@ -214,7 +242,7 @@ class Supervisor:
     def reload(self) -> bool:
         """SIGHUP: validate the files here; if good, start a new generation every child applies."""
         log.info("reloading the provisioned files on SIGHUP", extra={"config_dir": str(self.settings.config_dir)})
-        client = redis_lib.Redis.from_url(self._env["REDIS_URL"], socket_timeout=10)
+        client = connection.connect(self._redis_settings(self._env))
         try:
             # Checked with the environment the children get, since they will load the files with it.
             generation, _ = reload.trigger(

@@ -95,6 +95,7 @@ def _intake(channel_name: str, asset_name: str, status_callback: bool) -> Respon
     parse = channel.parse_status if status_callback else channel.parse
     events = _parse_safely(parse, req)
     _accept(runtime, channel, events)
+    runtime.durability.confirm(runtime.redis)  # CONNECTOR_DURABILITY: what the 200 waits for
     return channel.acknowledge()
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from connector import create_app
 from connector.embedded_redis import EmbeddedRedis
@@ -19,6 +21,16 @@ from connector.runtime import Runtime
 from connector.settings import Settings
 
 TESTS = Path(__file__).resolve().parent
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default, `make test`) keeps the fuzzers
+# of tests/fuzz/ within their time budget; "fuzz" (`make fuzz`) runs them long. Tests that set their
+# own max_examples keep it under both.
+_FUZZ_HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
+hypothesis_settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=_FUZZ_HEALTH)
+hypothesis_settings.register_profile(
+    "fuzz", max_examples=2000, deadline=None, suppress_health_check=_FUZZ_HEALTH, print_blob=True
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 CONFIG_DIR = TESTS / "config"
 PUBLIC_BASE_URL = "https://connector.example.com"
 

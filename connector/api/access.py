@@ -26,11 +26,15 @@ from connector.api.query import refuse_unknown_query_parameters
 from connector.auth.tokens import ApiTokens
 from connector.auth.users import User
 from connector.config.overrides import ConfigConflict, ConfigInvalid, NotFound
+from connector.json_input import ArgumentsParser
 from connector.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
+
+ARGUMENTS_PARSER = ArgumentsParser()
+"""Every area's request bodies are read by it: an over-nested body is a 400, not a RecursionError."""
 
 
 class Abort(Protocol):
@@ -78,6 +82,7 @@ def api_blueprint(
     DEPLOYMENT_TOKEN_USER, an editor); operators' tokens and sessions work there as everywhere.
     Once the caller is known, a query parameter the endpoint does not take is a 400 (connector/api/query.py)."""
     blueprint = Blueprint(name, name, url_prefix=f"/api/v1{url_prefix}", description=description)
+    blueprint.ARGUMENTS_PARSER = ARGUMENTS_PARSER
 
     @blueprint.before_request
     def _authenticate() -> None:

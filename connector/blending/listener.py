@@ -35,6 +35,7 @@ from connector.blending.finesse.failover import Failover
 from connector.blending.finesse.polling import PollingSource
 from connector.blending.finesse.updates import Event
 from connector.blending.finesse.xmpp import XmppNotifications, announce_transport, endpoint_provider
+from connector.blending.lease import Lease
 from connector.blending.service import BlendingService, ReasonCodeMissing
 from connector.blending.sync import AgentSync, SyncInProgress
 from connector.config.model import LOCAL_AGENT_PREFIX, ChatEnabledPolicy, FinesseConfig
@@ -146,12 +147,15 @@ class Listener:
         return self
 
     def stop(self) -> None:
+        """The parts that talk to Finesse without Redis first (XMPP sessions, node probes): a listener
+        that lost its lease because Redis stopped answering must fall silent before the lease can
+        lapse, while the others may still be stuck in a Redis call."""
         self.stop_event.set()
-        if self.polling:
-            self.polling.stop()
         if self.xmpp:
             self.xmpp.stop()
         self.failover.stop()
+        if self.polling:
+            self.polling.stop()
         for thread in self._threads:
             thread.join(10)
         if self.dispatcher:
@@ -322,7 +326,8 @@ class Listener:
 class FinesseFollower:
     """Follows reloads for `run_listener`: every CONFIG_CHECK_SECONDS it reads the configuration
     (which applies a reload of the provisioned files, or a UI edit) and compares the `finesse:`
-    section with the one the listener runs; on a change it sets `wake` (the listener's stop event).
+    section with the one the listener runs; on a change it sets `wake`, which ends the process
+    (`run_listener` stops the listener, standby or not).
 
     A changed section is applied by restarting the process, not its parts: the listener stops and
     exits with EXIT_TO_RELOAD, which the supervisor restarts at once (standalone, run it with a
@@ -399,10 +404,26 @@ def _wait_for_section(runtime: Runtime, stop: threading.Event) -> int:
     return 0
 
 
+STANDBY_RETRY_SECONDS = 1.0
+"""How often a standby listener tries to take the lease."""
+
+LEASE_WATCH_SECONDS = 0.2
+"""How often the holder checks its lease is still valid (a renewal may hang on an unreachable Redis)."""
+
+
+def listener_lease(runtime: Runtime) -> Lease:
+    """The lease that lets one listener at a time drive the Finesse agents (keys.listener_lease)."""
+    return Lease(runtime.redis, keys.listener_lease(), runtime.settings.listener_lease_seconds, owner=runtime.name)
+
+
 def run_listener(runtime: Runtime, *, wait_for_section: bool = False) -> int:
     """The listener's process. Without a finesse: section it exits with an error, or, with
     `wait_for_section` (as `run` starts it), waits for one and exits with EXIT_TO_RELOAD when it
-    appears, so the supervisor's restart runs it."""
+    appears, so the supervisor's restart runs it.
+
+    With a section it drives the agents only while it holds the listener lease: listeners on other
+    hosts wait as standbys, and one takes over within about CONNECTOR_LISTENER_LEASE_SECONDS of the
+    holder's death. A holder that loses the lease stops its parts at once and becomes a standby."""
     runtime.role = "listener"
     install(runtime)
     stop = threading.Event()
@@ -415,15 +436,66 @@ def run_listener(runtime: Runtime, *, wait_for_section: bool = False) -> int:
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         log.info("no finesse: section: media blending waits for one (in the files or on the Finesse page)")
         return _wait_for_section(runtime, stop)
-    listener = Listener(runtime, config)
+    wake = threading.Event()  # a signal or a changed section: this process ends
+    current: list[Listener] = []
 
     def on_signal(*_: object) -> None:
         stop.set()
-        listener.stop_event.set()  # also ends a start still waiting for Finesse to be reachable
+        wake.set()
+        for listener in current:
+            listener.stop_event.set()  # also ends a start still waiting for Finesse to be reachable
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    follower = FinesseFollower(runtime, config, listener.stop_event).start()  # a change also ends a waiting start
+    follower = FinesseFollower(runtime, config, wake).start()
+    lease = listener_lease(runtime)
+    try:
+        while _await_lease(lease, wake):
+            listener = Listener(runtime, config)
+            current[:] = [listener]
+            if (code := _lead(listener, lease, wake)) is not None:
+                return code
+            current.clear()
+    finally:
+        lease.release()
+    return follower.exit_code(stop)
+
+
+def _await_lease(lease: Lease, wake: threading.Event) -> bool:
+    """Standby until this process holds the lease (True) or is told to end (False)."""
+    announced = False
+    while not wake.is_set():
+        try:
+            if lease.acquire():
+                if announced:
+                    log.warning("listener lease taken over: this listener now drives the Finesse agents")
+                return True
+            holder = lease.holder()
+        except RedisError as exc:
+            holder = f"unknown: Redis unreachable ({exc})"
+        if not announced:
+            log.info(
+                "standby: another listener drives the Finesse agents; this one takes over when its lease lapses",
+                extra={"holder": holder},
+            )
+            announced = True
+        wake.wait(STANDBY_RETRY_SECONDS)
+    return False
+
+
+def _lead(listener: Listener, lease: Lease, wake: threading.Event) -> int | None:
+    """Drive the agents while the lease holds. Returns an exit code for a configuration error, else
+    None once the listener stopped (lease lost: back to standby; `wake` set: the process ends)."""
+    lease.keep(on_lost=listener.stop_event.set)
+
+    def watch() -> None:
+        """Ends the term at once when the process is told to end or the lease runs out, even while a
+        renewal hangs on an unreachable Redis or the start waits for Finesse."""
+        while not listener.stop_event.wait(LEASE_WATCH_SECONDS):
+            if wake.is_set() or not lease.held():
+                listener.stop_event.set()
+
+    threading.Thread(target=watch, name="lease-watch", daemon=True).start()
     try:
         listener.start()
     except ReasonCodeMissing as exc:
@@ -433,11 +505,15 @@ def run_listener(runtime: Runtime, *, wait_for_section: bool = False) -> int:
     except RuntimeError:
         if not listener.stop_event.is_set():
             raise
-        if not follower.changed:
+        if not wake.is_set() and not lease.held():
+            log.warning("listener lease lost before Finesse became reachable: back to standby")
+        elif not wake.is_set():
             log.info("stopped before Finesse became reachable")
-        return follower.exit_code(stop)
+        return None
     try:
         listener.stop_event.wait()
     finally:
         listener.stop()
-    return follower.exit_code(stop)
+    if not wake.is_set():
+        log.warning("listener lease lost: this listener stopped driving the Finesse agents and is a standby again")
+    return None

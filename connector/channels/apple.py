@@ -15,6 +15,7 @@ import jwt
 import requests
 from flask import Request
 
+from connector import json_input
 from connector.channels import apple_crypto, media
 from connector.channels.base import Attachment, Channel, EventKind, InboundEvent, attachment_objects
 from connector.channels.sending import OutboundFile, OutboundText, Recipient, SendResult, call, json_body
@@ -275,9 +276,9 @@ class Apple(Channel):
         if request.headers.get("Content-Encoding", "").strip().lower() == "gzip":
             raw = _gunzip(raw, self.settings.max_body_bytes)
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise PayloadError("body is not valid JSON") from None
+            body = json_input.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PayloadError(json_input.refusal(exc)) from None
         if not isinstance(body, dict):
             raise PayloadError("body must be a JSON object")
         return body

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 from flask import Request, Response, jsonify
 
+from connector import json_input
 from connector.channels import media
 from connector.channels.sending import (
     NOT_SENT,
@@ -242,9 +243,9 @@ class Channel:
         if request.mimetype != "application/json":
             raise UnsupportedMediaType(f"expected application/json, got {request.mimetype or 'none'}")
         try:
-            body = json.loads(request.get_data())
-        except (ValueError, UnicodeDecodeError):
-            raise PayloadError("body is not valid JSON") from None
+            body = json_input.loads(request.get_data())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PayloadError(json_input.refusal(exc)) from None
         if not isinstance(body, dict):
             raise PayloadError("body must be a JSON object")
         return body

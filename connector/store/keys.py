@@ -235,6 +235,12 @@ def agent_sync_requested() -> str:
     return f"{PREFIX}:routing:sync-requested"
 
 
+def listener_lease() -> str:
+    """STRING token of the one listener process that drives Finesse agents (PX expiry = lease;
+    connector/blending/lease.py): a listener on another host waits as a standby until it lapses."""
+    return f"{PREFIX}:routing:listener-lease"
+
+
 # -- ECE (connector/backends/ece/) ---------------------------------------------------------------------------
 
 
@@ -455,3 +461,9 @@ def surveys_by_time() -> str:
 def survey_totals() -> str:
     """HASH `<integration>\\x1f<entry point>\\x1f(responses|score_sum)` → count: /metrics' survey counters."""
     return f"{PREFIX}:survey-totals"
+
+
+def durability_probe() -> str:
+    """STRING counter the web process increments before `WAIT` (store/durability.py): WAIT covers the
+    writes up to its own connection's last one, and this write makes that every write before it."""
+    return f"{PREFIX}:durability-probe"

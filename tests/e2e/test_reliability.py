@@ -114,42 +114,11 @@ def test_200_concurrent_messages_are_handled_in_arrival_order_once(live_server, 
     assert all(w.process.poll() is None for w in workers)
 
 
-def post_batches(client_url: str, count: int, batch: int = 50) -> list[str]:
-    ids = [f"wamid.k{i:04d}" for i in range(count)]
-    for start in range(0, count, batch):
-        body = whatsapp_payload([(CUSTOMER, wamid, "hello") for wamid in ids[start : start + batch]])
-        response = requests.post(client_url, data=body, headers=whatsapp_headers(body), timeout=10)
-        assert response.status_code == 200
-    return ids
-
-
-def test_worker_killed_holding_the_lease_another_handles_each_message_once(live_server, start_worker, redis):
-    ids = post_batches(f"{live_server}/webhooks/whatsapp/{WHATSAPP_ASSET}", 400)
-    victim = start_worker(wait=False, **FAST_LEASE)
-    wait_for(
-        lambda: redis.exists(keys.lease(THREAD)) and len(handled_ids(redis)) > 0,
-        timeout=30,
-        interval=0.002,
-        what="the first worker to hold the lease mid-drain",
-    )
-    victim.kill()
-    killed_at = time.time()
-    lease_left = redis.pttl(keys.lease(THREAD)) / 1000
-    done_before = len(handled_ids(redis))
-    assert lease_left > 0, "the dead worker still holds the lease"
-    assert 0 < done_before < 400, "killed mid-drain"
-
-    start_worker(**FAST_LEASE)
-    wait_for(lambda: len(handled_ids(redis)) >= 400, timeout=60, what="all messages handled")
-    time.sleep(0.3)
-
-    timeline = [entry for entry in threads.timeline(redis, THREAD) if entry.get("direction") == "in"]
-    assert [entry["provider_id"] for entry in timeline] == ids, "each once, in order"
-    resumed = timeline[done_before]
-    assert resumed["at"] >= killed_at + lease_left - 0.05, "nobody took the thread before the lease lapsed"
-
-
-def test_redis_restart_between_intake_and_drain_loses_nothing():
+def test_redis_restart_between_intake_and_drain_keeps_inboxes_and_dedupe_records():
+    """A clean restart (SIGTERM) with the items still in their inboxes: they and the dedupe records
+    come back, so a provider's retry after the restart is still a duplicate. Delivery through a
+    SIGKILL mid-drain, on the simulators, is tests/e2e/test_delivery_redis_kill.py; a worker killed
+    mid-drain, tests/e2e/test_delivery_worker_kill.py."""
     folder = Path(tempfile.mkdtemp(prefix="cc-restart-", dir="/tmp"))  # short: unix socket path limit
     server = EmbeddedRedis(folder).start()
     try:

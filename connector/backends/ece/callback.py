@@ -15,11 +15,13 @@ import binascii
 import hmac
 import json
 import logging
+import math
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 
+from connector import json_input
 from connector.backends import outbox
 from connector.backends.ece.events import agent_event
 from connector.config.model import Integration
@@ -76,6 +78,7 @@ def receive(integration_name: str) -> Response:
             log.info("ECE event accepted", extra={**extra, "conversation": thread_id, "type": event["type"]["value"]})
         else:
             duplicates += 1
+    runtime.durability.confirm(runtime.redis)  # CONNECTOR_DURABILITY: what the 200 waits for
     return jsonify(status="ok", accepted=accepted, duplicates=duplicates, unknown=unknown)
 
 
@@ -104,9 +107,9 @@ def parse_batch(mimetype: str, body: bytes) -> list[dict[str, Any]]:
     if mimetype != "application/json":
         raise UnsupportedMediaType(f"expected application/json, got {mimetype or 'none'}")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise PayloadError("body is not valid JSON") from None
+        payload = json_input.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(json_input.refusal(exc)) from None
     events = payload.get("message") if isinstance(payload, dict) else None
     if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
         raise PayloadError(f'body must be {{"message": [...]}} with 1 to {MAX_EVENTS} events', field="message")
@@ -128,15 +131,29 @@ def _check_event(index: int, event: Any) -> None:
     kind = event.get("type")
     if not isinstance(kind, dict) or not isinstance(kind.get("value"), str):
         raise PayloadError(f"{where}.type.value is required", field=f"{where}.type.value")
-    if "timeStamp" in event and not isinstance(event["timeStamp"], int | float):
+    if "timeStamp" in event and not _finite_number(event["timeStamp"]):
         raise PayloadError(f"{where}.timeStamp must be a number (ms)", field=f"{where}.timeStamp")
 
 
-def _order(event: dict[str, Any]) -> tuple[float, int, str]:
+def _finite_number(value: Any) -> bool:
+    """A number `float()` takes and that orders: not NaN, infinity or an integer past float's range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _order(event: dict[str, Any]) -> tuple[float, int, str, str]:
     """ECE's time, then its id (numeric ids compare as numbers): a batch delivered out of order is
-    relayed in the order the agent acted."""
+    relayed in the order the agent acted. A numeric id compares by its digits (length, then text,
+    leading zeros dropped), which is numeric order for ids of any length; `isdigit` alone would also
+    take "²", which is no number."""
     event_id = str(event["id"])
-    return (float(event.get("timeStamp") or 0), int(event_id) if event_id.isdigit() else 0, event_id)
+    numeric = event_id.isascii() and event_id.isdigit()
+    digits = event_id.lstrip("0") if numeric else ""
+    return (float(event.get("timeStamp") or 0), len(digits), digits, event_id)
 
 
 @blueprint.errorhandler(WebhookError)

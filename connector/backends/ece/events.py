@@ -22,16 +22,16 @@ _SIMPLE = {
 
 def agent_event(event: dict[str, Any]) -> AgentEvent:
     """One validated callback event (`callback.parse_batch`) → its neutral event."""
-    kind = str((event.get("type") or {}).get("value") or "")
+    kind = str(_object(event.get("type")).get("value") or "")
     common: dict[str, Any] = {
-        "conversation": str((event.get("conversation") or {}).get("id") or ""),
+        "conversation": str(_object(event.get("conversation")).get("id") or ""),
         "key": f"ece:{event.get('id')}",
         "label": kind or None,
     }
-    sender = (event.get("sender") or {}).get("user") or {}
+    sender = _object(_object(event.get("sender")).get("user"))
     agent = Agent(id=_text(sender.get("id")), name=_text(sender.get("name"))) if sender else None
     content = event.get("content")
-    attachment = event.get("attachment") or {}
+    attachment = _object(event.get("attachment"))
     if kind in ("text/plain", "text/html"):
         return AgentEvent(AgentEventKind.TEXT, text=str(content or ""), html=kind == "text/html", agent=agent, **common)
     if kind in _SIMPLE:
@@ -54,7 +54,7 @@ def agent_event(event: dict[str, Any]) -> AgentEvent:
     if kind == "assigned":
         return AgentEvent(AgentEventKind.ASSIGNED, agent=agent, **common)
     if kind == "transfer":
-        transfer = event.get("transfer") or {}
+        transfer = _object(event.get("transfer"))
         target = TransferTarget("agent" if transfer.get("type") == "agent" else "queue", _text(transfer.get("name")))
         return AgentEvent(AgentEventKind.TRANSFERRED, transfer=target, **common)
     if kind in ("acceptAttachment", "rejectAttachment"):
@@ -62,6 +62,12 @@ def agent_event(event: dict[str, Any]) -> AgentEvent:
         verdict = AgentEventKind.FILE_ACCEPTED if kind == "acceptAttachment" else AgentEventKind.FILE_REJECTED
         return AgentEvent(verdict, file=reviewed, **common)
     return AgentEvent(AgentEventKind.OTHER, **common)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """An optional part of the event (sender, attachment, transfer) that is not an object is read as
+    absent: the event still reaches the customer instead of failing the whole batch."""
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str | None:

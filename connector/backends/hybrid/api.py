@@ -499,6 +499,7 @@ def send_message(chat_id: str) -> Response:
         if text is None:
             raise DeskError(400, "invalid_payload", 'send {"text": ...} or a multipart "file"')
         message_id = _desk().send_text(chat_id, text)
+    _runtime().durability.confirm(_runtime().redis)  # CONNECTOR_DURABILITY: what the answer waits for
     return jsonify(message_id=message_id)
 
 

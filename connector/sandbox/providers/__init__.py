@@ -7,6 +7,7 @@
     providers.store.sent("whatsapp", "15551230001")       # what the customer received
     providers.fail_next("sms", 2, 429, retry_after=3)      # the next two sends are throttled
     providers.set_delay("whatsapp", 1.0)                   # WhatsApp answers each send 1 s late
+    providers.set_fail_rate(None, 0.3, retry_after=1, seed=7)  # 30 % of sends fail (500, 503, 429)
 
 Each simulator checks credentials the provider's way, answers with the provider's success and error
 shapes (docs/protocols/channels.md) and records every accepted send in `store`. `files` holds
@@ -25,7 +26,15 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from connector.config.model import Asset
 from connector.sandbox.providers import apple, graph, inapp, twilio
 from connector.sandbox.providers.files import MediaFiles
-from connector.sandbox.providers.store import CHANNELS, Faults, ProviderState, ProviderStore, SendLatency
+from connector.sandbox.providers.store import (
+    CHANNELS,
+    DEFAULT_FAIL_STATUSES,
+    Faults,
+    FaultSpecError,
+    ProviderState,
+    ProviderStore,
+    SendLatency,
+)
 
 __all__ = ["CHANNELS", "ProviderSimulators"]
 
@@ -98,13 +107,35 @@ class ProviderSimulators:
         """Every send of `channel` (None: every channel) answers 503 until `set_down(..., down=False)`."""
         self.faults.set_down(channel, down)
 
+    def set_fail_rate(
+        self,
+        channel: str | None,
+        rate: float,
+        statuses: Iterable[int] = DEFAULT_FAIL_STATUSES,
+        retry_after: float | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """`rate` (0 to 1) of the sends of `channel` (None: of every channel) fail at random, each
+        with one of `statuses` in the channel's error shape, a 429 with `Retry-After: retry_after`
+        when given; rate 0 turns it off. Applied where `fail_next` is (after the credentials, before
+        the send is recorded), after any failures `fail_next` queued. `seed` restarts the random
+        streams, so a run can be repeated. Returns the state (`fail_rate()`); FaultSpecError (a
+        ValueError naming the field) for a bad value."""
+        self.faults.set_fail_rate(channel, rate, statuses, retry_after, seed)
+        return self.fail_rate()
+
+    def fail_rate(self) -> dict[str, Any]:
+        """Each channel's random failure rate (None: off), the seed, and the failures injected at
+        random so far per status (`injected`) and per channel and status (`injected_by_channel`)."""
+        return self.faults.fail_rate()
+
     def set_delay(self, channel: str | None, seconds: float) -> None:
         """Every send of `channel` (None: every channel) answers `seconds` (0 to 60) later and is
         recorded only then, as a slow provider's; 0 answers at once. ValueError for a bad value."""
         self.latency.set_delay(channel, seconds)
 
     def reset(self) -> None:
-        """Forget sends, files, injected faults and delays."""
+        """Forget sends, files, injected faults (random failure rates and their counts too) and delays."""
         self.store.clear()
         self.files.clear()
         self.faults.clear()
@@ -220,6 +251,33 @@ def control_blueprint(providers: ProviderSimulators) -> Blueprint:
     def delay_state() -> Response:
         """The delays per channel, the sends in flight now and their peak (see POST)."""
         return latency_state()
+
+    @bp.post("/control/fail_rate")
+    def fail_rate() -> tuple[Response, int] | Response:
+        """{"channel": null for all | "sms" | ..., "rate": 0.0 to 1.0, "statuses"?: [500, 503, 429],
+        "retry_after"?: seconds (on a 429), "seed"?: integer}: see ProviderSimulators.set_fail_rate.
+        → the state, as GET shows it. A bad value: 400 with the field it names."""
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            return jsonify(error="bad_request", field=None, message="the body must be a JSON object"), 400
+        if "rate" not in data:
+            return jsonify(error="bad_request", field="rate", message="rate is required (0.0 to 1.0)"), 400
+        try:
+            state = providers.set_fail_rate(
+                data.get("channel"),
+                data["rate"],
+                data.get("statuses", DEFAULT_FAIL_STATUSES),
+                data.get("retry_after"),
+                data.get("seed"),
+            )
+        except FaultSpecError as exc:
+            return jsonify(error="bad_request", field=exc.field, message=str(exc)), 400
+        return jsonify(state)
+
+    @bp.get("/control/fail_rate")
+    def fail_rate_state() -> Response:
+        """Each channel's random failure rate, the seed and the failures injected so far (see POST)."""
+        return jsonify(providers.fail_rate())
 
     @bp.get("/sent")
     def sent() -> Response:

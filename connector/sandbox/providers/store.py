@@ -11,8 +11,10 @@ idempotency key (Apple `id`, in-app `message_id`) is acknowledged without a seco
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -244,13 +246,48 @@ class Failure:
     retry_after: float | None = None
 
 
+DEFAULT_FAIL_STATUSES = (500, 503, 429)
+"""What a provider's send API answers when it fails at random: an error, an outage, a throttle."""
+
+
+class FaultSpecError(ValueError):
+    """A fault switch refused: `field` names the setting that is wrong (the control answers 400 with it)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class FailRate:
+    """A channel's sends fail at random: `rate` of them (0 to 1) answer one of `statuses`, picked
+    uniformly; a 429 carries `Retry-After: retry_after` when given."""
+
+    rate: float
+    statuses: tuple[int, ...]
+    retry_after: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rate": self.rate, "statuses": list(self.statuses), "retry_after": self.retry_after}
+
+
 class Faults:
-    """Injected failures per channel: the next N sends answer a status, or every send 503s ("down")."""
+    """Injected failures per channel: the next N sends answer a status (`fail_next`), every send
+    503s (`down`), or a share of sends fails at random (`fail_rate`).
+
+    The random failures come from one stream per channel, seeded from `seed` and the channel's name,
+    so the n-th send of a channel fails or not the same way in every run with the same seed, however
+    the channels' sends interleave. Each failure injected at random is counted per channel and status
+    (a soak reports the faults it injected)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queued: dict[str, list[Failure]] = {}
         self._down: set[str] = set()
+        self._rates: dict[str, FailRate] = {}
+        self._seed = random.SystemRandom().randrange(2**32)
+        self._streams: dict[str, random.Random] = {}
+        self._injected: Counter[tuple[str, int]] = Counter()
 
     def fail_next(
         self,
@@ -279,22 +316,118 @@ class Faults:
         with self._lock:
             return channel in self._down
 
+    def set_fail_rate(
+        self,
+        channel: str | None,
+        rate: float,
+        statuses: Iterable[int] = DEFAULT_FAIL_STATUSES,
+        retry_after: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """`rate` of the sends of `channel` (None: of every channel) fail at random with one of
+        `statuses`; rate 0 turns it off. `seed` restarts every channel's stream from that seed.
+        FaultSpecError (naming the field) for a bad value; nothing changes then."""
+        channels = CHANNELS if channel is None else (_check_field("channel", channel),)
+        spec = FailRate(_rate(rate), _statuses(statuses), _retry_after(retry_after))
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise FaultSpecError("seed", f"seed must be an integer, got {seed!r}")
+        with self._lock:
+            if seed is not None:
+                self._seed = seed
+                self._streams.clear()
+            for name in channels:
+                if spec.rate:
+                    self._rates[name] = spec
+                else:
+                    self._rates.pop(name, None)
+
+    def fail_rate(self) -> dict[str, Any]:
+        """The random failures as the control shows them: each channel's rate (None: off), the seed,
+        and the failures injected so far per status, in all and per channel."""
+        with self._lock:
+            per_channel: dict[str, dict[str, int]] = {}
+            total: Counter[int] = Counter()
+            for (channel, status), count in sorted(self._injected.items()):
+                per_channel.setdefault(channel, {})[str(status)] = count
+                total[status] += count
+            return {
+                "rates": {name: (r.as_json() if (r := self._rates.get(name)) else None) for name in CHANNELS},
+                "seed": self._seed,
+                "injected": {str(status): count for status, count in sorted(total.items())},
+                "injected_by_channel": per_channel,
+            }
+
+    def injected_count(self, channel: str | None = None, status: int | None = None) -> int:
+        """Failures injected at random so far, of one channel and / or status (None: all)."""
+        with self._lock:
+            return sum(
+                n
+                for (c, s), n in self._injected.items()
+                if (channel is None or c == channel) and (status is None or s == status)
+            )
+
     def take(self, channel: str) -> Failure | None:
-        """The next injected failure of `channel`, consumed; None when none is queued."""
+        """The next injected failure of `channel`, consumed; None when none is queued and the
+        channel's random failure rate (if any) lets this send through."""
         with self._lock:
             queued = self._queued.get(channel)
-            return queued.pop(0) if queued else None
+            if queued:
+                return queued.pop(0)
+            spec = self._rates.get(channel)
+            if spec is None:
+                return None
+            stream = self._streams.get(channel)
+            if stream is None:
+                stream = self._streams[channel] = random.Random(f"{self._seed}:{channel}")
+            if stream.random() >= spec.rate:
+                return None
+            status = stream.choice(spec.statuses)
+            self._injected[(channel, status)] += 1
+            return Failure(status, retry_after=spec.retry_after if status == 429 else None)
 
     def clear(self) -> None:
+        """No failures queued, no channel down, no random failures; the counts start again at 0."""
         with self._lock:
             self._queued.clear()
             self._down.clear()
+            self._rates.clear()
+            self._streams.clear()
+            self._injected.clear()
 
 
 def _check_channel(channel: str) -> str:
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
     return channel
+
+
+def _check_field(name: str, channel: str) -> str:
+    if channel not in CHANNELS:
+        raise FaultSpecError(name, f"{name} must be one of {', '.join(CHANNELS)} or null (every channel)")
+    return channel
+
+
+def _rate(rate: Any) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        raise FaultSpecError("rate", f"rate must be a number from 0.0 to 1.0, got {rate!r}")
+    return float(rate)
+
+
+def _statuses(statuses: Any) -> tuple[int, ...]:
+    if isinstance(statuses, str | bytes) or not isinstance(statuses, Iterable):
+        raise FaultSpecError("statuses", f"statuses must be a list of HTTP error statuses, got {statuses!r}")
+    found = tuple(statuses)
+    if not found or not all(isinstance(s, int) and not isinstance(s, bool) and 400 <= s <= 599 for s in found):
+        raise FaultSpecError("statuses", f"statuses must be a non-empty list of 4xx / 5xx statuses, got {found!r}")
+    return found
+
+
+def _retry_after(seconds: Any) -> float | None:
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= 3600:
+        raise FaultSpecError("retry_after", f"retry_after must be 0 to 3600 seconds or null, got {seconds!r}")
+    return float(seconds)
 
 
 MAX_DELAY_SECONDS = 60.0
