@@ -19,37 +19,66 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from connector import queues
 from connector.backends.events import AgentEvent
-from connector.store import keys
+from connector.store import keys, replies
 from connector.store.boxes import Box
 
 if TYPE_CHECKING:
+    from redis.client import Pipeline
+
     from connector.runtime import Runtime
 
 SYSTEM_DEDUPE_TTL_SECONDS = 30 * 24 * 3600
 
 
-def append(runtime: Runtime, thread_id: str, item: dict[str, Any], dedupe_key: str, ttl: int) -> bool:
+def append(
+    runtime: Runtime,
+    thread_id: str,
+    item: dict[str, Any],
+    dedupe_key: str,
+    ttl: int,
+    *,
+    record: Callable[[Pipeline], object] | None = None,
+) -> bool:
     """Append unless seen; wakes the thread. False for a duplicate. The item carries when it arrived
-    (`received_at`), the start of its contact-center-to-provider latency."""
-    item = {**item, "received_at": time.time()}
-    result = runtime.boxes.append(Box.OUT, thread_id, json.dumps(item, separators=(",", ":")), dedupe_key, ttl)
+    (`received_at`), the start of its contact-center-to-provider latency.
+
+    `record` queues what the caller writes beside the item (the agent's transcript) in the same
+    transaction: both are written or neither. Apart, a Redis crash between them left an item queued
+    for the customer that the agent's view did not show, and an agent (or a client checking before it
+    sends again) sent it a second time."""
+    body = json.dumps({**item, "received_at": time.time()}, separators=(",", ":"))
+    if record is None:
+        result = runtime.boxes.append(Box.OUT, thread_id, body, dedupe_key, ttl)
+    else:
+        pipe = runtime.redis.pipeline(transaction=True)
+        runtime.boxes.append(Box.OUT, thread_id, body, dedupe_key, ttl, client=pipe)
+        record(pipe)
+        result = int(replies.execute(pipe)[0])
     if result > 0:
         queues.enqueue_dispatch(runtime.redis, result)
     return result != -1
 
 
 def agent_event(
-    runtime: Runtime, thread_id: str, integration: str, event: AgentEvent, dedupe_key: str, ttl: int
+    runtime: Runtime,
+    thread_id: str,
+    integration: str,
+    event: AgentEvent,
+    dedupe_key: str,
+    ttl: int,
+    *,
+    record: Callable[[Pipeline], object] | None = None,
 ) -> bool:
     """Append one agent event unless `dedupe_key` was seen within `ttl` seconds (the backend's
     redelivery horizon, its own key: a backend that redelivers must find its earlier deliveries);
-    False for a duplicate."""
-    return append(runtime, thread_id, event.to_item(integration), dedupe_key, ttl)
+    False for a duplicate. `record`: as `append`'s."""
+    return append(runtime, thread_id, event.to_item(integration), dedupe_key, ttl, record=record)
 
 
 def system_message(runtime: Runtime, thread_id: str, sequence: int, message_type: str, **extra: Any) -> bool:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from connector.backends import outbox
@@ -27,6 +29,8 @@ from connector.blending.chat_events import publish_chat_ready
 from connector.store import keys, replies
 
 if TYPE_CHECKING:
+    from redis.client import Pipeline
+
     from connector.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -155,8 +159,11 @@ class Desk:
         if not text.strip():
             raise DeskError(400, "empty_message", "the message has no text")
         key = self._key()
-        self._to_customer(chat, AgentEvent(AgentEventKind.TEXT, chat_id, key, text=text, agent=self._agent()))
-        transcript.append(self.redis, chat_id, "agent", key, text=text, agent=self.agent.name)
+        event = AgentEvent(AgentEventKind.TEXT, chat_id, key, text=text, agent=self._agent())
+        shown = partial(
+            transcript.queue, chat_id=chat_id, sender="agent", message_id=key, text=text, agent=self.agent.name
+        )
+        self._to_customer(chat, event, record=shown)  # queued and shown in one step: a resend sees it
         return key
 
     def send_file(self, chat_id: str, name: str, mime_type: str, data: bytes) -> str:
@@ -169,9 +176,17 @@ class Desk:
         url = files.signed_url(settings.public_base_url, settings.secret_key, stored.file_id)
         key = self._key()
         file = AgentFile(name=name, url=url, mime_type=mime_type, size=stored.size)
-        self._to_customer(chat, AgentEvent(AgentEventKind.FILE, chat_id, key, file=file, agent=self._agent()))
         attachment = {"url": f"/agent/api/files/{stored.file_id}", "name": name, "mime_type": mime_type}
-        transcript.append(self.redis, chat_id, "agent", key, attachments=[{**attachment, "size": stored.size}])
+        shown = partial(
+            transcript.queue,
+            chat_id=chat_id,
+            sender="agent",
+            message_id=key,
+            attachments=[{**attachment, "size": stored.size}],
+        )
+        self._to_customer(
+            chat, AgentEvent(AgentEventKind.FILE, chat_id, key, file=file, agent=self._agent()), record=shown
+        )
         return key
 
     def typing(self, chat_id: str, on: bool) -> None:
@@ -264,12 +279,15 @@ class Desk:
         found = hybrid_queues(self.runtime.config).get(chat.queue_key)
         return float(found[1].offer_timeout_seconds) if found else 30.0
 
-    def _to_customer(self, chat: Chat, event: AgentEvent) -> None:
-        to_customer(self.runtime, chat, event)
+    def _to_customer(self, chat: Chat, event: AgentEvent, record: Callable[[Pipeline], object] | None = None) -> None:
+        to_customer(self.runtime, chat, event, record)
 
 
-def to_customer(runtime: Runtime, chat: Chat, event: AgentEvent) -> None:
-    """Into the thread's outbox: the relay sends it, in order, once (a repeated key is appended once)."""
+def to_customer(
+    runtime: Runtime, chat: Chat, event: AgentEvent, record: Callable[[Pipeline], object] | None = None
+) -> None:
+    """Into the thread's outbox: the relay sends it, in order, once (a repeated key is appended once).
+    `record`: writes made in the same transaction (outbox.append)."""
     outbox.agent_event(
         runtime,
         chat.thread_id,
@@ -277,4 +295,5 @@ def to_customer(runtime: Runtime, chat: Chat, event: AgentEvent) -> None:
         event,
         keys.dedupe("hybrid", chat.integration, event.key),
         OUTBOX_DEDUPE_SECONDS,
+        record=record,
     )

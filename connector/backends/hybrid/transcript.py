@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
 from connector.store import keys, replies
 
@@ -20,11 +21,17 @@ MAX_ENTRIES = 2000
 
 
 def append(redis: Redis, chat_id: str, sender: str, message_id: str, **fields: Any) -> dict[str, Any]:
-    entry = {"message_id": message_id, "at": time.time(), "from": sender, **fields}
     pipe = redis.pipeline(transaction=False)
+    entry = queue(pipe, chat_id, sender, message_id, **fields)
+    replies.execute(pipe)
+    return entry
+
+
+def queue(pipe: Pipeline, chat_id: str, sender: str, message_id: str, **fields: Any) -> dict[str, Any]:
+    """The entry's writes queued on `pipe`: a caller's transaction can make them one step with its own."""
+    entry = {"message_id": message_id, "at": time.time(), "from": sender, **fields}
     pipe.rpush(keys.hybrid_transcript(chat_id), json.dumps(entry, separators=(",", ":")))
     pipe.ltrim(keys.hybrid_transcript(chat_id), -MAX_ENTRIES, -1)
-    replies.execute(pipe)
     return entry
 
 

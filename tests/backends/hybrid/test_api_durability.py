@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import redis as redis_lib
 import responses
 
 from connector.backends.hybrid.state import HybridState
@@ -33,3 +38,50 @@ def test_replicated_answers_an_agents_send_503_without_a_replica_and_keeps_the_m
     assert sent.get_json()["error"] == "unavailable"
     items = [json.loads(i) for i in runtime.redis.lrange(Box.OUT.key(thread_id), before, -1)]
     assert [i["event"].get("text") for i in items] == ["One moment"], "stored anyway: delivered unless Redis dies"
+
+
+def test_an_agents_message_is_queued_for_the_customer_and_shown_in_one_transaction(client, runtime, redis_url):
+    """The outbox item and the transcript entry go to Redis in one MULTI/EXEC. Written one after the
+    other, a Redis crash between them (the chaos soak's Redis SIGKILL) left a message queued for the
+    customer that the agent's transcript did not show, and the agent's client, checking before it
+    sent again, sent it a second time."""
+    configure_desk(runtime)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(DELIVERY, json={"ok": True})
+        zoe = bearer(login(client.application.test_client())["token"])
+        assert client.put("/agent/api/me/state", json={"state": "READY"}, headers=zoe).status_code == 200
+        thread_id = customer_says(runtime, client, "cust-atomic", "Hello")
+        chat_id = chat_of(runtime, thread_id)
+        assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
+        with monitoring(redis_url) as commands:
+            sent = client.post(f"/agent/api/chats/{chat_id}/messages", json={"text": "One moment"}, headers=zoe)
+    assert sent.status_code == 200
+    names = [c.split()[0].upper() for c in commands]
+    append = next(i for i, c in enumerate(commands) if "One moment" in c and c.upper().startswith("EVALSHA"))
+    shown = next(i for i, c in enumerate(commands) if "One moment" in c and c.upper().startswith("RPUSH"))
+    opened = max(i for i, name in enumerate(names[: min(append, shown)]) if name == "MULTI")
+    assert "EXEC" in names[max(append, shown) :], "both are inside one MULTI ... EXEC"
+    assert "EXEC" not in names[opened : min(append, shown)], "the same transaction, not two"
+
+
+@contextmanager
+def monitoring(redis_url: str) -> Iterator[list[str]]:
+    """The commands Redis executes during the block (MONITOR on a connection of its own)."""
+    commands: list[str] = []
+    client = redis_lib.Redis.from_url(redis_url)
+    with client.monitor() as monitor:
+        stop = threading.Event()
+
+        def read() -> None:
+            for event in monitor.listen():
+                commands.append(event["command"])
+                if stop.is_set() and "cc:test-monitor-end" in event["command"]:
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        time.sleep(0.1)
+        yield commands
+        stop.set()
+        client.get("cc:test-monitor-end")
+        reader.join(5)
