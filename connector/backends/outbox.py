@@ -52,17 +52,33 @@ def append(
     transaction: both are written or neither. Apart, a Redis crash between them left an item queued
     for the customer that the agent's view did not show, and an agent (or a client checking before it
     sends again) sent it a second time."""
-    body = json.dumps({**item, "received_at": time.time()}, separators=(",", ":"))
     if record is None:
-        result = runtime.boxes.append(Box.OUT, thread_id, body, dedupe_key, ttl)
-    else:
-        pipe = runtime.redis.pipeline(transaction=True)
-        runtime.boxes.append(Box.OUT, thread_id, body, dedupe_key, ttl, client=pipe)
-        record(pipe)
-        result = int(replies.execute(pipe)[0])
+        return appended(runtime, runtime.boxes.append(Box.OUT, thread_id, _body(item), dedupe_key, ttl))
+    pipe = runtime.redis.pipeline(transaction=True)
+    queue_append(runtime, pipe, thread_id, item, dedupe_key, ttl)
+    record(pipe)
+    return appended(runtime, int(replies.execute(pipe)[0]))
+
+
+def queue_append(
+    runtime: Runtime, pipe: Pipeline, thread_id: str, item: dict[str, Any], dedupe_key: str, ttl: int
+) -> int:
+    """`append` queued on a caller's transaction; returns the place of its reply among the
+    transaction's, which the caller hands to `appended` once the transaction ran."""
+    place = len(pipe.command_stack)
+    runtime.boxes.append(Box.OUT, thread_id, _body(item), dedupe_key, ttl, client=pipe)
+    return place
+
+
+def appended(runtime: Runtime, result: int) -> bool:
+    """After an append ran: a dispatcher woken for a new item; False for a duplicate."""
     if result > 0:
         queues.enqueue_dispatch(runtime.redis, result)
     return result != -1
+
+
+def _body(item: dict[str, Any]) -> str:
+    return json.dumps({**item, "received_at": time.time()}, separators=(",", ":"))
 
 
 def agent_event(

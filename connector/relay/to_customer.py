@@ -142,6 +142,8 @@ class ItemDelivery:
                 self.typing(kind is AgentEventKind.TYPING_START, key)
         elif kind is AgentEventKind.FILE:
             self.agent_file(event.file or AgentFile(), key)
+        elif not current and kind is AgentEventKind.CLOSED:
+            self.earlier_closed(key, by=str(event.extra.get("by") or "agent"))
         elif not current:
             self.entry["note"] = f"{event.label or kind.value} event of an earlier conversation ignored"
         elif kind is AgentEventKind.ASSIGNED:
@@ -192,6 +194,15 @@ class ItemDelivery:
             self.restart_queue_checks(key)
         if previous.id or previous.name:
             self._publish(publish_chat_ended, previous, f"{key}:ended")
+
+    def earlier_closed(self, key: str, by: str) -> None:
+        """The close of a conversation the thread has already left (ECE ended it, and the customer's
+        next message started another before its `complete` came): the customer still hears that
+        their chat was closed, in its place among the messages; the current conversation's state,
+        the channel's session and the survey stay as they are."""
+        if by != "customer":
+            self.system_text("customer_inactive" if by == "inactivity" else "agent_closed", key)
+        self.entry["note"] = f"{CLOSED_NOTES.get(by, 'closed by the agent')}: an earlier conversation, state unchanged"
 
     def complete(self, key: str, by: str = "agent") -> None:
         """`by`, as the backend says: "agent"; "customer" (their close may not be saved yet: nothing is

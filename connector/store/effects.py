@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from redis import Redis
+from redis.client import Pipeline
 
 from connector.store import keys, replies
 from connector.store.boxes import Box
@@ -32,6 +33,11 @@ class Effects:
 
     def record(self, effect: str, result: str = "1") -> None:
         self.redis.hset(self.key, effect, result)
+
+    def queue_record(self, pipe: Pipeline, effect: str, result: str = "1") -> None:
+        """`record` queued on a caller's transaction: an effect that is itself a Redis write is done and
+        recorded in one step, so no crash between the two can make a repeat do it twice."""
+        pipe.hset(self.key, effect, result)
 
     def attempt(self, effect: str, marker: str) -> str:
         """Record, BEFORE calling, that `effect` is being attempted with `marker` (what a later

@@ -63,20 +63,29 @@ def test_an_item_queued_by_an_earlier_version_in_ece_words_is_still_delivered(ru
 
 
 @responses.activate
-def test_an_earlier_conversations_text_is_delivered_but_its_state_changes_are_not(runtime, redis):
+def test_an_earlier_conversations_text_and_close_are_told_but_its_state_changes_are_not(runtime, redis):
+    """ECE ended conv-1 and the customer's next message started conv-2 before conv-1's `complete`
+    came (the chaos soak: the customer never heard their chat had closed). The customer hears the
+    late text and the close, in order; conv-2 stays open, with no close sent to the channel."""
     responses.post(DELIVERY_URL, json={"ok": True})
     open_thread(redis, remote_id="conv-2")
     late_text = agent_event(ece_event("80", "text/plain", conversation="conv-1", content="One more thing"))
     late_close = agent_event(ece_event("81", "complete", conversation="conv-1"))
+    late_assign = agent_event(ece_event("82", "assign", conversation="conv-1", agent="Bob"))
     queue(runtime, late_text.to_item("TestRouter"), "80")
     queue(runtime, late_close.to_item("TestRouter"), "81")
+    queue(runtime, late_assign.to_item("TestRouter"), "82")
     drain_thread(THREAD, runtime)
-    assert [d["text"] for d in delivered()] == ["One more thing"]
+    assert [(d["type"], d.get("text")) for d in delivered()] == [
+        ("text", "One more thing"),
+        ("system", "The agent has marked your chat closed."),
+    ]
     assert threads.load(redis, THREAD).state.value != "closed", "the current conversation stays open"
     notes = [e.get("note") for e in threads.timeline(redis, THREAD)]
     assert notes == [
         "event of an earlier conversation: content delivered, state unchanged",
-        "complete event of an earlier conversation ignored",
+        "closed by the agent: an earlier conversation, state unchanged",
+        "assign event of an earlier conversation ignored",
     ]
 
 

@@ -28,6 +28,7 @@ from connector.backends import Availability, Finding, QueuePosition, conversatio
 from connector.backends.attributes import custom_attributes, customer_attributes
 from connector.backends.ece import callback, checks, events
 from connector.backends.ece.client import EceClient, client_for
+from connector.blending.chat_events import ChatAgent, publish_chat_ended
 from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
@@ -276,10 +277,21 @@ class _Step:
         except ConversationGone:
             # ECE ended it (we have not seen its `complete` yet): resolve conversation → a new one.
             log.info("ECE conversation gone; starting a new one", extra={"conversation": thread.id})
+            self._agents_chat_ended(remote)
             thread.sequence += 1
             thread.state = State.NEW
             thread.remote_id = None
             return self.start()
+
+    def _agents_chat_ended(self, remote: str) -> None:
+        """Blending hears that the agent's chat ended with the conversation ECE ended. Its `complete`,
+        when it comes, belongs to an earlier conversation by then, which the relay tells the customer
+        of but takes no state from; without this, the agent's voice stayed NOT_READY for a chat
+        that was over."""
+        thread = self.thread
+        if thread.agent_id or thread.agent_name:
+            agent = ChatAgent(thread.agent_id, thread.agent_name, self.integration.type)
+            self.effects.once(f"ended:{remote}", lambda: publish_chat_ended(self.runtime.redis, agent, remote))
 
     def _relay_file(self, remote: str, index: int, attachment: Attachment) -> str | None:
         """Fetch the customer's file from the provider and upload it to ECE; a note on failure.

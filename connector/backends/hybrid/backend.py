@@ -24,7 +24,7 @@ from connector.backends.events import AgentEvent, AgentEventKind
 from connector.backends.hybrid import desk, files, router, stream, transcript
 from connector.backends.hybrid.agents import local_agent_id, settings_for
 from connector.backends.hybrid.router import request_route
-from connector.backends.hybrid.state import ACTIVE, CLOSED, OFFERED, QUEUED, HybridState
+from connector.backends.hybrid.state import ACTIVE, CLOSED, QUEUED, Chat, HybridState
 from connector.channels.base import Attachment, EventKind, InboundEvent
 from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
@@ -35,6 +35,7 @@ from connector.store.threads import Thread
 
 if TYPE_CHECKING:
     from flask import Blueprint
+    from redis.client import Pipeline
 
     from connector.runtime import Runtime
 
@@ -238,12 +239,11 @@ class _Step:
         if event.kind is EventKind.CLOSE:
             self.effects.once("end", lambda: _closed(self.runtime, chat.chat_id))
             return "ended by the customer"
-        holder = chat.agent if chat.state in (ACTIVE, OFFERED) else None
         if event.kind in (EventKind.TYPING_START, EventKind.TYPING_END):
-            if holder and chat.state == ACTIVE:
+            if chat.agent and chat.state == ACTIVE:
                 stream.publish(
                     self.runtime.redis,
-                    holder,
+                    chat.agent,
                     "customer_typing",
                     chat_id=chat.chat_id,
                     typing=event.kind is EventKind.TYPING_START,
@@ -257,26 +257,31 @@ class _Step:
         text = event.text or event.payload
         if not text and not attachments:
             return "; ".join(notes) or None
-        self.effects.once(
-            f"message:{event.provider_id}", lambda: self._message(chat.chat_id, holder, text, attachments)
-        )
+        if self.effects.get(effect := f"message:{event.provider_id}") is None:
+            self._message(effect, chat.chat_id, text, attachments)
         return "; ".join(notes) or None
 
-    def _message(self, chat_id: str, holder: str | None, text: str | None, attachments: list[dict[str, Any]]) -> str:
+    def _message(self, effect: str, chat_id: str, text: str | None, attachments: list[dict[str, Any]]) -> None:
+        """Into the transcript, onto the holding agent's desktop, and recorded as done, in one
+        transaction: a crash or a Redis kill leaves all three or none, so a repeat never shows it twice."""
         fields: dict[str, Any] = {"text": text} if text else {}
         if attachments:
             fields["attachments"] = attachments
         # A flow's bot transcript (docs/flows.md) is the connector's note, not the customer's words.
         flow_note = self.event.provider_id.startswith(TRANSCRIPT_ID_PREFIX)
         sender = "system" if flow_note else "customer"
-        entry = transcript.append(self.runtime.redis, chat_id, sender, self.event.provider_id, **fields)
-        chat = self.state.chat(chat_id)
-        if chat is not None and chat.state == ACTIVE:
-            if (deadline := router.inactive_at(self.runtime.config, chat, time.time())) is not None:
-                self.state.refresh_inactive(chat_id, deadline)  # the customer is not silent
-            if holder:
-                stream.publish(self.runtime.redis, holder, "customer_message", chat_id=chat_id, **entry)
-        return "1"
+
+        def writes(pipe: Pipeline, chat: Chat | None) -> Chat | None:
+            entry = transcript.queue(pipe, chat_id, sender, self.event.provider_id, **fields)
+            if chat is not None and chat.state == ACTIVE and chat.agent:
+                stream.queue(pipe, chat.agent, "customer_message", chat_id=chat_id, **entry)
+            self.effects.queue_record(pipe, effect)
+            return chat
+
+        chat, _ = self.state.with_chat(chat_id, writes)
+        deadline = router.inactive_at(self.runtime.config, chat, time.time()) if chat and chat.state == ACTIVE else None
+        if deadline is not None:
+            self.state.refresh_inactive(chat_id, deadline)  # the customer is not silent
 
     def _file(self, index: int, attachment: Attachment, notes: list[str]) -> dict[str, Any] | None:
         """The customer's file, fetched from the provider and kept for the agent; a file the channel

@@ -22,7 +22,7 @@ from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFi
 from connector.backends.hybrid import files, stream, transcript
 from connector.backends.hybrid.agents import AgentSettings
 from connector.backends.hybrid.router import hybrid_queues, inactive_at, request_route
-from connector.backends.hybrid.state import ACTIVE, CLOSED, OFFERED, READY, Chat, HybridState, queue_key
+from connector.backends.hybrid.state import ACTIVE, OFFERED, READY, Chat, HybridState, queue_key
 from connector.backends.hybrid.views import chat_view
 from connector.blending.agents import decode_state
 from connector.blending.chat_events import publish_chat_ready
@@ -231,11 +231,22 @@ class Desk:
         return chat_view(self.state.chat(chat_id) or chat)
 
     def close(self, chat_id: str, wrap_up: str | None = None) -> None:
-        chat = self._active(chat_id)
-        previous, _agent = self.state.close(chat, by="agent", wrap_up=wrap_up or "")
-        if previous != CLOSED:  # else the customer left first, and heard nothing more is coming
-            self._to_customer(chat, AgentEvent(AgentEventKind.CLOSED, chat_id, self._key(), agent=self._agent()))
-        stream.publish(self.redis, self.agent.agent_id, "chat_closed", chat_id=chat_id, by="agent")
+        """One transaction: the chat closed and its slot freed, the customer's notice queued, the
+        desktop told. Apart, a crash between the close and the notice left the customer never told
+        and the agent's repeat refused (the chat had ended)."""
+        self._active(chat_id)
+        me = self.agent.agent_id
+        event = AgentEvent(AgentEventKind.CLOSED, chat_id, self._key(), agent=self._agent())
+
+        def writes(pipe: Pipeline, chat: Chat | None) -> int:
+            if chat is None or chat.agent != me or chat.state != ACTIVE:
+                raise DeskError(409, "not_active", "the chat has ended meanwhile")  # the customer left first
+            self.state.queue_agent_close(pipe, chat, wrap_up=wrap_up or "", now=time.time())
+            stream.queue(pipe, me, "chat_closed", chat_id=chat_id, by="agent")
+            return queue_to_customer(self.runtime, pipe, chat, event)
+
+        place, done = self.state.with_chat(chat_id, writes)
+        outbox.appended(self.runtime, int(done[place]))
         request_route(self.redis, self.runtime.config)
 
     def chat(self, chat_id: str) -> dict[str, Any]:
@@ -296,4 +307,16 @@ def to_customer(
         keys.dedupe("hybrid", chat.integration, event.key),
         OUTBOX_DEDUPE_SECONDS,
         record=record,
+    )
+
+
+def queue_to_customer(runtime: Runtime, pipe: Pipeline, chat: Chat, event: AgentEvent) -> int:
+    """`to_customer` queued on a caller's transaction; returns its reply's place (outbox.appended)."""
+    return outbox.queue_append(
+        runtime,
+        pipe,
+        chat.thread_id,
+        event.to_item(chat.integration),
+        keys.dedupe("hybrid", chat.integration, event.key),
+        OUTBOX_DEDUPE_SECONDS,
     )

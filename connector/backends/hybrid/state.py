@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import WatchError
 
 from connector.store import keys, replies
+
+T = TypeVar("T")
 
 QUEUED, OFFERED, ACTIVE, CLOSED = "queued", "offered", "active", "closed"
 READY, NOT_READY = "READY", "NOT_READY"
@@ -202,6 +207,19 @@ class Chat:
         return queue_key(self.integration, self.queue)
 
 
+def _close_keys(chat: Chat) -> list[str]:
+    return [
+        keys.hybrid_chat(chat.chat_id),
+        keys.hybrid_queue(chat.integration, chat.queue),
+        keys.hybrid_offers(),
+        keys.hybrid_inactive(),
+    ]
+
+
+def _release_keys(agent: str) -> list[str]:
+    return [keys.hybrid_agent(agent), keys.hybrid_agent_chats(agent)]
+
+
 def _chat_of(chat_id: str, raw: dict[bytes, bytes]) -> Chat | None:
     if not raw:
         return None
@@ -290,6 +308,22 @@ class HybridState:
 
     def chat(self, chat_id: str) -> Chat | None:
         return _chat_of(chat_id, replies.bytes_hash(self.redis.hgetall(keys.hybrid_chat(chat_id))))
+
+    def with_chat(self, chat_id: str, writes: Callable[[Pipeline, Chat | None], T]) -> tuple[T, list[Any]]:
+        """Run `writes(pipe, chat)` as one transaction that holds only if the chat did not change
+        since it was read (WATCH; a change reads it again): what the writes decide from the chat
+        (e.g. whose desktop to tell, or that it is still active) is still true when they land.
+        Returns what `writes` returned and the transaction's replies."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(keys.hybrid_chat(chat_id))  # type: ignore[no-untyped-call]  # untyped in redis-py
+                    chat = _chat_of(chat_id, replies.bytes_hash(pipe.hgetall(keys.hybrid_chat(chat_id))))
+                    pipe.multi()
+                    value = writes(pipe, chat)
+                    return value, replies.execute(pipe)
+                except WatchError:
+                    continue
 
     def chats(self, chat_ids: list[str]) -> list[Chat]:
         pipe = self.redis.pipeline(transaction=False)
@@ -389,12 +423,7 @@ class HybridState:
         had (None). Frees the slot, also when a close before this one died before freeing it."""
         now = time.time() if now is None else now
         state, agent = self._close(
-            keys=[
-                keys.hybrid_chat(chat.chat_id),
-                keys.hybrid_queue(chat.integration, chat.queue),
-                keys.hybrid_offers(),
-                keys.hybrid_inactive(),
-            ],
+            keys=_close_keys(chat),
             args=[chat.chat_id, repr(now), by, wrap_up],
         )
         previous, holder = _decoded(state), _decoded(agent) or None
@@ -407,18 +436,37 @@ class HybridState:
         if holder:
             self.release(chat, holder)  # also after a close that died before its release
         pipe = self.redis.pipeline(transaction=False)
+        self._keep(pipe, chat, counted=bool(holder and chat.accepted_at and previous != CLOSED), now=now)
+        replies.execute(pipe)
+
+    def queue_agent_close(self, pipe: Pipeline, chat: Chat, *, wrap_up: str, now: float) -> None:
+        """The holding agent's close of their ACTIVE chat, queued on a transaction that WATCHes the
+        chat (`with_chat`: it is still active and theirs when this lands): the close, the freed slot
+        and the kept records in one step, so a crash cannot leave a closed chat holding a slot."""
+        self._close(
+            keys=_close_keys(chat),
+            args=[chat.chat_id, repr(now), "agent", wrap_up],
+            client=pipe,
+        )
+        if chat.agent:
+            self._release(
+                keys=_release_keys(chat.agent),
+                args=[chat.chat_id, chat.queue_key],
+                client=pipe,
+            )
+        self._keep(pipe, chat, counted=bool(chat.agent and chat.accepted_at), now=now)
+
+    @staticmethod
+    def _keep(pipe: Pipeline, chat: Chat, *, counted: bool, now: float) -> None:
         pipe.expire(keys.hybrid_chat(chat.chat_id), CHAT_TTL_SECONDS)
         pipe.expire(keys.hybrid_transcript(chat.chat_id), CHAT_TTL_SECONDS)
-        if holder and chat.accepted_at and previous != CLOSED:
+        if counted and chat.accepted_at:
             handle_times = keys.hybrid_handle_times(chat.integration, chat.queue)
             pipe.lpush(handle_times, repr(now - chat.accepted_at))
             pipe.ltrim(handle_times, 0, 49)
-        replies.execute(pipe)
 
     def release(self, chat: Chat, agent: str) -> None:
-        self._release(
-            keys=[keys.hybrid_agent(agent), keys.hybrid_agent_chats(agent)], args=[chat.chat_id, chat.queue_key]
-        )
+        self._release(keys=_release_keys(agent), args=[chat.chat_id, chat.queue_key])
 
     def to_queue(self, chat: Chat, agent: str, queue: str, now: float) -> bool:
         answer = self._to_queue(

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
 from connector.store import keys, replies
 
@@ -25,11 +26,18 @@ MAX_WAIT_SECONDS = 30.0
 
 def publish(redis: Redis, agent: str, event_type: str, **fields: Any) -> str:
     """Append an event to the agent's stream; returns its id (the cursor after it)."""
-    event = {"type": event_type, "at": time.time(), **fields}
-    entry = redis.xadd(
-        keys.hybrid_events(agent), {"event": json.dumps(event, separators=(",", ":"))}, maxlen=MAX_EVENTS
-    )
+    entry = _add(redis, agent, event_type, fields)
     return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+
+def queue(pipe: Pipeline, agent: str, event_type: str, **fields: Any) -> None:
+    """`publish` queued on a caller's transaction, to be one step with its other writes."""
+    _add(pipe, agent, event_type, fields)
+
+
+def _add(redis: Redis | Pipeline, agent: str, event_type: str, fields: dict[str, Any]) -> Any:
+    event = {"type": event_type, "at": time.time(), **fields}
+    return redis.xadd(keys.hybrid_events(agent), {"event": json.dumps(event, separators=(",", ":"))}, maxlen=MAX_EVENTS)
 
 
 Event = tuple[str, dict[str, Any]]

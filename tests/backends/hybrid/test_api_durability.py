@@ -1,4 +1,5 @@
-"""An agent's message through the agent API waits for CONNECTOR_DURABILITY like a webhook does."""
+"""Hybrid Chat messages survive a Redis crash once each: an agent's send waits for CONNECTOR_DURABILITY
+like a webhook does, and each side's message is written in one transaction with what a repeat checks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 import redis as redis_lib
 import responses
 
+from connector.backends.hybrid import transcript
 from connector.backends.hybrid.state import HybridState
 from connector.store.boxes import Box
 from connector.store.durability import Durability, Mode
@@ -62,6 +64,64 @@ def test_an_agents_message_is_queued_for_the_customer_and_shown_in_one_transacti
     opened = max(i for i, name in enumerate(names[: min(append, shown)]) if name == "MULTI")
     assert "EXEC" in names[max(append, shown) :], "both are inside one MULTI ... EXEC"
     assert "EXEC" not in names[opened : min(append, shown)], "the same transaction, not two"
+
+
+def test_a_customers_message_is_shown_to_the_agent_and_recorded_done_in_one_transaction(client, runtime, redis_url):
+    """The transcript entry, the agent's desktop event and the inbox item's effect record go to Redis
+    in one MULTI/EXEC. Written one after the other, a Redis SIGKILL after the entry but before the
+    record made the repeated inbox item write the customer's message a second time (the chaos soak)."""
+    configure_desk(runtime)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(DELIVERY, json={"ok": True})
+        zoe = bearer(login(client.application.test_client())["token"])
+        assert client.put("/agent/api/me/state", json={"state": "READY"}, headers=zoe).status_code == 200
+        thread_id = customer_says(runtime, client, "cust-once", "Hello")
+        chat_id = chat_of(runtime, thread_id)
+        assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
+        with monitoring(redis_url) as commands:
+            customer_says(runtime, client, "cust-once", "Are you there?")
+    names = [c.split()[0].upper() for c in commands]
+    shown = next(i for i, c in enumerate(commands) if "Are you there?" in c and ":hybrid:transcript:" in c)
+    told = next(i for i, c in enumerate(commands) if "Are you there?" in c and ":hybrid:events:" in c)
+    done = next(i for i, c in enumerate(commands) if names[i] == "HSET" and " message:" in c)
+    first, last = min(shown, told, done), max(shown, told, done)
+    opened = max(i for i, name in enumerate(names[:first]) if name == "MULTI")
+    assert "EXEC" in names[last:], "all three are inside one MULTI ... EXEC"
+    assert "EXEC" not in names[opened:first], "the same transaction, not two"
+    entries = [e for e in transcript.read(runtime.redis, chat_id) if e.get("text") == "Are you there?"]
+    assert len(entries) == 1
+
+
+def test_an_agents_close_ends_the_chat_frees_the_slot_and_tells_the_customer_in_one_transaction(
+    client, runtime, redis_url
+):
+    """Written one after the other, a crash after the close but before the customer's notice left the
+    customer never told, and the agent's repeat refused: the chat had ended."""
+    configure_desk(runtime)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(DELIVERY, json={"ok": True})
+        zoe = bearer(login(client.application.test_client())["token"])
+        assert client.put("/agent/api/me/state", json={"state": "READY"}, headers=zoe).status_code == 200
+        thread_id = customer_says(runtime, client, "cust-close", "Hello")
+        chat_id = chat_of(runtime, thread_id)
+        assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
+        with monitoring(redis_url) as commands:
+            closed = client.post(f"/agent/api/chats/{chat_id}/close", json={"wrap_up": "solved"}, headers=zoe)
+        again = client.post(f"/agent/api/chats/{chat_id}/close", headers=zoe)
+    assert closed.status_code == 200
+    assert again.status_code == 409
+    names = [c.split()[0].upper() for c in commands]
+    opened = names.index("MULTI")
+    ended = names.index("EXEC", opened)
+    inside = commands[opened:ended]
+    assert any(c.startswith("HSET") and " state closed " in c and "solved" in c for c in inside), "the close"
+    assert any(c.startswith("SREM") and chat_id in c for c in inside), "the agent's slot freed"
+    assert any(c.startswith("RPUSH") and f":outbox:{thread_id}" in c and '"closed"' in c for c in inside), (
+        "the customer's notice queued"
+    )
+    assert any(c.startswith("XADD") and "chat_closed" in c for c in inside), "the desktop told"
+    items = [json.loads(i) for i in runtime.redis.lrange(Box.OUT.key(thread_id), 0, -1)]
+    assert [i["event"]["kind"] for i in items if i.get("event", {}).get("kind") == "closed"] == ["closed"]
 
 
 @contextmanager
