@@ -30,6 +30,8 @@ IN_FILE = re.compile(r"^soak-c(\d+)-m(\d+)\.png$")
 OUT_TEXT = re.compile(r"^soak c(\d+) a(\d+)$")
 SYSTEM_MESSAGES = (("welcome", "Thank you for contacting us."), ("assigned", "You are now chatting with "))
 """The system messages every conversation of the soak hears, in this order (message_templates/en/)."""
+CLOSED_MESSAGE = "The agent has marked your chat closed."
+"""What a conversation hears once its agent closed it, after the agent's last message."""
 REPEATABLE_SENDS = ("sms", "messenger", "whatsapp")
 """Send APIs with no idempotency key (docs/architecture.md, "Idempotent effects")."""
 CRASH_WINDOW = 3.0
@@ -180,29 +182,46 @@ def account_system(
     repeatable: bool,
 ) -> None:
     """Each conversation hears the welcome, then who joined, once each, before the agent's first
-    message (message_templates/en/: the queue's welcome and the assignment notice)."""
+    message (message_templates/en/: the queue's welcome and the assignment notice), and, once its
+    agent closed it, the close, once, after the agent's last message."""
     if conversation.ece_id is None and conversation.chat_id is None:
         return  # no agent joined: the conversation's error says why
     texts = [text for text, _ in received]
-    first_agent = next((i for i, t in enumerate(texts) if OUT_TEXT.match(t)), len(texts))
+    agent_messages = [i for i, t in enumerate(texts) if OUT_TEXT.match(t)]
+    first_agent = agent_messages[0] if agent_messages else len(texts)
     places = []
     for name, prefix in SYSTEM_MESSAGES:
-        direction.expected += 1
-        found = [i for i, t in enumerate(texts) if t.startswith(prefix)]
         label = f"c{conversation.index} {name}"
-        if not found:
-            direction.lost.append(label)
+        place = _heard_once(direction, label, prefix, received, windows, repeatable)
+        if place is None:
             continue
-        direction.arrived += 1
-        for _ in found[1:]:
-            crash = repeatable and windows.crash_window(received[found[0]][1])
-            (direction.crash_window_duplicated if crash else direction.duplicated).append(label)
-        places.append((found[0], label))
-        if found[0] > first_agent:
+        places.append((place, label))
+        if place > first_agent:
             direction.reordered.append(f"{label} after the agent's first message")
     for (earlier, first_label), (later, second_label) in itertools.pairwise(places):
         if later < earlier:
             direction.reordered.append(f"{second_label} before {first_label}")
+    if conversation.closed_at is not None:
+        label = f"c{conversation.index} closed"
+        place = _heard_once(direction, label, CLOSED_MESSAGE, received, windows, repeatable)
+        if place is not None and agent_messages and place < agent_messages[-1]:
+            direction.reordered.append(f"{label} before the agent's last message")
+
+
+def _heard_once(
+    direction: Direction, label: str, prefix: str, received: list[tuple[str, float]], windows: Windows, repeatable: bool
+) -> int | None:
+    """Count one expected system message; returns where the customer first heard it (None: never)."""
+    direction.expected += 1
+    found = [i for i, (text, _) in enumerate(received) if text.startswith(prefix)]
+    if not found:
+        direction.lost.append(label)
+        return None
+    direction.arrived += 1
+    for _ in found[1:]:
+        crash = repeatable and windows.crash_window(received[found[0]][1])
+        (direction.crash_window_duplicated if crash else direction.duplicated).append(label)
+    return found[0]
 
 
 def _tag_of_file(data: bytes) -> str:

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 import requests
 
 from bench.soak.stack import AGENT_PASSWORD, ASSETS, HYBRID_CHANNELS, SoakStack
@@ -40,6 +41,8 @@ def png(tag: str) -> bytes:
 
 
 RETRY_SECONDS = 0.3
+CLOSE_WAIT_SECONDS = 180.0
+"""How long an agent waits for the customer's messages before closing (ECE is down a minute in the soak)."""
 
 
 def customer_id(channel: str, index: int) -> str:
@@ -86,6 +89,8 @@ class Conversation:
     ece_id: str | None = None
     chat_id: str | None = None
     agent: HybridAgent | None = None
+    closed_at: float | None = None
+    """When the agent's close was acknowledged (after their last message): the customer hears it."""
     error: str | None = None
 
     @property
@@ -163,6 +168,8 @@ class HybridAgent:
                 body = answer.json()
                 self.cursor = body["cursor"]
                 for event in body["events"]:
+                    if event.get("type") == "state_changed" and event.get("chat_state") == "NOT_READY":
+                        self.call("PUT", "/agent/api/me/state", json={"state": "READY"})
                     if event.get("type") == "chat_offered":
                         chat_id = event["chat_id"]
                         accepted = self.call("POST", f"/agent/api/chats/{chat_id}/accept")
@@ -189,6 +196,20 @@ class HybridAgent:
             except (requests.RequestException, ValueError):
                 pass
 
+    def close(self, chat_id: str, counters: Counters) -> None:
+        """Close once: after an unanswered close, a refusal (409, the chat has ended) means it landed."""
+        attempts = 0
+        while not self.stop.is_set():
+            attempts += 1
+            try:
+                answer = self.call("POST", f"/agent/api/chats/{chat_id}/close", json={"wrap_up": "soak"})
+                if answer.status_code == 200 or (attempts > 1 and answer.status_code == 409):
+                    return
+            except requests.RequestException:
+                pass
+            counters.add(agent_retries=1)
+            self.stop.wait(RETRY_SECONDS)
+
 
 class Load:
     """Drives `conversations` conversations of `rounds` customer messages and agent replies each,
@@ -208,6 +229,9 @@ class Load:
         self._chats_changed = threading.Condition()
         self.agents: list[HybridAgent] = []
         self.emulator = stack.sandbox.customer
+        self.reached: Callable[[Conversation], set[int]] = lambda conversation: set()
+        """The numbers of a conversation's customer messages that reached its agent (the run sets it:
+        bench/soak/check.py reads the far side's records)."""
         self.local = threading.local()
         self.started_at = time.time()
 
@@ -248,6 +272,7 @@ class Load:
                 time.sleep(rng.uniform(0.02, 0.2))
                 self._agent_writes(conversation, seq)
                 time.sleep(rng.uniform(0.02, 0.2))
+            self._agent_closes(conversation)
         except Exception as exc:
             conversation.error = f"{type(exc).__name__}: {exc}"
 
@@ -357,10 +382,15 @@ class Load:
             )
         return found[0].id if found else None
 
-    def _control(self, path: str, body: dict[str, Any]) -> None:
+    def _control(self, path: str, body: dict[str, Any], *, done_if_refused: bool = False) -> None:
+        """`done_if_refused`: a 409 after an unanswered attempt means that attempt landed (a close)."""
+        attempts = 0
         while not self.stop.is_set():
+            attempts += 1
             try:
                 answer = self._session().post(f"{self.stack.control_url}/{path}", json=body, timeout=10)
+                if done_if_refused and attempts > 1 and answer.status_code == 409:
+                    return
                 answer.raise_for_status()
                 return
             except requests.RequestException:
@@ -377,6 +407,30 @@ class Load:
         else:
             self._control(f"conversations/{conversation.ece_id}/say", {"text": message.tag})
         message.acked_at = time.time()
+
+    def _agent_closes(self, conversation: Conversation, timeout: float = CLOSE_WAIT_SECONDS) -> None:
+        """The agent ends the chat after their last message, once every message the customer got
+        acknowledged has reached them (a person closes a chat they have read to the end): it frees
+        their slot. A customer message that never reaches them leaves the chat open (the check
+        reports the loss)."""
+        wanted = {m.seq for m in conversation.messages if m.direction == "in" and m.acked_at is not None}
+        deadline = time.monotonic() + timeout
+        while not self._reached_all(conversation, wanted):
+            if time.monotonic() > deadline or self.stop.wait(0.5):
+                return
+        if conversation.hybrid:
+            assert conversation.chat_id is not None and conversation.agent is not None
+            conversation.agent.close(conversation.chat_id, self.counters)
+        else:
+            self._control(f"conversations/{conversation.ece_id}/complete", {}, done_if_refused=True)
+        if not self.stop.is_set():
+            conversation.closed_at = time.time()
+
+    def _reached_all(self, conversation: Conversation, wanted: set[int]) -> bool:
+        try:
+            return wanted <= self.reached(conversation)
+        except redis.RedisError:  # Redis restarting (Hybrid Chat's transcripts are read there)
+            return False
 
 
 def _address(attributes: list[dict[str, Any]]) -> str | None:

@@ -60,6 +60,8 @@ def soak(
     conversations = max(1, messages // (2 * rounds))
     stack = SoakStack(workers=workers, web_workers=web_workers, durability=durability).start()
     load = Load(stack, conversations, rounds, concurrency, seed)
+    reader = stack.client()
+    load.reached = lambda conversation: {n for n, _ in arrived_in(stack, load, conversation, reader)}
     runner = FaultRunner(stack, schedule or Schedule([], []), seed, busy=lambda: load.counters.in_flight > 0)
     started = time.time()
     try:

@@ -27,7 +27,8 @@ def test_a_thousand_messages_through_faults_arrive_once_each_in_order(tmp_path: 
     inbound, outbound = result.outcome.inbound, result.outcome.outbound
     assert inbound.expected + outbound.expected == 1000, result.report
     assert inbound.arrived == inbound.expected and outbound.arrived == outbound.expected
-    assert result.outcome.system.arrived == result.outcome.system.expected == 2 * 100
+    # Each conversation hears the welcome, who joined and, its agent done, the close.
+    assert result.outcome.system.arrived == result.outcome.system.expected == 3 * 100
     assert result.outcome.leftovers.dead_letters == [], "no fault of this schedule is permanent"
     # The faults really happened (a schedule that silently did nothing would pass the checks above).
     kinds = {f.kind for f in result.faults}
@@ -103,3 +104,22 @@ def test_system_messages_are_the_welcome_then_who_joined_once_each_before_the_ag
     assert check([welcome, joined, joined, "soak c7 a0"]).duplicated == ["c7 assigned"]
     assert check([joined, welcome, "soak c7 a0"]).reordered == ["c7 assigned before c7 welcome"]
     assert check([welcome, "soak c7 a0", joined]).reordered == ["c7 assigned after the agent's first message"]
+
+
+def test_a_closed_conversation_hears_the_close_once_after_the_agents_last_message() -> None:
+    conversation = Conversation(7, "inapp", 2, chat_id="chat-1", closed_at=50.0)
+    welcome, joined = "Thank you for contacting us. Please wait.", "You are now chatting with Alice."
+    closed = "The agent has marked your chat closed."
+
+    def check(texts: list[str]) -> Direction:
+        figures = Direction("system")
+        account_system(figures, conversation, [(t, float(i)) for i, t in enumerate(texts)], NO_FAULTS, False)
+        return figures
+
+    good = check([welcome, joined, "soak c7 a0", "soak c7 a1", closed])
+    assert (good.expected, good.arrived, good.lost, good.duplicated, good.reordered) == (3, 3, [], [], [])
+    assert check([welcome, joined, "soak c7 a0", "soak c7 a1"]).lost == ["c7 closed"]
+    assert check([welcome, joined, "soak c7 a0", "soak c7 a1", closed, closed]).duplicated == ["c7 closed"]
+    assert check([welcome, joined, "soak c7 a0", closed, "soak c7 a1"]).reordered == [
+        "c7 closed before the agent's last message"
+    ]
