@@ -20,15 +20,8 @@ from tests.backends.hybrid.agent_api_helpers import DELIVERY, bearer, chat_of, c
 
 
 def test_replicated_answers_an_agents_send_503_without_a_replica_and_keeps_the_message(client, runtime):
-    configure_desk(runtime)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.post(DELIVERY, json={"ok": True})
-        zoe = bearer(login(client.application.test_client())["token"])
-        assert client.put("/agent/api/me/state", json={"state": "READY"}, headers=zoe).status_code == 200
-        thread_id = customer_says(runtime, client, "cust-durable", "Hello")
-        chat_id = chat_of(runtime, thread_id)
+    with zoe_holds(client, runtime, "cust-durable") as (zoe, thread_id, chat_id):
         assert HybridState(runtime.redis).chat(chat_id).agent == "local:zoe"
-        assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
         before = runtime.redis.llen(Box.OUT.key(thread_id))
 
         # The suite's Redis has no replica: with `replicated`, no send can be confirmed.
@@ -47,16 +40,8 @@ def test_an_agents_message_is_queued_for_the_customer_and_shown_in_one_transacti
     other, a Redis crash between them (the chaos soak's Redis SIGKILL) left a message queued for the
     customer that the agent's transcript did not show, and the agent's client, checking before it
     sent again, sent it a second time."""
-    configure_desk(runtime)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.post(DELIVERY, json={"ok": True})
-        zoe = bearer(login(client.application.test_client())["token"])
-        assert client.put("/agent/api/me/state", json={"state": "READY"}, headers=zoe).status_code == 200
-        thread_id = customer_says(runtime, client, "cust-atomic", "Hello")
-        chat_id = chat_of(runtime, thread_id)
-        assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
-        with monitoring(redis_url) as commands:
-            sent = client.post(f"/agent/api/chats/{chat_id}/messages", json={"text": "One moment"}, headers=zoe)
+    with zoe_holds(client, runtime, "cust-atomic") as (zoe, _thread_id, chat_id), monitoring(redis_url) as commands:
+        sent = client.post(f"/agent/api/chats/{chat_id}/messages", json={"text": "One moment"}, headers=zoe)
     assert sent.status_code == 200
     names = [c.split()[0].upper() for c in commands]
     append = next(i for i, c in enumerate(commands) if "One moment" in c and c.upper().startswith("EVALSHA"))
@@ -70,16 +55,8 @@ def test_a_customers_message_is_shown_to_the_agent_and_recorded_done_in_one_tran
     """The transcript entry, the agent's desktop event and the inbox item's effect record go to Redis
     in one MULTI/EXEC. Written one after the other, a Redis SIGKILL after the entry but before the
     record made the repeated inbox item write the customer's message a second time (the chaos soak)."""
-    configure_desk(runtime)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.post(DELIVERY, json={"ok": True})
-        zoe = bearer(login(client.application.test_client())["token"])
-        assert client.put("/agent/api/me/state", json={"state": "READY"}, headers=zoe).status_code == 200
-        thread_id = customer_says(runtime, client, "cust-once", "Hello")
-        chat_id = chat_of(runtime, thread_id)
-        assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
-        with monitoring(redis_url) as commands:
-            customer_says(runtime, client, "cust-once", "Are you there?")
+    with zoe_holds(client, runtime, "cust-once") as (_zoe, _thread_id, chat_id), monitoring(redis_url) as commands:
+        customer_says(runtime, client, "cust-once", "Are you there?")
     names = [c.split()[0].upper() for c in commands]
     shown = next(i for i, c in enumerate(commands) if "Are you there?" in c and ":hybrid:transcript:" in c)
     told = next(i for i, c in enumerate(commands) if "Are you there?" in c and ":hybrid:events:" in c)
@@ -97,14 +74,7 @@ def test_an_agents_close_ends_the_chat_frees_the_slot_and_tells_the_customer_in_
 ):
     """Written one after the other, a crash after the close but before the customer's notice left the
     customer never told, and the agent's repeat refused: the chat had ended."""
-    configure_desk(runtime)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.post(DELIVERY, json={"ok": True})
-        zoe = bearer(login(client.application.test_client())["token"])
-        assert client.put("/agent/api/me/state", json={"state": "READY"}, headers=zoe).status_code == 200
-        thread_id = customer_says(runtime, client, "cust-close", "Hello")
-        chat_id = chat_of(runtime, thread_id)
-        assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
+    with zoe_holds(client, runtime, "cust-close") as (zoe, thread_id, chat_id):
         with monitoring(redis_url) as commands:
             closed = client.post(f"/agent/api/chats/{chat_id}/close", json={"wrap_up": "solved"}, headers=zoe)
         again = client.post(f"/agent/api/chats/{chat_id}/close", headers=zoe)
@@ -122,6 +92,21 @@ def test_an_agents_close_ends_the_chat_frees_the_slot_and_tells_the_customer_in_
     assert any(c.startswith("XADD") and "chat_closed" in c for c in inside), "the desktop told"
     items = [json.loads(i) for i in runtime.redis.lrange(Box.OUT.key(thread_id), 0, -1)]
     assert [i["event"]["kind"] for i in items if i.get("event", {}).get("kind") == "closed"] == ["closed"]
+
+
+@contextmanager
+def zoe_holds(client, runtime, customer: str) -> Iterator[tuple[dict[str, str], str, str]]:
+    """Zoe READY, the customer's first message routed to her, and her accept: her headers, the
+    thread and the chat, with the in-app provider answering every send meanwhile."""
+    configure_desk(runtime)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(DELIVERY, json={"ok": True})
+        zoe = bearer(login(client.application.test_client())["token"])
+        assert client.put("/agent/api/me/state", json={"state": "READY"}, headers=zoe).status_code == 200
+        thread_id = customer_says(runtime, client, customer, "Hello")
+        chat_id = chat_of(runtime, thread_id)
+        assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
+        yield zoe, thread_id, chat_id
 
 
 @contextmanager
