@@ -180,10 +180,16 @@ def account_system(
     received: list[tuple[str, float]],
     windows: Windows,
     repeatable: bool,
+    restarts: int = 0,
 ) -> None:
     """Each conversation hears the welcome, then who joined, once each, before the agent's first
     message (message_templates/en/: the queue's welcome and the assignment notice), and, once its
-    agent closed it, the close, once, after the agent's last message."""
+    agent closed it, the close, once, after the agent's last message.
+
+    `restarts`: the customer's messages that ECE received twice through the worker-kill window. Such
+    a repeat that comes after the agent ended the conversation starts a new one (the connector cannot
+    tell it from a message written after the close, and starting one loses nothing), which welcomes
+    the customer again: that many extra welcomes are counted with the window, not as duplicates."""
     if conversation.ece_id is None and conversation.chat_id is None:
         return  # no agent joined: the conversation's error says why
     texts = [text for text, _ in received]
@@ -192,7 +198,8 @@ def account_system(
     places = []
     for name, prefix in SYSTEM_MESSAGES:
         label = f"c{conversation.index} {name}"
-        place = _heard_once(direction, label, prefix, received, windows, repeatable)
+        allowed = restarts if name == "welcome" else 0
+        place = _heard_once(direction, label, prefix, received, windows, repeatable, allowed)
         if place is None:
             continue
         places.append((place, label))
@@ -209,17 +216,24 @@ def account_system(
 
 
 def _heard_once(
-    direction: Direction, label: str, prefix: str, received: list[tuple[str, float]], windows: Windows, repeatable: bool
+    direction: Direction,
+    label: str,
+    prefix: str,
+    received: list[tuple[str, float]],
+    windows: Windows,
+    repeatable: bool,
+    allowed: int = 0,
 ) -> int | None:
-    """Count one expected system message; returns where the customer first heard it (None: never)."""
+    """Count one expected system message; returns where the customer first heard it (None: never).
+    `allowed` extra copies are consequences of the worker-kill window (see `account_system`)."""
     direction.expected += 1
     found = [i for i, (text, _) in enumerate(received) if text.startswith(prefix)]
     if not found:
         direction.lost.append(label)
         return None
     direction.arrived += 1
-    for _ in found[1:]:
-        crash = repeatable and windows.crash_window(received[found[0]][1])
+    for extra, _ in enumerate(found[1:]):
+        crash = extra < allowed or (repeatable and windows.crash_window(received[found[0]][1]))
         (direction.crash_window_duplicated if crash else direction.duplicated).append(label)
     return found[0]
 
@@ -328,10 +342,12 @@ def check(stack: SoakStack, load: Load, faults: list[FaultRecord], client: redis
         before = _problems(inbound, outbound, system)
         mine_in = [m for m in conversation.messages if m.direction == "in"]
         mine_out = [m for m in conversation.messages if m.direction == "out"]
+        repeats_before = len(inbound.crash_window_duplicated)
         account(inbound, mine_in, arrived_in(stack, load, conversation, client), windows, not conversation.hybrid)
+        restarts = len(inbound.crash_window_duplicated) - repeats_before
         repeatable = conversation.channel in REPEATABLE_SENDS
         account(outbound, mine_out, arrived_out(stack, conversation), windows, repeatable)
-        account_system(system, conversation, system_texts(stack, conversation), windows, repeatable)
+        account_system(system, conversation, system_texts(stack, conversation), windows, repeatable, restarts)
         if _problems(inbound, outbound, system) != before and len(details) < 20:
             details.append(describe(stack, load, conversation, client))
     return Outcome(inbound, outbound, system, leftovers(client), errors, details)

@@ -120,7 +120,9 @@ def render(info: RunInfo, outcome: Outcome, faults: list[FaultRecord], counters:
         "acknowledged in the last second before a Redis SIGKILL under `everysec`, and a second copy of a "
         "call with no idempotency key (ECE message or attachment; Twilio, Messenger, WhatsApp sends) whose "
         "first copy the far side took within 3 s of a worker kill (the call in flight, or its answer not yet "
-        "recorded) or shortly before or while Redis was down.",
+        "recorded) or shortly before or while Redis was down; and the welcome heard again when such a "
+        "repeat of the customer's message reached ECE after the agent had ended the conversation, and so "
+        "started a new one.",
         "",
         "| direction | expected | arrived | lost | duplicated | reordered | lost in the everysec window "
         "| duplicated in the everysec window | repeated by a worker kill |",

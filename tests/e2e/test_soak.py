@@ -123,3 +123,20 @@ def test_a_closed_conversation_hears_the_close_once_after_the_agents_last_messag
     assert check([welcome, joined, "soak c7 a0", closed, "soak c7 a1"]).reordered == [
         "c7 closed before the agent's last message"
     ]
+
+
+def test_a_welcome_again_counts_with_the_window_only_when_a_repeat_restarted_the_conversation() -> None:
+    """A customer message ECE took twice (a worker killed in the call) whose repeat came after the
+    agent ended the conversation starts a new one, which welcomes the customer again: with the
+    window. Without such a repeat, a second welcome is a duplicate."""
+    conversation = Conversation(7, "apple", 1, ece_id="conv-1")
+    welcome, joined = "Thank you for contacting us. Please wait.", "You are now chatting with Alice."
+    texts = [(t, float(i)) for i, t in enumerate([welcome, joined, "soak c7 a0", welcome])]
+
+    restarted = Direction("system")
+    account_system(restarted, conversation, texts, NO_FAULTS, False, restarts=1)
+    assert (restarted.duplicated, restarted.crash_window_duplicated) == ([], ["c7 welcome"])
+
+    plain = Direction("system")
+    account_system(plain, conversation, texts, NO_FAULTS, False)
+    assert (plain.duplicated, plain.crash_window_duplicated) == (["c7 welcome"], [])
