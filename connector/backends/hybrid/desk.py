@@ -205,30 +205,44 @@ class Desk:
             target = hybrid_queues(self.runtime.config).get(queue_key(chat.integration, queue))
             if target is None:
                 raise DeskError(400, "unknown_queue", f"{chat.integration} has no open queue named {queue!r}")
-            if not self.state.to_queue(chat, self.agent.agent_id, queue, now):
-                raise DeskError(409, "not_active", "the chat is no longer yours to transfer")
-            event = AgentEvent(
-                AgentEventKind.TRANSFERRED, chat_id, self._key(), transfer=TransferTarget("queue", queue)
-            )
-        else:
-            target_agent = str(agent_id)
-            if target_agent == self.agent.agent_id:
-                raise DeskError(400, "invalid_transfer", "the chat is already yours")
-            expires = now + self._offer_timeout(chat)
-            outcome = self.state.to_agent(chat, self.agent.agent_id, target_agent, now, expires)
-            if outcome == 0:
-                raise DeskError(409, "not_active", "the chat is no longer yours to transfer")
-            if outcome < 0:
-                raise DeskError(409, "agent_unavailable", f"agent {target_agent} is not READY or has no room now")
-            name = self.state.agent(target_agent).get("name") or target_agent
-            event = AgentEvent(AgentEventKind.TRANSFERRED, chat_id, self._key(), transfer=TransferTarget("agent", name))
-            moved = self.state.chat(chat_id)
-            if moved is not None:
-                stream.publish(self.redis, target_agent, "chat_offered", chat_id=chat_id, chat=chat_view(moved))
+            self._to_queue(chat_id, queue, now)
+            request_route(self.redis, self.runtime.config)
+            return chat_view(self.state.chat(chat_id) or chat)
+        target_agent = str(agent_id)
+        if target_agent == self.agent.agent_id:
+            raise DeskError(400, "invalid_transfer", "the chat is already yours")
+        expires = now + self._offer_timeout(chat)
+        outcome = self.state.to_agent(chat, self.agent.agent_id, target_agent, now, expires)
+        if outcome == 0:
+            raise DeskError(409, "not_active", "the chat is no longer yours to transfer")
+        if outcome < 0:
+            raise DeskError(409, "agent_unavailable", f"agent {target_agent} is not READY or has no room now")
+        name = self.state.agent(target_agent).get("name") or target_agent
+        event = AgentEvent(AgentEventKind.TRANSFERRED, chat_id, self._key(), transfer=TransferTarget("agent", name))
+        moved = self.state.chat(chat_id)
+        if moved is not None:
+            stream.publish(self.redis, target_agent, "chat_offered", chat_id=chat_id, chat=chat_view(moved))
         self._to_customer(chat, event)
         stream.publish(self.redis, self.agent.agent_id, "chat_transferred", chat_id=chat_id)
         request_route(self.redis, self.runtime.config)
         return chat_view(self.state.chat(chat_id) or chat)
+
+    def _to_queue(self, chat_id: str, queue: str, now: float) -> None:
+        """One transaction, as the close: the chat back in a queue and off the agent, the customer's
+        `transfer_queue` notice queued, the desktop told. Apart, a crash after the move left the
+        customer untold and the agent's repeat refused."""
+        me = self.agent.agent_id
+        event = AgentEvent(AgentEventKind.TRANSFERRED, chat_id, self._key(), transfer=TransferTarget("queue", queue))
+
+        def writes(pipe: Pipeline, chat: Chat | None) -> int:
+            if chat is None or chat.agent != me or chat.state != ACTIVE:
+                raise DeskError(409, "not_active", "the chat is no longer yours to transfer")
+            self.state.queue_to_queue(pipe, chat, me, queue, now)
+            stream.queue(pipe, me, "chat_transferred", chat_id=chat_id)
+            return queue_to_customer(self.runtime, pipe, chat, event)
+
+        place, done = self.state.with_chat(chat_id, writes)
+        outbox.appended(self.runtime, int(done[place]))
 
     def close(self, chat_id: str, wrap_up: str | None = None) -> None:
         """One transaction: the chat closed and its slot freed, the customer's notice queued, the

@@ -94,6 +94,26 @@ def test_an_agents_close_ends_the_chat_frees_the_slot_and_tells_the_customer_in_
     assert [i["event"]["kind"] for i in items if i.get("event", {}).get("kind") == "closed"] == ["closed"]
 
 
+def test_an_agents_transfer_to_a_queue_moves_the_chat_and_tells_the_customer_in_one_transaction(
+    client, runtime, redis_url
+):
+    """As the close: apart, a crash after the move left the customer never told they wait again."""
+    with zoe_holds(client, runtime, "cust-transfer") as (zoe, thread_id, chat_id):
+        with monitoring(redis_url) as commands:
+            moved = client.post(f"/agent/api/chats/{chat_id}/transfer", json={"queue": "Billing"}, headers=zoe)
+        again = client.post(f"/agent/api/chats/{chat_id}/transfer", json={"queue": "Billing"}, headers=zoe)
+    assert moved.status_code == 200
+    assert again.status_code == 409
+    names = [c.split()[0].upper() for c in commands]
+    opened = names.index("MULTI")
+    inside = commands[opened : names.index("EXEC", opened)]
+    assert any(c.startswith("HSET") and " state queued " in c and "Billing" in c for c in inside), "the move"
+    assert any(c.startswith("RPUSH") and f":outbox:{thread_id}" in c and "transferred" in c for c in inside), (
+        "the customer's notice queued"
+    )
+    assert any(c.startswith("XADD") and "chat_transferred" in c for c in inside), "the desktop told"
+
+
 @contextmanager
 def zoe_holds(client, runtime, customer: str) -> Iterator[tuple[dict[str, str], str, str]]:
     """Zoe READY, the customer's first message routed to her, and her accept: her headers, the
