@@ -200,9 +200,13 @@ class ItemDelivery:
         next message started another before its `complete` came): the customer still hears that
         their chat was closed, in its place among the messages; the current conversation's state,
         the channel's session and the survey stay as they are."""
+        self._closing_notice(key, by)
+        self.entry["note"] = f"{CLOSED_NOTES.get(by, 'closed by the agent')}: an earlier conversation, state unchanged"
+
+    def _closing_notice(self, key: str, by: str) -> None:
+        """What the customer hears of a close (nothing of their own: they know)."""
         if by != "customer":
             self.system_text("customer_inactive" if by == "inactivity" else "agent_closed", key)
-        self.entry["note"] = f"{CLOSED_NOTES.get(by, 'closed by the agent')}: an earlier conversation, state unchanged"
 
     def complete(self, key: str, by: str = "agent") -> None:
         """`by`, as the backend says: "agent"; "customer" (their close may not be saved yet: nothing is
@@ -210,7 +214,7 @@ class ItemDelivery:
         if self.thread.state is State.CLOSED:
             by = "customer"  # they left first, and their close is saved: nothing more to say
         if by != "customer":
-            self.system_text("customer_inactive" if by == "inactivity" else "agent_closed", key)
+            self._closing_notice(key, by)
             self.send(OutboundClose(), f"{key}:close")
         if self.thread.typing_at is not None:
             self.thread.typing_at = None

@@ -228,40 +228,48 @@ class Desk:
         return chat_view(self.state.chat(chat_id) or chat)
 
     def _to_queue(self, chat_id: str, queue: str, now: float) -> None:
-        """One transaction, as the close: the chat back in a queue and off the agent, the customer's
-        `transfer_queue` notice queued, the desktop told. Apart, a crash after the move left the
-        customer untold and the agent's repeat refused."""
+        """The chat back in a queue and off the agent, the customer's `transfer_queue` notice queued,
+        the desktop told: one step (`_in_one_step`)."""
         me = self.agent.agent_id
         event = AgentEvent(AgentEventKind.TRANSFERRED, chat_id, self._key(), transfer=TransferTarget("queue", queue))
 
-        def writes(pipe: Pipeline, chat: Chat | None) -> int:
-            if chat is None or chat.agent != me or chat.state != ACTIVE:
-                raise DeskError(409, "not_active", "the chat is no longer yours to transfer")
+        def move(pipe: Pipeline, chat: Chat) -> None:
             self.state.queue_to_queue(pipe, chat, me, queue, now)
             stream.queue(pipe, me, "chat_transferred", chat_id=chat_id)
-            return queue_to_customer(self.runtime, pipe, chat, event)
 
-        place, done = self.state.with_chat(chat_id, writes)
-        outbox.appended(self.runtime, int(done[place]))
+        self._in_one_step(chat_id, event, "the chat is no longer yours to transfer", move)
 
     def close(self, chat_id: str, wrap_up: str | None = None) -> None:
-        """One transaction: the chat closed and its slot freed, the customer's notice queued, the
-        desktop told. Apart, a crash between the close and the notice left the customer never told
-        and the agent's repeat refused (the chat had ended)."""
+        """The chat closed and its slot freed, the customer's notice queued, the desktop told: one
+        step (`_in_one_step`)."""
         self._active(chat_id)
         me = self.agent.agent_id
         event = AgentEvent(AgentEventKind.CLOSED, chat_id, self._key(), agent=self._agent())
 
-        def writes(pipe: Pipeline, chat: Chat | None) -> int:
-            if chat is None or chat.agent != me or chat.state != ACTIVE:
-                raise DeskError(409, "not_active", "the chat has ended meanwhile")  # the customer left first
+        def end(pipe: Pipeline, chat: Chat) -> None:
             self.state.queue_agent_close(pipe, chat, wrap_up=wrap_up or "", now=time.time())
             stream.queue(pipe, me, "chat_closed", chat_id=chat_id, by="agent")
+
+        self._in_one_step(chat_id, event, "the chat has ended meanwhile", end)  # e.g. the customer left first
+        request_route(self.redis, self.runtime.config)
+
+    def _in_one_step(
+        self, chat_id: str, event: AgentEvent, refused: str, change: Callable[[Pipeline, Chat], None]
+    ) -> None:
+        """`change` (the chat's own writes and the desktop's event) and the customer's notice `event`
+        in one transaction WATCHing the chat, which must still be this agent's active chat (else 409
+        `refused`). Apart, a crash after the change left the customer untold and the agent's repeat
+        refused."""
+        me = self.agent.agent_id
+
+        def writes(pipe: Pipeline, chat: Chat | None) -> int:
+            if chat is None or chat.agent != me or chat.state != ACTIVE:
+                raise DeskError(409, "not_active", refused)
+            change(pipe, chat)
             return queue_to_customer(self.runtime, pipe, chat, event)
 
         place, done = self.state.with_chat(chat_id, writes)
         outbox.appended(self.runtime, int(done[place]))
-        request_route(self.redis, self.runtime.config)
 
     def chat(self, chat_id: str) -> dict[str, Any]:
         """The chat with its transcript and the customer's earlier chats (newest first)."""

@@ -450,28 +450,22 @@ class HybridState:
         if holder:
             self.release(chat, holder)  # also after a close that died before its release
         pipe = self.redis.pipeline(transaction=False)
-        self._keep(pipe, chat, counted=bool(holder and chat.accepted_at and previous != CLOSED), now=now)
+        self._keep(pipe, chat, counted=bool(holder and previous != CLOSED), now=now)
         replies.execute(pipe)
 
     def queue_agent_close(self, pipe: Pipeline, chat: Chat, *, wrap_up: str, now: float) -> None:
         """The holding agent's close of their ACTIVE chat, queued on a transaction that WATCHes the
         chat (`with_chat`: it is still active and theirs when this lands): the close, the freed slot
         and the kept records in one step, so a crash cannot leave a closed chat holding a slot."""
-        self._close(
-            keys=_close_keys(chat),
-            args=[chat.chat_id, repr(now), "agent", wrap_up],
-            client=pipe,
-        )
+        self._close(keys=_close_keys(chat), args=[chat.chat_id, repr(now), "agent", wrap_up], client=pipe)
         if chat.agent:
-            self._release(
-                keys=_release_keys(chat.agent),
-                args=[chat.chat_id, chat.queue_key],
-                client=pipe,
-            )
-        self._keep(pipe, chat, counted=bool(chat.agent and chat.accepted_at), now=now)
+            self._release(keys=_release_keys(chat.agent), args=[chat.chat_id, chat.queue_key], client=pipe)
+        self._keep(pipe, chat, counted=bool(chat.agent), now=now)
 
     @staticmethod
     def _keep(pipe: Pipeline, chat: Chat, *, counted: bool, now: float) -> None:
+        """A closed chat's records kept a while for the agent's history; `counted`: its handle time
+        goes into the queue's wait estimate (an agent had accepted it)."""
         pipe.expire(keys.hybrid_chat(chat.chat_id), CHAT_TTL_SECONDS)
         pipe.expire(keys.hybrid_transcript(chat.chat_id), CHAT_TTL_SECONDS)
         if counted and chat.accepted_at:
