@@ -17,7 +17,7 @@ from connector.backends.hybrid.decide import AgentSnapshot, Queue, WaitingChat, 
 
 AGENTS = 500
 CHATS = 5000
-SAMPLES = 200
+SAMPLES = 1000
 SKILLS = ("english", "spanish", "billing", "tech", "vip")
 QUEUES = {
     f"desk:{name}": Queue(f"desk:{name}", frozenset(skills), priority)

@@ -44,6 +44,7 @@ from typing import Any
 
 import requests
 
+from bench.cpu import CpuUse, measuring
 from bench.figures import percentile
 from bench.loadgen import Connection, build_request
 from bench.stack import SANDBOX_CONFIG, running_stack
@@ -399,7 +400,11 @@ def set_ready(port: int, agent: Agent) -> None:
         raise RuntimeError(f"{agent.login} is {answer.json()['chat_state']}, not READY")
 
 
-async def drive(port: int, password: str) -> tuple[Run, Messages, dict[str, float]]:
+async def drive(
+    port: int, password: str, pids: tuple[int, int], cpu_use: list[CpuUse]
+) -> tuple[Run, Messages, dict[str, float]]:
+    """The two phases; `cpu_use` gets the offer phase's CPU by role of the stack (`pids[0]`) and of
+    the simulators (`pids[1]`)."""
     run = Run(port)
     run.agents = [await asyncio.to_thread(login, port, f"bench-{n:02d}", password) for n in range(1, AGENTS + 1)]
     streams = [asyncio.create_task(run.read_stream(agent)) for agent in run.agents]
@@ -419,10 +424,12 @@ async def drive(port: int, password: str) -> tuple[Run, Messages, dict[str, floa
 
         # 1. Offers at RATE new chats/s.
         started, cpu = time.perf_counter(), time.process_time()
-        await open_loop(RATE, int(RATE * SECONDS), lambda i: run.webhook(f"{OFFER_PREFIX}{i:05d}"))
-        timings["offers_sent_seconds"] = time.perf_counter() - started
-        await wait_until(lambda: all(c in run.offers.arrivals for c in run.offers.acked()))
-        await run.settle_actions()
+        with measuring(pids[0]) as stack_cpu, measuring(pids[1]) as sandbox_cpu:
+            await open_loop(RATE, int(RATE * SECONDS), lambda i: run.webhook(f"{OFFER_PREFIX}{i:05d}"))
+            timings["offers_sent_seconds"] = time.perf_counter() - started
+            await wait_until(lambda: all(c in run.offers.arrivals for c in run.offers.acked()))
+            await run.settle_actions()
+        cpu_use += [stack_cpu, sandbox_cpu]
         timings["offers_seconds"] = time.perf_counter() - started
         timings["offers_client_cpu"] = time.process_time() - cpu
 
@@ -476,7 +483,7 @@ async def drive(port: int, password: str) -> tuple[Run, Messages, dict[str, floa
 
 
 @contextmanager
-def simulators(env: dict[str, str]) -> Iterator[None]:
+def simulators(env: dict[str, str]) -> Iterator[int]:
     """`python -m connector sandbox` on the bench's configuration. (`run --sandbox` always reads
     entrypoints/sandbox/, so the stack runs without it and the simulators are started here, as the
     supervisor would start them.)"""
@@ -495,7 +502,7 @@ def simulators(env: dict[str, str]) -> Iterator[None]:
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("the sandbox simulators did not start (is port 8100 taken?)")
             time.sleep(0.3)
-        yield
+        yield process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -519,14 +526,22 @@ def run() -> str:
             "LOG_LEVEL": "WARNING",
             PASSWORD_VARIABLE: password,
         }
-        with simulators(env), running_stack(app="wsgi:app", workers=WORKERS, env=env) as stack:
-            result, messages, timings = asyncio.run(drive(stack.port, password))
-        return report(result, messages, timings, load_before)
+        cpu_use: list[CpuUse] = []
+        with simulators(env) as sandbox_pid, running_stack(app="wsgi:app", workers=WORKERS, env=env) as stack:
+            pids = (stack.process.pid, sandbox_pid)
+            result, messages, timings = asyncio.run(drive(stack.port, password, pids, cpu_use))
+        return report(result, messages, timings, load_before, cpu_use)
     finally:
         shutil.rmtree(config_dir, ignore_errors=True)
 
 
-def report(run: Run, messages: Messages, timings: dict[str, float], load_before: tuple[float, float, float]) -> str:
+def report(
+    run: Run,
+    messages: Messages,
+    timings: dict[str, float],
+    load_before: tuple[float, float, float],
+    cpu_use: list[CpuUse],
+) -> str:
     offers = run.offers.only(OFFER_PREFIX)
     offer_ms = offers.latencies_ms()
     message_ms = messages.latencies_ms()
@@ -597,6 +612,7 @@ def report(run: Run, messages: Messages, timings: dict[str, float], load_before:
             f"({len(offer_ms) / span if span else 0:.0f} offers/s); this client used "
             f"{timings.get('offers_client_cpu', 0):.1f} s of CPU in the {timings.get('offers_seconds', 0):.1f} s of "
             "the offer phase.",
+            *_cpu_lines(cpu_use, len(offers.webhook_status), timings.get("offers_seconds", 0.0)),
             "Load average before the run: "
             + " / ".join(f"{x:.2f}" for x in load_before)
             + f" on {os.cpu_count()} cores (other processes share the machine).",
@@ -612,6 +628,21 @@ def report(run: Run, messages: Messages, timings: dict[str, float], load_before:
             ),
         ]
     )
+
+
+def _cpu_lines(cpu_use: list[CpuUse], chats: int, seconds: float) -> list[str]:
+    """CPU per new chat by role in the offer phase, and how much of the 2 cores' time it took."""
+    if not cpu_use or not chats:
+        return []
+    stack, sandbox = cpu_use
+    total = sum(stack.seconds.values()) + sum(sandbox.seconds.values())
+    share = total / (seconds * (os.cpu_count() or 1)) if seconds else 0.0
+    simulators = sum(sandbox.seconds.values()) * 1000 / chats
+    return [
+        "CPU per new chat in the offer phase (webhook, offer, accept, close and the system messages to the "
+        f"customer): {stack.summary(chats)}, simulators {simulators:.1f} ms; {total:.1f} CPU seconds in all, "
+        f"{share:.0%} of the machine over the phase.",
+    ]
 
 
 if __name__ == "__main__":
