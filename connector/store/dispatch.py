@@ -104,6 +104,10 @@ class Dispatch:
             raw = popped[1] if popped else None
         return raw.decode() if raw is not None else None
 
+    def ready_count(self) -> int:
+        """Threads on the ready list now: work no loop has taken yet."""
+        return replies.integer(self.redis.llen(keys.ready()))
+
     def retire(self, slot: int | None) -> None:
         if slot is not None:
             self.redis.zrem(keys.dispatchers(), slot)

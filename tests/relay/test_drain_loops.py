@@ -4,6 +4,7 @@ Real Redis, the ECE simulator on loopback answering after a delay."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -65,3 +66,25 @@ def test_the_job_hands_over_at_its_deadline_while_a_slow_call_finishes_in_the_ba
     drain_thread(THREAD, runtime)
     assert texts_on_ece(slow_ece) == ["first", "second"], "each once, in order"
     assert threads.load(redis, THREAD).remote_id
+
+
+def test_loops_grow_with_the_conversations_waiting_not_past_them(client, runtime, redis, slow_ece, monkeypatch) -> None:
+    """Three conversations wait and ECE is slow: the job grows to a loop each, and not towards its
+    limit of 64 for work that is not there (such a loop only polls the ready list until its linger
+    ends; growth that doubled while every loop was busy started 36 to 39 here). A conversation its
+    loop holds can be put on the ready list once more by its own next item (its welcome): a loop may
+    start for that, finds the lease taken and ends, so at most two per conversation."""
+    one_to_64 = dataclasses.replace(runtime.settings, drain_threads=1, drain_threads_max=64)
+    monkeypatch.setattr(runtime, "settings", one_to_64)
+    monkeypatch.setattr(DrainLoops, "carried", 0)
+    customers = ["15551239101", "15551239102", "15551239103"]
+    for n, customer in enumerate(customers):
+        body = whatsapp_payload([(customer, f"wamid.G{n}", f"hello {n}")])
+        response = client.post(f"/webhooks/whatsapp/{WHATSAPP_ASSET}", data=body, headers=whatsapp_headers(body))
+        assert response.status_code == 200
+    loops = DrainLoops(runtime, slot=None, deadline=time.monotonic() + 20)
+
+    loops.run()
+
+    assert sorted(texts_on_ece(slow_ece)) == ["hello 0", "hello 1", "hello 2"]
+    assert len(customers) <= loops.started <= 2 * len(customers), f"{loops.started} loops for 3 conversations"
