@@ -167,7 +167,11 @@ class DrainLoops:
             # No more than the conversations waiting for a loop: a loop started for none polls the
             # ready list until its linger ends, a Redis call and a thread wake-up for nothing (with
             # ECE answering in 2 s, eight polls per message delivered when growth only doubled).
-            waiting = self.runtime.dispatch.ready_count()
+            try:
+                waiting = self.runtime.dispatch.ready_count()
+            except RedisError:
+                log.debug("ready list unreadable: no loop started this look", exc_info=True)
+                return  # the loops' own reads of Redis fail the same way and end them
             self._start(min(slow, waiting))
 
     @property
