@@ -200,13 +200,14 @@ class ItemDelivery:
         next message started another before its `complete` came): the customer still hears that
         their chat was closed, in its place among the messages; the current conversation's state,
         the channel's session and the survey stay as they are."""
-        self._closing_notice(key, by)
+        if by != "customer":
+            self._closing_notice(key, by)
         self.entry["note"] = f"{CLOSED_NOTES.get(by, 'closed by the agent')}: an earlier conversation, state unchanged"
 
     def _closing_notice(self, key: str, by: str) -> None:
-        """What the customer hears of a close (nothing of their own: they know)."""
-        if by != "customer":
-            self.system_text("customer_inactive" if by == "inactivity" else "agent_closed", key)
+        """What the customer hears of a close by the agent or for their silence (of their own close,
+        nothing: they know; the callers leave that out)."""
+        self.system_text("customer_inactive" if by == "inactivity" else "agent_closed", key)
 
     def complete(self, key: str, by: str = "agent") -> None:
         """`by`, as the backend says: "agent"; "customer" (their close may not be saved yet: nothing is

@@ -216,20 +216,6 @@ def _close_keys(chat: Chat) -> list[str]:
     ]
 
 
-def _to_queue_keys(chat: Chat, agent: str, queue: str) -> list[str]:
-    return [
-        keys.hybrid_chat(chat.chat_id),
-        keys.hybrid_agent_chats(agent),
-        keys.hybrid_queue(chat.integration, queue),
-        keys.hybrid_offers(),
-        keys.hybrid_inactive(),
-    ]
-
-
-def _moved_args(chat: Chat, agent: str, queue: str, now: float) -> list[str]:
-    return [chat.chat_id, agent, queue, repr(now)]
-
-
 def _release_keys(agent: str) -> list[str]:
     return [keys.hybrid_agent(agent), keys.hybrid_agent_chats(agent)]
 
@@ -477,13 +463,25 @@ class HybridState:
         self._release(keys=_release_keys(agent), args=[chat.chat_id, chat.queue_key])
 
     def to_queue(self, chat: Chat, agent: str, queue: str, now: float) -> bool:
-        return bool(self._to_queue(keys=_to_queue_keys(chat, agent, queue), args=_moved_args(chat, agent, queue, now)))
+        return bool(self._move_to_queue(self.redis, chat, agent, queue, now))
 
     def queue_to_queue(self, pipe: Pipeline, chat: Chat, agent: str, queue: str, now: float) -> None:
         """`to_queue` on a transaction that WATCHes the chat (`with_chat`: still the agent's active
         chat when this lands), to be one step with the customer's notice."""
-        moved = _moved_args(chat, agent, queue, now)
-        self._to_queue(keys=_to_queue_keys(chat, agent, queue), args=moved, client=pipe)
+        self._move_to_queue(pipe, chat, agent, queue, now)
+
+    def _move_to_queue(self, client: Redis | Pipeline, chat: Chat, agent: str, queue: str, now: float) -> Any:
+        return self._to_queue(
+            keys=[
+                keys.hybrid_chat(chat.chat_id),
+                keys.hybrid_agent_chats(agent),
+                keys.hybrid_queue(chat.integration, queue),
+                keys.hybrid_offers(),
+                keys.hybrid_inactive(),
+            ],
+            args=[chat.chat_id, agent, queue, repr(now)],
+            client=client,
+        )
 
     def to_agent(self, chat: Chat, agent: str, target: str, now: float, expires_at: float) -> int:
         """1 offered to `target`, 0 the chat is not `agent`'s active chat, -1 `target` cannot take it."""
