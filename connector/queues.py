@@ -29,8 +29,8 @@ DISPATCH_BUDGET_SECONDS = 5.0
 DISPATCH_LINGER_SECONDS = 0.25
 """How long an idle dispatch job waits for more ready threads before giving its worker back."""
 DEFERRED_POLL_SECONDS = 0.25
-"""How often each worker moves retries that came due to the ready list: the most a retry waits
-past its time."""
+"""How often each worker moves retries that came due to the ready list and fires the timers that
+came due: the most a retry or a timer waits past its time."""
 
 
 def queue(name: str, redis: Redis) -> Queue:

@@ -29,6 +29,7 @@ from connector.store import connection, keys, replies
 from connector.store.boxes import Boxes
 from connector.store.dispatch import Dispatch
 from connector.store.durability import Durability
+from connector.store.timers import Timers
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,10 @@ class Runtime:
         return Dispatch(
             self.redis, wake_ttl_seconds=int(self.settings.wake_ttl_seconds), dispatchers=self.settings.dispatchers
         )
+
+    @cached_property
+    def timers(self) -> Timers:
+        return Timers(self.redis)
 
     @property
     def provisioned(self) -> Config:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from connector import queues
@@ -124,21 +123,13 @@ def flow_text(
 def schedule_timer(
     runtime: Runtime, thread_id: str, sequence: int, timer_type: str, after_seconds: float, *, firing: int = 0
 ) -> None:
-    """Put a timer item in the outbox after `after_seconds`. RQ's scheduler keeps scheduled jobs in
-    Redis, so a timer survives a worker restart. A timer that repeats numbers each `firing`: a timer
-    fires once per (conversation, type, firing), however often it was scheduled."""
+    """Put a timer item in the outbox after `after_seconds`. The timer waits in Redis
+    (`store/timers.py`), so it survives a worker restart. A timer that repeats numbers each
+    `firing`: a timer fires once per (conversation, type, firing), however often it was scheduled."""
     item: dict[str, Any] = {"source": "timer", "type": timer_type, "sequence": sequence}
     if firing:
         item["firing"] = firing
-    queues.queue(queues.HOUSEKEEPING, runtime.redis).enqueue_in(
-        timedelta(seconds=after_seconds),
-        queues.TIMER_JOB,
-        thread_id,
-        item,
-        result_ttl=0,
-        failure_ttl=7 * 24 * 3600,
-        description=f"{timer_type} timer",
-    )
+    runtime.timers.schedule(thread_id, item, time.time() + after_seconds)
 
 
 def timer_came_due(runtime: Runtime, thread_id: str, item: dict[str, Any]) -> bool:

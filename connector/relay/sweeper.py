@@ -1,15 +1,16 @@
-"""The sweeper: re-wakes every inbox that holds items while no drain holds its lease, and puts the
-threads whose retry time has come back on the ready list.
+"""The sweeper: re-wakes every inbox that holds items while no drain holds its lease, puts the
+threads whose retry time has come back on the ready list, and fires the timers that came due.
 
 RQ alone notices an abandoned job only after 90 s to 11 min
 (docs/architecture.md, "Leases and the sweeper"); the inbox is the record and the job only a
 wake-up, so a lost or killed job delays a thread by one sweep interval at most after its lease
 lapses. One worker sweeps per round (a short Redis lock), the others skip.
 
-Retries wait in a Redis zset rather than as RQ scheduled jobs: during an outage every conversation
-retries, and a scheduled job costs a job hash, two registries, the scheduler's move and a worker's
-pick-up each time, where a zset member costs one ZADD and a share of one poll. Every worker polls
-(one atomic script, so two polls never wake a thread twice), so retries go on while any worker lives.
+Retries and timers (`store/timers.py`) wait in Redis zsets rather than as RQ scheduled jobs:
+during an outage every conversation retries, and a scheduled job costs a job hash, two registries,
+the scheduler's move and a worker's pick-up each time, where a zset member costs one ZADD and a
+share of one poll. Every worker polls (one atomic script, so two polls never wake a thread twice or
+claim a timer twice), so retries and timers go on while any worker lives.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from redis.exceptions import RedisError
 
 from connector import backends
 from connector.queues import DEFERRED_POLL_SECONDS, enqueue_dispatch
+from connector.relay.outbox import fire_due_timers
 from connector.runtime import Runtime
 from connector.store import keys
 from connector.store.boxes import Boxes
@@ -62,8 +64,9 @@ def promote_due(redis: Redis, dispatch: Dispatch) -> int:
 
 
 class Sweeper(threading.Thread):
-    """Beside a worker until `stop()`: `promote_due` and the backends' periodic work (`backends.tick`)
-    every DEFERRED_POLL_SECONDS, `sweep` every `interval` seconds."""
+    """Beside a worker until `stop()`: `promote_due`, the timers come due (`fire_due_timers`) and the
+    backends' periodic work (`backends.tick`) every DEFERRED_POLL_SECONDS, `sweep` every `interval`
+    seconds."""
 
     def __init__(
         self, redis: Redis, interval: float, boxes: Boxes, dispatch: Dispatch, runtime: Runtime | None = None
@@ -82,6 +85,7 @@ class Sweeper(threading.Thread):
             try:
                 promote_due(self.redis, self.dispatch)
                 if self.runtime is not None:
+                    fire_due_timers(self.runtime)
                     backends.tick(self.runtime)
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + self.interval

@@ -59,6 +59,12 @@ def deferred() -> str:
     return f"{PREFIX}:deferred"
 
 
+def timers() -> str:
+    """ZSET of scheduled timers (JSON: thread id, outbox item, a unique id) → unix time due; every
+    worker polls it, and a claimed timer's score moves forward by its claim lease (store/timers.py)."""
+    return f"{PREFIX}:timers"
+
+
 def deferred_member(thread_id: str, box: str) -> str:
     """The `deferred` member of one box; the thread id is what precedes the last `:`."""
     return f"{thread_id}:{box}"

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from connector import queues
+from connector.backends import outbox
 from connector.channels.base import thread_id_for
 from connector.relay.drain import _handle_inbound, drain_thread
-from connector.relay.outbox import fire_timer
 from connector.settings import Settings
 from connector.store import keys, surveys, threads
 from connector.store.boxes import Box, Boxes
@@ -90,14 +89,12 @@ def closed_by_alice(client, runtime, redis, base_url: str, flow: str = "csat") -
 
 
 def fire_survey_timers(runtime, redis) -> int:
-    """Run the scheduled survey timeouts now, as RQ's scheduler would when they come due."""
-    queue = queues.queue(queues.HOUSEKEEPING, redis)
+    """Fire the scheduled survey timeouts now, as a worker's poll does when they come due."""
     fired = 0
-    for job_id in queue.scheduled_job_registry.get_job_ids():
-        job = queue.fetch_job(job_id)
-        if job is not None and job.args[1]["type"] == "survey_expired":
-            fire_timer(*job.args)
-            job.delete()
+    for timer in runtime.timers.pending():
+        if timer.item["type"] == "survey_expired":
+            outbox.timer_came_due(runtime, timer.thread_id, timer.item)
+            runtime.timers.done(timer)
             fired += 1
     drain_thread(THREAD)
     return fired
