@@ -201,8 +201,7 @@ class _Step:
         if self.effects.get(f"start:{thread.sequence}") is None:
             if not entry_point.enabled:
                 return conversation.disabled(self.runtime, thread, "queue disabled in the connector")
-            reading = HybridBackend().availability(self.integration, entry_point, self.runtime.redis, timeout=None)
-            if not reading.agents_available:
+            if not self.state.any_ready_with(tuple(entry_point.skills)):
                 return conversation.turned_away(self.runtime, thread, entry_point, "no agent READY with the skills")
             self.state.create_chat(
                 chat_id,

@@ -176,6 +176,25 @@ redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[2], 'closed_by'
 return {state, agent}
 """
 
+# KEYS: READY set. ARGV: agent hash key prefix, then the skills required.
+# 1 when a READY agent has every skill required, else 0; it stops at the first. A new chat's gate
+# asks only this, in one round trip, however many agents are READY.
+_ANY_READY_WITH = """
+for _, agent in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local ok, skills = pcall(cjson.decode, redis.call('HGET', ARGV[1] .. agent, 'skills') or '[]')
+  local has = {}
+  if ok and type(skills) == 'table' then
+    for _, skill in ipairs(skills) do has[tostring(skill)] = true end
+  end
+  local all = true
+  for i = 2, #ARGV do
+    if not has[ARGV[i]] then all = false break end
+  end
+  if all then return 1 end
+end
+return 0
+"""
+
 
 def queue_key(integration: str, queue: str) -> str:
     return f"{integration}:{queue}"
@@ -269,6 +288,7 @@ class HybridState:
         self._to_queue = redis.register_script(_TO_QUEUE)
         self._to_agent = redis.register_script(_TO_AGENT)
         self._close_inactive = redis.register_script(_CLOSE_INACTIVE)
+        self._any_ready_with = redis.register_script(_ANY_READY_WITH)
 
     # -- chats ----------------------------------------------------------------------------------
 
@@ -587,6 +607,11 @@ class HybridState:
             ({k.decode(): v.decode() for k, v in answers[2 * i].items()}, int(answers[2 * i + 1]))
             for i in range(len(agents))
         ]
+
+    def any_ready_with(self, skills: tuple[str, ...]) -> bool:
+        """A READY agent has every one of `skills` (interrupted by a voice call or not: blending holds
+        them for the call only, as `HybridBackend.availability` counts them)."""
+        return bool(self._any_ready_with(keys=[keys.hybrid_ready()], args=[keys.hybrid_agent(""), *skills]))
 
     def ready_agents(self) -> list[str]:
         return sorted(m.decode() for m in replies.bytes_set(self.redis.smembers(keys.hybrid_ready())))

@@ -676,3 +676,46 @@ def test_a_chat_declined_by_everyone_is_offered_again_when_the_decline_lapses(
         tick(redis, runtime.config)  # every worker's sweeper, every 0.25 s
         time.sleep(0.25)
     assert (fresh(state, "c1").state, fresh(state, "c1").agent) == (OFFERED, "alice")
+
+
+def test_the_start_gate_finds_a_ready_agent_with_every_skill_as_the_availability_reading_does(
+    state: HybridState, redis: redis_lib.Redis, runtime, hybrid_queues
+) -> None:
+    """`any_ready_with` (one script, stops at the first agent) answers what the full availability
+    reading says of agents, for READY, NOT_READY, interrupted and malformed agents alike."""
+    from connector.backends.hybrid.backend import HybridBackend
+
+    queues = [
+        {"name": "Plain"},
+        {"name": "English", "skills": ["english"]},
+        {"name": "Billing", "skills": ["english", "billing"]},
+        {"name": "Vip", "skills": ["vip"]},
+    ]
+    hybrid_queues(queues)
+    integration = runtime.config.integration(INTEGRATION)
+
+    def agrees() -> list[bool]:
+        answers = []
+        for queue in queues:
+            entry_point = integration.entry_point(queue["name"])
+            reading = HybridBackend().availability(integration, entry_point, redis, timeout=None)
+            assert state.any_ready_with(tuple(entry_point.skills)) is reading.agents_available, queue["name"]
+            answers.append(reading.agents_available)
+        return answers
+
+    assert agrees() == [False, False, False, False], "nobody READY"
+    add_agent(state, "away", "english", "billing", "vip", ready=False)
+    assert agrees() == [False, False, False, False], "NOT_READY does not count"
+    add_agent(state, "ann", "english")
+    assert agrees() == [True, True, False, False]
+    add_agent(state, "bob", "billing", "english")
+    redis.sadd(keys.chat_interrupted(), "bob")
+    assert agrees() == [True, True, True, False], "a voice call holds Bob, it does not make him unavailable"
+    add_agent(state, "odd", "vip")
+    redis.hset(keys.hybrid_agent("odd"), "skills", '{"vip": true}')
+    redis.sadd(keys.hybrid_ready(), "ghost")  # READY, no agent record: no skills
+    assert agrees() == [True, True, True, False], "skills that are not a list are none"
+    redis.hset(keys.hybrid_agent("odd"), "skills", '["vip"')
+    assert agrees() == [True, True, True, False], "unreadable skills are none"
+    redis.hset(keys.hybrid_agent("odd"), "skills", '["vip"]')
+    assert agrees() == [True, True, True, True]
