@@ -99,15 +99,21 @@ def route_once(redis: Redis, config: Config, now: float | None = None) -> list[O
     now = time.time() if now is None else now
     queues = hybrid_queues(config)
     state = HybridState(redis)
+    # Most passes follow a close or an accept with nobody waiting: count the queues first, one round
+    # trip, before reading every READY agent.
+    depths = state.depths([(integration.name, entry_point.name) for integration, entry_point in queues.values()])
+    occupied = {key: pair for (key, pair), depth in zip(queues.items(), depths, strict=True) if depth}
+    if not occupied:
+        return []
     agents = _snapshot_agents(redis, state)
-    if not queues or not agents:
+    if not agents:
         return []
     free = sum(max(0, a.max_chats - a.chats) for a in agents if a.can_take_chats)
     if free == 0:
         return []
     heads = [
         (chat_id, key, queued_at)
-        for key, (integration, entry_point) in queues.items()
+        for key, (integration, entry_point) in occupied.items()
         for chat_id, queued_at in state.waiting(integration.name, entry_point.name, free)
     ]
     declined = state.declined([chat_id for chat_id, _key, _at in heads])

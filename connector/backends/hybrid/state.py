@@ -369,6 +369,13 @@ class HybridState:
     def depth(self, integration: str, queue: str) -> int:
         return replies.integer(self.redis.zcard(keys.hybrid_queue(integration, queue)))
 
+    def depths(self, queues: list[tuple[str, str]]) -> list[int]:
+        """The chats waiting in each (integration, queue), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for integration, queue in queues:
+            pipe.zcard(keys.hybrid_queue(integration, queue))
+        return [int(n) for n in replies.execute(pipe)] if queues else []
+
     # -- offers -----------------------------------------------------------------------------------
 
     def offer(self, chat: str, agent: str, integration: str, queue: str, now: float, expires_at: float) -> bool:
