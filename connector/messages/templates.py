@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ LOOP_BUDGET = 10_000
 """Items all range() calls of one rendering may produce together (nested loops multiply)."""
 _CACHE_SIZE = 512
 _FORMAT_BOMB = re.compile(r"\d{5,}|%[^a-zA-Z%]*\*|\{[^{}]*\{")  # 5+ digit width, or width from an argument
+LOCALES_RECHECK_SECONDS = 5.0
+"""The longest a listing of the locale folders is kept, whatever the directory's mtime says."""
 
 Overrides = Mapping[str, Mapping[str, str]]
 """Deployment-wide template overrides: locale → message type → text (Config.templates)."""
@@ -242,14 +245,26 @@ class MessageTemplates:
         self._lock = threading.Lock()
         self._compiled: OrderedDict[str, Template | TemplateError] = OrderedDict()
         self._files: dict[Path, tuple[int, str]] = {}
+        self._locales: tuple[int, float, list[str]] | None = None
 
     # -- selection ----------------------------------------------------------------------------------
 
     def locales(self) -> list[str]:
-        """Locale folders present (names like en, es, pt_BR), sorted."""
-        if not self.directory.is_dir():
+        """Locale folders present (names like en, es, pt_BR), sorted. Every system message asks, so
+        the listing is kept until the directory's mtime moves (a folder added, removed or renamed)
+        or LOCALES_RECHECK_SECONDS pass (a filesystem whose mtime ticks by the second)."""
+        try:
+            mtime = self.directory.stat().st_mtime_ns
+        except OSError:
             return []
-        return sorted(p.name for p in self.directory.iterdir() if p.is_dir() and LOCALE_PATTERN.match(p.name))
+        listed = self._locales
+        if listed is None or listed[0] != mtime or time.monotonic() - listed[1] >= LOCALES_RECHECK_SECONDS:
+            try:
+                found = sorted(p.name for p in self.directory.iterdir() if p.is_dir() and LOCALE_PATTERN.match(p.name))
+            except OSError:  # not a directory
+                found = []
+            listed = self._locales = (mtime, time.monotonic(), found)
+        return list(listed[2])
 
     def source(
         self,

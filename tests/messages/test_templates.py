@@ -172,6 +172,29 @@ def test_a_locale_without_the_file_uses_the_default_locale(private_dir: Path) ->
     assert templates.source("agent_closed", "fr")[1] == "message_templates/en/agent_closed.txt.j2"
 
 
+def test_a_locale_folder_added_or_removed_while_running_is_seen_at_the_next_message(
+    private_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import shutil
+
+    from connector.messages import templates as templates_module
+
+    templates = MessageTemplates(private_dir)
+    mtime = private_dir.stat().st_mtime_ns
+    assert "de" not in templates.locales()
+    (private_dir / "de").mkdir()
+    (private_dir / "de" / "welcome.txt.j2").write_text("Hallo!\n")
+    os.utime(private_dir, ns=(mtime, mtime))  # a filesystem whose mtime did not move
+    assert "de" not in templates.locales(), "the listing is kept while the mtime stays"
+    monkeypatch.setattr(templates_module, "LOCALES_RECHECK_SECONDS", 0.0)
+    assert "de" in templates.locales(), "listed again once the recheck age passed"
+    assert templates.render("welcome", sample_context("welcome"), locale="de", entry_point=None) == "Hallo!"
+    monkeypatch.setattr(templates_module, "LOCALES_RECHECK_SECONDS", 3600.0)
+    shutil.rmtree(private_dir / "de")
+    assert "de" not in templates.locales(), "the directory's mtime moved"
+
+
 def test_the_entry_point_default_locale_applies_when_the_customer_has_none(templates: MessageTemplates) -> None:
     entry_point = EntryPoint(name="Ventas", id="1002", default_locale="es")
     context = sample_context("agent_closed")
