@@ -22,7 +22,7 @@ from redis import Redis
 
 from connector.backends.hybrid import stream
 from connector.backends.hybrid.decide import AgentSnapshot, Offer, Queue, WaitingChat, decide
-from connector.backends.hybrid.state import READY, Chat, HybridState, queue_key
+from connector.backends.hybrid.state import READY, Chat, HybridState, PlannedOffer, queue_key
 from connector.backends.hybrid.views import chat_view
 from connector.blending.chat_events import publish_chat_ready
 from connector.config.model import Config, EntryPoint, Integration
@@ -121,23 +121,24 @@ def route_once(redis: Redis, config: Config, now: float | None = None) -> list[O
     decided = decide(
         {key: Queue(key, frozenset(ep.skills), ep.priority) for key, (_i, ep) in queues.items()}, waiting, agents, now
     )
-    made = []
+    planned = []
     for offer in decided:
         integration, entry_point = queues[offer.queue]
         expires = now + entry_point.offer_timeout_seconds
-        if state.offer(offer.chat_id, offer.agent_id, integration.name, entry_point.name, now, expires):
-            made.append(offer)
-            chat = state.chat(offer.chat_id)
-            if chat is not None:
-                stream.publish(redis, offer.agent_id, "chat_offered", chat_id=chat.chat_id, chat=chat_view(chat))
-            log.info(
-                "chat offered",
-                extra={
-                    "conversation": chat.thread_id if chat else None,
-                    "chat": offer.chat_id,
-                    "agent": offer.agent_id,
-                },
-            )
+        planned.append(PlannedOffer(offer.chat_id, offer.agent_id, integration.name, entry_point.name, expires))
+    made = [offer for offer, ok in zip(decided, state.offer_all(planned, now), strict=True) if ok]
+    offered = {chat.chat_id: chat for chat in state.chats([offer.chat_id for offer in made])}
+    events = redis.pipeline(transaction=False)
+    for offer in made:
+        chat = offered.get(offer.chat_id)
+        if chat is not None:
+            stream.queue(events, offer.agent_id, "chat_offered", chat_id=chat.chat_id, chat=chat_view(chat))
+        log.info(
+            "chat offered",
+            extra={"conversation": chat.thread_id if chat else None, "chat": offer.chat_id, "agent": offer.agent_id},
+        )
+    if made:
+        replies.execute(events)
     return made
 
 

@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from redis import Redis
 from redis.client import Pipeline
@@ -269,6 +269,16 @@ def _chat_of(chat_id: str, raw: dict[bytes, bytes]) -> Chat | None:
     )
 
 
+class PlannedOffer(NamedTuple):
+    """An offer the router decided, for `HybridState.offer_all`."""
+
+    chat: str
+    agent: str
+    integration: str
+    queue: str
+    expires_at: float
+
+
 def _decoded(value: Any) -> str:
     """A script's string answer ('' for Redis's nil, which a script returns as false)."""
     return value.decode() if isinstance(value, bytes) else str(value or "")
@@ -379,19 +389,34 @@ class HybridState:
     # -- offers -----------------------------------------------------------------------------------
 
     def offer(self, chat: str, agent: str, integration: str, queue: str, now: float, expires_at: float) -> bool:
-        answer = self._offer(
-            keys=[
-                keys.hybrid_chat(chat),
-                keys.hybrid_agent(agent),
-                keys.hybrid_agent_chats(agent),
-                keys.hybrid_queue(integration, queue),
-                keys.hybrid_offers(),
-                keys.chat_interrupted(),
-                keys.hybrid_ready(),
-            ],
-            args=[chat, agent, queue_key(integration, queue), repr(now), repr(expires_at)],
-        )
-        return bool(answer)
+        return self.offer_all([PlannedOffer(chat, agent, integration, queue, expires_at)], now)[0]
+
+    def offer_all(self, offers: list[PlannedOffer], now: float) -> list[bool]:
+        """Make the offers in this order, one round trip; whether each was made. Each script checks
+        all it relies on as if run alone, so a batch makes exactly the offers one call each would:
+        a routing pass's offers reach their agents a round trip apart, not one per offer."""
+        pipe = self.redis.pipeline(transaction=False)
+        for offer in offers:
+            self._offer(
+                keys=[
+                    keys.hybrid_chat(offer.chat),
+                    keys.hybrid_agent(offer.agent),
+                    keys.hybrid_agent_chats(offer.agent),
+                    keys.hybrid_queue(offer.integration, offer.queue),
+                    keys.hybrid_offers(),
+                    keys.chat_interrupted(),
+                    keys.hybrid_ready(),
+                ],
+                args=[
+                    offer.chat,
+                    offer.agent,
+                    queue_key(offer.integration, offer.queue),
+                    repr(now),
+                    repr(offer.expires_at),
+                ],
+                client=pipe,
+            )
+        return [bool(answer) for answer in replies.execute(pipe)] if offers else []
 
     def accept(self, chat: Chat, agent: str, now: float, inactive_at: float | None = None) -> bool:
         """The agent takes the chat; from `inactive_at` on (None: never) the customer's silence ends it."""

@@ -198,6 +198,31 @@ def test_concurrent_offers_of_one_agents_last_slot_and_of_one_chat_each_win_once
     assert len(holders) == 1 and fresh(state, "shared").agent == f"agent-{holders[0]}"
 
 
+def test_a_batch_of_offers_makes_exactly_the_offers_one_call_each_would(
+    state: HybridState, redis: redis_lib.Redis
+) -> None:
+    """The router's offers go out in one round trip, in order: a later offer of the batch sees the
+    earlier ones (Alice's last slot, a chat already ringing), as a call of its own would."""
+    from connector.backends.hybrid.state import PlannedOffer
+
+    add_agent(state, "alice", max_chats=1)
+    add_agent(state, "bob", max_chats=2)
+    add_agent(state, "cora", max_chats=2, ready=False)
+    for chat_id in ("c1", "c2", "c3", "c4"):
+        add_chat(state, chat_id)
+    batch = [
+        PlannedOffer("c1", "alice", INTEGRATION, "Support", EXPIRES),
+        PlannedOffer("c2", "alice", INTEGRATION, "Support", EXPIRES),  # her only slot is c1's now
+        PlannedOffer("c3", "bob", INTEGRATION, "Support", EXPIRES),
+        PlannedOffer("c1", "bob", INTEGRATION, "Support", EXPIRES),  # c1 rings at Alice's
+        PlannedOffer("c4", "cora", INTEGRATION, "Support", EXPIRES),  # not READY
+    ]
+    assert state.offer_all(batch, NOW) == [True, False, True, False, False]
+    assert state.agent_chats("alice") == ["c1"] and state.agent_chats("bob") == ["c3"]
+    assert [fresh(state, c).state for c in ("c1", "c2", "c3", "c4")] == [OFFERED, QUEUED, OFFERED, QUEUED]
+    assert state.offer_all([], NOW) == []
+
+
 # -- accept and expiry: whichever runs first wins, the other is refused ----------------------------
 
 
