@@ -77,3 +77,31 @@ def test_an_unreadable_timer_is_dropped_with_an_error_and_the_others_fire(runtim
     assert [i["type"] for i in outbox_items(redis)] == ["unavailable_expired"]
     assert redis.zcard(keys.timers()) == 0
     assert "unreadable timer dropped" in caplog.text
+
+
+def test_a_timer_an_earlier_version_scheduled_as_an_rq_job_still_fires(runtime, redis):
+    """Upgrading keeps the timers already scheduled: RQ's scheduler moves the due job, a worker runs
+    `fire_timer` by its path (queues.TIMER_JOB), and the item reaches the outbox once."""
+    from datetime import UTC, datetime, timedelta
+
+    from rq import SimpleWorker
+    from rq.scheduler import RQScheduler
+    from rq.serializers import JSONSerializer
+
+    from connector.runtime import install
+
+    install(runtime)
+    housekeeping = queues.queue(queues.HOUSEKEEPING, redis)
+    item = {"source": "timer", "type": "unavailable_expired", "sequence": 6}
+    for _ in range(2):  # as the old schedule_timer queued them, twice
+        housekeeping.enqueue_at(datetime.now(UTC) - timedelta(seconds=1), queues.TIMER_JOB, THREAD, item, result_ttl=0)
+    scheduler = RQScheduler([housekeeping], connection=redis, serializer=JSONSerializer)
+    scheduler.acquire_locks()  # as a worker started with the scheduler does
+    scheduler.enqueue_scheduled_jobs()
+    scheduler.release_locks()
+    SimpleWorker([housekeeping], connection=redis, serializer=JSONSerializer).work(burst=True)
+
+    assert [(i["source"], i["type"], i["sequence"]) for i in outbox_items(redis)] == [
+        ("timer", "unavailable_expired", 6)
+    ]
+    assert housekeeping.count == 0 and housekeeping.failed_job_registry.count == 0
