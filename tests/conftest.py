@@ -208,8 +208,11 @@ E2E_FIXTURES = frozenset(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that starts real processes or simulators `e2e`, so `-m "not e2e"` is the unit
-    suite (`make test-fast`) without each module having to remember its marker."""
+    suite (`make test-fast`) without each module having to remember its marker. Tests marked `long`
+    go first: collected last, the two-way parallel run ended with one process idle while the other
+    ran the two-minute soak alone."""
     for item in items:
         folder = Path(str(item.path)).relative_to(TESTS).parts[0]
         if folder in E2E_FOLDERS or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: the rest keep their order

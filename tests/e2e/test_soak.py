@@ -20,6 +20,7 @@ from bench.soak.run import soak
 
 
 @pytest.mark.e2e
+@pytest.mark.long
 def test_a_thousand_messages_through_faults_arrive_once_each_in_order(tmp_path: Path) -> None:
     result = soak(1000, "always", schedule=Schedule.light(), concurrency=24, drain_timeout=120, results=tmp_path)
 

@@ -61,6 +61,7 @@ def admin_token(runtime, operator_password_hash) -> str:
     return ApiTokens(runtime.redis).issue("fuzzer", "schemathesis")
 
 
+@pytest.mark.long
 def test_no_500_and_every_answer_matches_its_schema(app, admin_token):
     """Every operation is run on its own (a failure names it); all failures are reported together."""
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)

@@ -511,6 +511,7 @@ def test_threads_routing_side_by_side_keep_every_invariant(redis: redis_lib.Redi
 # -- (b) real worker processes, one killed with SIGKILL ----------------------------------------------
 
 
+@pytest.mark.long
 def test_worker_processes_routing_with_one_killed_keep_every_invariant(
     redis: redis_lib.Redis, desk_config: Config, start_worker
 ) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from connector.channels.base import thread_id_for
 from connector.conversations import State
 from connector.store import dead_letters, keys, threads
@@ -103,6 +105,7 @@ def test_an_expired_token_is_renewed_and_the_message_delivered(stack: Stack) -> 
     assert [r.content for r in received] == ["Hi there", "Still there?"]
 
 
+@pytest.mark.long
 def test_ece_down_for_30_seconds_then_every_message_arrives_in_order_once(stack: Stack) -> None:
     conversation_id = start_chat(stack, "m0")
     stack.ece.model.set_down("503")
