@@ -28,12 +28,12 @@ import requests
 
 from bench.figures import wait_until
 from bench.stack import free_port
-from connector.http_session import OutboundSession
+from connector.http_session import outbound_session
 
 QUICK = os.environ.get("HTTP_CLIENTS_QUICK", "") not in ("", "0")
 CALLS = 600 if QUICK else 3000
 IN_FLIGHT = 256
-"""The drain's bound per process (CONNECTOR_DRAIN_THREADS_MAX, http_session.POOL_SIZE)."""
+"""The drain's loops per dispatch job (CONNECTOR_DRAIN_THREADS_MAX)."""
 DELAYS = (0.0, 0.5)
 BODY = json.dumps({"type": "message", "content": "x" * 200}).encode()
 
@@ -94,7 +94,7 @@ def with_threads(call: Callable[[str], bool]) -> Callable[[str], int]:
 
 def requests_session() -> Callable[[str], bool]:
     """The product's client: one OutboundSession shared by the threads."""
-    session = OutboundSession()
+    session = outbound_session()
 
     def call(url: str) -> bool:
         return session.post(url, data=BODY, headers={"Content-Type": "application/json"}, timeout=30).ok

@@ -26,14 +26,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
+from connector.settings import Settings
+
 if TYPE_CHECKING:
     # Aliases of the requests stubs (types-requests), not names of requests itself.
     from requests.sessions import _Cert, _Settings, _TextMapping, _Verify
 
-POOL_SIZE = 256
-"""Connections kept open per host: as many as one process's drain loops can have in flight (the
-default of CONNECTOR_DRAIN_THREADS_MAX), so a burst reuses them instead of opening and dropping
-connections beyond requests' default of 10."""
 PROXY_CACHE_LIMIT = 256
 """Hosts whose proxy choice is kept; media downloads reach many CDN hosts, so the cache is bounded."""
 
@@ -84,13 +82,25 @@ CALL_LATENCY = CallLatency()
 """Of every OutboundSession of this process."""
 
 
+def pool_size(settings: Settings) -> int:
+    """Connections kept open per host: as many calls as one process can have open at once, so a
+    burst reuses them. urllib3 closes each connection that does not fit back in the pool, and logs
+    a warning for it, so a pool smaller than the calls in flight costs a connect (a TLS handshake)
+    per call beyond it. A worker's calls out are made by its drain loops, at most twice
+    CONNECTOR_DRAIN_THREADS_MAX at once (a job's own and those its predecessor left finishing,
+    relay/drain.py; an integration's `max_in_flight` only lowers that for its calls); a web
+    process's by its request threads (CONNECTOR_WEB_THREADS: an agent's Finesse sign-in)."""
+    return max(2 * settings.drain_threads_max, settings.web_threads, 1)
+
+
 class OutboundSession(requests.Session):
     """A requests Session that honours HTTP(S)_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE like requests
-    does, read once per host instead of once per request. Redirects keep the first host's proxies."""
+    does, read once per host instead of once per request. Redirects keep the first host's proxies.
+    `pool_maxsize`: connections kept per host (`pool_size`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pool_maxsize: int) -> None:
         super().__init__()
-        adapter = HTTPAdapter(pool_maxsize=POOL_SIZE)
+        adapter = HTTPAdapter(pool_maxsize=pool_maxsize)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self.trust_env = False  # no per-request reads of the environment, no ~/.netrc
@@ -129,8 +139,10 @@ class OutboundSession(requests.Session):
         return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
 
-def outbound_session() -> requests.Session:
-    return OutboundSession()
+def outbound_session(settings: Settings | None = None) -> requests.Session:
+    """A session pooled for the process's calls in flight: `settings`' (a channel's), else the
+    environment's, which is where a process's settings come from."""
+    return OutboundSession(pool_size(settings or Settings.from_env()))
 
 
 def retry_after(response: requests.Response, *, now: float | None = None) -> float | None:

@@ -5,6 +5,7 @@ Real HTTP on loopback: a recording server as the destination and another as the 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from connector.blending.finesse.client import FinesseClient
 from connector.channels import channel_class
 from connector.config.model import Asset, FinesseConfig
 from connector.http_session import OutboundSession, outbound_session
+from connector.sandbox.http import LoopbackServer
+from connector.settings import Settings
 
 PROXY_VARIABLES = tuple(
     name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())
@@ -145,3 +148,53 @@ def test_call_latency_is_slow_on_average_or_while_a_call_is_open_that_long() -> 
     for _ in range(40):
         latency.record(0.5)
     assert latency.slow(0.1), "calls that took long lately"
+
+
+class KeepAliveCounter:
+    """A loopback HTTP/1.1 server with keep-alive, as ECE's and the providers' are (the sandbox's),
+    that answers once `together` requests are in (so that many connections are open at once) and
+    records the client port of each request: one port, one connection."""
+
+    def __init__(self, together: int) -> None:
+        self.ports: list[int] = []
+        self.barrier = threading.Barrier(together, timeout=10)
+        self.server = LoopbackServer(self.app, threads=together).start()
+        self.url = self.server.url
+
+    def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.ports.append(int(environ["REMOTE_PORT"]))
+        self.barrier.wait()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
+        return [b"{}"]
+
+    def calls_at_once(self, session: Any, count: int) -> None:
+        threads = [
+            threading.Thread(target=lambda: session.post(self.url, data=b"{}", timeout=10)) for _ in range(count)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+@pytest.mark.parametrize("kept", ["pool sized from the settings", "pool smaller than the calls"])
+def test_a_burst_of_calls_as_wide_as_the_drain_loops_reuses_its_connections(clean_environment, caplog, kept) -> None:
+    settings = Settings.from_env(drain_threads_max=40, web_threads=8)
+    loops_at_once = 2 * settings.drain_threads_max  # a job's loops and those its predecessor left finishing
+    session = outbound_session(settings) if kept == "pool sized from the settings" else OutboundSession(10)
+    server = KeepAliveCounter(loops_at_once)
+    try:
+        with caplog.at_level(logging.WARNING, logger="urllib3"):
+            server.calls_at_once(session, loops_at_once)
+            first_burst = set(server.ports)
+            server.calls_at_once(session, loops_at_once)
+        second_burst = set(server.ports[loops_at_once:])
+    finally:
+        server.server.stop()
+    assert len(first_burst) == loops_at_once
+    if kept == "pool sized from the settings":
+        assert second_burst == first_burst  # every call of the second burst on a kept connection
+        assert "Connection pool is full" not in caplog.text
+    else:  # what a fixed pool smaller than the loops did: connections closed, new ones opened
+        assert len(second_burst - first_burst) >= loops_at_once - 10
+        assert "Connection pool is full" in caplog.text

@@ -212,7 +212,7 @@ class Channel:
     @cached_property
     def session(self) -> requests.Session:
         """One session per instance, made on first use: webhook instances never pay for it."""
-        return outbound_session()
+        return outbound_session(self.settings)
 
     # -- inbound -----------------------------------------------------------------------------
 

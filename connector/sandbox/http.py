@@ -30,6 +30,12 @@ dropped, and the simulator looked unreachable where a real ECE or provider, behi
 load balancer with a backlog of hundreds, is not. The kernel caps it at net.core.somaxconn."""
 
 
+KEEP_ALIVE_LIMIT = 1024
+"""Idle kept-alive connections held open. cheroot's default is 10: with more than ten connections
+open, it answered `Connection: close`, so a connector holding two hundred calls to a slow ECE
+opened a new connection for nearly every call, where ECE, behind a web server, keeps them."""
+
+
 class _Server(wsgi.Server):
     """cheroot's server with its error lines in the logging system instead of on stderr."""
 
@@ -90,6 +96,7 @@ class LoopbackServer:
             # The serve loop wakes this often to notice stop(): werkzeug's server polled as often.
             server.expiration_interval = 0.05
             server.request_queue_size = LISTEN_BACKLOG
+            server.keep_alive_conn_limit = KEEP_ALIVE_LIMIT
             server.prepare()  # binds now, so the port is known when start() returns
             self.port = server.bind_addr[1]
             self._server = server

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from connector.sandbox.http import LoopbackServer
 
@@ -66,3 +68,33 @@ def test_requests_before_the_app_is_set_get_503() -> None:
         assert requests.get(f"{server.url}/x", timeout=5).status_code == 200
     finally:
         server.stop()
+
+
+def test_hundreds_of_connections_open_at_once_are_all_kept_alive() -> None:
+    """A connector with two hundred calls in flight to a slow ECE keeps two hundred connections;
+    cheroot's own default kept ten and answered the others `Connection: close`."""
+    together = 200
+    barrier = threading.Barrier(together, timeout=10)
+
+    def answer_together(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        barrier.wait()  # every connection is open before any is answered
+        return answer(environ, start_response)
+
+    server = LoopbackServer(answer_together, name="slow-ece", threads=together).start()
+    answers: list[requests.Response] = []
+    try:
+        with requests.Session() as session:
+            session.mount("http://", HTTPAdapter(pool_maxsize=together))
+            calls = [
+                threading.Thread(target=lambda: answers.append(session.get(server.url, timeout=10)))
+                for _ in range(together)
+            ]
+            for call in calls:
+                call.start()
+            for call in calls:
+                call.join()
+    finally:
+        server.stop()
+
+    assert len(answers) == together
+    assert [a for a in answers if a.headers.get("Connection", "").lower() == "close"] == []
