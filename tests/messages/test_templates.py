@@ -13,6 +13,7 @@ import pytest
 from connector.config.model import EntryPoint
 from connector.config.schemas import MESSAGE_TYPES
 from connector.messages import MessageContext, MessageTemplates, TemplateError, resolve_locale, sample_context
+from connector.messages import templates as templates_module
 from connector.messages.context import customer_context, hours_context, queue_context
 
 SHIPPED = Path(__file__).resolve().parents[2] / "message_templates"
@@ -175,11 +176,6 @@ def test_a_locale_without_the_file_uses_the_default_locale(private_dir: Path) ->
 def test_a_locale_folder_added_or_removed_while_running_is_seen_at_the_next_message(
     private_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
-    import shutil
-
-    from connector.messages import templates as templates_module
-
     templates = MessageTemplates(private_dir)
     mtime = private_dir.stat().st_mtime_ns
     assert "de" not in templates.locales()

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
+from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
+from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
 
 from connector import queues
 from connector.backends import outbox
 from connector.relay.outbox import fire_due_timers
+from connector.runtime import install
 from connector.store import keys
 from connector.store.timers import Timers
 
@@ -82,14 +87,6 @@ def test_an_unreadable_timer_is_dropped_with_an_error_and_the_others_fire(runtim
 def test_a_timer_an_earlier_version_scheduled_as_an_rq_job_still_fires(runtime, redis):
     """Upgrading keeps the timers already scheduled: RQ's scheduler moves the due job, a worker runs
     `fire_timer` by its path (queues.TIMER_JOB), and the item reaches the outbox once."""
-    from datetime import UTC, datetime, timedelta
-
-    from rq import SimpleWorker
-    from rq.scheduler import RQScheduler
-    from rq.serializers import JSONSerializer
-
-    from connector.runtime import install
-
     install(runtime)
     housekeeping = queues.queue(queues.HOUSEKEEPING, redis)
     item = {"source": "timer", "type": "unavailable_expired", "sequence": 6}

@@ -17,7 +17,16 @@ from connector.backends.hybrid import stream
 from connector.backends.hybrid.agents import AgentSettings
 from connector.backends.hybrid.desk import Desk
 from connector.backends.hybrid.router import expire_offers, request_route, route_once, tick
-from connector.backends.hybrid.state import ACTIVE, CHAT_TTL_SECONDS, CLOSED, OFFERED, QUEUED, Chat, HybridState
+from connector.backends.hybrid.state import (
+    ACTIVE,
+    CHAT_TTL_SECONDS,
+    CLOSED,
+    OFFERED,
+    QUEUED,
+    Chat,
+    HybridState,
+    PlannedOffer,
+)
 from connector.store import keys
 from tests.backends.hybrid.conftest import INTEGRATION, add_agent, add_chat, router_keys
 
@@ -203,8 +212,6 @@ def test_a_batch_of_offers_makes_exactly_the_offers_one_call_each_would(
 ) -> None:
     """The router's offers go out in one round trip, in order: a later offer of the batch sees the
     earlier ones (Alice's last slot, a chat already ringing), as a call of its own would."""
-    from connector.backends.hybrid.state import PlannedOffer
-
     add_agent(state, "alice", max_chats=1)
     add_agent(state, "bob", max_chats=2)
     add_agent(state, "cora", max_chats=2, ready=False)
