@@ -60,16 +60,18 @@ def count(stack: Stack, needle: str) -> int:
 
 
 def sent_and_committed(stack: Stack) -> None:
-    """Wait until every outbox is empty: the question the simulator shows is also committed. A kill
-    between a provider's acceptance and that commit makes the next worker send it again (an SMS send
-    has no idempotency key: README, "Idempotent effects"), which is not the case these tests kill in."""
+    """Wait until every outbox is empty and its lease released: the question the simulator shows is
+    also committed. A kill between a provider's acceptance and that commit makes the next worker send
+    it again (an SMS send has no idempotency key: README, "Idempotent effects"), which is not the case
+    these tests kill in. Nor is a kill between the commit and the lease's release, after which the
+    next worker waits out the lease (30 s) before the answer is handled."""
     redis = stack.runtime.redis
 
     def empty() -> bool:
         threads = [member.decode() for member in redis.smembers(keys.active_inboxes())]
-        return all(redis.llen(keys.outbox(thread)) == 0 for thread in threads)
+        return all(redis.llen(keys.outbox(t)) == 0 and not redis.exists(keys.lease(t)) for t in threads)
 
-    wait_for(empty, timeout=10, what="the sent question committed")
+    wait_for(empty, timeout=10, what="the sent question committed and its lease released")
 
 
 def restart(stack: Stack) -> None:
