@@ -273,13 +273,15 @@ def _drain_held(runtime: Runtime, thread_id: str, held: Held, deadline: float | 
     for box, until in held.until.items():
         if until > now:
             heads[box] = None
+    clean = set(held.clean)  # a head after a commit has no effects: the commit deleted the box's
     handled = 0
     while any(head is not None for head in heads.values()):
         for box in (Box.OUT, Box.IN):
             item = heads[box]
             if item is None:
                 continue
-            outcome = _handle_one(runtime, thread_id, held.token, box, item)
+            outcome = _handle_one(runtime, thread_id, held.token, box, item, clean=box in clean)
+            clean.add(box)
             if outcome is LEASE_LOST:
                 log.warning(
                     "lease lost before commit; item left for the next holder", extra={"conversation": thread_id}
@@ -307,10 +309,12 @@ _BACKING_OFF = _BackingOff()
 
 
 def _handle_one(
-    runtime: Runtime, thread_id: str, token: str, box: Box, item: bytes
+    runtime: Runtime, thread_id: str, token: str, box: Box, item: bytes, *, clean: bool = False
 ) -> bytes | LeaseLost | _BackingOff | None:
-    """Handle and commit one head item; the box's next head, LEASE_LOST, or _BACKING_OFF."""
-    effects = Effects(runtime.redis, box, thread_id)
+    """Handle and commit one head item; the box's next head, LEASE_LOST, or _BACKING_OFF. `clean`:
+    the item has no effect recorded yet (its first handling in this hold, after a commit or an
+    acquire that found none)."""
+    effects = Effects(runtime.redis, box, thread_id, recorded={} if clean else None)
     tally = Tally()
     try:
         if box is Box.IN:

@@ -77,12 +77,13 @@ return 0
 """
 )
 
-# KEYS: wake flag, lease, inbox, dispatcher slots, outbox, retry state.
+# KEYS: wake flag, lease, inbox, dispatcher slots, outbox, retry state, inbox effects, outbox effects.
 # ARGV: token, lease ms, slot id or ''.
 # The starting drain clears the wake flag first, so an item that arrives from now on queues a new
 # wake-up even if this drain finds the lease taken; it also heartbeats its dispatcher slot.
 # Returns false when the lease is taken, else {1, inbox head, outbox head, inbox until, outbox
-# until} (heads false when empty; untils '' when the box is not backing off).
+# until, inbox effects exist, outbox effects exist} (heads false when empty; untils '' when the box
+# is not backing off; effects 1 or 0).
 _ACQUIRE = """
 redis.call('DEL', KEYS[1])
 if ARGV[3] ~= '' then
@@ -92,7 +93,8 @@ end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
 local until_in = redis.call('HGET', KEYS[6], 'in_until') or ''
 local until_out = redis.call('HGET', KEYS[6], 'out_until') or ''
-return {1, redis.call('LINDEX', KEYS[3], 0), redis.call('LINDEX', KEYS[5], 0), until_in, until_out}
+return {1, redis.call('LINDEX', KEYS[3], 0), redis.call('LINDEX', KEYS[5], 0), until_in, until_out,
+  redis.call('EXISTS', KEYS[7]), redis.call('EXISTS', KEYS[8])}
 """
 
 # KEYS: lease, box, timeline, activity zset, thread hash, retry state, box effects, waiting zset,
@@ -174,6 +176,9 @@ class Held:
     heads: dict[Box, bytes | None]
     until: dict[Box, float]
     """Per box, the time before which its head must not be retried (0: not backing off)."""
+    clean: frozenset[Box] = frozenset()
+    """Boxes whose head has no effect recorded (not a repeat of a handling that did some): its
+    handling need not read them (`Effects(..., recorded={})`)."""
 
 
 class Boxes:
@@ -287,16 +292,19 @@ class Boxes:
                 keys.dispatchers(),
                 keys.outbox(thread_id),
                 keys.retry_state(thread_id),
+                keys.effects(Box.IN.value, thread_id),
+                keys.effects(Box.OUT.value, thread_id),
             ],
             args=[token, _ms(lease_seconds), "" if slot is None else slot],
         )
         if not answer:
             return None
-        _, head_in, head_out, until_in, until_out = answer
+        _, head_in, head_out, until_in, until_out, effects_in, effects_out = answer
         return Held(
             token,
             heads={Box.IN: head_in, Box.OUT: head_out},
             until={Box.IN: float(until_in or 0), Box.OUT: float(until_out or 0)},
+            clean=frozenset(box for box, found in ((Box.IN, effects_in), (Box.OUT, effects_out)) if not found),
         )
 
     def commit(
@@ -312,7 +320,9 @@ class Boxes:
     ) -> bytes | LeaseLost | None:
         """Pop the handled head of `box`, record its timeline entry and the thread (and its place in
         its entry point's waiting set), forget its retry state and effects, renew the lease, all in
-        one atomic step; returns the box's next head (None: empty), or LEASE_LOST."""
+        one atomic step; returns the box's next head (None: empty), or LEASE_LOST. The next head
+        starts with no effect recorded: the step deletes the box's, and only the lease holder writes
+        them."""
         waiting, score = _waiting(thread_fields)
         now = time.time()
         tallied = tally.pairs() if tally is not None else []

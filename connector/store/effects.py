@@ -9,6 +9,12 @@ the item out of its box deletes the record in the same atomic step.
 A call that can be looked up afterwards (an ECE start carries a client reference) also records an
 *attempt* before it is made (`attempt`): a repeat that finds the attempt but no result knows the
 call may have taken effect unseen, and asks the far side (`attempted`) instead of calling again.
+
+One handling of an item checks several effects, and nearly always finds none (only a repeat does):
+the record is read once, whole, at the first check, and kept here with what this handling records.
+The drain knows when there is nothing to read at all (`Held.clean`, and after each commit) and says
+so with `recorded={}`. Only the holder of the thread's lease writes a box's effects, so the copy
+stays true for as long as the handling holds it.
 """
 
 from __future__ import annotations
@@ -23,21 +29,31 @@ from connector.store.boxes import Box
 
 
 class Effects:
-    def __init__(self, redis: Redis, box: Box, thread_id: str) -> None:
+    """The effects of one box's head item, for one handling of it. `recorded`: what the caller knows
+    is recorded (`{}`: nothing), else None and the first check reads it."""
+
+    def __init__(self, redis: Redis, box: Box, thread_id: str, recorded: dict[str, str] | None = None) -> None:
         self.redis = redis
         self.key = keys.effects(box.value, thread_id)
+        self._recorded = recorded
 
     def get(self, effect: str) -> str | None:
-        raw = replies.bytes_or_none(self.redis.hget(self.key, effect))
-        return raw.decode() if raw is not None else None
+        if self._recorded is None:
+            stored = replies.bytes_hash(self.redis.hgetall(self.key))
+            self._recorded = {name.decode(): value.decode() for name, value in stored.items()}
+        return self._recorded.get(effect)
 
     def record(self, effect: str, result: str = "1") -> None:
         self.redis.hset(self.key, effect, result)
+        if self._recorded is not None:
+            self._recorded[effect] = result
 
     def queue_record(self, pipe: Pipeline, effect: str, result: str = "1") -> None:
         """`record` queued on a caller's transaction: an effect that is itself a Redis write is done and
-        recorded in one step, so no crash between the two can make a repeat do it twice."""
+        recorded in one step, so no crash between the two can make a repeat do it twice. The next
+        check reads the record again: the transaction may not have run."""
         pipe.hset(self.key, effect, result)
+        self._recorded = None
 
     def attempt(self, effect: str, marker: str) -> str:
         """Record, BEFORE calling, that `effect` is being attempted with `marker` (what a later
@@ -45,6 +61,7 @@ class Effects:
         kept, so every repeat of the item sends and looks up the same one; returns it."""
         field = _attempt_field(effect)
         self.redis.hsetnx(self.key, field, marker)
+        self._recorded = None  # an earlier attempt's marker, if any, is the one kept
         return self.get(field) or marker
 
     def attempted(self, effect: str) -> str | None:

@@ -17,8 +17,10 @@ import json
 import logging
 import time
 import uuid
+from contextlib import suppress
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from connector.backends.hybrid import stream
 from connector.backends.hybrid.decide import AgentSnapshot, Offer, Queue, WaitingChat, decide
@@ -59,9 +61,40 @@ def inactive_at(config: Config, chat: Chat, now: float) -> float | None:
     return now + seconds if seconds else None
 
 
-# KEYS: the request counter. ARGV: the value a pass started from. A request made during the pass
-# moved the counter on: it stays, and the next pass serves it; a pass that died leaves it too.
-_SERVED = """
+# The lock and the request counter change together in scripts, so a pass costs two round trips
+# besides its own work (taking the lock and reading what was asked; serving it and either going on
+# or giving the lock back), not the eight of separate SET NX / GET / EVAL / GET / DEL calls.
+
+# KEYS: the request counter, the lock. ARGV: token, lock ms, '1' to count a request first.
+# Takes the lock and returns the counter's value, the requests a pass started now serves; false
+# when another process holds the lock (it sees the request and runs again) or nothing is asked
+# (the lock is given back at once).
+_BEGIN = """
+if ARGV[3] == '1' then redis.call('INCR', KEYS[1]) end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+local asked = redis.call('GET', KEYS[1])
+if not asked then redis.call('DEL', KEYS[2]) end
+return asked
+"""
+
+# KEYS: the request counter, the lock. ARGV: the value the pass started from, token, lock ms,
+# '1' if another pass may follow. A request made during the pass moved the counter on: it stays,
+# and the next pass serves it (this caller's, with the lock kept and renewed, when it may go on;
+# else the workers' tick). Returns the next pass's value, or false with the lock given back.
+_FINISH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return false end
+local asked = redis.call('GET', KEYS[1])
+if asked and ARGV[4] == '1' then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  return asked
+end
+redis.call('DEL', KEYS[2])
+return false
+"""
+
+# KEYS: the lock. ARGV: token. Gives the lock back if this caller still holds it.
+_RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
@@ -69,28 +102,33 @@ return 1
 
 def request_route(redis: Redis, config: Config) -> list[Offer]:
     """Something changed: route now, or leave it to the pass that is running."""
-    redis.incr(keys.hybrid_route_wanted())
-    return run_passes(redis, config)
+    return _passes(redis, config, request=True)
 
 
 def run_passes(redis: Redis, config: Config) -> list[Offer]:
     """Passes while requests are waiting, under the lock. A request is cleared only once a pass
     that started after it has finished, so a router killed mid-pass (or a Redis error) leaves it
     for the next pass (the workers' tick runs one)."""
+    return _passes(redis, config, request=False)
+
+
+def _passes(redis: Redis, config: Config, *, request: bool) -> list[Offer]:
     token = uuid.uuid4().hex
+    lock_ms = int(LOCK_SECONDS * 1000)
+    route_keys = [keys.hybrid_route_wanted(), keys.hybrid_router_lock()]
+    asked = redis.register_script(_BEGIN)(keys=route_keys, args=[token, lock_ms, "1" if request else ""])
     made: list[Offer] = []
-    for _ in range(MAX_PASSES):
-        if not redis.set(keys.hybrid_router_lock(), token, nx=True, px=int(LOCK_SECONDS * 1000)):
-            return made  # the holder sees our request and runs again
+    passes = 0
+    while asked:
+        passes += 1
         try:
-            asked = replies.bytes_or_none(redis.get(keys.hybrid_route_wanted()))
-            if not asked:
-                return made
             made += route_once(redis, config)
-            redis.eval(_SERVED, 1, keys.hybrid_route_wanted(), asked.decode())
-        finally:
-            if redis.get(keys.hybrid_router_lock()) == token.encode():
-                redis.delete(keys.hybrid_router_lock())
+        except BaseException:
+            with suppress(RedisError):  # Redis down: the lock lapses on its own, and the first error is the one to see
+                redis.register_script(_RELEASE)(keys=[keys.hybrid_router_lock()], args=[token])
+            raise
+        more = "1" if passes < MAX_PASSES else ""
+        asked = redis.register_script(_FINISH)(keys=route_keys, args=[asked, token, lock_ms, more])
     return made
 
 

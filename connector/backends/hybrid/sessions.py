@@ -79,10 +79,7 @@ def resolve(redis: Redis, token: str) -> AgentSession | None:
         return None
     token_digest = digest(token)
     key = keys.hybrid_session(token_digest)
-    pipe = redis.pipeline(transaction=False)
-    pipe.get(key)
-    pipe.expire(key, IDLE_SECONDS)  # a missing key stays missing
-    raw, _ = replies.execute(pipe)
+    raw = replies.bytes_or_none(redis.getex(key, ex=IDLE_SECONDS))  # a missing key stays missing
     if raw is None:
         return None
     try:

@@ -77,6 +77,10 @@ def test_a_local_agent_logs_in_with_the_provisioned_password(client, runtime, re
     assert me.status_code == 200
     assert me.get_json()["agent_id"] == "local:zoe" and me.get_json()["name"] == "Zoe"
 
+    redis.expire(keys.hybrid_session(digest), 100)  # idle for most of its time
+    assert client.get("/agent/api/me", headers=bearer(token)).status_code == 200
+    assert redis.ttl(keys.hybrid_session(digest)) > sessions.IDLE_SECONDS - 60, "each use restarts the idle time"
+
 
 def test_a_local_agent_with_a_hash_logs_in_and_todays_username_body_still_works(client, runtime):
     with_local_agents(runtime)

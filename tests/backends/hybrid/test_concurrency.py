@@ -472,7 +472,11 @@ def test_threads_routing_side_by_side_keep_every_invariant(redis: redis_lib.Redi
             time.sleep(rng.uniform(0.005, 0.03))
 
     def passes() -> None:
+        # As a worker's tick: a routing request of its own (the sweep's), then passes under the lock.
+        # A request_route counts its request and takes the lock in one step, so run_passes finds
+        # requests to serve only when something asks without routing (the tick, the expiry below).
         while not load.stop.is_set():
+            redis.incr(keys.hybrid_route_wanted())
             made["run_passes"] += len(run_passes(redis, desk_config))
             time.sleep(0.01)
 
