@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from connector.channels.base import thread_id_for
 from connector.relay.drain import drain_thread
 from connector.store import keys, threads
@@ -255,3 +257,59 @@ def test_the_sweeper_checks_thousands_of_threads_in_batches_and_finds_exactly_th
     assert boxes.stranded_among(boxes.active()) == expected
     assert sorted(sweep(redis, 1.0, boxes, Dispatch(redis, wake_ttl_seconds=30, dispatchers=2))) == expected
     assert sorted(m.decode() for m in redis.lrange(keys.ready(), 0, -1)) == expected, "each woken once"
+
+
+def test_an_arrival_while_the_lease_is_held_queues_no_wake_up_and_the_release_counts_it(client, redis):
+    thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230011")
+    boxes = Boxes(redis)
+    post_whatsapp(client, [("15551230011", "wamid.H1", "first")])
+    assert redis.exists(keys.wake(thread_id)) and redis.lrange(keys.ready(), 0, -1) == [thread_id.encode()]
+    redis.delete(keys.wake(thread_id), keys.ready())
+
+    held = boxes.acquire(thread_id, 30)
+    assert held is not None
+    post_whatsapp(client, [("15551230011", "wamid.H2", "second")])
+    assert not redis.exists(keys.wake(thread_id)), "the holder will see it: no other drain is sent"
+    assert redis.llen(keys.ready()) == 0
+    assert boxes.release(thread_id, held.token) == 2, "both items are due at the holder's release"
+
+
+def test_a_drain_handles_what_arrived_during_its_hold_before_it_lets_go(client, redis, monkeypatch):
+    import connector.relay.drain as drain
+
+    thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230012")
+    post_whatsapp(client, [("15551230012", "wamid.I1", "first")])
+    redis.delete(keys.wake(thread_id), keys.ready())
+    real = drain._handle_one
+    arrived: list[str] = []
+
+    def arrival_during_the_hold(*args, **kwargs):
+        if not arrived:
+            arrived.append("wamid.I2")
+            post_whatsapp(client, [("15551230012", "wamid.I2", "second")])  # another webhook, meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(drain, "_handle_one", arrival_during_the_hold)
+    assert drain_thread(thread_id) >= 2
+    handled = [e["provider_id"] for e in threads.timeline(redis, thread_id) if e.get("direction") == "in"]
+    assert handled == ["wamid.I1", "wamid.I2"]
+    assert redis.llen(keys.inbox(thread_id)) == 0 and redis.llen(keys.ready()) == 0
+
+
+def test_a_drain_that_fails_puts_the_thread_back_for_what_arrived_during_its_hold(client, redis, monkeypatch):
+    import connector.relay.drain as drain
+
+    thread_id = thread_id_for("whatsapp", WHATSAPP_ASSET, "15551230013")
+    post_whatsapp(client, [("15551230013", "wamid.J1", "first")])
+    redis.delete(keys.wake(thread_id), keys.ready())
+
+    def arrival_then_a_fault(*args, **kwargs):
+        post_whatsapp(client, [("15551230013", "wamid.J2", "second")])
+        raise RuntimeError("an unexpected fault while handling")
+
+    monkeypatch.setattr(drain, "_handle_one", arrival_then_a_fault)
+    with pytest.raises(RuntimeError, match="unexpected fault"):
+        drain_thread(thread_id)
+    assert not redis.exists(keys.lease(thread_id)), "the lease is given back"
+    assert redis.lrange(keys.ready(), 0, -1) == [thread_id.encode()], "back on the ready list"
+    assert redis.llen(keys.inbox(thread_id)) == 2, "nothing lost"

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -247,22 +248,31 @@ def drain_thread(
             return handled
         try:
             handled += _drain_held(runtime, thread_id, held, deadline)
-        finally:
-            due = boxes.release(thread_id, held.token)
+        except BaseException:
+            # Items that arrived while we held the lease queued no wake-up (our release was to see
+            # them): put the thread back on the ready list for them before the error goes on.
+            with suppress(RedisError):  # Redis down: the sweeper re-wakes the thread once it is back
+                if boxes.release(thread_id, held.token):
+                    _make_ready(runtime, thread_id)
+            raise
+        due = boxes.release(thread_id, held.token)
         if due == 0:
             return handled
         if deadline is not None and time.monotonic() >= deadline:
-            if (next_slot := runtime.dispatch.make_ready(thread_id)) is not None:
-                enqueue_dispatch(runtime.redis, next_slot)
+            _make_ready(runtime, thread_id)
             return handled
+
+
+def _make_ready(runtime: Runtime, thread_id: str) -> None:
+    """Put the thread on the ready list, and queue a dispatch job if a slot is free."""
+    if (slot := runtime.dispatch.make_ready(thread_id)) is not None:
+        enqueue_dispatch(runtime.redis, slot)
 
 
 def wake_thread(thread_id: str) -> None:
     """RQ job of earlier versions, which scheduled one per retry (kept so those still queued run);
     retries now wait in the deferred zset (`Boxes.defer`)."""
-    runtime = current()
-    if (slot := runtime.dispatch.make_ready(thread_id)) is not None:
-        enqueue_dispatch(runtime.redis, slot)
+    _make_ready(current(), thread_id)
 
 
 def _drain_held(runtime: Runtime, thread_id: str, held: Held, deadline: float | None = None) -> int:

@@ -46,12 +46,14 @@ SWEEP_BATCH = 500
 """Threads checked per round trip by the sweeper."""
 
 # KEYS: dedupe, box, active set, wake flag, ready list, dispatcher slots, slot sequence, retry state,
-# tallies, this minute's traffic. ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap, box name,
-# tally field ('' none), traffic field ('' none), traffic ttl.
+# tallies, this minute's traffic, lease. ARGV: dedupe ttl, item, thread id, wake ttl, dispatcher cap,
+# box name, tally field ('' none), traffic field ('' none), traffic ttl.
 # Returns -1 duplicate, 0 appended, or a slot id (> 0): appended, and a dispatch job must be
 # queued for that slot. A box backing off is not woken: its head must go first and its retry
 # wake-up is already scheduled, so a drain now would only find it waiting (during an outage
-# that churn would cost more than the intake itself).
+# that churn would cost more than the intake itself). Nor is a thread whose lease is held: its
+# holder's release (`_RELEASE`, atomic like this) counts the item as due and the holder drains on,
+# so a wake-up would only send another drain to find the lease taken.
 _ACCEPT = (
     CLAIM
     + """
@@ -68,6 +70,7 @@ if until_at > 0 then
   local t = redis.call('TIME')
   if until_at > tonumber(t[1]) + tonumber(t[2]) / 1000000 then return 0 end
 end
+if redis.call('EXISTS', KEYS[11]) == 1 then return 0 end
 if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then
   redis.call('RPUSH', KEYS[5], ARGV[3])
   local slot = claim(KEYS[6], KEYS[7], ARGV[5], ARGV[4])
@@ -263,6 +266,7 @@ class Boxes:
                 keys.retry_state(thread_id),
                 keys.tallies(),
                 keys.traffic(minute_of(time.time())),
+                keys.lease(thread_id),
             ],
             args=[
                 dedupe_ttl_seconds,
@@ -366,7 +370,9 @@ class Boxes:
         return answer[1] if len(answer) > 1 else None
 
     def release(self, thread_id: str, token: str) -> int:
-        """Give the lease back; returns how many items are due now (arrivals during the drain)."""
+        """Give the lease back; returns how many items are due now (arrivals during the drain, which
+        queued no wake-up of their own: the holder must drain on, or put the thread back on the
+        ready list)."""
         return int(
             self._release(
                 keys=[

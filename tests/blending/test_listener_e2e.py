@@ -79,7 +79,8 @@ def test_voice_call_interrupts_chat_and_its_end_restores_it(listener, sandbox, r
     dialog = sandbox.switch.start_call(AGENT, "ACD_IN")
     wait_for(lambda: chat(redis) is Chat.INTERRUPTED, what="chat INTERRUPTED on a ringing call")
     assert voice(sandbox)[0] == "RESERVED"
-    assert RouterChatSide(redis).is_interrupted(AGENT), "the router is told not to route chats"
+    # The machine records the agent's state, then tells the router (its action, a step later).
+    wait_for(lambda: RouterChatSide(redis).is_interrupted(AGENT), what="the router told not to route chats")
 
     sandbox.switch.answer(dialog.id)
     wait_for(lambda: voice(sandbox)[0] == "TALKING", what="TALKING")
@@ -91,7 +92,7 @@ def test_voice_call_interrupts_chat_and_its_end_restores_it(listener, sandbox, r
     sandbox.model.end_wrapup(AGENT)
     wait_for(lambda: chat(redis) is Chat.READY, what="chat restored after the call")
     assert voice(sandbox)[0] == "READY"
-    assert not RouterChatSide(redis).is_interrupted(AGENT)
+    wait_for(lambda: not RouterChatSide(redis).is_interrupted(AGENT), what="the router told to route chats again")
 
 
 def test_chat_sets_not_ready_handling_chat_busy_at_max_and_all_chats_ending_restores(listener, sandbox, redis):
