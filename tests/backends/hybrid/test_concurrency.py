@@ -557,9 +557,11 @@ def test_worker_processes_routing_with_one_killed_keep_every_invariant(
 
 def kill_mid_pass(redis: redis_lib.Redis, victim: WorkerProcess, others: list[WorkerProcess]) -> bytes | None:
     """SIGKILL the victim while it holds the router lock (inside `run_passes`). The other workers are
-    paused (SIGSTOP) for a moment so that the next router to take the lock is the victim; once it
-    has, the victim is frozen (SIGSTOP) and killed if it still holds the lock, else thawed and tried
-    again. Returns the lock's token (None: never caught holding it; killed anyway)."""
+    paused (SIGSTOP) for a moment so that the only router that can take the lock is the victim, which
+    is then frozen (SIGSTOP) every millisecond or so: frozen holding the lock, it is killed, else
+    thawed. A pass holds the lock for a few round trips only, so sampling frozen moments catches it
+    where watching it run would race its release. Returns the lock's token (None: never caught
+    holding it; killed anyway)."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         for worker in others:
@@ -567,16 +569,15 @@ def kill_mid_pass(redis: redis_lib.Redis, victim: WorkerProcess, others: list[Wo
         try:
             if redis.exists(keys.hybrid_router_lock()):
                 continue  # a paused worker holds it: let it finish
-            seen = time.monotonic() + 1.0
-            while time.monotonic() < seen:
-                token: bytes | None = redis.get(keys.hybrid_router_lock())
-                if not token:
-                    continue
+            window = time.monotonic() + 1.0
+            while time.monotonic() < window:
                 os.killpg(victim.process.pid, signal.SIGSTOP)
-                if redis.get(keys.hybrid_router_lock()) == token:
+                token: bytes | None = redis.get(keys.hybrid_router_lock())
+                if token:
                     victim.kill()
                     return token
-                os.killpg(victim.process.pid, signal.SIGCONT)  # it had released it: again
+                os.killpg(victim.process.pid, signal.SIGCONT)
+                time.sleep(0.001)
         finally:
             for worker in others:
                 os.killpg(worker.process.pid, signal.SIGCONT)
