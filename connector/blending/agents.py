@@ -23,6 +23,7 @@ from redis import Redis
 
 from connector.blending.machine import AgentState, Chat, Dialog, VoiceRequest, new_agent
 from connector.store import keys, replies
+from connector.store.tokens import DELETE_IF_HELD
 
 # KEYS: lock, state, agents set. ARGV: token, state JSON, agent id.
 _SAVE = """
@@ -30,11 +31,6 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
 return 1
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 
@@ -133,7 +129,7 @@ class AgentRegistry:
         self.lease_ms = int(lease_seconds * 1000)
         self.wait_seconds = wait_seconds
         self._save = redis.register_script(_SAVE)
-        self._release = redis.register_script(_RELEASE)
+        self._release = redis.register_script(DELETE_IF_HELD)
 
     # -- profiles (agent sync) --------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from connector.store import replies
+from connector.store.tokens import DELETE_IF_HELD
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,6 @@ RENEWALS_PER_TTL = 5
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
 end
 return 0
 """
@@ -64,7 +58,7 @@ class Lease:
         self._valid_until = float("-inf")
         self._stopped = threading.Event()
         self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
+        self._release = redis.register_script(DELETE_IF_HELD)
 
     @property
     def _ttl_ms(self) -> int:

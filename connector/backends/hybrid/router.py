@@ -29,6 +29,7 @@ from connector.backends.hybrid.views import chat_view
 from connector.blending.chat_events import publish_chat_ready
 from connector.config.model import Config, EntryPoint, Integration
 from connector.store import keys, replies
+from connector.store.tokens import DELETE_IF_HELD
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +94,6 @@ redis.call('DEL', KEYS[2])
 return false
 """
 
-# KEYS: the lock. ARGV: token. Gives the lock back if this caller still holds it.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-"""
-
 
 def request_route(redis: Redis, config: Config) -> list[Offer]:
     """Something changed: route now, or leave it to the pass that is running."""
@@ -125,7 +120,7 @@ def _passes(redis: Redis, config: Config, *, request: bool) -> list[Offer]:
             made += route_once(redis, config)
         except BaseException:
             with suppress(RedisError):  # Redis down: the lock lapses on its own, and the first error is the one to see
-                redis.register_script(_RELEASE)(keys=[keys.hybrid_router_lock()], args=[token])
+                redis.register_script(DELETE_IF_HELD)(keys=[keys.hybrid_router_lock()], args=[token])
             raise
         more = "1" if passes < MAX_PASSES else ""
         asked = redis.register_script(_FINISH)(keys=route_keys, args=[asked, token, lock_ms, more])
