@@ -171,12 +171,25 @@ class HybridAgent:
                     if event.get("type") == "state_changed" and event.get("chat_state") == "NOT_READY":
                         self.call("PUT", "/agent/api/me/state", json={"state": "READY"})
                     if event.get("type") == "chat_offered":
-                        chat_id = event["chat_id"]
-                        accepted = self.call("POST", f"/agent/api/chats/{chat_id}/accept")
-                        if accepted.status_code == 200:
-                            self.offers(event["chat"]["customer"]["id"], chat_id, self)
+                        self._accept(event["chat_id"], event["chat"]["customer"]["id"])
             except (requests.RequestException, ValueError, KeyError):
                 self.stop.wait(RETRY_SECONDS)
+
+    def _accept(self, chat_id: str, customer: str) -> None:
+        """Accept until the answer is known, as the desktop does: after an answer lost to a fault, a
+        repeat refused with `already_accepted` says the first landed."""
+        while not self.stop.is_set():
+            try:
+                answer = self.call("POST", f"/agent/api/chats/{chat_id}/accept")
+                refusal = answer.json().get("error") if answer.status_code == 409 else None
+                if answer.status_code == 200 or refusal == "already_accepted":
+                    self.offers(customer, chat_id, self)
+                    return
+                if answer.status_code in (404, 409):
+                    return  # it rang out or went to another agent: the router offers it again
+            except (requests.RequestException, ValueError):
+                pass
+            self.stop.wait(RETRY_SECONDS)
 
     def say(self, chat_id: str, text: str, counters: Counters) -> None:
         """Send once: after an unanswered send, look at the chat first (the send may have landed)."""

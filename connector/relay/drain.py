@@ -33,7 +33,7 @@ from connector.relay.breaker import Breaker, Parked, service_of
 from connector.runtime import Runtime, current
 from connector.store import dead_letters, keys, replies, threads, unrouted
 from connector.store.boxes import LEASE_LOST, TIMELINE_LIMIT, Box, Held, LeaseLost
-from connector.store.effects import Effects
+from connector.store.effects import Effects, started
 from connector.store.tallies import Counter, Histogram, Tally, counter_field
 
 log = logging.getLogger(__name__)
@@ -468,6 +468,11 @@ def handle_event(
     transition = conversations.on_customer_event(
         thread.state, event.kind, routed=None if decision is None else decision.action is not None
     )
+    effects = effects or Effects(redis, Box.IN, event.thread_id)
+    if transition.start_new and _delivered_before_the_end(thread, event, effects):
+        entry = _inbound_entry(thread, event)
+        entry["note"] = "repeated after a crash: it reached the conversation that has ended since; none started for it"
+        return entry, threads.fields_of(thread)
 
     if transition.start_new:
         thread.sequence += 1
@@ -498,7 +503,6 @@ def handle_event(
 
     if event.kind.routable or event.kind is EventKind.CLOSE:
         thread.last_message_id = event.provider_id
-    effects = effects or Effects(redis, Box.IN, event.thread_id)
     note, flow_entry = _forward_or_flow(runtime, thread, event, transition, decision, effects)
     if tally is not None and transition.forward and event.kind.routable and _with_contact_center(thread):
         integration = thread.integration or ""
@@ -535,6 +539,17 @@ def handle_event(
     if note:
         entry["note"] = note
     return entry, threads.fields_of(thread)
+
+
+def _delivered_before_the_end(thread: threads.Thread, event: InboundEvent, effects: Effects) -> bool:
+    """A repeat of an item whose handling put the message in the thread's conversation and died
+    before its commit, while that conversation ended (the agent closed it): the item is done.
+    Starting the next conversation for it would open an empty one at the contact center and welcome
+    the customer again. An item whose first handling started the next conversation itself (its start
+    is recorded) goes on, and adopts it."""
+    if effects.get(started(thread.sequence + 1)) is not None:
+        return False
+    return effects.reached_contact_center(event.provider_id, len(event.attachments))
 
 
 def _inbound_entry(thread: threads.Thread, event: InboundEvent) -> dict[str, Any]:

@@ -77,6 +77,31 @@ class Effects:
         self.record(effect, result)
         return result
 
+    def reached_contact_center(self, provider_id: str, files: int) -> bool:
+        """Whether an earlier handling of this item put the customer's words (`sent_text`) or one of
+        their `files` (`sent_file`) in a conversation of the contact center."""
+        names = [sent_text(provider_id), *(sent_file(provider_id, index) for index in range(files))]
+        return any(self.get(name) is not None for name in names)
+
+
+# The effects every backend names alike, so the drain can read them (`reached_contact_center`).
+
+
+def started(sequence: int) -> str:
+    """The start of the thread's conversation number `sequence` (one start per conversation: an item
+    that starts the next one must not reuse the start it recorded for the last)."""
+    return f"start:{sequence}"
+
+
+def sent_text(provider_id: str) -> str:
+    """The customer's message (its text, or all it holds) in the contact center's conversation."""
+    return f"message:{provider_id}"
+
+
+def sent_file(provider_id: str, index: int) -> str:
+    """The message's file number `index` in the contact center's conversation (or refused there)."""
+    return f"attachment:{provider_id}:{index}"
+
 
 def _attempt_field(effect: str) -> str:
     return f"{effect}:attempt"

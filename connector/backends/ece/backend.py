@@ -35,7 +35,7 @@ from connector.conversations import State
 from connector.errors import ConversationGone, PermanentError
 from connector.runtime import Runtime
 from connector.store import keys, waiting
-from connector.store.effects import Effects
+from connector.store.effects import Effects, sent_file, sent_text, started
 from connector.store.threads import Thread
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class _Step:
     def _start_effect(self) -> str:
         """One start per conversation of the thread: an item that finds its conversation gone and
         starts the next one (a new sequence) must not reuse the start it recorded for the last."""
-        return f"start:{self.thread.sequence}"
+        return started(self.thread.sequence)
 
     @property
     def entry_point(self) -> EntryPoint | None:
@@ -267,7 +267,7 @@ class _Step:
                 return None  # customer typing: the ECE profile has no call for it
             text = event.text or event.payload
             if text:
-                self.effects.once(f"message:{event.provider_id}", lambda: self.client.send_message(remote, text))
+                self.effects.once(sent_text(event.provider_id), lambda: self.client.send_message(remote, text))
             notes = [
                 note
                 for index, attachment in enumerate(event.attachments)
@@ -296,7 +296,7 @@ class _Step:
     def _relay_file(self, remote: str, index: int, attachment: Attachment) -> str | None:
         """Fetch the customer's file from the provider and upload it to ECE; a note on failure.
         A file the channel refuses (size, type, host) is reported to the agent, never retried."""
-        effect = f"attachment:{self.event.provider_id}:{index}"
+        effect = sent_file(self.event.provider_id, index)
         if self.effects.get(effect) is not None:
             return None
         channel = self.runtime.channel(self.thread.channel, self.thread.asset)

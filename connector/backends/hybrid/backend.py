@@ -30,7 +30,7 @@ from connector.config.model import EntryPoint, Integration
 from connector.conversations import State
 from connector.errors import PermanentError
 from connector.flows.calls import TRANSCRIPT_ID_PREFIX
-from connector.store.effects import Effects
+from connector.store.effects import Effects, sent_text, started
 from connector.store.threads import Thread
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ class _Step:
             log.error("rule points at a missing queue", extra={"conversation": thread.id})
             return f"queue {thread.entry_point!r} is not configured on {self.integration.name}"
         chat_id = thread.conversation_id
-        if self.effects.get(f"start:{thread.sequence}") is None:
+        if self.effects.get(started(thread.sequence)) is None:
             if not entry_point.enabled:
                 return conversation.disabled(self.runtime, thread, "queue disabled in the connector")
             if not self.state.any_ready_with(tuple(entry_point.skills)):
@@ -212,7 +212,7 @@ class _Step:
                 customer=_customer(thread),
                 attributes=custom_attributes(self.integration.custom_attributes, thread),
             )
-            self.effects.record(f"start:{thread.sequence}", chat_id)
+            self.effects.record(started(thread.sequence), chat_id)
         conversation.queued(self.runtime, thread, entry_point, chat_id, self.effects)
         if entry_point.max_wait_seconds and self.effects.get("wait-timer") is None:
             outbox.schedule_timer(
@@ -256,7 +256,7 @@ class _Step:
         text = event.text or event.payload
         if not text and not attachments:
             return "; ".join(notes) or None
-        if self.effects.get(effect := f"message:{event.provider_id}") is None:
+        if self.effects.get(effect := sent_text(event.provider_id)) is None:
             self._message(effect, chat.chat_id, text, attachments)
         return "; ".join(notes) or None
 
@@ -285,7 +285,7 @@ class _Step:
     def _file(self, index: int, attachment: Attachment, notes: list[str]) -> dict[str, Any] | None:
         """The customer's file, fetched from the provider and kept for the agent; a file the channel
         refuses (size, type, host) is noted for the agent instead, never retried."""
-        effect = f"attachment:{self.event.provider_id}:{index}"
+        effect = f"file:{self.event.provider_id}:{index}"  # kept here: `sent_text` records its delivery
         done = self.effects.get(effect)
         if done == "refused":
             return None

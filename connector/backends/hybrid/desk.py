@@ -14,8 +14,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connector.backends import outbox
 from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFile, TransferTarget
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from connector.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 OUTBOX_DEDUPE_SECONDS = 24 * 3600
 """An agent action is appended once per its own key (a new one per call)."""
@@ -124,26 +127,38 @@ class Desk:
     # -- offers -------------------------------------------------------------------------------
 
     def accept(self, chat_id: str) -> dict[str, Any]:
-        chat = self._offered(chat_id)
+        """The chat theirs, the customer's `agent_assigned` queued (media blending hears of the chat
+        when the relay sends it) and the desktop told: one step (`_in_one_step`). Apart, a crash after
+        the accept left the customer untold and blending unaware, and the agent's repeat refused."""
+        me = self.agent.agent_id
         now = time.time()
-        if not self.state.accept(chat, self.agent.agent_id, now, inactive_at(self.runtime.config, chat, now)):
-            raise DeskError(409, "offer_gone", "the offer expired or went to another agent")
-        accepted = self.state.chat(chat_id) or chat
-        self._to_customer(accepted, AgentEvent(AgentEventKind.ASSIGNED, chat_id, self._key(), agent=self._agent()))
-        stream.publish(self.redis, self.agent.agent_id, "chat_assigned", chat_id=chat_id, chat=chat_view(accepted))
-        log.info("chat accepted", extra={"conversation": chat.thread_id, "chat": chat_id, "agent": self.agent.agent_id})
+        event = AgentEvent(AgentEventKind.ASSIGNED, chat_id, self._key(), agent=self._agent())
+
+        def take(pipe: Pipeline, chat: Chat) -> Chat:
+            accepted = replace(chat, state=ACTIVE, accepted_at=now, offer_expires_at=None)
+            self.state.accept(chat, me, now, inactive_at(self.runtime.config, chat, now), client=pipe)
+            stream.queue(pipe, me, "chat_assigned", chat_id=chat_id, chat=chat_view(accepted))
+            return accepted
+
+        accepted = self._in_one_step(chat_id, event, self._offered, take)
+        log.info("chat accepted", extra={"conversation": accepted.thread_id, "chat": chat_id, "agent": me})
         return chat_view(accepted)
 
     def reject(self, chat_id: str) -> None:
-        chat = self._offered(chat_id)
-        self.state.decline(chat, self.agent.agent_id, self._offer_timeout(chat))
-        if not self.state.give_back(chat, self.agent.agent_id, rona=False):
-            raise DeskError(409, "offer_gone", "the offer expired or went to another agent")
-        stream.publish(self.redis, self.agent.agent_id, "offer_withdrawn", chat_id=chat_id, reason="rejected")
+        """The chat back in its queue, offered to others (not this agent for the offer's timeout)."""
+        me = self.agent.agent_id
+        chat = self._offered(self.state.chat(chat_id), chat_id)
+        self.state.decline(chat, me, self._offer_timeout(chat))
+
+        def give_back(pipe: Pipeline, current: Chat | None) -> None:
+            self.state.give_back(self._offered(current, chat_id), me, rona=False, client=pipe)
+            stream.queue(pipe, me, "offer_withdrawn", chat_id=chat_id, reason="rejected")
+
+        self.state.with_chat(chat_id, give_back)  # one step: a crash never leaves the desktop ringing
         request_route(self.redis, self.runtime.config)
 
-    def _offered(self, chat_id: str) -> Chat:
-        chat = self.state.chat(chat_id)
+    def _offered(self, chat: Chat | None, chat_id: str) -> Chat:
+        """`chat`, ringing at this agent; else the refusal (404, or 409 with why)."""
         if chat is None:
             raise DeskError(404, "not_found", f"no chat {chat_id}")
         if chat.state != OFFERED or chat.agent != self.agent.agent_id:
@@ -212,20 +227,19 @@ class Desk:
         if target_agent == self.agent.agent_id:
             raise DeskError(400, "invalid_transfer", "the chat is already yours")
         expires = now + self._offer_timeout(chat)
-        outcome = self.state.to_agent(chat, self.agent.agent_id, target_agent, now, expires)
+        ringing = replace(chat, state=OFFERED, agent=target_agent, offered_at=now, offer_expires_at=expires)
+        offered = stream.encoded("chat_offered", chat_id=chat_id, chat=chat_view(ringing))
+        transferred = stream.encoded("chat_transferred", chat_id=chat_id)
+        outcome = self.state.to_agent(chat, self.agent.agent_id, target_agent, now, expires, offered, transferred)
         if outcome == 0:
             raise DeskError(409, "not_active", "the chat is no longer yours to transfer")
         if outcome < 0:
             raise DeskError(409, "agent_unavailable", f"agent {target_agent} is not READY or has no room now")
         name = self.state.agent(target_agent).get("name") or target_agent
         event = AgentEvent(AgentEventKind.TRANSFERRED, chat_id, self._key(), transfer=TransferTarget("agent", name))
-        moved = self.state.chat(chat_id)
-        if moved is not None:
-            stream.publish(self.redis, target_agent, "chat_offered", chat_id=chat_id, chat=chat_view(moved))
         self._to_customer(chat, event)
-        stream.publish(self.redis, self.agent.agent_id, "chat_transferred", chat_id=chat_id)
         request_route(self.redis, self.runtime.config)
-        return chat_view(self.state.chat(chat_id) or chat)
+        return chat_view(ringing)
 
     def _to_queue(self, chat_id: str, queue: str, now: float) -> None:
         """The chat back in a queue and off the agent, the customer's `transfer_queue` notice queued,
@@ -237,7 +251,7 @@ class Desk:
             self.state.queue_to_queue(pipe, chat, me, queue, now)
             stream.queue(pipe, me, "chat_transferred", chat_id=chat_id)
 
-        self._in_one_step(chat_id, event, "the chat is no longer yours to transfer", move)
+        self._in_one_step(chat_id, event, self._holding("the chat is no longer yours to transfer"), move)
 
     def close(self, chat_id: str, wrap_up: str | None = None) -> None:
         """The chat closed and its slot freed, the customer's notice queued, the desktop told: one
@@ -250,26 +264,40 @@ class Desk:
             self.state.queue_agent_close(pipe, chat, wrap_up=wrap_up or "", now=time.time())
             stream.queue(pipe, me, "chat_closed", chat_id=chat_id, by="agent")
 
-        self._in_one_step(chat_id, event, "the chat has ended meanwhile", end)  # e.g. the customer left first
+        self._in_one_step(
+            chat_id, event, self._holding("the chat has ended meanwhile"), end
+        )  # e.g. the customer left first
         request_route(self.redis, self.runtime.config)
 
     def _in_one_step(
-        self, chat_id: str, event: AgentEvent, refused: str, change: Callable[[Pipeline, Chat], None]
-    ) -> None:
+        self,
+        chat_id: str,
+        event: AgentEvent,
+        check: Callable[[Chat | None, str], Chat],
+        change: Callable[[Pipeline, Chat], T],
+    ) -> T:
         """`change` (the chat's own writes and the desktop's event) and the customer's notice `event`
-        in one transaction WATCHing the chat, which must still be this agent's active chat (else 409
-        `refused`). Apart, a crash after the change left the customer untold and the agent's repeat
-        refused."""
-        me = self.agent.agent_id
+        in one transaction WATCHing the chat, which `check` finds still as the action needs it (or
+        refuses). Apart, a crash after the change left the customer untold and the agent's repeat
+        refused. Returns what `change` returned."""
 
-        def writes(pipe: Pipeline, chat: Chat | None) -> int:
-            if chat is None or chat.agent != me or chat.state != ACTIVE:
-                raise DeskError(409, "not_active", refused)
-            change(pipe, chat)
-            return queue_to_customer(self.runtime, pipe, chat, event)
+        def writes(pipe: Pipeline, chat: Chat | None) -> tuple[T, int]:
+            found = check(chat, chat_id)
+            return change(pipe, found), queue_to_customer(self.runtime, pipe, found, event)
 
-        place, done = self.state.with_chat(chat_id, writes)
+        (changed, place), done = self.state.with_chat(chat_id, writes)
         outbox.appended(self.runtime, int(done[place]))
+        return changed
+
+    def _holding(self, refused: str) -> Callable[[Chat | None, str], Chat]:
+        """An `_in_one_step` check: the chat is still this agent's active chat, else 409 `refused`."""
+
+        def check(chat: Chat | None, _chat_id: str) -> Chat:
+            if chat is None or chat.agent != self.agent.agent_id or chat.state != ACTIVE:
+                raise DeskError(409, "not_active", refused)
+            return chat
+
+        return check
 
     def chat(self, chat_id: str) -> dict[str, Any]:
         """The chat with its transcript and the customer's earlier chats (newest first)."""

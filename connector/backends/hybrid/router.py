@@ -18,13 +18,16 @@ import logging
 import time
 import uuid
 from contextlib import suppress
+from dataclasses import replace
+from functools import partial
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from connector.backends.hybrid import stream
 from connector.backends.hybrid.decide import AgentSnapshot, Offer, Queue, WaitingChat, decide
-from connector.backends.hybrid.state import READY, Chat, HybridState, PlannedOffer, queue_key
+from connector.backends.hybrid.state import OFFERED, READY, Chat, HybridState, PlannedOffer, queue_key
 from connector.backends.hybrid.views import chat_view
 from connector.blending.chat_events import publish_chat_ready
 from connector.config.model import Config, EntryPoint, Integration
@@ -154,24 +157,27 @@ def route_once(redis: Redis, config: Config, now: float | None = None) -> list[O
     decided = decide(
         {key: Queue(key, frozenset(ep.skills), ep.priority) for key, (_i, ep) in queues.items()}, waiting, agents, now
     )
-    planned = []
+    # Each offer writes its agent's `chat_offered` itself, so the chat is read first: what the event
+    # shows (the customer, the channel) does not change while it waits.
+    found = {chat.chat_id: chat for chat in state.chats([offer.chat_id for offer in decided])}
+    planned, kept = [], []
     for offer in decided:
+        chat = found.get(offer.chat_id)
+        if chat is None:
+            continue  # closed and expired meanwhile
         integration, entry_point = queues[offer.queue]
         expires = now + entry_point.offer_timeout_seconds
-        planned.append(PlannedOffer(offer.chat_id, offer.agent_id, integration.name, entry_point.name, expires))
-    made = [offer for offer, ok in zip(decided, state.offer_all(planned, now), strict=True) if ok]
-    offered = {chat.chat_id: chat for chat in state.chats([offer.chat_id for offer in made])}
-    events = redis.pipeline(transaction=False)
-    for offer in made:
-        chat = offered.get(offer.chat_id)
-        if chat is not None:
-            stream.queue(events, offer.agent_id, "chat_offered", chat_id=chat.chat_id, chat=chat_view(chat))
-        log.info(
-            "chat offered",
-            extra={"conversation": chat.thread_id if chat else None, "chat": offer.chat_id, "agent": offer.agent_id},
-        )
-    if made:
-        replies.execute(events)
+        ringing = replace(chat, state=OFFERED, agent=offer.agent_id, offered_at=now, offer_expires_at=expires)
+        event = stream.encoded("chat_offered", chat_id=chat.chat_id, chat=chat_view(ringing))
+        planned.append(PlannedOffer(chat.chat_id, offer.agent_id, integration.name, entry_point.name, expires, event))
+        kept.append((offer, chat))
+    made = []
+    for (offer, chat), ok in zip(kept, state.offer_all(planned, now), strict=True):
+        if ok:
+            made.append(offer)
+            log.info(
+                "chat offered", extra={"conversation": chat.thread_id, "chat": chat.chat_id, "agent": offer.agent_id}
+            )
     return made
 
 
@@ -199,16 +205,25 @@ def expire_offers(redis: Redis, config: Config, now: float | None = None) -> lis
     now = time.time() if now is None else now
     state = HybridState(redis)
     returned = []
-    for chat in state.chats(state.expired_offers(now)):
-        if chat.agent is None or (chat.offer_expires_at or 0) > now:
-            continue
-        if state.give_back(chat, chat.agent, rona=True):
-            returned.append(chat.chat_id)
-            stream.publish(redis, chat.agent, "offer_withdrawn", chat_id=chat.chat_id, reason="timeout")
-            stream.publish(redis, chat.agent, "state_changed", chat_state="NOT_READY", reason="RONA")
-            publish_chat_ready(redis, chat.agent, False)
-            log.info("offer rang out (RONA)", extra={"chat": chat.chat_id, "agent": chat.agent})
+    for chat_id in state.expired_offers(now):
+        agent, _ = state.with_chat(chat_id, partial(_ring_out, state=state, now=now))
+        if agent is not None:
+            returned.append(chat_id)
+            log.info("offer rang out (RONA)", extra={"chat": chat_id, "agent": agent})
     return returned
+
+
+def _ring_out(pipe: Pipeline, chat: Chat | None, *, state: HybridState, now: float) -> str | None:
+    """The chat back in its queue, its agent NOT_READY (RONA), their desktop and media blending told:
+    one transaction on the unchanged chat (`with_chat`), so a crash never leaves an agent NOT_READY
+    unaware. Returns the agent, or None when the offer is not (or no longer) ringing out."""
+    if chat is None or chat.state != OFFERED or chat.agent is None or (chat.offer_expires_at or 0) > now:
+        return None
+    state.give_back(chat, chat.agent, rona=True, client=pipe)
+    stream.queue(pipe, chat.agent, "offer_withdrawn", chat_id=chat.chat_id, reason="timeout")
+    stream.queue(pipe, chat.agent, "state_changed", chat_state="NOT_READY", reason="RONA")
+    publish_chat_ready(pipe, chat.agent, False)
+    return chat.agent
 
 
 def tick(redis: Redis, config: Config) -> None:

@@ -24,6 +24,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import WatchError
 
+from connector.backends.hybrid import stream
 from connector.store import keys, replies
 
 T = TypeVar("T")
@@ -47,10 +48,12 @@ redis.call('LTRIM', KEYS[3], 0, 49)
 return 1
 """
 
-# KEYS: chat, agent, agent chats, queue, offers, interrupted set, ready set.
-# ARGV: chat id, agent id, queue key, now, expires at.
+# KEYS: chat, agent, agent chats, queue, offers, interrupted set, ready set, agent's event stream.
+# ARGV: chat id, agent id, queue key, now, expires at, the `chat_offered` event ('' none), stream length.
 # Offers the chat to the agent if, now, the chat waits in the queue and the agent is READY, not
-# interrupted, under max_chats and ringing from no other chat of this queue. 1 offered, 0 not.
+# interrupted, under max_chats and ringing from no other chat of this queue, and tells their desktop
+# in the same step: a crash never leaves an offer ringing unseen (and its agent RONA'd for it).
+# 1 offered, 0 not.
 _OFFER = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
 if not redis.call('ZSCORE', KEYS[4], ARGV[1]) then return 0 end
@@ -65,6 +68,7 @@ redis.call('HSET', KEYS[1], 'state', 'offered', 'agent', ARGV[2], 'offered_at', 
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[2], 'last_offer_at', ARGV[4], 'offer:' .. ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
+if ARGV[6] ~= '' then redis.call('XADD', KEYS[8], 'MAXLEN', ARGV[7], '*', 'event', ARGV[6]) end
 return 1
 """
 
@@ -139,11 +143,14 @@ redis.call('ZREM', KEYS[5], ARGV[1])
 return 1
 """
 
-# KEYS: chat, from agent chats, to agent, to agent chats, offers, interrupted set, ready set, inactive.
-# ARGV: chat id, from agent id, to agent id, now, expires at.
+# KEYS: chat, from agent chats, to agent, to agent chats, offers, interrupted set, ready set, inactive,
+# to agent's event stream, from agent's event stream.
+# ARGV: chat id, from agent id, to agent id, now, expires at, the other agent's `chat_offered` event,
+# this agent's `chat_transferred` event, stream length.
 # The agent offers their active chat to a named agent, who must be READY, not interrupted and
-# have room (its inactivity timeout stops until they accept): 1 offered, 0 the chat is not theirs,
-# -1 the other agent cannot take it now.
+# have room (its inactivity timeout stops until they accept), and both desktops hear it in the same
+# step (an offer never rings unseen): 1 offered, 0 the chat is not theirs, -1 the other agent cannot
+# take it now.
 _TO_AGENT = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return 0 end
 if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] then return 0 end
@@ -158,6 +165,8 @@ redis.call('HDEL', KEYS[1], 'accepted_at')
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
 redis.call('ZREM', KEYS[8], ARGV[1])
+redis.call('XADD', KEYS[9], 'MAXLEN', ARGV[8], '*', 'event', ARGV[6])
+redis.call('XADD', KEYS[10], 'MAXLEN', ARGV[8], '*', 'event', ARGV[7])
 return 1
 """
 
@@ -270,13 +279,15 @@ def _chat_of(chat_id: str, raw: dict[bytes, bytes]) -> Chat | None:
 
 
 class PlannedOffer(NamedTuple):
-    """An offer the router decided, for `HybridState.offer_all`."""
+    """An offer the router decided, for `HybridState.offer_all`; `announcement`: the agent's
+    `chat_offered` event (`stream.encoded`), written by the offer itself."""
 
     chat: str
     agent: str
     integration: str
     queue: str
     expires_at: float
+    announcement: str = ""
 
 
 def _decoded(value: Any) -> str:
@@ -406,6 +417,7 @@ class HybridState:
                     keys.hybrid_offers(),
                     keys.chat_interrupted(),
                     keys.hybrid_ready(),
+                    keys.hybrid_events(offer.agent),
                 ],
                 args=[
                     offer.chat,
@@ -413,13 +425,18 @@ class HybridState:
                     queue_key(offer.integration, offer.queue),
                     repr(now),
                     repr(offer.expires_at),
+                    offer.announcement,
+                    stream.MAX_EVENTS,
                 ],
                 client=pipe,
             )
         return [bool(answer) for answer in replies.execute(pipe)] if offers else []
 
-    def accept(self, chat: Chat, agent: str, now: float, inactive_at: float | None = None) -> bool:
-        """The agent takes the chat; from `inactive_at` on (None: never) the customer's silence ends it."""
+    def accept(
+        self, chat: Chat, agent: str, now: float, inactive_at: float | None = None, *, client: Pipeline | None = None
+    ) -> bool:
+        """The agent takes the chat; from `inactive_at` on (None: never) the customer's silence ends it.
+        With `client` a transaction, the accept is queued on it (and True says only that)."""
         answer = self._accept(
             keys=[
                 keys.hybrid_chat(chat.chat_id),
@@ -428,11 +445,13 @@ class HybridState:
                 keys.hybrid_inactive(),
             ],
             args=[chat.chat_id, agent, chat.queue_key, repr(now), "" if inactive_at is None else repr(inactive_at)],
+            client=client,
         )
         return bool(answer)
 
-    def give_back(self, chat: Chat, agent: str, *, rona: bool) -> bool:
-        """A rejected or unanswered offer returns to the queue (RONA: the agent goes NOT_READY)."""
+    def give_back(self, chat: Chat, agent: str, *, rona: bool, client: Pipeline | None = None) -> bool:
+        """A rejected or unanswered offer returns to the queue (RONA: the agent goes NOT_READY).
+        With `client` a transaction, it is queued on it (and True says only that)."""
         answer = self._return(
             keys=[
                 keys.hybrid_chat(chat.chat_id),
@@ -443,6 +462,7 @@ class HybridState:
                 keys.hybrid_ready(),
             ],
             args=[chat.chat_id, agent, chat.queue_key, "1" if rona else "0"],
+            client=client,
         )
         return bool(answer)
 
@@ -535,8 +555,11 @@ class HybridState:
             client=client,
         )
 
-    def to_agent(self, chat: Chat, agent: str, target: str, now: float, expires_at: float) -> int:
-        """1 offered to `target`, 0 the chat is not `agent`'s active chat, -1 `target` cannot take it."""
+    def to_agent(
+        self, chat: Chat, agent: str, target: str, now: float, expires_at: float, offered: str, transferred: str
+    ) -> int:
+        """1 offered to `target`, 0 the chat is not `agent`'s active chat, -1 `target` cannot take it.
+        `offered`, `transferred`: the two desktops' events (`stream.encoded`), written with the move."""
         answer = self._to_agent(
             keys=[
                 keys.hybrid_chat(chat.chat_id),
@@ -547,8 +570,10 @@ class HybridState:
                 keys.chat_interrupted(),
                 keys.hybrid_ready(),
                 keys.hybrid_inactive(),
+                keys.hybrid_events(target),
+                keys.hybrid_events(agent),
             ],
-            args=[chat.chat_id, agent, target, repr(now), repr(expires_at)],
+            args=[chat.chat_id, agent, target, repr(now), repr(expires_at), offered, transferred, stream.MAX_EVENTS],
         )
         return int(answer)
 

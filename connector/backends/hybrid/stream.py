@@ -35,9 +35,14 @@ def queue(pipe: Pipeline, agent: str, event_type: str, **fields: Any) -> None:
     _add(pipe, agent, event_type, fields)
 
 
+def encoded(event_type: str, **fields: Any) -> str:
+    """An event as its stream entry holds it, for a script that writes it with its own change
+    (`state._OFFER`: an offer and its `chat_offered` land together or not at all)."""
+    return json.dumps({"type": event_type, "at": time.time(), **fields}, separators=(",", ":"))
+
+
 def _add(redis: Redis | Pipeline, agent: str, event_type: str, fields: dict[str, Any]) -> Any:
-    event = {"type": event_type, "at": time.time(), **fields}
-    return redis.xadd(keys.hybrid_events(agent), {"event": json.dumps(event, separators=(",", ":"))}, maxlen=MAX_EVENTS)
+    return redis.xadd(keys.hybrid_events(agent), {"event": encoded(event_type, **fields)}, maxlen=MAX_EVENTS)
 
 
 Event = tuple[str, dict[str, Any]]

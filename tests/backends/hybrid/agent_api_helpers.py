@@ -83,20 +83,21 @@ def bearer(token: str) -> dict[str, str]:
 
 def customer_says(runtime, client, customer: str, text: str) -> str:
     """A signed in-app webhook, then the thread's drain in this process: queued, routed."""
-    body = json.dumps(
-        {
-            "message_id": f"m-{time.time_ns()}",
-            "customer": {"id": customer},
-            "type": "text",
-            "text": text,
-            "sent_at": time.time(),
-        }
-    ).encode()
-    headers = {"Content-Type": "application/json", **inapp_headers(SECRET, body)}
-    assert client.post(f"/webhooks/inapp/{ASSET}", data=body, headers=headers).status_code == 200
+    customer_posts(client, customer, text)
     thread_id = thread_id_for("inapp", ASSET, customer)
     drain_thread(thread_id, runtime)
     return thread_id
+
+
+def customer_posts(client, customer: str, text: str) -> str:
+    """A signed in-app webhook, acknowledged (in the inbox, not handled yet); its message id."""
+    message_id = f"m-{time.time_ns()}"
+    body = json.dumps(
+        {"message_id": message_id, "customer": {"id": customer}, "type": "text", "text": text, "sent_at": time.time()}
+    ).encode()
+    headers = {"Content-Type": "application/json", **inapp_headers(SECRET, body)}
+    assert client.post(f"/webhooks/inapp/{ASSET}", data=body, headers=headers).status_code == 200
+    return message_id
 
 
 def chat_of(runtime, thread_id: str) -> str:

@@ -13,10 +13,23 @@ import redis as redis_lib
 import responses
 
 from connector.backends.hybrid import transcript
-from connector.backends.hybrid.state import HybridState
+from connector.backends.hybrid.router import expire_offers
+from connector.backends.hybrid.state import OFFERED, HybridState
+from connector.conversations import State
+from connector.relay.drain import drain_thread
+from connector.store import keys, threads
 from connector.store.boxes import Box
 from connector.store.durability import Durability, Mode
-from tests.backends.hybrid.agent_api_helpers import DELIVERY, bearer, chat_of, configure_desk, customer_says, login
+from connector.store.effects import sent_text, started
+from tests.backends.hybrid.agent_api_helpers import (
+    DELIVERY,
+    bearer,
+    chat_of,
+    configure_desk,
+    customer_posts,
+    customer_says,
+    login,
+)
 
 
 def test_replicated_answers_an_agents_send_503_without_a_replica_and_keeps_the_message(client, runtime):
@@ -114,10 +127,89 @@ def test_an_agents_transfer_to_a_queue_moves_the_chat_and_tells_the_customer_in_
     assert any(c.startswith("XADD") and "chat_transferred" in c for c in inside), "the desktop told"
 
 
+def test_an_agents_accept_takes_the_chat_and_tells_the_customer_in_one_transaction(client, runtime, redis_url):
+    """Written one after the other, a Redis SIGKILL after the accept (the chaos soak) left the chat
+    the agent's, the customer never told (nor media blending, which hears of it from that notice),
+    and the agent's client, its answer lost, refused on its repeat."""
+    with zoe_is_offered(client, runtime, "cust-accept") as (zoe, thread_id, chat_id):
+        with monitoring(redis_url) as commands:
+            taken = client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe)
+        again = client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe)
+    assert taken.status_code == 200 and taken.get_json()["state"] == "active"
+    assert again.status_code == 409 and again.get_json()["error"] == "already_accepted"
+    inside = _the_transaction(commands)
+    assert any(c.startswith("HSET") and " state active " in c for c in inside), "the accept"
+    assert any(c.startswith("RPUSH") and f":outbox:{thread_id}" in c and '"assigned"' in c for c in inside), (
+        "the customer's notice queued"
+    )
+    assert any(c.startswith("XADD") and "chat_assigned" in c for c in inside), "the desktop told"
+    items = [json.loads(i) for i in runtime.redis.lrange(Box.OUT.key(thread_id), 0, -1)]
+    assert [i["event"]["kind"] for i in items if i.get("event", {}).get("kind") == "assigned"] == ["assigned"]
+
+
+def test_an_agents_reject_returns_the_chat_and_clears_the_desktops_offer_in_one_transaction(client, runtime, redis_url):
+    """Apart, a crash after the return left the offer ringing on the desktop of an agent it no
+    longer rang for."""
+    with zoe_is_offered(client, runtime, "cust-reject") as (zoe, _thread_id, chat_id):
+        with monitoring(redis_url) as commands:
+            rejected = client.post(f"/agent/api/chats/{chat_id}/reject", headers=zoe)
+        again = client.post(f"/agent/api/chats/{chat_id}/reject", headers=zoe)
+    assert rejected.status_code == 200
+    assert again.status_code == 409
+    inside = _the_transaction(commands)
+    assert any(c.startswith("HSET") and " state queued" in c for c in inside), "the chat back in its queue"
+    assert any(c.startswith("XADD") and "offer_withdrawn" in c and "rejected" in c for c in inside), "the desktop told"
+
+
+def test_an_offer_that_rings_out_sets_the_agent_not_ready_and_tells_them_in_one_transaction(client, runtime, redis_url):
+    """RONA: apart, a crash after the return left the agent NOT_READY (no more offers) with a desktop
+    that still said READY, and media blending keeping their voice state as it was."""
+    with zoe_is_offered(client, runtime, "cust-rona") as (_zoe, _thread_id, chat_id):
+        rings_until = HybridState(runtime.redis).chat(chat_id).offer_expires_at
+        with monitoring(redis_url) as commands:
+            assert expire_offers(runtime.redis, runtime.config, now=rings_until + 1) == [chat_id]
+    inside = _the_transaction(commands)
+    assert any(c.startswith("HSET") and " state queued" in c for c in inside), "the chat back in its queue"
+    assert any(c.startswith("HSET") and "NOT_READY" in c and "RONA" in c for c in inside), "the agent NOT_READY"
+    assert any(c.startswith("XADD") and "offer_withdrawn" in c for c in inside), "the offer gone from the desktop"
+    assert any(c.startswith("XADD") and "state_changed" in c and "RONA" in c for c in inside), "the desktop told"
+    assert any(c.startswith("XADD") and keys.chat_events() in c for c in inside), "media blending told"
+
+
+def test_the_router_offers_a_chat_and_tells_the_agent_in_one_script(client, runtime, redis_url):
+    """Apart, a worker killed between the offer and its event left the offer ringing unseen, and the
+    agent set NOT_READY for letting it ring."""
+    scripted: list[str] = []
+    with monitoring(redis_url, scripted), zoe_is_offered(client, runtime, "cust-offer") as (zoe, _thread_id, chat_id):
+        events = client.get("/agent/api/events", query_string={"after": "0-0"}, headers=zoe).get_json()
+    offers = [e for e in events["events"] if e["type"] == "chat_offered"]
+    assert [e["chat_id"] for e in offers] == [chat_id]
+    assert offers[0]["chat"]["state"] == "offered" and offers[0]["chat"]["offer_expires_at"]
+    assert any(c.startswith("XADD") and "chat_offered" in c and chat_id in c for c in scripted), (
+        "written by the offer's own script"
+    )
+
+
+def _the_transaction(commands: list[str]) -> list[str]:
+    """The commands of the first MULTI ... EXEC among `commands` (the action's; a dispatcher's wake
+    may follow)."""
+    names = [c.split()[0].upper() for c in commands]
+    opened = names.index("MULTI")
+    return commands[opened : names.index("EXEC", opened)]
+
+
 @contextmanager
 def zoe_holds(client, runtime, customer: str) -> Iterator[tuple[dict[str, str], str, str]]:
     """Zoe READY, the customer's first message routed to her, and her accept: her headers, the
     thread and the chat, with the in-app provider answering every send meanwhile."""
+    with zoe_is_offered(client, runtime, customer) as (zoe, thread_id, chat_id):
+        assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
+        yield zoe, thread_id, chat_id
+
+
+@contextmanager
+def zoe_is_offered(client, runtime, customer: str) -> Iterator[tuple[dict[str, str], str, str]]:
+    """As `zoe_holds`, up to the offer ringing at her."""
     configure_desk(runtime)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.post(DELIVERY, json={"ok": True})
@@ -125,13 +217,14 @@ def zoe_holds(client, runtime, customer: str) -> Iterator[tuple[dict[str, str], 
         assert client.put("/agent/api/me/state", json={"state": "READY"}, headers=zoe).status_code == 200
         thread_id = customer_says(runtime, client, customer, "Hello")
         chat_id = chat_of(runtime, thread_id)
-        assert client.post(f"/agent/api/chats/{chat_id}/accept", headers=zoe).status_code == 200
+        assert HybridState(runtime.redis).chat(chat_id).state == OFFERED
         yield zoe, thread_id, chat_id
 
 
 @contextmanager
-def monitoring(redis_url: str) -> Iterator[list[str]]:
-    """The commands Redis executes during the block (MONITOR on a connection of its own)."""
+def monitoring(redis_url: str, scripted: list[str] | None = None) -> Iterator[list[str]]:
+    """The commands Redis executes during the block (MONITOR on a connection of its own); those a
+    Lua script ran are also in `scripted`, if given."""
     commands: list[str] = []
     client = redis_lib.Redis.from_url(redis_url)
     with client.monitor() as monitor:
@@ -140,6 +233,8 @@ def monitoring(redis_url: str) -> Iterator[list[str]]:
         def read() -> None:
             for event in monitor.listen():
                 commands.append(event["command"])
+                if scripted is not None and event.get("client_type") == "lua":
+                    scripted.append(event["command"])
                 if stop.is_set() and "cc:test-monitor-end" in event["command"]:
                     return
 
@@ -150,3 +245,33 @@ def monitoring(redis_url: str) -> Iterator[list[str]]:
         stop.set()
         client.get("cc:test-monitor-end")
         reader.join(5)
+
+
+def test_a_message_repeated_after_its_conversation_ended_starts_no_new_one(client, runtime):
+    """The customer's message reached the agent, the worker died before its commit, and the agent
+    closed the chat before the repeat ran (the chaos soak: a Redis SIGKILL): the repeat is done, and
+    opens no empty conversation that welcomes the customer again. A message whose handling had
+    started the next conversation itself still goes on into it."""
+    with zoe_holds(client, runtime, "cust-repeat") as (zoe, thread_id, chat_id):
+        assert client.post(f"/agent/api/chats/{chat_id}/close", headers=zoe).status_code == 200
+        drain_thread(thread_id, runtime)
+        closed = threads.load(runtime.redis, thread_id)
+        assert closed.state is State.CLOSED
+        outbox_before = runtime.redis.llen(Box.OUT.key(thread_id))
+
+        repeat = customer_posts(client, "cust-repeat", "Thanks, bye")
+        effects = keys.effects(Box.IN.value, thread_id)
+        runtime.redis.hset(effects, sent_text(repeat), "1")  # as its first handling left it
+        drain_thread(thread_id, runtime)
+
+        after = threads.load(runtime.redis, thread_id)
+        assert (after.state, after.sequence, after.remote_id) == (State.CLOSED, closed.sequence, chat_id)
+        assert runtime.redis.llen(Box.IN.key(thread_id)) == 0, "the item is done"
+        assert runtime.redis.llen(Box.OUT.key(thread_id)) == outbox_before, "no welcome"
+        assert "repeated after a crash" in threads.timeline(runtime.redis, thread_id)[-1]["note"]
+
+        started_next = customer_posts(client, "cust-repeat", "One more thing")
+        next_chat = f"{thread_id}-{closed.sequence + 1}"
+        runtime.redis.hset(effects, mapping={started(closed.sequence + 1): next_chat, sent_text(started_next): "1"})
+        drain_thread(thread_id, runtime)
+        assert threads.load(runtime.redis, thread_id).sequence == closed.sequence + 1, "it went on"

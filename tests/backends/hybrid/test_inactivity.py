@@ -178,7 +178,7 @@ LEAVES: dict[str, Leave] = {
     "closed by the agent": lambda s, c: s.close(s.chat(c), by="agent"),
     "closed by the customer": lambda s, c: s.close(s.chat(c), by="customer"),
     "transferred to a queue": lambda s, c: s.to_queue(s.chat(c), "alice", "Quiet", 2001.0),
-    "transferred to an agent": lambda s, c: s.to_agent(s.chat(c), "alice", "bob", 2001.0, 2031.0),
+    "transferred to an agent": lambda s, c: s.to_agent(s.chat(c), "alice", "bob", 2001.0, 2031.0, "{}", "{}"),
 }
 
 

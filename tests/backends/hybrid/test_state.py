@@ -211,22 +211,30 @@ def test_a_batch_of_offers_makes_exactly_the_offers_one_call_each_would(
     state: HybridState, redis: redis_lib.Redis
 ) -> None:
     """The router's offers go out in one round trip, in order: a later offer of the batch sees the
-    earlier ones (Alice's last slot, a chat already ringing), as a call of its own would."""
+    earlier ones (Alice's last slot, a chat already ringing), as a call of its own would. Each
+    offer made, and only those, writes its announcement to its agent's desktop."""
     add_agent(state, "alice", max_chats=1)
     add_agent(state, "bob", max_chats=2)
     add_agent(state, "cora", max_chats=2, ready=False)
     for chat_id in ("c1", "c2", "c3", "c4"):
         add_chat(state, chat_id)
+
+    def planned(chat_id: str, agent: str) -> PlannedOffer:
+        event = stream.encoded("chat_offered", chat_id=chat_id)
+        return PlannedOffer(chat_id, agent, INTEGRATION, "Support", EXPIRES, event)
+
     batch = [
-        PlannedOffer("c1", "alice", INTEGRATION, "Support", EXPIRES),
-        PlannedOffer("c2", "alice", INTEGRATION, "Support", EXPIRES),  # her only slot is c1's now
-        PlannedOffer("c3", "bob", INTEGRATION, "Support", EXPIRES),
-        PlannedOffer("c1", "bob", INTEGRATION, "Support", EXPIRES),  # c1 rings at Alice's
-        PlannedOffer("c4", "cora", INTEGRATION, "Support", EXPIRES),  # not READY
+        planned("c1", "alice"),
+        planned("c2", "alice"),  # her only slot is c1's now
+        planned("c3", "bob"),
+        planned("c1", "bob"),  # c1 rings at Alice's
+        planned("c4", "cora"),  # not READY
     ]
     assert state.offer_all(batch, NOW) == [True, False, True, False, False]
     assert state.agent_chats("alice") == ["c1"] and state.agent_chats("bob") == ["c3"]
     assert [fresh(state, c).state for c in ("c1", "c2", "c3", "c4")] == [OFFERED, QUEUED, OFFERED, QUEUED]
+    told = {a: [e["chat_id"] for _id, e in stream.read(redis, a, "0-0", 0)[0]] for a in ("alice", "bob", "cora")}
+    assert told == {"alice": ["c1"], "bob": ["c3"], "cora": []}
     assert state.offer_all([], NOW) == []
 
 
@@ -548,6 +556,10 @@ def test_to_queue_is_refused_unless_the_chat_is_the_agents_active_chat(
     assert router_keys(redis) == before
 
 
+HANDOVER = (stream.encoded("chat_offered", chat_id="c1"), stream.encoded("chat_transferred", chat_id="c1"))
+"""The two desktops' events of a transfer to an agent."""
+
+
 def test_to_agent_offers_the_chat_to_the_other_agent_and_moves_the_slot(
     state: HybridState, redis: redis_lib.Redis
 ) -> None:
@@ -555,7 +567,7 @@ def test_to_agent_offers_the_chat_to_the_other_agent_and_moves_the_slot(
     add_agent(state, "bob", max_chats=1)
     add_chat(state, "c1")
     accepted(state, "c1", "alice")
-    assert state.to_agent(fresh(state, "c1"), "alice", "bob", NOW + 5, NOW + 35) == 1
+    assert state.to_agent(fresh(state, "c1"), "alice", "bob", NOW + 5, NOW + 35, *HANDOVER) == 1
     chat = fresh(state, "c1")
     assert (chat.state, chat.agent, chat.transferred_from, chat.offer_expires_at, chat.accepted_at) == (
         OFFERED,
@@ -566,6 +578,8 @@ def test_to_agent_offers_the_chat_to_the_other_agent_and_moves_the_slot(
     )
     assert state.agent_chats("alice") == [] and state.agent_chats("bob") == ["c1"]
     assert offers_ringing(redis) == [("c1", NOW + 35)]
+    told = {a: [e["type"] for _id, e in stream.read(redis, a, "0-0", 0)[0]] for a in ("alice", "bob")}
+    assert told == {"alice": ["chat_transferred"], "bob": ["chat_offered"]}, "in the same step"
     assert state.accept(chat, "bob", NOW + 6) and fresh(state, "c1").state == ACTIVE
 
 
@@ -605,7 +619,7 @@ def test_to_agent_is_refused_and_changes_nothing(
     setup(state, redis)
     target = "ghost" if "unknown" in situation else "bob"
     before = router_keys(redis)
-    assert state.to_agent(fresh(state, "c1"), "alice", target, NOW + 5, NOW + 35) == answer
+    assert state.to_agent(fresh(state, "c1"), "alice", target, NOW + 5, NOW + 35, *HANDOVER) == answer
     assert router_keys(redis) == before
 
 
@@ -617,7 +631,7 @@ def test_a_transferred_offer_that_rings_out_returns_to_its_queue_at_its_first_pl
     add_chat(state, "c1", at=1000.0)
     add_chat(state, "c2", at=1001.0)
     accepted(state, "c1", "alice")
-    assert state.to_agent(fresh(state, "c1"), "alice", "bob", NOW + 5, NOW + 35) == 1
+    assert state.to_agent(fresh(state, "c1"), "alice", "bob", NOW + 5, NOW + 35, *HANDOVER) == 1
     assert expire_offers(redis, runtime.config, now=NOW + 36) == ["c1"]
     assert queue_line(redis) == [("c1", 1000.0), ("c2", 1001.0)]
     assert (state.agent("bob")["state"], state.agent("bob")["reason"]) == ("NOT_READY", "RONA")
