@@ -395,6 +395,12 @@ def hybrid_inactive() -> str:
     return f"{PREFIX}:hybrid:inactive"
 
 
+def hybrid_inactive_closed() -> str:
+    """SET of the chats the customer's silence has closed whose agent is not yet freed and told (nor
+    the customer): the close adds a chat, the one transaction that does the rest removes it."""
+    return f"{PREFIX}:hybrid:inactive-closed"
+
+
 def hybrid_events(agent_id: str) -> str:
     """STREAM of an agent's desktop events (offers, customer messages, closes, state changes); an
     entry id is the cursor of `GET /agent/api/events` and the SSE `id:`."""

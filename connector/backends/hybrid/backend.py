@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from redis import Redis
@@ -317,19 +318,28 @@ def _attachment(stored: files.StoredFile) -> dict[str, Any]:
 
 
 def _closed(runtime: Runtime, chat_id: str) -> str:
+    """The customer left: the chat closes and frees its agent's slot, the agent's desktop hears it,
+    and for a chat they held, media blending too (through the outbox, as an agent's close goes: the
+    relay tells blending the agent's chat ended, their last one gives them back to voice, and says
+    nothing to the customer). One transaction on the unchanged chat: apart, a crash after the close
+    left the agent's desktop showing the chat and their voice held for it."""
     state = HybridState(runtime.redis)
-    chat = state.chat(chat_id)
-    if chat is None:
-        return "1"
-    previous, agent = state.close(chat, by="customer")
-    if agent and previous != CLOSED:
-        stream.publish(runtime.redis, agent, "chat_closed", chat_id=chat_id, by="customer")
-    if agent and previous == ACTIVE:
-        # Through the outbox, as an agent's close goes: the relay tells media blending the agent's
-        # chat ended (their last one gives them back to voice), and says nothing to the customer.
+
+    def end(pipe: Pipeline, chat: Chat | None) -> tuple[Chat | None, int | None]:
+        if chat is None or chat.state == CLOSED:
+            return None, None
+        state.queue_close(pipe, chat, by="customer", wrap_up="", now=time.time())
+        if chat.agent:
+            stream.queue(pipe, chat.agent, "chat_closed", chat_id=chat_id, by="customer")
+        if not chat.agent or chat.state != ACTIVE:
+            return chat, None
         event = AgentEvent(AgentEventKind.CLOSED, chat_id, f"customer-close:{chat_id}", extra={"by": "customer"})
-        desk.to_customer(runtime, chat, event)
-    if agent:
+        return chat, desk.queue_to_customer(runtime, pipe, chat, event)
+
+    (chat, place), done = state.with_chat(chat_id, end)
+    if place is not None:
+        outbox.appended(runtime, int(done[place]))
+    if chat is not None and chat.agent:
         request_route(runtime.redis, runtime.config)  # a freed slot
     return "1"
 
@@ -339,7 +349,9 @@ def close_inactive(runtime: Runtime, now: float | None = None) -> list[str]:
     (every worker's tick looks): the agent's desktop hears `chat_closed` (by: inactivity) and their
     slot is freed; through the outbox, as an agent's close goes, the customer hears
     `customer_inactive` and media blending that the agent's chat ended. Of two workers sweeping at
-    once, one ends a chat (`HybridState.close_inactive` is atomic). Returns the chats ended."""
+    once, one ends a chat (`HybridState.close_inactive` is atomic), and one frees and tells
+    (`finish_inactive_close`, also for a chat a sweep that died in between left). Returns the chats
+    this sweep ended."""
     now = time.time() if now is None else now
     state = HybridState(runtime.redis)
     due = state.inactive(now)
@@ -350,18 +362,28 @@ def close_inactive(runtime: Runtime, now: float | None = None) -> list[str]:
         if chat is None or router.inactive_at(runtime.config, chat, now) is None:
             state.forget_inactive(chat_id)  # its record expired, or its queue's timeout is off now
             continue
-        previous, agent = state.close_inactive(chat, wrap_up="customer inactive", now=now)
-        if previous != ACTIVE:
-            continue  # not due after all (the customer spoke), taken by another sweep, or moved on
-        if agent:
-            stream.publish(runtime.redis, agent, "chat_closed", chat_id=chat_id, by="inactivity")
-        event = AgentEvent(AgentEventKind.CLOSED, chat_id, f"inactive:{chat_id}", extra={"by": "inactivity"})
-        desk.to_customer(runtime, chat, event)
-        log.info("chat closed for the customer's inactivity", extra={"conversation": chat.thread_id, "chat": chat_id})
-        ended.append(chat_id)
+        previous, _agent = state.close_inactive(chat, wrap_up="customer inactive", now=now)
+        if previous == ACTIVE:  # else not due after all (the customer spoke), taken by another sweep, or moved on
+            ended.append(chat_id)
+    for chat_id in state.closed_for_silence():
+        finished = state.finish_inactive_close(chat_id, partial(_tell_inactive_close, runtime), now)
+        if finished is not None:
+            (place, conversation_id), done = finished
+            outbox.appended(runtime, int(done[place]))
+            about = {"conversation": conversation_id, "chat": chat_id}
+            log.info("chat closed for the customer's inactivity", extra=about)
     if ended:
         request_route(runtime.redis, runtime.config)  # freed slots
     return ended
+
+
+def _tell_inactive_close(runtime: Runtime, pipe: Pipeline, chat: Chat) -> tuple[int, str]:
+    """The agent's desktop and, through the outbox, the customer and media blending; the outbox
+    item's place among the transaction's replies, and the conversation."""
+    if chat.agent:
+        stream.queue(pipe, chat.agent, "chat_closed", chat_id=chat.chat_id, by="inactivity")
+    event = AgentEvent(AgentEventKind.CLOSED, chat.chat_id, f"inactive:{chat.chat_id}", extra={"by": "inactivity"})
+    return desk.queue_to_customer(runtime, pipe, chat, event), chat.thread_id
 
 
 def _customer(thread: Thread) -> dict[str, Any]:

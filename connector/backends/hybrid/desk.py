@@ -261,7 +261,7 @@ class Desk:
         event = AgentEvent(AgentEventKind.CLOSED, chat_id, self._key(), agent=self._agent())
 
         def end(pipe: Pipeline, chat: Chat) -> None:
-            self.state.queue_agent_close(pipe, chat, wrap_up=wrap_up or "", now=time.time())
+            self.state.queue_close(pipe, chat, by="agent", wrap_up=wrap_up or "", now=time.time())
             stream.queue(pipe, me, "chat_closed", chat_id=chat_id, by="agent")
 
         self._in_one_step(

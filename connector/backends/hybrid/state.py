@@ -170,9 +170,10 @@ redis.call('XADD', KEYS[10], 'MAXLEN', ARGV[8], '*', 'event', ARGV[7])
 return 1
 """
 
-# KEYS: chat, inactive. ARGV: chat id, now, wrap-up.
+# KEYS: chat, inactive, closed for silence. ARGV: chat id, now, wrap-up.
 # The customer's silence ends the chat if its deadline has passed (they did not speak meanwhile, and
-# no other sweep took it): it leaves the inactive ZSET and, if still active, closes (by 'system').
+# no other sweep took it): it leaves the inactive ZSET and, if still active, closes (by 'system') and
+# joins the set of those whose agent is still to be freed and told (`finish_inactive_close`).
 # Returns its previous state and agent; {'', false} when it was not due.
 _CLOSE_INACTIVE = """
 local due = redis.call('ZSCORE', KEYS[2], ARGV[1])
@@ -182,6 +183,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'active' then return {state or '', false} end
 local agent = redis.call('HGET', KEYS[1], 'agent')
 redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[2], 'closed_by', 'system', 'wrap_up', ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[1])
 return {state, agent}
 """
 
@@ -511,11 +513,11 @@ class HybridState:
         self._keep(pipe, chat, counted=bool(holder and previous != CLOSED), now=now)
         replies.execute(pipe)
 
-    def queue_agent_close(self, pipe: Pipeline, chat: Chat, *, wrap_up: str, now: float) -> None:
-        """The holding agent's close of their ACTIVE chat, queued on a transaction that WATCHes the
-        chat (`with_chat`: it is still active and theirs when this lands): the close, the freed slot
-        and the kept records in one step, so a crash cannot leave a closed chat holding a slot."""
-        self._close(keys=_close_keys(chat), args=[chat.chat_id, repr(now), "agent", wrap_up], client=pipe)
+    def queue_close(self, pipe: Pipeline, chat: Chat, *, by: str, wrap_up: str, now: float) -> None:
+        """`close`, queued on a transaction that WATCHes the chat (`with_chat`: it is still as read
+        when this lands): the close, the freed slot and the kept records in one step, so a crash
+        cannot leave a closed chat holding a slot."""
+        self._close(keys=_close_keys(chat), args=[chat.chat_id, repr(now), by, wrap_up], client=pipe)
         if chat.agent:
             self._release(keys=_release_keys(chat.agent), args=[chat.chat_id, chat.queue_key], client=pipe)
         self._keep(pipe, chat, counted=bool(chat.agent), now=now)
@@ -593,15 +595,47 @@ class HybridState:
         """End the chat for its customer's silence, if its deadline has passed by `now`: returns its
         previous state and agent. Only the one caller that sees ACTIVE ended it; a chat that had left
         `active` is only dropped from the ZSET, and ('', None) means it was not due (the customer
-        spoke, or another worker's sweep took it)."""
+        spoke, or another worker's sweep took it). The chat's agent is freed and told after, by
+        `finish_inactive_close`."""
         now = time.time() if now is None else now
         state, agent = self._close_inactive(
-            keys=[keys.hybrid_chat(chat.chat_id), keys.hybrid_inactive()], args=[chat.chat_id, repr(now), wrap_up]
+            keys=[keys.hybrid_chat(chat.chat_id), keys.hybrid_inactive(), keys.hybrid_inactive_closed()],
+            args=[chat.chat_id, repr(now), wrap_up],
         )
-        previous, holder = _decoded(state), _decoded(agent) or None
-        if previous == ACTIVE:
-            self._after_close(chat, previous, holder, now)
-        return previous, holder
+        return _decoded(state), _decoded(agent) or None
+
+    def closed_for_silence(self) -> list[str]:
+        """The chats `close_inactive` closed whose agent is not yet freed and told (a sweep that died
+        in between left them: the next finishes them)."""
+        return sorted(m.decode() for m in replies.bytes_set(self.redis.smembers(keys.hybrid_inactive_closed())))
+
+    def finish_inactive_close(
+        self, chat_id: str, writes: Callable[[Pipeline, Chat], T], now: float
+    ) -> tuple[T, list[Any]] | None:
+        """For a chat `close_inactive` closed: its agent's slot freed, its records kept, and `writes`
+        (who must be told), with its leaving the set, in one transaction that WATCHes the set, so of
+        two sweeps one does it, and a crash leaves it all to do. Returns what `writes` returned and
+        the transaction's replies; None when there was nothing to do."""
+        closed = keys.hybrid_inactive_closed()
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(closed)  # type: ignore[no-untyped-call]  # untyped in redis-py
+                    if not pipe.sismember(closed, chat_id):
+                        return None
+                    chat = _chat_of(chat_id, replies.bytes_hash(pipe.hgetall(keys.hybrid_chat(chat_id))))
+                    pipe.multi()
+                    pipe.srem(closed, chat_id)
+                    if chat is None:  # its record expired: nobody to free or tell
+                        replies.execute(pipe)
+                        return None
+                    if chat.agent:
+                        self._release(keys=_release_keys(chat.agent), args=[chat_id, chat.queue_key], client=pipe)
+                    self._keep(pipe, chat, counted=bool(chat.agent), now=now)
+                    value = writes(pipe, chat)
+                    return value, replies.execute(pipe)
+                except WatchError:
+                    continue
 
     def forget_inactive(self, chat_id: str) -> None:
         """Stop watching the chat's silence (its record is gone, or its queue's timeout is off now)."""

@@ -89,11 +89,12 @@ def customer_says(runtime, client, customer: str, text: str) -> str:
     return thread_id
 
 
-def customer_posts(client, customer: str, text: str) -> str:
-    """A signed in-app webhook, acknowledged (in the inbox, not handled yet); its message id."""
+def customer_posts(client, customer: str, text: str, kind: str = "text") -> str:
+    """A signed in-app webhook (`kind` "close": the customer leaves), acknowledged (in the inbox, not
+    handled yet); its message id."""
     message_id = f"m-{time.time_ns()}"
     body = json.dumps(
-        {"message_id": message_id, "customer": {"id": customer}, "type": "text", "text": text, "sent_at": time.time()}
+        {"message_id": message_id, "customer": {"id": customer}, "type": kind, "text": text, "sent_at": time.time()}
     ).encode()
     headers = {"Content-Type": "application/json", **inapp_headers(SECRET, body)}
     assert client.post(f"/webhooks/inapp/{ASSET}", data=body, headers=headers).status_code == 200

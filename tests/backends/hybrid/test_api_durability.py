@@ -190,6 +190,27 @@ def test_the_router_offers_a_chat_and_tells_the_agent_in_one_script(client, runt
     )
 
 
+def test_a_customer_who_leaves_ends_the_chat_frees_the_agent_and_tells_them_in_one_transaction(
+    client, runtime, redis_url
+):
+    """Apart, a crash after the close left the agent's desktop showing the chat, and their voice held
+    for it by media blending (which hears the end from the outbox item)."""
+    with zoe_holds(client, runtime, "cust-leaves") as (_zoe, thread_id, chat_id):
+        customer_posts(client, "cust-leaves", "", kind="close")
+        with monitoring(redis_url) as commands:
+            drain_thread(thread_id, runtime)
+    names = [c.split()[0].upper() for c in commands]
+    closing = next(i for i, c in enumerate(commands) if c.startswith("HSET") and " state closed " in c)
+    opened = max(i for i, name in enumerate(names[:closing]) if name == "MULTI")
+    inside = commands[opened : names.index("EXEC", closing)]
+    assert any(c.startswith("SREM") and chat_id in c for c in inside), "the agent's slot freed"
+    assert any(c.startswith("XADD") and "chat_closed" in c and "customer" in c for c in inside), "the desktop told"
+    assert any(c.startswith("RPUSH") and f":outbox:{thread_id}" in c and '"closed"' in c for c in inside), (
+        "media blending told, through the outbox"
+    )
+    assert HybridState(runtime.redis).chat(chat_id).closed_by == "customer"
+
+
 def _the_transaction(commands: list[str]) -> list[str]:
     """The commands of the first MULTI ... EXEC among `commands` (the action's; a dispatcher's wake
     may follow)."""

@@ -160,6 +160,25 @@ def test_two_workers_sweeping_at_once_end_a_silent_chat_once(client, redis, runt
     assert redis.llen(keys.outbox(thread_id)) == 1, "one CLOSED event for the customer"
 
 
+def test_a_sweep_that_died_after_its_close_is_finished_by_the_next(client, redis, runtime, helpdesk):
+    """The close and what follows it are two steps (the close must check the deadline as it lands);
+    a chat closed by a sweep that died before freeing its agent waits in a set, and the next sweep
+    frees the slot and tells the desktop, the customer and media blending, once."""
+    alice = desk(runtime, "alice", max_chats=1)
+    alice.set_state(True)
+    chat_id, thread_id = talking(client, runtime, alice)
+    due = deadline(redis, chat_id)
+    state = HybridState(redis)
+    assert state.close_inactive(state.chat(chat_id), wrap_up="customer inactive", now=due + 1)[0] == ACTIVE
+    assert state.agent_chats("alice") == [chat_id] and closes(redis, "alice") == [], "the sweep died here"
+
+    assert close_inactive(runtime, now=due + 2) == [], "ended by the first sweep"
+    assert state.agent_chats("alice") == [] and closes(redis, "alice") == ["inactivity"]
+    assert redis.llen(keys.outbox(thread_id)) == 1, "one CLOSED event for the customer"
+    assert close_inactive(runtime, now=due + 3) == [] and closes(redis, "alice") == ["inactivity"], "once"
+    assert redis.scard(keys.hybrid_inactive_closed()) == 0
+
+
 def test_a_chat_in_the_zset_that_is_no_longer_active_is_only_dropped(redis, runtime, helpdesk):
     """Every way out of `active` takes the chat out of the ZSET; one found there anyway (left by an
     earlier version, or a record that expired) is dropped, and nothing is closed or told."""
