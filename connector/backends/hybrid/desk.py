@@ -264,9 +264,8 @@ class Desk:
             self.state.queue_close(pipe, chat, by="agent", wrap_up=wrap_up or "", now=time.time())
             stream.queue(pipe, me, "chat_closed", chat_id=chat_id, by="agent")
 
-        self._in_one_step(
-            chat_id, event, self._holding("the chat has ended meanwhile"), end
-        )  # e.g. the customer left first
+        still_open = self._holding("the chat has ended meanwhile")  # e.g. the customer left first
+        self._in_one_step(chat_id, event, still_open, end)
         request_route(self.redis, self.runtime.config)
 
     def _in_one_step(
