@@ -24,11 +24,12 @@ from enum import StrEnum
 from functools import partial
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.typing import EncodableT
 
 from connector.channels.base import InboundEvent
 from connector.conversations import State
-from connector.store import keys, replies
+from connector.store import keys, replies, scripts
 from connector.store.dispatch import CLAIM
 from connector.store.tallies import (
     TRAFFIC_TTL_SECONDS,
@@ -204,7 +205,7 @@ class Boxes:
 
         received_at = time.time()
 
-        def append_event(event: InboundEvent, client: Redis | None) -> int:
+        def append_event(event: InboundEvent, client: Pipeline | None) -> int:
             dedupe_key = keys.dedupe(event.channel, event.asset, event.provider_id)
             tally = counter_field(Counter.MESSAGES_IN, channel=event.channel, kind=event.kind.value)
             traffic = traffic_field(Traffic.IN, event.channel) if event.kind.routable else ""
@@ -242,7 +243,7 @@ class Boxes:
         dedupe_key: str,
         dedupe_ttl_seconds: int,
         *,
-        client: Redis | None = None,
+        client: Pipeline | None = None,
         tally: str = "",
         traffic: str = "",
     ) -> int:
@@ -253,7 +254,7 @@ class Boxes:
 
         With `client` a pipeline, the call is queued on it; otherwise it runs at once on this
         thread's own connection (the intake's fast path, store/thread_script.py)."""
-        script = self._append_one if client is None else partial(self._accept, client=client)
+        script = self._append_one if client is None else partial(scripts.queue, client, self._accept)
         result: int = script(
             keys=[
                 dedupe_key,

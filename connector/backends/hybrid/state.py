@@ -22,10 +22,11 @@ from typing import Any, NamedTuple, TypeVar
 
 from redis import Redis
 from redis.client import Pipeline
+from redis.commands.core import Script
 from redis.exceptions import WatchError
 
 from connector.backends.hybrid import stream
-from connector.store import keys, replies
+from connector.store import keys, replies, scripts
 
 T = TypeVar("T")
 
@@ -313,6 +314,11 @@ class HybridState:
         self._close_inactive = redis.register_script(_CLOSE_INACTIVE)
         self._any_ready_with = redis.register_script(_ANY_READY_WITH)
 
+    @staticmethod
+    def _run(script: Script, *, keys: list[str], args: list[Any], client: Pipeline | None = None) -> Any:
+        """`script` now, or queued on `client` (`scripts.queue`: no SCRIPT EXISTS round trip first)."""
+        return script(keys=keys, args=args) if client is None else scripts.queue(client, script, keys, args)
+
     # -- chats ----------------------------------------------------------------------------------
 
     def create_chat(
@@ -410,7 +416,8 @@ class HybridState:
         a routing pass's offers reach their agents a round trip apart, not one per offer."""
         pipe = self.redis.pipeline(transaction=False)
         for offer in offers:
-            self._offer(
+            self._run(
+                self._offer,
                 keys=[
                     keys.hybrid_chat(offer.chat),
                     keys.hybrid_agent(offer.agent),
@@ -439,7 +446,8 @@ class HybridState:
     ) -> bool:
         """The agent takes the chat; from `inactive_at` on (None: never) the customer's silence ends it.
         With `client` a transaction, the accept is queued on it (and True says only that)."""
-        answer = self._accept(
+        answer = self._run(
+            self._accept,
             keys=[
                 keys.hybrid_chat(chat.chat_id),
                 keys.hybrid_agent(agent),
@@ -454,7 +462,8 @@ class HybridState:
     def give_back(self, chat: Chat, agent: str, *, rona: bool, client: Pipeline | None = None) -> bool:
         """A rejected or unanswered offer returns to the queue (RONA: the agent goes NOT_READY).
         With `client` a transaction, it is queued on it (and True says only that)."""
-        answer = self._return(
+        answer = self._run(
+            self._return,
             keys=[
                 keys.hybrid_chat(chat.chat_id),
                 keys.hybrid_agent(agent),
@@ -517,9 +526,9 @@ class HybridState:
         """`close`, queued on a transaction that WATCHes the chat (`with_chat`: it is still as read
         when this lands): the close, the freed slot and the kept records in one step, so a crash
         cannot leave a closed chat holding a slot."""
-        self._close(keys=_close_keys(chat), args=[chat.chat_id, repr(now), by, wrap_up], client=pipe)
+        self._run(self._close, keys=_close_keys(chat), args=[chat.chat_id, repr(now), by, wrap_up], client=pipe)
         if chat.agent:
-            self._release(keys=_release_keys(chat.agent), args=[chat.chat_id, chat.queue_key], client=pipe)
+            self._run(self._release, keys=_release_keys(chat.agent), args=[chat.chat_id, chat.queue_key], client=pipe)
         self._keep(pipe, chat, counted=bool(chat.agent), now=now)
 
     @staticmethod
@@ -537,15 +546,16 @@ class HybridState:
         self._release(keys=_release_keys(agent), args=[chat.chat_id, chat.queue_key])
 
     def to_queue(self, chat: Chat, agent: str, queue: str, now: float) -> bool:
-        return bool(self._move_to_queue(self.redis, chat, agent, queue, now))
+        return bool(self._move_to_queue(None, chat, agent, queue, now))
 
     def queue_to_queue(self, pipe: Pipeline, chat: Chat, agent: str, queue: str, now: float) -> None:
         """`to_queue` on a transaction that WATCHes the chat (`with_chat`: still the agent's active
         chat when this lands), to be one step with the customer's notice."""
         self._move_to_queue(pipe, chat, agent, queue, now)
 
-    def _move_to_queue(self, client: Redis | Pipeline, chat: Chat, agent: str, queue: str, now: float) -> Any:
-        return self._to_queue(
+    def _move_to_queue(self, client: Pipeline | None, chat: Chat, agent: str, queue: str, now: float) -> Any:
+        return self._run(
+            self._to_queue,
             keys=[
                 keys.hybrid_chat(chat.chat_id),
                 keys.hybrid_agent_chats(agent),
@@ -630,7 +640,9 @@ class HybridState:
                         replies.execute(pipe)
                         return None
                     if chat.agent:
-                        self._release(keys=_release_keys(chat.agent), args=[chat_id, chat.queue_key], client=pipe)
+                        self._run(
+                            self._release, keys=_release_keys(chat.agent), args=[chat_id, chat.queue_key], client=pipe
+                        )
                     self._keep(pipe, chat, counted=bool(chat.agent), now=now)
                     value = writes(pipe, chat)
                     return value, replies.execute(pipe)

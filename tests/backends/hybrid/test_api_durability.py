@@ -57,7 +57,7 @@ def test_an_agents_message_is_queued_for_the_customer_and_shown_in_one_transacti
         sent = client.post(f"/agent/api/chats/{chat_id}/messages", json={"text": "One moment"}, headers=zoe)
     assert sent.status_code == 200
     names = [c.split()[0].upper() for c in commands]
-    append = next(i for i, c in enumerate(commands) if "One moment" in c and c.upper().startswith("EVALSHA"))
+    append = next(i for i, c in enumerate(commands) if "One moment" in c and c.upper().startswith("EVAL"))
     shown = next(i for i, c in enumerate(commands) if "One moment" in c and c.upper().startswith("RPUSH"))
     opened = max(i for i, name in enumerate(names[: min(append, shown)]) if name == "MULTI")
     assert "EXEC" in names[max(append, shown) :], "both are inside one MULTI ... EXEC"
