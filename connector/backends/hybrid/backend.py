@@ -80,16 +80,14 @@ class HybridBackend:
         free slots, the chats waiting, and a wait from the queue's recent handle times."""
         state = HybridState(redis)
         skills = set(entry_point.skills)
-        ready = state.ready_agents()
-        interrupted = state.interrupted(ready)
         agents_available = False
         free = 0
-        for agent, (raw, chats) in zip(ready, state.agent_loads(ready), strict=True):
-            if not skills <= set(_skills(raw)):
+        for agent in state.ready_snapshot():
+            if not skills <= set(_skills(agent.settings)):
                 continue
             agents_available = True
-            if agent not in interrupted:
-                free += max(0, int(raw.get("max_chats") or 1) - chats)
+            if not agent.interrupted:
+                free += max(0, int(agent.settings.get("max_chats") or 1) - agent.chats)
         depth = state.depth(integration.name, entry_point.name)
         return Availability(
             chat_allowed=entry_point.enabled,

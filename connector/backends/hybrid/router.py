@@ -141,7 +141,7 @@ def route_once(redis: Redis, config: Config, now: float | None = None) -> list[O
     occupied = {key: pair for (key, pair), depth in zip(queues.items(), depths, strict=True) if depth}
     if not occupied:
         return []
-    agents = _snapshot_agents(redis, state)
+    agents = _snapshot_agents(state)
     if not agents:
         return []
     free = sum(max(0, a.max_chats - a.chats) for a in agents if a.can_take_chats)
@@ -181,21 +181,19 @@ def route_once(redis: Redis, config: Config, now: float | None = None) -> list[O
     return made
 
 
-def _snapshot_agents(redis: Redis, state: HybridState) -> list[AgentSnapshot]:
-    ready = state.ready_agents()
-    interrupted = state.interrupted(ready)
+def _snapshot_agents(state: HybridState) -> list[AgentSnapshot]:
     return [
         AgentSnapshot(
-            agent_id=agent,
-            skills=frozenset(json.loads(raw.get("skills") or "[]")),
-            max_chats=int(raw.get("max_chats") or 1),
-            chats=chats,
-            last_offer_at=float(raw.get("last_offer_at") or 0.0),
-            ringing=frozenset(name[len("offer:") :] for name in raw if name.startswith("offer:")),
-            interrupted=agent in interrupted,
+            agent_id=agent.agent_id,
+            skills=frozenset(json.loads(agent.settings.get("skills") or "[]")),
+            max_chats=int(agent.settings.get("max_chats") or 1),
+            chats=agent.chats,
+            last_offer_at=float(agent.settings.get("last_offer_at") or 0.0),
+            ringing=frozenset(name[len("offer:") :] for name in agent.settings if name.startswith("offer:")),
+            interrupted=agent.interrupted,
         )
-        for agent, (raw, chats) in zip(ready, state.agent_loads(ready), strict=True)
-        if raw.get("state") == READY
+        for agent in state.ready_snapshot()
+        if agent.settings.get("state") == READY
     ]
 
 

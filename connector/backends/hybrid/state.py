@@ -208,6 +208,33 @@ return 0
 """
 
 
+# KEYS: READY set, interrupted set. ARGV: agent hash key prefix, agent chats key prefix.
+# Every READY agent, by id: {id, 1 when a voice call holds them (interrupted) else 0, the chats they
+# hold, then their hash as field, value, ...}. A routing pass and every availability reading need all
+# of it: one call, where reading it key by key took three round trips and 2 commands an agent.
+_READY_SNAPSHOT = """
+local ready = redis.call('SMEMBERS', KEYS[1])
+table.sort(ready)
+local out = {}
+for _, agent in ipairs(ready) do
+  local row = {agent, redis.call('SISMEMBER', KEYS[2], agent), redis.call('SCARD', ARGV[2] .. agent)}
+  for _, value in ipairs(redis.call('HGETALL', ARGV[1] .. agent)) do row[#row + 1] = value end
+  out[#out + 1] = row
+end
+return out
+"""
+
+
+class ReadyAgent(NamedTuple):
+    """A READY agent as a routing pass reads them (`HybridState.ready_snapshot`)."""
+
+    agent_id: str
+    settings: dict[str, str]
+    """Their hash: state, skills (JSON), max_chats, last_offer_at, `offer:<queue>` → the chat ringing."""
+    chats: int
+    interrupted: bool
+
+
 def queue_key(integration: str, queue: str) -> str:
     return f"{integration}:{queue}"
 
@@ -313,6 +340,7 @@ class HybridState:
         self._to_agent = redis.register_script(_TO_AGENT)
         self._close_inactive = redis.register_script(_CLOSE_INACTIVE)
         self._any_ready_with = redis.register_script(_ANY_READY_WITH)
+        self._ready_snapshot = redis.register_script(_READY_SNAPSHOT)
 
     @staticmethod
     def _run(script: Script, *, keys: list[str], args: list[Any], client: Pipeline | None = None) -> Any:
@@ -715,6 +743,19 @@ class HybridState:
         """A READY agent has every one of `skills` (interrupted by a voice call or not: blending holds
         them for the call only, as `HybridBackend.availability` counts them)."""
         return bool(self._any_ready_with(keys=[keys.hybrid_ready()], args=[keys.hybrid_agent(""), *skills]))
+
+    def ready_snapshot(self) -> list[ReadyAgent]:
+        """Every READY agent with their settings, load and voice hold, by id, in one call."""
+        rows = self._ready_snapshot(
+            keys=[keys.hybrid_ready(), keys.chat_interrupted()],
+            args=[keys.hybrid_agent(""), keys.hybrid_agent_chats("")],
+        )
+        found = []
+        for row in rows:
+            fields = [value.decode() for value in row[3:]]
+            settings = dict(zip(fields[::2], fields[1::2], strict=True))
+            found.append(ReadyAgent(row[0].decode(), settings, int(row[2]), bool(row[1])))
+        return found
 
     def ready_agents(self) -> list[str]:
         return sorted(m.decode() for m in replies.bytes_set(self.redis.smembers(keys.hybrid_ready())))

@@ -207,6 +207,27 @@ def test_concurrent_offers_of_one_agents_last_slot_and_of_one_chat_each_win_once
     assert len(holders) == 1 and fresh(state, "shared").agent == f"agent-{holders[0]}"
 
 
+def test_the_ready_snapshot_reads_every_ready_agent_with_their_load_and_voice_hold(
+    state: HybridState, redis: redis_lib.Redis
+) -> None:
+    add_agent(state, "cora", "english", max_chats=3)
+    add_agent(state, "alice", "english", "billing", max_chats=2)
+    add_agent(state, "bob", max_chats=1)
+    add_agent(state, "dan", ready=False)
+    add_chat(state, "c1")
+    assert offer(state, "c1", "alice")
+    redis.sadd(keys.chat_interrupted(), "bob")
+
+    found = state.ready_snapshot()
+
+    assert [a.agent_id for a in found] == ["alice", "bob", "cora"], "READY ones only, by id"
+    alice, bob, cora = found
+    assert (alice.chats, alice.interrupted, alice.settings["max_chats"]) == (1, False, "2")
+    assert alice.settings[f"offer:{SUPPORT}"] == "c1" and "billing" in alice.settings["skills"]
+    assert (bob.chats, bob.interrupted) == (0, True)
+    assert (cora.chats, cora.interrupted, cora.settings["state"]) == (0, False, "READY")
+
+
 def test_a_batch_of_offers_makes_exactly_the_offers_one_call_each_would(
     state: HybridState, redis: redis_lib.Redis
 ) -> None:
