@@ -23,7 +23,7 @@ from connector.backends.events import Agent, AgentEvent, AgentEventKind, AgentFi
 from connector.backends.hybrid import files, stream, transcript
 from connector.backends.hybrid.agents import AgentSettings
 from connector.backends.hybrid.router import hybrid_queues, inactive_at, request_route
-from connector.backends.hybrid.state import ACTIVE, OFFERED, READY, Chat, HybridState, queue_key
+from connector.backends.hybrid.state import ACTIVE, OFFERED, READY, Chat, HybridState, ReadyAgent, queue_key
 from connector.backends.hybrid.views import chat_view
 from connector.blending.agents import decode_state
 from connector.blending.chat_events import publish_chat_ready
@@ -226,20 +226,33 @@ class Desk:
         target_agent = str(agent_id)
         if target_agent == self.agent.agent_id:
             raise DeskError(400, "invalid_transfer", "the chat is already yours")
-        expires = now + self._offer_timeout(chat)
-        ringing = replace(chat, state=OFFERED, agent=target_agent, offered_at=now, offer_expires_at=expires)
-        offered = stream.encoded("chat_offered", chat_id=chat_id, chat=chat_view(ringing))
-        transferred = stream.encoded("chat_transferred", chat_id=chat_id)
-        outcome = self.state.to_agent(chat, self.agent.agent_id, target_agent, now, expires, offered, transferred)
-        if outcome == 0:
-            raise DeskError(409, "not_active", "the chat is no longer yours to transfer")
-        if outcome < 0:
-            raise DeskError(409, "agent_unavailable", f"agent {target_agent} is not READY or has no room now")
-        name = self.state.agent(target_agent).get("name") or target_agent
-        event = AgentEvent(AgentEventKind.TRANSFERRED, chat_id, self._key(), transfer=TransferTarget("agent", name))
-        self._to_customer(chat, event)
+        ringing = self._to_agent(chat_id, target_agent, now, now + self._offer_timeout(chat))
         request_route(self.redis, self.runtime.config)
         return chat_view(ringing)
+
+    def _to_agent(self, chat_id: str, target: str, now: float, expires: float) -> Chat:
+        """The chat offered to `target` and off this agent, both desktops told, the customer's
+        `transfer_agent` notice queued: one transaction WATCHing the chat and all the offer relies on
+        of `target` (READY, not held by a voice call, room). Returns the chat as it now rings."""
+        me = self.agent.agent_id
+        key = self._key()
+
+        def hand_over(pipe: Pipeline, chat: Chat | None, other: ReadyAgent | None) -> tuple[Chat, int]:
+            if chat is None or chat.agent != me or chat.state != ACTIVE:
+                raise DeskError(409, "not_active", "the chat is no longer yours to transfer")
+            if other is None or other.interrupted or other.chats >= int(other.settings.get("max_chats") or 1):
+                raise DeskError(409, "agent_unavailable", f"agent {target} is not READY or has no room now")
+            ringing = replace(chat, state=OFFERED, agent=target, offered_at=now, offer_expires_at=expires)
+            offered = stream.encoded("chat_offered", chat_id=chat_id, chat=chat_view(ringing))
+            transferred = stream.encoded("chat_transferred", chat_id=chat_id)
+            self.state.to_agent(chat, me, target, now, expires, offered, transferred, client=pipe)
+            name = other.settings.get("name") or target
+            event = AgentEvent(AgentEventKind.TRANSFERRED, chat_id, key, transfer=TransferTarget("agent", name))
+            return ringing, queue_to_customer(self.runtime, pipe, chat, event)
+
+        (ringing, place), done = self.state.with_chat_and_agent(chat_id, target, hand_over)
+        outbox.appended(self.runtime, int(done[place]))
+        return ringing
 
     def _to_queue(self, chat_id: str, queue: str, now: float) -> None:
         """The chat back in a queue and off the agent, the customer's `transfer_queue` notice queued,

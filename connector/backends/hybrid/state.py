@@ -402,6 +402,38 @@ class HybridState:
                 except WatchError:
                     continue
 
+    def with_chat_and_agent(
+        self, chat_id: str, agent_id: str, writes: Callable[[Pipeline, Chat | None, ReadyAgent | None], T]
+    ) -> tuple[T, list[Any]]:
+        """`with_chat`, also WATCHing all an offer to `agent_id` relies on (their hash and chats, the
+        READY and voice-held sets): `writes` gets the agent as read (None: not READY), and what it
+        decides from them is still true when it lands."""
+        watched = [
+            keys.hybrid_chat(chat_id),
+            keys.hybrid_agent(agent_id),
+            keys.hybrid_agent_chats(agent_id),
+            keys.hybrid_ready(),
+            keys.chat_interrupted(),
+        ]
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(*watched)  # type: ignore[no-untyped-call]  # untyped in redis-py
+                    reads = self.redis.pipeline(transaction=False)  # one round trip; the WATCH guards it
+                    reads.hgetall(watched[0])
+                    reads.hgetall(watched[1])
+                    reads.scard(watched[2])
+                    reads.sismember(watched[3], agent_id)
+                    reads.sismember(watched[4], agent_id)
+                    raw_chat, raw_agent, held, ready, interrupted = replies.execute(reads)
+                    settings = {k.decode(): v.decode() for k, v in raw_agent.items()}
+                    agent = ReadyAgent(agent_id, settings, int(held), bool(interrupted)) if ready else None
+                    pipe.multi()
+                    value = writes(pipe, _chat_of(chat_id, raw_chat), agent)
+                    return value, replies.execute(pipe)
+                except WatchError:
+                    continue
+
     def chats(self, chat_ids: list[str]) -> list[Chat]:
         pipe = self.redis.pipeline(transaction=False)
         for chat_id in chat_ids:
@@ -596,11 +628,22 @@ class HybridState:
         )
 
     def to_agent(
-        self, chat: Chat, agent: str, target: str, now: float, expires_at: float, offered: str, transferred: str
+        self,
+        chat: Chat,
+        agent: str,
+        target: str,
+        now: float,
+        expires_at: float,
+        offered: str,
+        transferred: str,
+        *,
+        client: Pipeline | None = None,
     ) -> int:
         """1 offered to `target`, 0 the chat is not `agent`'s active chat, -1 `target` cannot take it.
-        `offered`, `transferred`: the two desktops' events (`stream.encoded`), written with the move."""
-        answer = self._to_agent(
+        `offered`, `transferred`: the two desktops' events (`stream.encoded`), written with the move.
+        With `client` a transaction, the move is queued on it (and the answer says nothing)."""
+        answer = self._run(
+            self._to_agent,
             keys=[
                 keys.hybrid_chat(chat.chat_id),
                 keys.hybrid_agent_chats(agent),
@@ -614,8 +657,9 @@ class HybridState:
                 keys.hybrid_events(agent),
             ],
             args=[chat.chat_id, agent, target, repr(now), repr(expires_at), offered, transferred, stream.MAX_EVENTS],
+            client=client,
         )
-        return int(answer)
+        return 1 if client is not None else int(answer)
 
     # -- the customer's silence --------------------------------------------------------------------
 

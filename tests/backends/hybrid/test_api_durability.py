@@ -23,6 +23,8 @@ from connector.store.durability import Durability, Mode
 from connector.store.effects import sent_text, started
 from tests.backends.hybrid.agent_api_helpers import (
     DELIVERY,
+    YAN,
+    YAN_PASSWORD,
     bearer,
     chat_of,
     configure_desk,
@@ -145,6 +147,34 @@ def test_an_agents_accept_takes_the_chat_and_tells_the_customer_in_one_transacti
     assert any(c.startswith("XADD") and "chat_assigned" in c for c in inside), "the desktop told"
     items = [json.loads(i) for i in runtime.redis.lrange(Box.OUT.key(thread_id), 0, -1)]
     assert [i["event"]["kind"] for i in items if i.get("event", {}).get("kind") == "assigned"] == ["assigned"]
+
+
+def test_an_agents_transfer_to_an_agent_moves_the_chat_and_tells_everyone_in_one_transaction(
+    client, runtime, redis_url
+):
+    """Apart, a crash after the move left the customer untold of the transfer (and, earlier, the
+    other agent's offer unseen). A refusal (the other agent NOT_READY) changes nothing at all."""
+    with zoe_holds(client, runtime, "cust-to-yan") as (zoe, thread_id, chat_id):
+        yan = bearer(login(client.application.test_client(), YAN, YAN_PASSWORD)["token"])
+        before = runtime.redis.llen(Box.OUT.key(thread_id))
+        refused = client.post(f"/agent/api/chats/{chat_id}/transfer", json={"agent_id": "local:yan"}, headers=zoe)
+        assert refused.status_code == 409 and refused.get_json()["error"] == "agent_unavailable"
+        assert HybridState(runtime.redis).chat(chat_id).agent == "local:zoe"
+        assert runtime.redis.llen(Box.OUT.key(thread_id)) == before, "the customer told nothing"
+
+        assert client.put("/agent/api/me/state", json={"state": "READY"}, headers=yan).status_code == 200
+        with monitoring(redis_url) as commands:
+            moved = client.post(f"/agent/api/chats/{chat_id}/transfer", json={"agent_id": "local:yan"}, headers=zoe)
+    assert moved.status_code == 200 and moved.get_json()["state"] == "offered"
+    inside = _the_transaction(commands)
+    assert any(c.startswith("HSET") and " state offered " in c and "local:yan" in c for c in inside), "the move"
+    assert any(c.startswith("XADD") and "chat_offered" in c and ":events:local:yan" in c for c in inside), "Yan told"
+    assert any(c.startswith("XADD") and "chat_transferred" in c and ":events:local:zoe" in c for c in inside), (
+        "Zoe's desktop told"
+    )
+    assert any(c.startswith("RPUSH") and f":outbox:{thread_id}" in c and "transferred" in c for c in inside), (
+        "the customer's notice queued"
+    )
 
 
 def test_an_agents_reject_returns_the_chat_and_clears_the_desktops_offer_in_one_transaction(client, runtime, redis_url):
