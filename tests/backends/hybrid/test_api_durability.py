@@ -99,14 +99,11 @@ def test_an_agents_close_ends_the_chat_frees_the_slot_and_tells_the_customer_in_
     opened = names.index("MULTI")
     ended = names.index("EXEC", opened)
     inside = commands[opened:ended]
-    assert any(c.startswith("HSET") and " state closed " in c and "solved" in c for c in inside), "the close"
-    assert any(c.startswith("SREM") and chat_id in c for c in inside), "the agent's slot freed"
-    assert any(c.startswith("RPUSH") and f":outbox:{thread_id}" in c and '"closed"' in c for c in inside), (
-        "the customer's notice queued"
-    )
-    assert any(c.startswith("XADD") and "chat_closed" in c for c in inside), "the desktop told"
-    items = [json.loads(i) for i in runtime.redis.lrange(Box.OUT.key(thread_id), 0, -1)]
-    assert [i["event"]["kind"] for i in items if i.get("event", {}).get("kind") == "closed"] == ["closed"]
+    assert _ran(inside, "HSET", " state closed ", "solved"), "the close"
+    assert _ran(inside, "SREM", chat_id), "the agent's slot freed"
+    assert _ran(inside, "RPUSH", f":outbox:{thread_id}", '"closed"'), "the customer's notice queued"
+    assert _ran(inside, "XADD", "chat_closed"), "the desktop told"
+    assert notices(runtime, thread_id, "closed") == ["closed"]
 
 
 def test_an_agents_transfer_to_a_queue_moves_the_chat_and_tells_the_customer_in_one_transaction(
@@ -122,11 +119,9 @@ def test_an_agents_transfer_to_a_queue_moves_the_chat_and_tells_the_customer_in_
     names = [c.split()[0].upper() for c in commands]
     opened = names.index("MULTI")
     inside = commands[opened : names.index("EXEC", opened)]
-    assert any(c.startswith("HSET") and " state queued " in c and "Billing" in c for c in inside), "the move"
-    assert any(c.startswith("RPUSH") and f":outbox:{thread_id}" in c and "transferred" in c for c in inside), (
-        "the customer's notice queued"
-    )
-    assert any(c.startswith("XADD") and "chat_transferred" in c for c in inside), "the desktop told"
+    assert _ran(inside, "HSET", " state queued ", "Billing"), "the move"
+    assert _ran(inside, "RPUSH", f":outbox:{thread_id}", "transferred"), "the customer's notice queued"
+    assert _ran(inside, "XADD", "chat_transferred"), "the desktop told"
 
 
 def test_an_agents_accept_takes_the_chat_and_tells_the_customer_in_one_transaction(client, runtime, redis_url):
@@ -140,13 +135,10 @@ def test_an_agents_accept_takes_the_chat_and_tells_the_customer_in_one_transacti
     assert taken.status_code == 200 and taken.get_json()["state"] == "active"
     assert again.status_code == 409 and again.get_json()["error"] == "already_accepted"
     inside = _the_transaction(commands)
-    assert any(c.startswith("HSET") and " state active " in c for c in inside), "the accept"
-    assert any(c.startswith("RPUSH") and f":outbox:{thread_id}" in c and '"assigned"' in c for c in inside), (
-        "the customer's notice queued"
-    )
-    assert any(c.startswith("XADD") and "chat_assigned" in c for c in inside), "the desktop told"
-    items = [json.loads(i) for i in runtime.redis.lrange(Box.OUT.key(thread_id), 0, -1)]
-    assert [i["event"]["kind"] for i in items if i.get("event", {}).get("kind") == "assigned"] == ["assigned"]
+    assert _ran(inside, "HSET", " state active "), "the accept"
+    assert _ran(inside, "RPUSH", f":outbox:{thread_id}", '"assigned"'), "the customer's notice queued"
+    assert _ran(inside, "XADD", "chat_assigned"), "the desktop told"
+    assert notices(runtime, thread_id, "assigned") == ["assigned"]
 
 
 def test_an_agents_transfer_to_an_agent_moves_the_chat_and_tells_everyone_in_one_transaction(
@@ -167,14 +159,10 @@ def test_an_agents_transfer_to_an_agent_moves_the_chat_and_tells_everyone_in_one
             moved = client.post(f"/agent/api/chats/{chat_id}/transfer", json={"agent_id": "local:yan"}, headers=zoe)
     assert moved.status_code == 200 and moved.get_json()["state"] == "offered"
     inside = _the_transaction(commands)
-    assert any(c.startswith("HSET") and " state offered " in c and "local:yan" in c for c in inside), "the move"
-    assert any(c.startswith("XADD") and "chat_offered" in c and ":events:local:yan" in c for c in inside), "Yan told"
-    assert any(c.startswith("XADD") and "chat_transferred" in c and ":events:local:zoe" in c for c in inside), (
-        "Zoe's desktop told"
-    )
-    assert any(c.startswith("RPUSH") and f":outbox:{thread_id}" in c and "transferred" in c for c in inside), (
-        "the customer's notice queued"
-    )
+    assert _ran(inside, "HSET", " state offered ", "local:yan"), "the move"
+    assert _ran(inside, "XADD", "chat_offered", ":events:local:yan"), "Yan told"
+    assert _ran(inside, "XADD", "chat_transferred", ":events:local:zoe"), "Zoe's desktop told"
+    assert _ran(inside, "RPUSH", f":outbox:{thread_id}", "transferred"), "the customer's notice queued"
 
 
 def test_an_agents_reject_returns_the_chat_and_clears_the_desktops_offer_in_one_transaction(client, runtime, redis_url):
@@ -187,8 +175,8 @@ def test_an_agents_reject_returns_the_chat_and_clears_the_desktops_offer_in_one_
     assert rejected.status_code == 200
     assert again.status_code == 409
     inside = _the_transaction(commands)
-    assert any(c.startswith("HSET") and " state queued" in c for c in inside), "the chat back in its queue"
-    assert any(c.startswith("XADD") and "offer_withdrawn" in c and "rejected" in c for c in inside), "the desktop told"
+    assert _ran(inside, "HSET", " state queued"), "the chat back in its queue"
+    assert _ran(inside, "XADD", "offer_withdrawn", "rejected"), "the desktop told"
 
 
 def test_an_offer_that_rings_out_sets_the_agent_not_ready_and_tells_them_in_one_transaction(client, runtime, redis_url):
@@ -199,11 +187,11 @@ def test_an_offer_that_rings_out_sets_the_agent_not_ready_and_tells_them_in_one_
         with monitoring(redis_url) as commands:
             assert expire_offers(runtime.redis, runtime.config, now=rings_until + 1) == [chat_id]
     inside = _the_transaction(commands)
-    assert any(c.startswith("HSET") and " state queued" in c for c in inside), "the chat back in its queue"
-    assert any(c.startswith("HSET") and "NOT_READY" in c and "RONA" in c for c in inside), "the agent NOT_READY"
-    assert any(c.startswith("XADD") and "offer_withdrawn" in c for c in inside), "the offer gone from the desktop"
-    assert any(c.startswith("XADD") and "state_changed" in c and "RONA" in c for c in inside), "the desktop told"
-    assert any(c.startswith("XADD") and keys.chat_events() in c for c in inside), "media blending told"
+    assert _ran(inside, "HSET", " state queued"), "the chat back in its queue"
+    assert _ran(inside, "HSET", "NOT_READY", "RONA"), "the agent NOT_READY"
+    assert _ran(inside, "XADD", "offer_withdrawn"), "the offer gone from the desktop"
+    assert _ran(inside, "XADD", "state_changed", "RONA"), "the desktop told"
+    assert _ran(inside, "XADD", keys.chat_events()), "media blending told"
 
 
 def test_the_router_offers_a_chat_and_tells_the_agent_in_one_script(client, runtime, redis_url):
@@ -215,9 +203,7 @@ def test_the_router_offers_a_chat_and_tells_the_agent_in_one_script(client, runt
     offers = [e for e in events["events"] if e["type"] == "chat_offered"]
     assert [e["chat_id"] for e in offers] == [chat_id]
     assert offers[0]["chat"]["state"] == "offered" and offers[0]["chat"]["offer_expires_at"]
-    assert any(c.startswith("XADD") and "chat_offered" in c and chat_id in c for c in scripted), (
-        "written by the offer's own script"
-    )
+    assert _ran(scripted, "XADD", "chat_offered", chat_id), "written by the offer's own script"
 
 
 def test_a_customer_who_leaves_ends_the_chat_frees_the_agent_and_tells_them_in_one_transaction(
@@ -233,12 +219,21 @@ def test_a_customer_who_leaves_ends_the_chat_frees_the_agent_and_tells_them_in_o
     closing = next(i for i, c in enumerate(commands) if c.startswith("HSET") and " state closed " in c)
     opened = max(i for i, name in enumerate(names[:closing]) if name == "MULTI")
     inside = commands[opened : names.index("EXEC", closing)]
-    assert any(c.startswith("SREM") and chat_id in c for c in inside), "the agent's slot freed"
-    assert any(c.startswith("XADD") and "chat_closed" in c and "customer" in c for c in inside), "the desktop told"
-    assert any(c.startswith("RPUSH") and f":outbox:{thread_id}" in c and '"closed"' in c for c in inside), (
-        "media blending told, through the outbox"
-    )
+    assert _ran(inside, "SREM", chat_id), "the agent's slot freed"
+    assert _ran(inside, "XADD", "chat_closed", "customer"), "the desktop told"
+    assert _ran(inside, "RPUSH", f":outbox:{thread_id}", '"closed"'), "media blending told, through the outbox"
     assert HybridState(runtime.redis).chat(chat_id).closed_by == "customer"
+
+
+def _ran(commands: list[str], name: str, *parts: str) -> bool:
+    """Whether one of `commands` is a `name` command holding every one of `parts`."""
+    return any(c.startswith(name) and all(part in c for part in parts) for c in commands)
+
+
+def notices(runtime, thread_id: str, kind: str) -> list[str]:
+    """The agent events of `kind` in the thread's outbox."""
+    items = [json.loads(i) for i in runtime.redis.lrange(Box.OUT.key(thread_id), 0, -1)]
+    return [i["event"]["kind"] for i in items if i.get("event", {}).get("kind") == kind]
 
 
 def _the_transaction(commands: list[str]) -> list[str]:
