@@ -386,21 +386,33 @@ class HybridState:
     def chat(self, chat_id: str) -> Chat | None:
         return _chat_of(chat_id, replies.bytes_hash(self.redis.hgetall(keys.hybrid_chat(chat_id))))
 
+    def _transaction(self, watched: list[str], body: Callable[[Pipeline], T]) -> tuple[T, list[Any]]:
+        """`body(pipe)`, run again until none of `watched` changed between its reads and its writes:
+        it reads (at once, or on another connection: the WATCH guards both), then opens the
+        transaction (`pipe.multi()`) and queues its writes. Returns what it returned and the
+        transaction's replies; a body that opens none writes nothing."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(*watched)  # type: ignore[no-untyped-call]  # untyped in redis-py
+                    value = body(pipe)
+                    return value, (replies.execute(pipe) if pipe.explicit_transaction else [])
+                except WatchError:
+                    continue
+
     def with_chat(self, chat_id: str, writes: Callable[[Pipeline, Chat | None], T]) -> tuple[T, list[Any]]:
         """Run `writes(pipe, chat)` as one transaction that holds only if the chat did not change
         since it was read (WATCH; a change reads it again): what the writes decide from the chat
         (e.g. whose desktop to tell, or that it is still active) is still true when they land.
         Returns what `writes` returned and the transaction's replies."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(keys.hybrid_chat(chat_id))  # type: ignore[no-untyped-call]  # untyped in redis-py
-                    chat = _chat_of(chat_id, replies.bytes_hash(pipe.hgetall(keys.hybrid_chat(chat_id))))
-                    pipe.multi()
-                    value = writes(pipe, chat)
-                    return value, replies.execute(pipe)
-                except WatchError:
-                    continue
+        key = keys.hybrid_chat(chat_id)
+
+        def body(pipe: Pipeline) -> T:
+            chat = _chat_of(chat_id, replies.bytes_hash(pipe.hgetall(key)))
+            pipe.multi()
+            return writes(pipe, chat)
+
+        return self._transaction([key], body)
 
     def with_chat_and_agent(
         self, chat_id: str, agent_id: str, writes: Callable[[Pipeline, Chat | None, ReadyAgent | None], T]
@@ -415,24 +427,21 @@ class HybridState:
             keys.hybrid_ready(),
             keys.chat_interrupted(),
         ]
-        with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(*watched)  # type: ignore[no-untyped-call]  # untyped in redis-py
-                    reads = self.redis.pipeline(transaction=False)  # one round trip; the WATCH guards it
-                    reads.hgetall(watched[0])
-                    reads.hgetall(watched[1])
-                    reads.scard(watched[2])
-                    reads.sismember(watched[3], agent_id)
-                    reads.sismember(watched[4], agent_id)
-                    raw_chat, raw_agent, held, ready, interrupted = replies.execute(reads)
-                    settings = {k.decode(): v.decode() for k, v in raw_agent.items()}
-                    agent = ReadyAgent(agent_id, settings, int(held), bool(interrupted)) if ready else None
-                    pipe.multi()
-                    value = writes(pipe, _chat_of(chat_id, raw_chat), agent)
-                    return value, replies.execute(pipe)
-                except WatchError:
-                    continue
+
+        def body(pipe: Pipeline) -> T:
+            reads = self.redis.pipeline(transaction=False)  # one round trip
+            reads.hgetall(watched[0])
+            reads.hgetall(watched[1])
+            reads.scard(watched[2])
+            reads.sismember(watched[3], agent_id)
+            reads.sismember(watched[4], agent_id)
+            raw_chat, raw_agent, held, ready, interrupted = replies.execute(reads)
+            settings = {k.decode(): v.decode() for k, v in raw_agent.items()}
+            agent = ReadyAgent(agent_id, settings, int(held), bool(interrupted)) if ready else None
+            pipe.multi()
+            return writes(pipe, _chat_of(chat_id, raw_chat), agent)
+
+        return self._transaction(watched, body)
 
     def chats(self, chat_ids: list[str]) -> list[Chat]:
         pipe = self.redis.pipeline(transaction=False)
@@ -699,27 +708,22 @@ class HybridState:
         two sweeps one does it, and a crash leaves it all to do. Returns what `writes` returned and
         the transaction's replies; None when there was nothing to do."""
         closed = keys.hybrid_inactive_closed()
-        with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(closed)  # type: ignore[no-untyped-call]  # untyped in redis-py
-                    if not pipe.sismember(closed, chat_id):
-                        return None
-                    chat = _chat_of(chat_id, replies.bytes_hash(pipe.hgetall(keys.hybrid_chat(chat_id))))
-                    pipe.multi()
-                    pipe.srem(closed, chat_id)
-                    if chat is None:  # its record expired: nobody to free or tell
-                        replies.execute(pipe)
-                        return None
-                    if chat.agent:
-                        self._run(
-                            self._release, keys=_release_keys(chat.agent), args=[chat_id, chat.queue_key], client=pipe
-                        )
-                    self._keep(pipe, chat, counted=bool(chat.agent), now=now)
-                    value = writes(pipe, chat)
-                    return value, replies.execute(pipe)
-                except WatchError:
-                    continue
+
+        def body(pipe: Pipeline) -> T | None:
+            if not pipe.sismember(closed, chat_id):
+                return None  # another sweep finished it
+            chat = _chat_of(chat_id, replies.bytes_hash(pipe.hgetall(keys.hybrid_chat(chat_id))))
+            pipe.multi()
+            pipe.srem(closed, chat_id)
+            if chat is None:  # its record expired: nobody to free or tell
+                return None
+            if chat.agent:
+                self._run(self._release, keys=_release_keys(chat.agent), args=[chat_id, chat.queue_key], client=pipe)
+            self._keep(pipe, chat, counted=bool(chat.agent), now=now)
+            return writes(pipe, chat)
+
+        value, done = self._transaction([closed], body)
+        return None if value is None else (value, done)
 
     def forget_inactive(self, chat_id: str) -> None:
         """Stop watching the chat's silence (its record is gone, or its queue's timeout is off now)."""
